@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Benchmark: each implemented stage on a fresh database, release build.
+# Usage: bench/pipeline.sh USERS [DAYS]
+# Prints stage, wall seconds, rows out and peak memory (max RSS).
+set -euo pipefail
+users=${1:?usage: bench/pipeline.sh USERS [DAYS]}
+days=${2:-120}
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+bash scripts/fetch-duckdb.sh
+cargo build --release --quiet
+bin="${CARGO_TARGET_DIR:-$root/target}/release/churn"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+db="$work/bench.duckdb"
+stages=(generate validate prepare)
+[ -n "${BENCH_STAGES:-}" ] && read -r -a stages <<<"$BENCH_STAGES"
+
+printf '%-14s %10s %14s %12s\n' stage seconds rows_out peak_MB
+total=0
+peak=0
+for stage in "${stages[@]}"; do
+  CHURN_GENERATE_USERS=$users CHURN_GENERATE_DAYS=$days \
+    /usr/bin/time -f '%e %M' -o "$work/time" \
+    "$bin" --db "$db" run --stage "$stage" 2>"$work/log" >/dev/null || {
+      echo "stage $stage failed:" >&2; cat "$work/log" >&2; exit 1; }
+  read -r secs kb <"$work/time"
+  rows=$(grep -o 'rows_out=[0-9]*' "$work/log" | tail -1 | cut -d= -f2)
+  mb=$((kb / 1024))
+  printf '%-14s %10s %14s %12s\n' "$stage" "$secs" "${rows:--}" "$mb"
+  total=$(echo "$total + $secs" | bc)
+  [ "$mb" -gt "$peak" ] && peak=$mb
+done
+printf '%-14s %10s %14s %12s\n' total "$total" "" "$peak"
+echo "($users users x $days days; database $(du -h "$db" | cut -f1))"

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Fetch DuckDB 1.5.6's official prebuilt shared library once, into .duckdb-lib/.
+#
+# DuckDB publishes libduckdb.so (parquet, json and icu built in) inside its npm
+# package @duckdb/node-bindings-linux-x64. Linking it takes a couple of minutes,
+# where compiling DuckDB from source (cargo feature `bundled`) takes ~40 on two
+# cores. The download is cached in ~/.cache/churn so fresh clones copy it.
+set -euo pipefail
+
+version="1.5.6-r.1"
+sha256="3f4962cdd266eab2b479a5b5a4a6d063d279b2954ae814ed00385d553b747633"
+root=$(cd "$(dirname "$0")/.." && pwd)
+dest="$root/.duckdb-lib"
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/churn/duckdb-$version"
+
+have() { [ -f "$1" ] && echo "$sha256  $1" | sha256sum --check --status; }
+
+if have "$dest/libduckdb.so"; then
+  exit 0
+fi
+if ! have "$cache/libduckdb.so"; then
+  case "$(uname -s)-$(uname -m)" in
+    Linux-x86_64) ;;
+    *) echo "fetch-duckdb: only linux-x86_64 has a pinned prebuilt library; build with --features bundled instead" >&2; exit 1 ;;
+  esac
+  command -v npm >/dev/null || { echo "fetch-duckdb: npm is needed to fetch the library (apt-get install npm), or build with --features bundled" >&2; exit 1; }
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  echo "fetch-duckdb: downloading @duckdb/node-bindings-linux-x64@$version" >&2
+  (cd "$tmp" && npm pack --silent "@duckdb/node-bindings-linux-x64@$version" >/dev/null)
+  tar -xzf "$tmp"/*.tgz -C "$tmp" package/libduckdb.so
+  if ! have "$tmp/package/libduckdb.so"; then
+    echo "fetch-duckdb: checksum mismatch for libduckdb.so $version; refusing to use it" >&2
+    exit 1
+  fi
+  mkdir -p "$cache"
+  mv "$tmp/package/libduckdb.so" "$cache/libduckdb.so"
+fi
+mkdir -p "$dest"
+cp "$cache/libduckdb.so" "$dest/libduckdb.so.tmp"
+mv "$dest/libduckdb.so.tmp" "$dest/libduckdb.so"
+echo "fetch-duckdb: libduckdb.so $version ready in $dest" >&2

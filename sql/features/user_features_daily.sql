@@ -1,0 +1,66 @@
+-- user_features_daily: one row per (user_id, as_of_date) of user_daily.
+-- Every rolling column covers the W days ending on the as-of day (fewer at the
+-- start of a user's history) and reads nothing after it. user_daily is dense
+-- per user, so a frame of W rows is a window of W days.
+-- Windows: {{ windows | join(", ") }}; fail rate over {{ fail_rate_window }} days.
+with
+
+user_daily as (
+    select * from user_daily
+),
+
+rolling as (
+    select
+        user_id,
+        activity_date as as_of_date,
+        signup_date,
+        plan,
+        is_paid,
+        country,
+        marketing_source,
+        days_since_signup,
+        is_active_day,
+        total_events,
+        logins_count,
+        enroll_count,
+        watch_minutes_sum,
+        quiz_attempts_count,
+        quiz_avg_score,
+        payment_success_count,
+        payment_failed_count,
+        support_ticket_count,
+{% for w in windows %}
+        sum(is_active_day) over w{{ w }} as active_days_{{ w }}d,
+        sum(total_events) over w{{ w }} as events_{{ w }}d,
+        sum(logins_count) over w{{ w }} as logins_{{ w }}d,
+        sum(enroll_count) over w{{ w }} as enroll_{{ w }}d,
+        sum(watch_minutes_sum) over w{{ w }} as watch_minutes_{{ w }}d,
+        sum(quiz_attempts_count) over w{{ w }} as quiz_attempts_{{ w }}d,
+        sum(payment_success_count) over w{{ w }} as payment_success_{{ w }}d,
+        sum(payment_failed_count) over w{{ w }} as payment_failed_{{ w }}d,
+        sum(support_ticket_count) over w{{ w }} as support_ticket_{{ w }}d,
+        avg(quiz_avg_score) over w{{ w }} as quiz_avg_score_{{ w }}d,
+{% endfor %}
+        max(case when is_active_day = 1 then activity_date end) over history as last_active_date,
+    from user_daily
+    window
+{% for w in windows %}
+        w{{ w }} as (partition by user_id order by activity_date rows between {{ w - 1 }} preceding and current row),
+{% endfor %}
+        history as (partition by user_id order by activity_date rows between unbounded preceding and current row)
+),
+
+final as (
+    select
+        * exclude (last_active_date),
+        case
+            when payment_failed_{{ fail_rate_window }}d + payment_success_{{ fail_rate_window }}d = 0 then 0.0
+            else payment_failed_{{ fail_rate_window }}d
+                / (payment_failed_{{ fail_rate_window }}d + payment_success_{{ fail_rate_window }}d)
+        end as payment_fail_rate_{{ fail_rate_window }}d,
+        coalesce((as_of_date - last_active_date)::integer, days_since_signup) as days_since_last_activity,
+    from rolling
+)
+
+select * from final
+order by user_id, as_of_date

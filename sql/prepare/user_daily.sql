@@ -1,0 +1,90 @@
+-- user_daily: one row per (user_id, activity_date), dense: every day from the
+-- later of the user's signup date and the dataset's first event date to the
+-- dataset's last event date. Counts are zero-filled; quiz_avg_score is NULL on
+-- days without a scored quiz. is_active_day = 1 when the user had any event.
+with
+
+users as (
+    select * from users
+),
+
+events as (
+    select
+        user_id,
+        event_time::date as activity_date,
+        event_type,
+        watch_minutes,
+        quiz_score,
+    from events
+),
+
+bounds as (
+    select
+        min(activity_date) as first_date,
+        max(activity_date) as last_date,
+    from events
+),
+
+user_span as (
+    select
+        users.user_id,
+        greatest(users.signup_date, bounds.first_date) as span_start,
+        bounds.last_date as span_end,
+    from users
+    cross join bounds
+    where greatest(users.signup_date, bounds.first_date) <= bounds.last_date
+),
+
+grid as (
+    select
+        user_id,
+        unnest(generate_series(span_start, span_end, interval 1 day))::date as activity_date,
+    from user_span
+),
+
+daily_events as (
+    select
+        user_id,
+        activity_date,
+        count(*) as total_events,
+        count(*) filter (where event_type = 'login') as logins_count,
+        count(*) filter (where event_type = 'course_enroll') as enroll_count,
+        coalesce(sum(watch_minutes) filter (where event_type = 'video_watch'), 0) as watch_minutes_sum,
+        count(*) filter (where event_type = 'quiz_attempt') as quiz_attempts_count,
+        avg(quiz_score) filter (where event_type = 'quiz_attempt') as quiz_avg_score,
+        count(*) filter (where event_type = 'payment_success') as payment_success_count,
+        count(*) filter (where event_type = 'payment_failed') as payment_failed_count,
+        count(*) filter (where event_type = 'support_ticket') as support_ticket_count,
+    from events
+    group by user_id, activity_date
+),
+
+final as (
+    select
+        grid.user_id,
+        grid.activity_date,
+        case when coalesce(daily_events.total_events, 0) > 0 then 1 else 0 end as is_active_day,
+        coalesce(daily_events.total_events, 0) as total_events,
+        coalesce(daily_events.logins_count, 0) as logins_count,
+        coalesce(daily_events.enroll_count, 0) as enroll_count,
+        coalesce(daily_events.watch_minutes_sum, 0)::double as watch_minutes_sum,
+        coalesce(daily_events.quiz_attempts_count, 0) as quiz_attempts_count,
+        daily_events.quiz_avg_score,
+        coalesce(daily_events.payment_success_count, 0) as payment_success_count,
+        coalesce(daily_events.payment_failed_count, 0) as payment_failed_count,
+        coalesce(daily_events.support_ticket_count, 0) as support_ticket_count,
+        (grid.activity_date - users.signup_date)::integer as days_since_signup,
+        users.signup_date,
+        users.plan,
+        users.is_paid,
+        users.country,
+        users.marketing_source,
+    from grid
+    inner join users on users.user_id = grid.user_id
+    left join daily_events
+        on daily_events.user_id = grid.user_id
+        and daily_events.activity_date = grid.activity_date
+)
+
+select * from final
+order by user_id, activity_date

@@ -1,0 +1,42 @@
+-- training_set: one row per labelled (user_id, as_of_date) of the population
+-- "{{ population }}": {% if population == "active" %}users with at least one active day in the 30 days
+-- ending on the as-of day (the people a retention team can still save){% else %}every labelled row{% endif %}.
+-- Columns: every feature, then future_active_days and churn_label.
+with
+
+features as (
+    select * from user_features_daily
+),
+
+labels as (
+    select * from labels_daily
+),
+
+final as (
+    select
+        features.*,
+        labels.future_active_days,
+        labels.churn_label,
+    from features
+    inner join labels
+        on labels.user_id = features.user_id
+        and labels.as_of_date = features.as_of_date
+{% if population == "active" %}
+    inner join (
+        select
+            user_id,
+            activity_date,
+            sum(is_active_day) over (
+                partition by user_id order by activity_date
+                rows between 29 preceding and current row
+            ) as active_days_trailing_30,
+        from user_daily
+    ) as trailing
+        on trailing.user_id = features.user_id
+        and trailing.activity_date = features.as_of_date
+    where trailing.active_days_trailing_30 > 0
+{% endif %}
+)
+
+select * from final
+order by as_of_date, user_id

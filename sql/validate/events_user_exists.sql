@@ -1,0 +1,7 @@
+-- assert: every event belongs to a known user
+-- severity: error
+select
+    events.event_id,
+    events.user_id,
+from events
+anti join users on users.user_id = events.user_id

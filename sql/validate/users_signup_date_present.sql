@@ -1,0 +1,7 @@
+-- assert: every user has a signup_date
+-- severity: error
+select
+    user_id,
+    signup_date,
+from users
+where signup_date is null

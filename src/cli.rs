@@ -1,0 +1,108 @@
+//! Command-line definitions. The `///` lines are the `--help` text.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::stages::Stage;
+
+/// churn: a customer-churn pipeline on one embedded DuckDB file.
+///
+/// Data, features, labels, models, predictions and drift results all live in
+/// the DuckDB file given by --db; open it with DuckDB's own CLI to query them.
+#[derive(Debug, Parser)]
+#[command(name = "churn", version, about, long_about)]
+pub struct Cli {
+    /// The DuckDB file (its folder is created when missing).
+    #[arg(long, global = true, env = "CHURN_DB", default_value = "data/churn.duckdb")]
+    pub db: PathBuf,
+
+    /// A TOML config file (see churn.example.toml).
+    #[arg(long, global = true, env = "CHURN_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Log line format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// More log output (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only warnings and errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run pipeline stages (default: every stage, generate through drift).
+    Run(RunArgs),
+    /// Load your own users and events (CSV or Parquet) in place of synthetic data.
+    Ingest(IngestArgs),
+    /// Print the SQL a stage runs, ready to paste into DuckDB's CLI.
+    Sql(SqlArgs),
+    /// Tables with row counts and the last run of each stage.
+    Status,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Run only this stage (repeatable; run in pipeline order).
+    #[arg(long = "stage", value_enum)]
+    pub stages: Vec<Stage>,
+
+    /// Start from this stage.
+    #[arg(long, value_enum, conflicts_with = "stages")]
+    pub from: Option<Stage>,
+
+    /// Stop after this stage.
+    #[arg(long, value_enum, conflicts_with = "stages")]
+    pub to: Option<Stage>,
+
+    /// generate: number of users (overrides generate.users).
+    #[arg(long)]
+    pub users: Option<u32>,
+
+    /// generate: number of days (overrides generate.days).
+    #[arg(long)]
+    pub days: Option<u32>,
+
+    /// generate: first simulated day, YYYY-MM-DD (overrides generate.start_date).
+    #[arg(long)]
+    pub start_date: Option<NaiveDate>,
+
+    /// generate: random seed (overrides generate.seed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Users file (.csv or .parquet): user_id, signup_date, plan
+    /// [, is_paid, country, marketing_source].
+    #[arg(long)]
+    pub users: PathBuf,
+
+    /// Events file (.csv or .parquet): event_id, user_id, event_time, event_type
+    /// [, course_id, watch_minutes, quiz_score, amount].
+    #[arg(long)]
+    pub events: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The stage whose SQL to print.
+    #[arg(value_enum)]
+    pub stage: Stage,
+}

@@ -1,0 +1,500 @@
+//! Settings: one `Config`, defaults in code, merged as
+//! flag > environment (`CHURN_<SECTION>_<KEY>`) > TOML file > default.
+
+use std::path::Path;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub generate: GenerateConfig,
+    pub features: FeaturesConfig,
+    pub labels: LabelsConfig,
+    pub train: TrainConfig,
+    pub promote: PromoteConfig,
+    pub drift: DriftConfig,
+    pub serve: ServeConfig,
+    pub store: StoreConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GenerateConfig {
+    /// Number of synthetic users.
+    pub users: u32,
+    /// Number of simulated days.
+    pub days: u32,
+    /// First simulated day.
+    pub start_date: NaiveDate,
+    /// Seed of the random generator: same config, same tables.
+    pub seed: u64,
+    /// Share of users on the paid plan.
+    pub paid_ratio: f64,
+    /// Base churn probability before engagement and plan adjustments.
+    pub churn_base_rate: f64,
+    /// Days before a churner's churn day over which activity fades to a
+    /// quarter of its usual level; 0 = no fading (the seed's story).
+    pub pre_churn_decay_days: u32,
+}
+
+impl Default for GenerateConfig {
+    fn default() -> Self {
+        GenerateConfig {
+            users: 2000,
+            days: 120,
+            start_date: NaiveDate::from_ymd_opt(2026, 1, 1).expect("valid date"),
+            seed: 42,
+            paid_ratio: 0.35,
+            churn_base_rate: 0.35,
+            pre_churn_decay_days: 21,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeaturesConfig {
+    /// Rolling windows in days.
+    pub windows: Vec<u32>,
+}
+
+impl Default for FeaturesConfig {
+    fn default() -> Self {
+        FeaturesConfig {
+            windows: vec![7, 14, 30],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Population {
+    /// Users with at least one active day in the trailing 30 days.
+    Active,
+    /// Every labelled row.
+    All,
+}
+
+impl Population {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Population::Active => "active",
+            Population::All => "all",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LabelsConfig {
+    /// Forward horizon in days: churn = no active day in it.
+    pub window_days: u32,
+    /// Training population.
+    pub population: Population,
+}
+
+impl Default for LabelsConfig {
+    fn default() -> Self {
+        LabelsConfig {
+            window_days: 30,
+            population: Population::Active,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub test_fraction: f64,
+    pub c: f64,
+    pub max_iter: u32,
+    pub purge: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            test_fraction: 0.2,
+            c: 1.0,
+            max_iter: 500,
+            purge: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PromoteConfig {
+    pub min_improvement: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DriftConfig {
+    pub bins: u32,
+    pub warn_psi: f64,
+    pub fail_psi: f64,
+}
+
+impl Default for DriftConfig {
+    fn default() -> Self {
+        DriftConfig {
+            bins: 10,
+            warn_psi: 0.1,
+            fail_psi: 0.25,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    pub addr: String,
+    pub reload_interval_s: u64,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            addr: "0.0.0.0:8000".to_string(),
+            reload_interval_s: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// How long to keep retrying while another process holds the file.
+    pub lock_timeout_s: f64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { lock_timeout_s: 10.0 }
+    }
+}
+
+/// Overrides given as command-line flags (the highest precedence).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub users: Option<u32>,
+    pub days: Option<u32>,
+    pub start_date: Option<NaiveDate>,
+    pub seed: Option<u64>,
+}
+
+impl Config {
+    /// Loads defaults, then the file (if any), then `CHURN_*` variables from
+    /// `env`, then the flags; validates the result.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        flags: &Overrides,
+    ) -> Result<Config> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    Error::Config(format!(
+                        "cannot read config file {}: {e}; check the path given with --config or CHURN_CONFIG",
+                        path.display()
+                    ))
+                })?;
+                let table: toml::Table = toml::from_str(&text)
+                    .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.message())))?;
+                // Deserialize once on the file alone so an unknown key is
+                // reported against the file, with its name.
+                Config::from_table(table.clone()).map_err(|e| {
+                    Error::Config(format!(
+                        "{}: {e}; see churn.example.toml for every key",
+                        path.display()
+                    ))
+                })?;
+                table
+            }
+            None => toml::Table::new(),
+        };
+        apply_env(&mut table, env)?;
+        let mut config = Config::from_table(table).map_err(|e| Error::Config(e.to_string()))?;
+        config.apply(flags);
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn from_table(table: toml::Table) -> std::result::Result<Config, toml::de::Error> {
+        toml::Value::Table(table).try_into()
+    }
+
+    fn apply(&mut self, flags: &Overrides) {
+        let g = &mut self.generate;
+        if let Some(v) = flags.users {
+            g.users = v;
+        }
+        if let Some(v) = flags.days {
+            g.days = v;
+        }
+        if let Some(v) = flags.start_date {
+            g.start_date = v;
+        }
+        if let Some(v) = flags.seed {
+            g.seed = v;
+        }
+    }
+
+    /// Checks value ranges; every message names the key and the accepted range.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key: &str, why: String| Err(Error::Config(format!("{key} {why}")));
+        let g = &self.generate;
+        if g.users == 0 {
+            return bad("generate.users", "must be at least 1".into());
+        }
+        if g.days == 0 {
+            return bad("generate.days", "must be at least 1".into());
+        }
+        for (key, v) in [
+            ("generate.paid_ratio", g.paid_ratio),
+            ("generate.churn_base_rate", g.churn_base_rate),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return bad(key, format!("must be between 0 and 1, got {v}"));
+            }
+        }
+        let w = &self.features.windows;
+        if w.is_empty() || w.contains(&0) {
+            return bad(
+                "features.windows",
+                format!("must be a non-empty list of positive days, got {w:?}"),
+            );
+        }
+        if self.labels.window_days == 0 {
+            return bad("labels.window_days", "must be at least 1".into());
+        }
+        let t = &self.train;
+        if !(t.test_fraction > 0.0 && t.test_fraction < 1.0) {
+            return bad(
+                "train.test_fraction",
+                format!("must be strictly between 0 and 1, got {}", t.test_fraction),
+            );
+        }
+        if !(t.c.is_finite() && t.c > 0.0) {
+            return bad("train.c", format!("must be a positive number, got {}", t.c));
+        }
+        if t.max_iter == 0 {
+            return bad("train.max_iter", "must be at least 1".into());
+        }
+        let d = &self.drift;
+        if d.bins < 2 {
+            return bad("drift.bins", format!("must be at least 2, got {}", d.bins));
+        }
+        if !(d.warn_psi > 0.0 && d.warn_psi < d.fail_psi) {
+            return bad(
+                "drift.warn_psi",
+                format!(
+                    "must be positive and below drift.fail_psi, got {} and {}",
+                    d.warn_psi, d.fail_psi
+                ),
+            );
+        }
+        if !(self.store.lock_timeout_s.is_finite() && self.store.lock_timeout_s >= 0.0) {
+            return bad("store.lock_timeout_s", "must be zero or more seconds".into());
+        }
+        Ok(())
+    }
+
+    /// The rolling windows, sorted and without duplicates.
+    pub fn windows(&self) -> Vec<u32> {
+        let mut w = self.features.windows.clone();
+        w.sort_unstable();
+        w.dedup();
+        w
+    }
+}
+
+/// Overlays `CHURN_<SECTION>_<KEY>` variables onto the file's table. A
+/// variable that names a known section but no key of it is refused.
+fn apply_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, String)>) -> Result<()> {
+    let defaults = toml::Table::try_from(Config::default()).expect("defaults serialize");
+    for (name, raw) in env {
+        let Some(rest) = name.strip_prefix("CHURN_") else {
+            continue;
+        };
+        let Some((section, keys)) = defaults.iter().find_map(|(section, keys)| {
+            let prefix = format!("{}_", section.to_uppercase());
+            rest.strip_prefix(prefix.as_str())
+                .map(|key| (section, (key, keys)))
+        }) else {
+            continue;
+        };
+        let (key_upper, keys) = keys;
+        let keys = keys.as_table().expect("sections are tables");
+        let Some((key, default)) = keys
+            .iter()
+            .find(|(k, v)| k.to_uppercase() == key_upper && !v.is_table())
+        else {
+            let known: Vec<String> = keys
+                .keys()
+                .map(|k| format!("CHURN_{}_{}", section.to_uppercase(), k.to_uppercase()))
+                .collect();
+            return Err(Error::Config(format!(
+                "environment variable {name} names no setting; the [{section}] settings are {}",
+                known.join(", ")
+            )));
+        };
+        let value = parse_env_value(&raw, default).ok_or_else(|| {
+            Error::Config(format!(
+                "environment variable {name}={raw:?} is not a valid {} for {section}.{key}",
+                default.type_str()
+            ))
+        })?;
+        table
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| Error::Config(format!("[{section}] in the config file must be a table")))?
+            .insert(key.clone(), value);
+    }
+    Ok(())
+}
+
+/// Reads an environment value as the type of the default it replaces:
+/// strings (and dates) as they are, everything else as a TOML value.
+fn parse_env_value(raw: &str, default: &toml::Value) -> Option<toml::Value> {
+    if default.is_str() {
+        return Some(toml::Value::String(raw.to_string()));
+    }
+    let parsed: toml::Table = toml::from_str(&format!("v = {raw}")).ok()?;
+    let v = parsed.get("v")?.clone();
+    let same = std::mem::discriminant(&v) == std::mem::discriminant(default)
+        || (default.is_float() && v.is_integer());
+    same.then(|| match v {
+        toml::Value::Integer(i) if default.is_float() => toml::Value::Float(i as f64),
+        v => v,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn example_file_lists_the_defaults() {
+        let table: toml::Table = toml::from_str(include_str!("../churn.example.toml")).unwrap();
+        let from_file = Config::from_table(table.clone()).unwrap();
+        assert_eq!(from_file, Config::default());
+        let defaults = toml::Table::try_from(Config::default()).unwrap();
+        for (section, keys) in &defaults {
+            for key in keys.as_table().unwrap().keys() {
+                assert!(
+                    table[section].get(key).is_some(),
+                    "churn.example.toml lacks {section}.{key}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_design_defaults() {
+        let c = Config::load(None, vec![], &Overrides::default()).unwrap();
+        assert_eq!(c.generate.users, 2000);
+        assert_eq!(c.generate.days, 120);
+        assert_eq!(c.generate.start_date.to_string(), "2026-01-01");
+        assert_eq!(c.features.windows, vec![7, 14, 30]);
+        assert_eq!(c.labels.population, Population::Active);
+        assert_eq!(c.train.max_iter, 500);
+        assert_eq!(c.serve.addr, "0.0.0.0:8000");
+    }
+
+    #[test]
+    fn precedence_is_flag_env_file_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[generate]\nusers = 10\ndays = 20\nseed = 5\n").unwrap();
+        let c = Config::load(
+            Some(&file),
+            env(&[("CHURN_GENERATE_USERS", "30"), ("CHURN_GENERATE_DAYS", "40")]),
+            &Overrides {
+                users: Some(50),
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.generate.users, 50, "flag beats env");
+        assert_eq!(c.generate.days, 40, "env beats file");
+        assert_eq!(c.generate.seed, 5, "file beats default");
+        assert_eq!(c.generate.paid_ratio, 0.35, "default");
+    }
+
+    #[test]
+    fn env_parses_lists_floats_and_enums() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("CHURN_FEATURES_WINDOWS", "[3, 10]"),
+                ("CHURN_TRAIN_C", "2"),
+                ("CHURN_LABELS_POPULATION", "all"),
+                ("CHURN_DB", "ignored.duckdb"),
+            ]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.features.windows, vec![3, 10]);
+        assert_eq!(c.train.c, 2.0);
+        assert_eq!(c.labels.population, Population::All);
+    }
+
+    #[test]
+    fn unknown_file_key_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[generate]\nusrs = 10\n").unwrap();
+        let err = Config::load(Some(&file), vec![], &Overrides::default()).unwrap_err();
+        assert_eq!(err.code(), 3);
+        assert!(err.to_string().contains("usrs"), "{err}");
+        std::fs::write(&file, "[genrate]\nusers = 10\n").unwrap();
+        let err = Config::load(Some(&file), vec![], &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("genrate"), "{err}");
+    }
+
+    #[test]
+    fn bad_env_values_are_named() {
+        let err =
+            Config::load(None, env(&[("CHURN_GENERATE_USRS", "1")]), &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("CHURN_GENERATE_USRS"), "{err}");
+        let err = Config::load(
+            None,
+            env(&[("CHURN_GENERATE_USERS", "many")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("generate.users"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused() {
+        let err = Config::load(
+            None,
+            env(&[("CHURN_TRAIN_TEST_FRACTION", "1.5")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("train.test_fraction"), "{err}");
+        let err = Config::load(
+            None,
+            env(&[("CHURN_FEATURES_WINDOWS", "[0, 7]")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("features.windows"), "{err}");
+    }
+}

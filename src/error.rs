@@ -1,0 +1,105 @@
+//! One error type for the whole binary, and the one place where errors become
+//! exit codes (DESIGN §5: 0 ok, 1 failure, 2 drift FAIL, 3 usage/config).
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Wrong command-line usage, or a stage that does not exist yet.
+    #[error("{0}")]
+    Usage(String),
+
+    /// A bad configuration value, file or environment variable.
+    #[error("configuration error: {0}")]
+    Config(String),
+
+    /// A stage's input is missing: the message names the stage to run first.
+    #[error("{0}")]
+    MissingInput(String),
+
+    /// Input data refused (ingest), with the file, row and column named.
+    #[error("{0}")]
+    BadInput(String),
+
+    /// Validation found error-level failures; the results are stored.
+    #[error("validation failed: {0}")]
+    ValidationFailed(String),
+
+    /// The drift stage measured a FAIL; the results are stored.
+    #[error("drift FAIL: {0}")]
+    DriftFail(String),
+
+    /// Another process holds the database file past the retry bound.
+    #[error(
+        "database {path} is locked by another process ({detail}); waited {waited_s:.1} s. \
+         DuckDB allows one writer at a time: wait for the other churn command to finish \
+         (or stop it), or point --db at another file"
+    )]
+    Locked {
+        path: PathBuf,
+        detail: String,
+        waited_s: f64,
+    },
+
+    /// A DuckDB error, with what we were doing when it happened.
+    #[error("{context}: {source}")]
+    Db {
+        context: String,
+        #[source]
+        source: duckdb::Error,
+    },
+
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("SQL template {name}: {source}")]
+    Template {
+        name: String,
+        #[source]
+        source: minijinja::Error,
+    },
+
+    /// A failure that fits no other kind (model fitting, metrics, ...).
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    /// The process exit code for this error.
+    pub fn code(&self) -> i32 {
+        match self {
+            Error::Usage(_) | Error::Config(_) => 3,
+            Error::DriftFail(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Adds "what we were doing" to DuckDB and I/O errors.
+pub trait Context<T> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> Context<T> for std::result::Result<T, duckdb::Error> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| Error::Db {
+            context: what(),
+            source,
+        })
+    }
+}
+
+impl<T> Context<T> for std::result::Result<T, std::io::Error> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| Error::Io {
+            context: what(),
+            source,
+        })
+    }
+}

@@ -1,0 +1,108 @@
+//! churn: a customer-churn MLOps pipeline on one embedded DuckDB file.
+//!
+//! `run` is the whole program behind `main`: it loads the config once and
+//! dispatches to the command.
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod sql;
+pub mod stages;
+pub mod status;
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use cli::{Cli, Command, LogFormat};
+use config::{Config, Overrides};
+use db::{Access, Store};
+pub use error::{Error, Result};
+use stages::{Ctx, Stage};
+
+/// The DuckDB version this binary links; its file format is the one to open
+/// the database with.
+pub const DUCKDB_VERSION: &str = "1.5.6";
+
+/// Runs one parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    init_logging(&cli);
+    let overrides = match &cli.command {
+        Command::Run(args) => stages::overrides(args),
+        _ => Overrides::default(),
+    };
+    let config = Config::load(cli.config.as_deref(), std::env::vars(), &overrides)?;
+    let show_progress = std::io::stderr().is_terminal() && cli.log_format == LogFormat::Text && !cli.quiet;
+    let lock_timeout = Duration::from_secs_f64(config.store.lock_timeout_s);
+    match &cli.command {
+        Command::Run(args) => stages::run_pipeline(&cli.db, &config, args, show_progress),
+        Command::Ingest(args) => {
+            let store = Store::open(&cli.db, Access::ReadWrite, lock_timeout)?;
+            let ctx = Ctx {
+                config: &config,
+                run_id: stages::new_run_id(),
+                show_progress,
+            };
+            stages::run_recorded(&store, &ctx, Stage::Ingest.name(), &[], |conn| {
+                stages::ingest::run(conn, &args.users, &args.events)
+            })?;
+            Ok(())
+        }
+        Command::Sql(args) => {
+            print!("{}", render_stage_sql(args.stage, &config)?);
+            Ok(())
+        }
+        Command::Status => status::print(&cli.db, lock_timeout),
+    }
+}
+
+/// The SQL a stage runs, as `churn sql STAGE` prints it.
+pub fn render_stage_sql(stage: Stage, config: &Config) -> Result<String> {
+    let ctx = sql::SqlContext::new(config);
+    let templates = stage.templates();
+    if templates.is_empty() {
+        return Err(Error::Usage(format!(
+            "stage {stage} runs no SQL template; the SQL stages are: {}",
+            stages::DEFAULT_PIPELINE
+                .iter()
+                .filter(|s| !s.templates().is_empty())
+                .map(|s| s.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let mut out = String::new();
+    for (table, name) in templates {
+        out.push_str(&format!("-- sql/{name}\n"));
+        match table {
+            Some(table) => out.push_str(&sql::create_table_as(table, name, &ctx)?),
+            None => {
+                out.push_str(&sql::render(name, &ctx)?);
+                out.push_str("\n;");
+            }
+        }
+        out.push_str("\n\n");
+    }
+    Ok(out)
+}
+
+fn init_logging(cli: &Cli) {
+    use tracing_subscriber::EnvFilter;
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("churn={level}")));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    // A second init (tests calling run twice) is harmless: keep the first.
+    let _ = match cli.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}

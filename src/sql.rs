@@ -1,0 +1,161 @@
+//! The SQL templates under `sql/`, embedded in the binary and rendered with
+//! minijinja (strict undefined: a missing variable is an error, never "").
+//! Templates receive typed values from the config only, never user strings.
+
+use std::sync::OnceLock;
+
+use minijinja::{Environment, UndefinedBehavior};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+macro_rules! templates {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../sql/", $name)))),*]
+    };
+}
+
+/// Every template: (path under sql/, source).
+pub const TEMPLATES: &[(&str, &str)] = templates![
+    "schema/users.sql",
+    "schema/events.sql",
+    "schema/synthetic_truth.sql",
+    "schema/pipeline_runs.sql",
+    "schema/validation_results.sql",
+    "validate/tables_not_empty.sql",
+    "validate/users_primary_key_unique.sql",
+    "validate/users_signup_date_present.sql",
+    "validate/users_plan_valid.sql",
+    "validate/events_primary_key_unique.sql",
+    "validate/events_user_exists.sql",
+    "validate/events_time_after_signup.sql",
+    "validate/events_type_known.sql",
+    "validate/events_watch_minutes_non_negative.sql",
+    "validate/events_quiz_score_in_range.sql",
+    "validate/events_payment_amount_positive.sql",
+    "validate/events_amount_mostly_on_payments.sql",
+    "prepare/user_daily.sql",
+    "features/user_features_daily.sql",
+    "labels/labels_daily.sql",
+    "training/training_set.sql",
+];
+
+/// The values a template may use, all derived from the config.
+#[derive(Debug, Clone, Serialize)]
+pub struct SqlContext {
+    /// Rolling windows in days, sorted, unique.
+    pub windows: Vec<u32>,
+    /// The window of the payment fail rate: the largest window of at most 30
+    /// days (the smallest window when all are longer).
+    pub fail_rate_window: u32,
+    /// Label horizon in days.
+    pub label_window: u32,
+    /// "active" or "all".
+    pub population: &'static str,
+}
+
+impl SqlContext {
+    pub fn new(config: &Config) -> SqlContext {
+        let windows = config.windows();
+        let fail_rate_window = windows
+            .iter()
+            .copied()
+            .filter(|&w| w <= 30)
+            .max()
+            .unwrap_or(windows[0]);
+        SqlContext {
+            windows,
+            fail_rate_window,
+            label_window: config.labels.window_days,
+            population: config.labels.population.as_str(),
+        }
+    }
+
+    /// For templates that take no values (the schema).
+    pub fn empty() -> SqlContext {
+        SqlContext::new(&Config::default())
+    }
+}
+
+fn environment() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source)
+                .unwrap_or_else(|e| panic!("embedded template {name} does not parse: {e}"));
+        }
+        env
+    })
+}
+
+/// Template names under a folder, in their listed order.
+pub fn names_under(prefix: &str) -> impl Iterator<Item = &'static str> + '_ {
+    TEMPLATES
+        .iter()
+        .map(|(name, _)| *name)
+        .filter(move |name| name.starts_with(prefix))
+}
+
+/// The raw source of a template.
+pub fn source(name: &str) -> Option<&'static str> {
+    TEMPLATES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+}
+
+/// Renders one template.
+pub fn render(name: &str, ctx: &SqlContext) -> Result<String> {
+    let template = environment()
+        .get_template(name)
+        .map_err(|source| Error::Template {
+            name: name.to_string(),
+            source,
+        })?;
+    let text = template.render(ctx).map_err(|source| Error::Template {
+        name: name.to_string(),
+        source,
+    })?;
+    Ok(text.trim_end().to_string())
+}
+
+/// The statement that builds `table` from a select template: what a SQL stage
+/// runs, and what `churn sql` prints.
+pub fn create_table_as(table: &str, name: &str, ctx: &SqlContext) -> Result<String> {
+    let select = render(name, ctx)?;
+    Ok(format!("create or replace table {table} as\n{select}\n;"))
+}
+
+/// A `-- key: value` header line of a template (e.g. severity, assert).
+pub fn header(name: &str, key: &str) -> Option<&'static str> {
+    let prefix = format!("-- {key}:");
+    source(name)?
+        .lines()
+        .take_while(|l| l.starts_with("--"))
+        .find_map(|l| l.strip_prefix(prefix.as_str()).map(str::trim))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_renders_with_the_default_config() {
+        let ctx = SqlContext::new(&Config::default());
+        for (name, _) in TEMPLATES {
+            let sql = render(name, &ctx).unwrap();
+            assert!(!sql.trim().is_empty(), "{name} renders empty");
+        }
+    }
+
+    #[test]
+    fn every_check_states_its_assertion_and_severity() {
+        for name in names_under("validate/") {
+            assert!(header(name, "assert").is_some(), "{name} has no assert line");
+            let severity = header(name, "severity").unwrap();
+            assert!(["error", "warn"].contains(&severity), "{name}: {severity}");
+        }
+    }
+}

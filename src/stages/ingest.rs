@@ -1,0 +1,316 @@
+//! ingest: your own users and events (CSV or Parquet) into `users` and
+//! `events` with the canonical types. Every refusal names the file, the line
+//! (CSV) or row (Parquet) and the column; the tables change only when both
+//! files load completely (one transaction).
+
+use std::path::Path;
+
+use duckdb::Connection;
+
+use crate::error::{Context, Error, Result};
+use crate::stages::Outcome;
+
+/// A column of an input file: name, DuckDB type, required.
+struct Column {
+    name: &'static str,
+    sql_type: &'static str,
+    required: bool,
+}
+
+const fn col(name: &'static str, sql_type: &'static str, required: bool) -> Column {
+    Column {
+        name,
+        sql_type,
+        required,
+    }
+}
+
+const USER_COLUMNS: &[Column] = &[
+    col("user_id", "varchar", true),
+    col("signup_date", "date", true),
+    col("plan", "varchar", true),
+    col("is_paid", "boolean", false),
+    col("country", "varchar", false),
+    col("marketing_source", "varchar", false),
+];
+
+const EVENT_COLUMNS: &[Column] = &[
+    col("event_id", "bigint", true),
+    col("user_id", "varchar", true),
+    col("event_time", "timestamp", true),
+    col("event_type", "varchar", true),
+    col("course_id", "varchar", false),
+    col("watch_minutes", "double", false),
+    col("quiz_score", "double", false),
+    col("amount", "double", false),
+];
+
+#[derive(Clone, Copy, PartialEq)]
+enum Format {
+    Csv,
+    Parquet,
+}
+
+/// One input file staged as a temp table of raw values with a row number.
+struct Staged<'a> {
+    path: &'a Path,
+    format: Format,
+    table: &'static str,
+    columns: Vec<String>,
+}
+
+impl Staged<'_> {
+    /// "line 7" for CSV (the header is line 1), "row 6" for Parquet.
+    fn place(&self, row: i64) -> String {
+        match self.format {
+            Format::Csv => format!("line {}", row + 1),
+            Format::Parquet => format!("row {row}"),
+        }
+    }
+
+    fn has(&self, column: &str) -> bool {
+        self.columns.iter().any(|c| c == column)
+    }
+}
+
+fn sql_string(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn stage_file<'a>(conn: &Connection, path: &'a Path, table: &'static str, what: &str) -> Result<Staged<'a>> {
+    if !path.is_file() {
+        return Err(Error::BadInput(format!(
+            "ingest: {what} file {} does not exist; pass an existing .csv or .parquet file",
+            path.display()
+        )));
+    }
+    let name = path.to_string_lossy().to_lowercase();
+    let format = if name.ends_with(".csv") {
+        Format::Csv
+    } else if name.ends_with(".parquet") {
+        Format::Parquet
+    } else {
+        return Err(Error::BadInput(format!(
+            "ingest: {what} file {} is neither .csv nor .parquet; convert it or rename it with the right extension",
+            path.display()
+        )));
+    };
+    let quoted = sql_string(&path.to_string_lossy());
+    let source = match format {
+        Format::Csv => {
+            // No dialect sniffing: a sniffer "succeeds" on a broken file by
+            // reading it as one column. A strict read of the header's columns
+            // as text reports the first bad line instead.
+            let columns: Vec<String> = csv_header(path)?
+                .iter()
+                .map(|c| format!("{}: 'VARCHAR'", sql_string(c)))
+                .collect();
+            format!(
+                "read_csv({quoted}, header = true, auto_detect = false, delim = ',', quote = '\"', \
+                 escape = '\"', strict_mode = true, columns = {{{}}})",
+                columns.join(", ")
+            )
+        }
+        Format::Parquet => format!("read_parquet({quoted})"),
+    };
+    conn.execute_batch(&format!(
+        "create or replace temp table {table} as \
+         select *, row_number() over () as __row from {source}"
+    ))
+    .map_err(|e| {
+        // DuckDB's message ends with a list of reader options; the first
+        // lines name the line and the problem.
+        let text = e.to_string();
+        let text = text.split("Possible fixes").next().unwrap_or(&text).trim();
+        Error::BadInput(format!(
+            "ingest: cannot read {what} file {}: {}. Fix the file (a {} with a header row) and ingest again",
+            path.display(),
+            text.replace('\n', " / "),
+            if format == Format::Csv {
+                "comma-separated CSV"
+            } else {
+                "Parquet file"
+            }
+        ))
+    })?;
+    let mut stmt = conn
+        .prepare(&format!("select column_name from (describe {table})"))
+        .context(|| format!("ingest: describing {}", path.display()))?;
+    let columns = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .context(|| format!("ingest: describing {}", path.display()))?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .context(|| format!("ingest: describing {}", path.display()))?;
+    Ok(Staged {
+        path,
+        format,
+        table,
+        columns,
+    })
+}
+
+/// The column names on the first line of a CSV file.
+fn csv_header(path: &Path) -> Result<Vec<String>> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).context(|| format!("ingest: opening {}", path.display()))?;
+    let mut line = String::new();
+    std::io::BufReader::new(file)
+        .read_line(&mut line)
+        .context(|| format!("ingest: reading the header of {}", path.display()))?;
+    let names: Vec<String> = line
+        .trim_start_matches('\u{feff}')
+        .trim_end_matches(['\n', '\r'])
+        .split(',')
+        .map(|c| c.trim().trim_matches('"').to_string())
+        .collect();
+    if names.iter().all(String::is_empty) {
+        return Err(Error::BadInput(format!(
+            "ingest: {} is empty or has no header line; the first line must name the columns",
+            path.display()
+        )));
+    }
+    Ok(names)
+}
+
+/// Refuses missing columns, unparseable values and duplicate or empty keys.
+fn check_file(conn: &Connection, file: &Staged<'_>, spec: &[Column], key: &str) -> Result<()> {
+    let missing: Vec<&str> = spec
+        .iter()
+        .filter(|c| c.required && !file.has(c.name))
+        .map(|c| c.name)
+        .collect();
+    if !missing.is_empty() {
+        let required: Vec<&str> = spec.iter().filter(|c| c.required).map(|c| c.name).collect();
+        return Err(Error::BadInput(format!(
+            "ingest: {} is missing column(s) {}; required: {}; found: {}",
+            file.path.display(),
+            missing.join(", "),
+            required.join(", "),
+            file.columns
+                .iter()
+                .filter(|c| *c != "__row")
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    for c in spec.iter().filter(|c| file.has(c.name)) {
+        let bad: Option<(i64, String)> = conn
+            .query_row(
+                &format!(
+                    "select __row, \"{n}\"::varchar from {t} \
+                     where \"{n}\" is not null and try_cast(\"{n}\" as {ty}) is null \
+                     order by __row limit 1",
+                    n = c.name,
+                    t = file.table,
+                    ty = c.sql_type
+                ),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map(Some)
+            .or_else(|e| match e {
+                duckdb::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })
+            .context(|| format!("ingest: checking column {} of {}", c.name, file.path.display()))?;
+        if let Some((row, value)) = bad {
+            return Err(Error::BadInput(format!(
+                "ingest: {}, {}, column {}: cannot read {value:?} as {}; fix the value and ingest again",
+                file.path.display(),
+                file.place(row),
+                c.name,
+                c.sql_type
+            )));
+        }
+    }
+    let empty: Option<i64> = conn
+        .query_row(
+            &format!("select min(__row) from {} where \"{key}\" is null", file.table),
+            [],
+            |r| r.get(0),
+        )
+        .context(|| format!("ingest: checking {key} of {}", file.path.display()))?;
+    if let Some(row) = empty {
+        return Err(Error::BadInput(format!(
+            "ingest: {}, {}: {key} is empty; every row needs a {key}",
+            file.path.display(),
+            file.place(row)
+        )));
+    }
+    let dup: Option<(String, i64, i64)> = conn
+        .query_row(
+            &format!(
+                "select \"{key}\"::varchar, min(__row), max(__row) from {t} \
+                 group by \"{key}\" having count(*) > 1 order by min(__row) limit 1",
+                t = file.table
+            ),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .map(Some)
+        .or_else(|e| match e {
+            duckdb::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })
+        .context(|| format!("ingest: checking {key} of {}", file.path.display()))?;
+    if let Some((value, first, other)) = dup {
+        return Err(Error::BadInput(format!(
+            "ingest: {}: duplicate {key} {value:?} at {} and {}; each {key} must appear once",
+            file.path.display(),
+            file.place(first),
+            file.place(other)
+        )));
+    }
+    Ok(())
+}
+
+/// The select that casts a staged file to the canonical columns.
+fn typed_select(file: &Staged<'_>, spec: &[Column]) -> String {
+    let exprs: Vec<String> = spec
+        .iter()
+        .map(|c| {
+            if file.has(c.name) {
+                format!("cast(\"{n}\" as {ty}) as {n}", n = c.name, ty = c.sql_type)
+            } else if c.name == "is_paid" {
+                "cast(\"plan\" as varchar) = 'paid' as is_paid".to_string()
+            } else {
+                format!("cast(null as {ty}) as {n}", n = c.name, ty = c.sql_type)
+            }
+        })
+        .collect();
+    format!("select {} from {} order by __row", exprs.join(", "), file.table)
+}
+
+/// Replaces `users` and `events` with the two files.
+pub fn run(conn: &Connection, users: &Path, events: &Path) -> Result<Outcome> {
+    let u = stage_file(conn, users, "ingest_users_raw", "users")?;
+    check_file(conn, &u, USER_COLUMNS, "user_id")?;
+    let e = stage_file(conn, events, "ingest_events_raw", "events")?;
+    check_file(conn, &e, EVENT_COLUMNS, "event_id")?;
+    let load = format!(
+        "delete from events; delete from users; delete from synthetic_truth;\n\
+         insert into users {};\n\
+         insert into events {};\n\
+         drop table ingest_users_raw; drop table ingest_events_raw;",
+        typed_select(&u, USER_COLUMNS),
+        typed_select(&e, EVENT_COLUMNS)
+    );
+    conn.execute_batch(&load)
+        .context(|| "ingest: loading users and events".into())?;
+    let n_users: i64 = conn
+        .query_row("select count(*) from users", [], |r| r.get(0))
+        .context(|| "ingest: counting users".into())?;
+    let n_events: i64 = conn
+        .query_row("select count(*) from events", [], |r| r.get(0))
+        .context(|| "ingest: counting events".into())?;
+    Ok(Outcome {
+        rows_out: n_users + n_events,
+        params: serde_json::json!({
+            "users_file": users.display().to_string(),
+            "events_file": events.display().to_string(),
+        }),
+        failure: None,
+        summary: format!("{n_users} users and {n_events} events loaded; next: `churn run --from validate`"),
+    })
+}

@@ -1,0 +1,363 @@
+//! The pipeline stages (DESIGN §1): names, order, inputs, and the runner that
+//! gives every stage one transaction and a row in `pipeline_runs`.
+
+pub mod features;
+pub mod generate;
+pub mod ingest;
+pub mod labels;
+pub mod prepare;
+pub mod training_set;
+pub mod validate;
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::Utc;
+use clap::ValueEnum;
+use duckdb::Connection;
+use rand::Rng;
+
+use crate::cli::RunArgs;
+use crate::config::{Config, Overrides};
+use crate::db::{Access, RunRecord, Store};
+use crate::error::{Context, Error, Result};
+use crate::sql::{self, SqlContext};
+
+/// Every stage, in pipeline order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum)]
+pub enum Stage {
+    Generate,
+    Ingest,
+    Validate,
+    Prepare,
+    Features,
+    Labels,
+    TrainingSet,
+    Train,
+    Promote,
+    Score,
+    Drift,
+    Retrain,
+}
+
+/// What `churn run` runs with no stage named.
+pub const DEFAULT_PIPELINE: [Stage; 10] = [
+    Stage::Generate,
+    Stage::Validate,
+    Stage::Prepare,
+    Stage::Features,
+    Stage::Labels,
+    Stage::TrainingSet,
+    Stage::Train,
+    Stage::Promote,
+    Stage::Score,
+    Stage::Drift,
+];
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Generate => "generate",
+            Stage::Ingest => "ingest",
+            Stage::Validate => "validate",
+            Stage::Prepare => "prepare",
+            Stage::Features => "features",
+            Stage::Labels => "labels",
+            Stage::TrainingSet => "training-set",
+            Stage::Train => "train",
+            Stage::Promote => "promote",
+            Stage::Score => "score",
+            Stage::Drift => "drift",
+            Stage::Retrain => "retrain",
+        }
+    }
+
+    /// Whether this build implements the stage.
+    pub fn implemented(self) -> bool {
+        matches!(
+            self,
+            Stage::Generate
+                | Stage::Ingest
+                | Stage::Validate
+                | Stage::Prepare
+                | Stage::Features
+                | Stage::Labels
+                | Stage::TrainingSet
+        )
+    }
+
+    /// Tables the stage reads, each with at least one row.
+    fn needs(self) -> &'static [&'static str] {
+        match self {
+            Stage::Generate | Stage::Ingest | Stage::Validate => &[],
+            Stage::Prepare => &["users", "events"],
+            Stage::Features | Stage::Labels => &["user_daily"],
+            Stage::TrainingSet => &["user_features_daily", "labels_daily", "user_daily"],
+            Stage::Train | Stage::Retrain => &["training_set"],
+            Stage::Promote => &["models"],
+            Stage::Score => &["user_features_daily", "models"],
+            Stage::Drift => &["predictions", "models"],
+        }
+    }
+
+    /// The SQL templates of a SQL stage, with the table each builds (None
+    /// for checks, which only select).
+    pub fn templates(self) -> Vec<(Option<&'static str>, &'static str)> {
+        match self {
+            Stage::Validate => sql::names_under("validate/").map(|n| (None, n)).collect(),
+            Stage::Prepare => vec![(Some("user_daily"), "prepare/user_daily.sql")],
+            Stage::Features => vec![(Some("user_features_daily"), "features/user_features_daily.sql")],
+            Stage::Labels => vec![(Some("labels_daily"), "labels/labels_daily.sql")],
+            Stage::TrainingSet => vec![(Some("training_set"), "training/training_set.sql")],
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How to produce a table a stage needs.
+fn producer_hint(table: &str) -> &'static str {
+    match table {
+        "users" | "events" => {
+            "`churn run --stage generate` (synthetic data) or `churn ingest --users FILE --events FILE` (your data)"
+        }
+        "user_daily" => "`churn run --stage prepare`",
+        "user_features_daily" => "`churn run --stage features`",
+        "labels_daily" => "`churn run --stage labels`",
+        "training_set" => "`churn run --stage training-set`",
+        "models" => "`churn run --stage train`",
+        "predictions" => "`churn run --stage score`",
+        _ => "the stage that builds it",
+    }
+}
+
+/// What a stage body reports back to the runner.
+#[derive(Debug)]
+pub struct Outcome {
+    pub rows_out: i64,
+    pub params: serde_json::Value,
+    /// A failure found by a stage whose results are still committed
+    /// (validation errors, drift FAIL).
+    pub failure: Option<Error>,
+    /// One line for the log.
+    pub summary: String,
+}
+
+/// Settings shared by the stages of one `churn` invocation.
+pub struct Ctx<'a> {
+    pub config: &'a Config,
+    pub run_id: String,
+    pub show_progress: bool,
+}
+
+impl Ctx<'_> {
+    pub fn progress_bar(&self, what: &str) -> indicatif::ProgressBar {
+        if !self.show_progress {
+            return indicatif::ProgressBar::hidden();
+        }
+        let bar = indicatif::ProgressBar::new(0);
+        let style = indicatif::ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} ({eta} left)")
+            .expect("valid template")
+            .progress_chars("=> ");
+        bar.set_style(style);
+        bar.set_message(what.to_string());
+        bar
+    }
+
+    pub fn sql(&self) -> SqlContext {
+        SqlContext::new(self.config)
+    }
+}
+
+/// A readable, unique id for one invocation: run-20261127T081500Z-3f2a.
+pub fn new_run_id() -> String {
+    let suffix: u16 = rand::rng().random();
+    format!("run-{}-{suffix:04x}", Utc::now().format("%Y%m%dT%H%M%SZ"))
+}
+
+/// Runs `body` as stage `name`: checks the needed tables, runs it in one
+/// transaction, and records the run (failed runs too) in `pipeline_runs`.
+pub fn run_recorded(
+    store: &Store,
+    ctx: &Ctx<'_>,
+    name: &str,
+    needs: &[&str],
+    body: impl FnOnce(&Connection) -> Result<Outcome>,
+) -> Result<Outcome> {
+    let started_at = Utc::now().naive_utc();
+    let checked = check_inputs(store, name, needs);
+    let result = checked.and_then(|()| store.transaction(body));
+    let finished_at = Utc::now().naive_utc();
+    let (status, rows_out, params, error) = match &result {
+        Ok(out) => (
+            if out.failure.is_some() { "failed" } else { "ok" },
+            Some(out.rows_out),
+            out.params.to_string(),
+            out.failure.as_ref().map(ToString::to_string),
+        ),
+        Err(e) => ("failed", None, "{}".to_string(), Some(e.to_string())),
+    };
+    store.record_run(&RunRecord {
+        run_id: &ctx.run_id,
+        stage: name,
+        started_at,
+        finished_at,
+        status,
+        rows_out,
+        params_json: params,
+        error,
+    })?;
+    let out = result?;
+    let seconds = (finished_at - started_at).num_milliseconds() as f64 / 1000.0;
+    tracing::info!(
+        stage = name,
+        rows_out = out.rows_out,
+        seconds,
+        "{name}: {}",
+        out.summary
+    );
+    match out.failure {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+fn check_inputs(store: &Store, stage: &str, needs: &[&str]) -> Result<()> {
+    for table in needs {
+        let present = store.table_exists(table)? && store.count_rows(table)? > 0;
+        if !present {
+            return Err(Error::MissingInput(format!(
+                "{stage} needs table {table} with rows, and {} has none: run {} first",
+                store.path().display(),
+                producer_hint(table)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Builds `table` from a select template: the body of the thin SQL stages.
+pub fn build_table(
+    conn: &Connection,
+    stage: Stage,
+    table: &str,
+    template: &str,
+    ctx: &SqlContext,
+) -> Result<i64> {
+    let statement = sql::create_table_as(table, template, ctx)?;
+    conn.execute_batch(&statement)
+        .context(|| format!("{stage}: running sql/{template}"))?;
+    conn.query_row(&format!("select count(*) from {table}"), [], |r| r.get(0))
+        .context(|| format!("{stage}: counting {table}"))
+}
+
+/// The stages `churn run` was asked for, in pipeline order.
+pub fn select_stages(args: &RunArgs) -> Result<Vec<Stage>> {
+    let stages: Vec<Stage> = if args.stages.is_empty() {
+        let pos = |s: Stage, flag: &str| {
+            DEFAULT_PIPELINE.iter().position(|&p| p == s).ok_or_else(|| {
+                Error::Usage(format!(
+                    "--{flag} {s}: {s} is not part of the default pipeline; use `churn {}`",
+                    if s == Stage::Ingest {
+                        "ingest --users FILE --events FILE".to_string()
+                    } else {
+                        format!("run --stage {s}")
+                    }
+                ))
+            })
+        };
+        let from = args.from.map(|s| pos(s, "from")).transpose()?.unwrap_or(0);
+        let to = args
+            .to
+            .map(|s| pos(s, "to"))
+            .transpose()?
+            .unwrap_or(DEFAULT_PIPELINE.len() - 1);
+        if from > to {
+            return Err(Error::Usage(format!(
+                "--from {} comes after --to {}: nothing to run",
+                DEFAULT_PIPELINE[from], DEFAULT_PIPELINE[to]
+            )));
+        }
+        DEFAULT_PIPELINE[from..=to].to_vec()
+    } else {
+        let mut s = args.stages.clone();
+        s.sort();
+        s.dedup();
+        s
+    };
+    if stages.contains(&Stage::Ingest) {
+        return Err(Error::Usage(
+            "ingest reads your files: use `churn ingest --users FILE --events FILE`".into(),
+        ));
+    }
+    if let Some(missing) = stages.iter().find(|s| !s.implemented()) {
+        let last = DEFAULT_PIPELINE
+            .iter()
+            .take_while(|s| s.implemented())
+            .last()
+            .copied()
+            .unwrap_or(Stage::Generate);
+        return Err(Error::Usage(format!(
+            "stage {missing} is not implemented yet; `churn run --to {last}` runs the stages this build has"
+        )));
+    }
+    Ok(stages)
+}
+
+/// `churn run`.
+pub fn run_pipeline(
+    db: &std::path::Path,
+    config: &Config,
+    args: &RunArgs,
+    show_progress: bool,
+) -> Result<()> {
+    let stages = select_stages(args)?;
+    let lock_timeout = Duration::from_secs_f64(config.store.lock_timeout_s);
+    let store = if stages[0] == Stage::Generate {
+        Store::open(db, Access::ReadWrite, lock_timeout)?
+    } else {
+        Store::open_existing(db, Access::ReadWrite, lock_timeout)?
+    };
+    let ctx = Ctx {
+        config,
+        run_id: new_run_id(),
+        show_progress,
+    };
+    for stage in stages {
+        run_stage(&store, &ctx, stage)?;
+    }
+    Ok(())
+}
+
+/// Runs one stage through the recorded runner.
+pub fn run_stage(store: &Store, ctx: &Ctx<'_>, stage: Stage) -> Result<Outcome> {
+    let sql_ctx = ctx.sql();
+    let name = stage.name();
+    run_recorded(store, ctx, name, stage.needs(), |conn| match stage {
+        Stage::Generate => {
+            let bar = ctx.progress_bar("users");
+            generate::run(conn, &ctx.config.generate, &bar)
+        }
+        Stage::Validate => validate::run(conn, &sql_ctx, &ctx.run_id),
+        Stage::Prepare => prepare::run(conn, &sql_ctx),
+        Stage::Features => features::run(conn, &sql_ctx),
+        Stage::Labels => labels::run(conn, &sql_ctx),
+        Stage::TrainingSet => training_set::run(conn, &sql_ctx),
+        other => Err(Error::Usage(format!("stage {other} is not implemented yet"))),
+    })
+}
+
+/// Flags of `churn run` that override config values.
+pub fn overrides(args: &RunArgs) -> Overrides {
+    Overrides {
+        users: args.users,
+        days: args.days,
+        start_date: args.start_date,
+        seed: args.seed,
+    }
+}

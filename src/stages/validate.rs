@@ -1,0 +1,122 @@
+//! validate: one SQL check per file under sql/validate/, each returning the
+//! offending rows. Results go to `validation_results`; any error-level
+//! failure fails the stage (exit 1) after the results are stored.
+
+use chrono::Utc;
+use duckdb::{Connection, params};
+
+use crate::error::{Context, Error, Result};
+use crate::sql::{self, SqlContext};
+use crate::stages::Outcome;
+
+/// The result of one check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckResult {
+    pub name: String,
+    pub severity: String,
+    pub description: String,
+    pub violations: i64,
+    pub sample_json: String,
+}
+
+impl CheckResult {
+    pub fn passed(&self) -> bool {
+        self.violations == 0
+    }
+}
+
+/// Runs every check against `users` and `events`.
+pub fn check_all(conn: &Connection, ctx: &SqlContext) -> Result<Vec<CheckResult>> {
+    sql::names_under("validate/")
+        .map(|template| {
+            let check = sql::render(template, ctx)?;
+            let name = template
+                .trim_start_matches("validate/")
+                .trim_end_matches(".sql")
+                .to_string();
+            let violations: i64 = conn
+                .query_row(&format!("select count(*) from (\n{check}\n)"), [], |r| r.get(0))
+                .context(|| format!("validate: running check sql/{template}"))?;
+            let sample_json: String = conn
+                .query_row(
+                    &format!(
+                        "select coalesce(json_group_array(to_json(sample)), '[]')::varchar \
+                         from (select * from (\n{check}\n) limit 5) as sample"
+                    ),
+                    [],
+                    |r| r.get(0),
+                )
+                .context(|| format!("validate: sampling check sql/{template}"))?;
+            Ok(CheckResult {
+                name,
+                severity: sql::header(template, "severity").unwrap_or("error").to_string(),
+                description: sql::header(template, "assert").unwrap_or_default().to_string(),
+                violations,
+                sample_json,
+            })
+        })
+        .collect()
+}
+
+pub fn run(conn: &Connection, ctx: &SqlContext, run_id: &str) -> Result<Outcome> {
+    let results = check_all(conn, ctx)?;
+    conn.execute_batch("delete from validation_results")
+        .context(|| "validate: clearing validation_results".into())?;
+    let checked_at = Utc::now().naive_utc();
+    for r in &results {
+        conn.execute(
+            "insert into validation_results values (?, ?, ?, ?, ?, ?, ?, ?)",
+            params![
+                run_id,
+                checked_at,
+                r.name,
+                r.severity,
+                r.description,
+                r.violations,
+                r.passed(),
+                r.sample_json
+            ],
+        )
+        .context(|| "validate: storing validation_results".into())?;
+    }
+
+    let failed: Vec<&CheckResult> = results.iter().filter(|r| !r.passed()).collect();
+    if !failed.is_empty() {
+        println!(
+            "{:<36} {:<8} {:>10}  assertion",
+            "check", "severity", "violations"
+        );
+        for r in &failed {
+            println!(
+                "{:<36} {:<8} {:>10}  {}",
+                r.name, r.severity, r.violations, r.description
+            );
+        }
+    }
+    let errors: Vec<String> = failed
+        .iter()
+        .filter(|r| r.severity == "error")
+        .map(|r| format!("{} ({} rows)", r.name, r.violations))
+        .collect();
+    let failure = (!errors.is_empty()).then(|| {
+        Error::ValidationFailed(format!(
+            "{} error-level check(s) failed: {}. Sample rows are in table validation_results \
+             (select * from validation_results where not passed); fix the input data and rerun",
+            errors.len(),
+            errors.join(", ")
+        ))
+    });
+    let warnings = failed.len() - errors.len();
+    Ok(Outcome {
+        rows_out: results.len() as i64,
+        params: serde_json::json!({"checks": results.len()}),
+        failure,
+        summary: format!(
+            "{} checks, {} passed, {} error(s), {} warning(s)",
+            results.len(),
+            results.len() - failed.len(),
+            errors.len(),
+            warnings
+        ),
+    })
+}

@@ -1,0 +1,106 @@
+//! Helpers shared by the integration tests.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use churn::config::Config;
+use churn::db::{Access, Store};
+use churn::stages::Ctx;
+
+/// A temp folder with a database path in it.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        Sandbox {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("churn.duckdb")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, text).expect("write fixture");
+        p
+    }
+
+    /// Opens (creating) the sandbox database with the schema.
+    pub fn store(&self) -> Store {
+        Store::open(&self.db(), Access::ReadWrite, Duration::from_secs(5)).expect("open store")
+    }
+
+    /// The real binary, on the sandbox database, with no CHURN_* settings
+    /// leaking in from the environment.
+    pub fn churn(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_churn"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("CHURN_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.arg("--db").arg(self.db()).args(args);
+        cmd.current_dir(self.dir.path());
+        cmd.output().expect("run churn")
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn ctx(config: &Config) -> Ctx<'_> {
+    Ctx {
+        config,
+        run_id: "run-test".to_string(),
+        show_progress: false,
+    }
+}
+
+/// A small generate config for fast tests.
+pub fn small_config(users: u32, days: u32) -> Config {
+    let mut c = Config::default();
+    c.generate.users = users;
+    c.generate.days = days;
+    c
+}
+
+/// All rows of a query, each cell rendered as text (NULL as "NULL").
+pub fn rows(store: &Store, sql: &str) -> Vec<Vec<String>> {
+    let wrapped = format!("select columns(*)::varchar from ({sql})");
+    let mut stmt = store.conn.prepare(&wrapped).expect("prepare");
+    let mut out = Vec::new();
+    let mut q = stmt.query([]).expect("query");
+    while let Some(row) = q.next().expect("row") {
+        let n = row.as_ref().column_count();
+        let cells = (0..n)
+            .map(|i| {
+                row.get::<_, Option<String>>(i)
+                    .expect("cell")
+                    .unwrap_or_else(|| "NULL".to_string())
+            })
+            .collect();
+        out.push(cells);
+    }
+    out
+}
+
+pub fn exec(store: &Store, sql: &str) {
+    store
+        .conn
+        .execute_batch(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}

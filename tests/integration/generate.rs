@@ -1,0 +1,144 @@
+//! generate: determinism and the generative story's invariants.
+
+use churn::stages::{Stage, run_stage};
+
+use crate::common::{Sandbox, ctx, rows, small_config};
+
+fn generate(users: u32, days: u32, seed: u64) -> (Sandbox, churn::db::Store) {
+    let sb = Sandbox::new();
+    let store = sb.store();
+    let mut config = small_config(users, days);
+    config.generate.seed = seed;
+    run_stage(&store, &ctx(&config), Stage::Generate).unwrap();
+    (sb, store)
+}
+
+const DUMP: [&str; 3] = [
+    "select * from users order by user_id",
+    "select * from events order by event_id",
+    "select * from synthetic_truth order by user_id",
+];
+
+#[test]
+fn same_config_gives_identical_tables() {
+    let (_a, a) = generate(600, 45, 7);
+    let (_b, b) = generate(600, 45, 7);
+    for q in DUMP {
+        let (ra, rb) = (rows(&a, q), rows(&b, q));
+        assert!(!ra.is_empty(), "{q} is empty");
+        assert!(ra == rb, "{q} differs between two runs of the same config");
+    }
+    let (_c, c) = generate(600, 45, 8);
+    assert_ne!(
+        rows(&a, DUMP[1]),
+        rows(&c, DUMP[1]),
+        "another seed gives other events"
+    );
+}
+
+#[test]
+fn rerun_replaces_the_tables() {
+    let sb = Sandbox::new();
+    let store = sb.store();
+    let config = small_config(50, 20);
+    run_stage(&store, &ctx(&config), Stage::Generate).unwrap();
+    let first = rows(&store, DUMP[1]);
+    run_stage(&store, &ctx(&config), Stage::Generate).unwrap();
+    assert_eq!(first, rows(&store, DUMP[1]));
+    assert_eq!(rows(&store, "select count(*) from users"), vec![vec!["50"]]);
+}
+
+#[test]
+fn the_story_holds() {
+    let (_sb, store) = generate(1500, 90, 42);
+    let one = |q: &str| rows(&store, q)[0][0].clone();
+    // Nobody is active on or after their churn day.
+    assert_eq!(
+        one(
+            "select count(*) from events e join synthetic_truth t using (user_id)
+             where t.churn_date is not null and e.event_time >= t.churn_date"
+        ),
+        "0"
+    );
+    // Churn days fall in [days/4, days).
+    assert_eq!(
+        one("select count(*) from synthetic_truth where churn_date is not null
+             and (churn_date < date '2026-01-01' + 22 or churn_date >= date '2026-01-01' + 90)"),
+        "0"
+    );
+    // Payments only for paid users, only on days 1-3 of a month, amounts in range.
+    assert_eq!(
+        one("select count(*) from events e join users u using (user_id)
+             where e.event_type like 'payment_%'
+               and (not u.is_paid or day(e.event_time) > 3 or e.amount < 199 or e.amount > 999)"),
+        "0"
+    );
+    // At most one payment per paid user and month.
+    assert_eq!(
+        one(
+            "select count(*) from (select user_id, month(event_time) from events
+             where event_type like 'payment_%' group by all having count(*) > 1)"
+        ),
+        "0"
+    );
+    // Value ranges.
+    assert_eq!(
+        one(
+            "select count(*) from events where watch_minutes < 2 or watch_minutes > 180
+             or quiz_score < 0 or quiz_score > 100"
+        ),
+        "0"
+    );
+    assert_eq!(
+        one("select count(*) from users where signup_date > date '2026-01-01'
+             or signup_date < date '2026-01-01' - 30"),
+        "0"
+    );
+    // The paid share is near 35% and the churn probability follows the formula.
+    let paid: f64 = one("select avg(is_paid::int) from users").parse().unwrap();
+    assert!((paid - 0.35).abs() < 0.05, "paid share {paid}");
+    assert_eq!(
+        one(
+            "select count(*) from synthetic_truth t join users u using (user_id)
+             where abs(t.churn_probability - least(0.95, 0.35 * (case when u.is_paid then 0.75 else 1 end)
+                   * (0.4 + 1.4 * pow(1 - t.engagement, 1.6)))) > 1e-12"
+        ),
+        "0"
+    );
+    // Engaged users are active more often: the active-day rate of users before
+    // any churn fade tracks 0.15 + 0.8 e.
+    let slope: f64 = one("with days as (
+             select user_id, count(distinct event_time::date) filter (where event_type = 'login') as active
+             from events group by user_id
+         )
+         select regr_slope(coalesce(d.active, 0) / 90.0, t.engagement)
+         from synthetic_truth t left join days d using (user_id)
+         where t.churn_date is null")
+    .parse()
+    .unwrap();
+    assert!((slope - 0.8).abs() < 0.1, "activity slope on engagement {slope}");
+}
+
+#[test]
+fn churners_fade_before_they_leave() {
+    let (_sb, store) = generate(3000, 120, 3);
+    // Login-day rate in the 7 days before churn vs. 22-28 days before, among
+    // churners with a full history: decay (21 days) makes the former lower.
+    let got = rows(
+        &store,
+        "with churners as (
+             select user_id, churn_date from synthetic_truth
+             where churn_date >= date '2026-01-01' + 40
+         ),
+         logins as (
+             select distinct user_id, event_time::date as d from events where event_type = 'login'
+         )
+         select
+             count(*) filter (where l.d >= c.churn_date - 7) / (7.0 * (select count(*) from churners)),
+             count(*) filter (where l.d < c.churn_date - 21 and l.d >= c.churn_date - 28) / (7.0 * (select count(*) from churners))
+         from churners c join logins l using (user_id)",
+    );
+    let late: f64 = got[0][0].parse().unwrap();
+    let early: f64 = got[0][1].parse().unwrap();
+    assert!(late < 0.6 * early, "last week {late} vs a month before {early}");
+}

@@ -1,0 +1,9 @@
+//! One integration-test binary (links DuckDB once), a module per area.
+
+mod common;
+
+mod cli;
+mod generate;
+mod ingest;
+mod prepare;
+mod validate;

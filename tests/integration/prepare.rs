@@ -1,0 +1,268 @@
+//! prepare: user_daily against hand-computed rows.
+
+use churn::config::Config;
+use churn::stages::{Stage, run_stage};
+
+use crate::common::{Sandbox, ctx, exec, rows};
+
+/// Dataset dates run from 2026-01-01 (first event) to 2026-01-04 (last event).
+/// u1: signs up on the first day; two quizzes on day 1 (avg 70), a payment on
+///     day 2, nothing on day 3, an enrol and a ticket on day 4.
+/// u2: signs up 2026-01-03, never has an event.
+/// u3: signed up 2025-12-20, before the data starts: rows start 2026-01-01.
+/// u4: signs up after the last event date: no rows.
+const FIXTURE: &str = "
+insert into users values
+    ('u1', '2026-01-01', 'paid', true, 'IN', 'ads'),
+    ('u2', '2026-01-03', 'free', false, 'US', 'organic'),
+    ('u3', '2025-12-20', 'free', false, 'UK', 'referral'),
+    ('u4', '2026-01-10', 'free', false, 'CA', 'youtube');
+insert into events values
+    (1, 'u1', '2026-01-01 10:00:00', 'login', null, null, null, null),
+    (2, 'u1', '2026-01-01 10:05:00', 'video_watch', 'c1', 12.5, null, null),
+    (3, 'u1', '2026-01-01 10:10:00', 'quiz_attempt', 'c1', null, 80, null),
+    (4, 'u1', '2026-01-01 23:59:59', 'quiz_attempt', 'c2', null, 60, null),
+    (5, 'u1', '2026-01-02 00:00:00', 'payment_success', null, null, null, 499),
+    (6, 'u1', '2026-01-04 08:00:00', 'course_enroll', 'c3', null, null, null),
+    (7, 'u1', '2026-01-04 09:00:00', 'support_ticket', null, null, null, null),
+    (8, 'u3', '2026-01-03 12:00:00', 'login', null, null, null, null),
+    (9, 'u3', '2026-01-03 12:30:00', 'payment_failed', null, null, null, 300),
+    (10, 'u3', '2026-01-03 13:00:00', 'video_watch', 'c2', 7.25, null, null),
+    (11, 'u3', '2026-01-03 13:10:00', 'video_watch', 'c2', 2.75, null, null);
+";
+
+#[test]
+fn user_daily_matches_hand_computed_rows() {
+    let sb = Sandbox::new();
+    let store = sb.store();
+    exec(&store, FIXTURE);
+    let config = Config::default();
+    let out = run_stage(&store, &ctx(&config), Stage::Prepare).unwrap();
+    assert_eq!(out.rows_out, 10);
+
+    let got = rows(
+        &store,
+        "select user_id, activity_date, is_active_day, total_events, logins_count, enroll_count,
+                watch_minutes_sum, quiz_attempts_count, quiz_avg_score, payment_success_count,
+                payment_failed_count, support_ticket_count, days_since_signup, plan, is_paid, country
+         from user_daily order by user_id, activity_date",
+    );
+    // user, date, active, events, logins, enroll, watch, quizzes, quiz avg,
+    // pay ok, pay failed, tickets, days since signup, plan, is_paid, country
+    let expected: Vec<Vec<&str>> = vec![
+        vec![
+            "u1",
+            "2026-01-01",
+            "1",
+            "4",
+            "1",
+            "0",
+            "12.5",
+            "2",
+            "70.0",
+            "0",
+            "0",
+            "0",
+            "0",
+            "paid",
+            "true",
+            "IN",
+        ],
+        vec![
+            "u1",
+            "2026-01-02",
+            "1",
+            "1",
+            "0",
+            "0",
+            "0.0",
+            "0",
+            "NULL",
+            "1",
+            "0",
+            "0",
+            "1",
+            "paid",
+            "true",
+            "IN",
+        ],
+        vec![
+            "u1",
+            "2026-01-03",
+            "0",
+            "0",
+            "0",
+            "0",
+            "0.0",
+            "0",
+            "NULL",
+            "0",
+            "0",
+            "0",
+            "2",
+            "paid",
+            "true",
+            "IN",
+        ],
+        vec![
+            "u1",
+            "2026-01-04",
+            "1",
+            "2",
+            "0",
+            "1",
+            "0.0",
+            "0",
+            "NULL",
+            "0",
+            "0",
+            "1",
+            "3",
+            "paid",
+            "true",
+            "IN",
+        ],
+        vec![
+            "u2",
+            "2026-01-03",
+            "0",
+            "0",
+            "0",
+            "0",
+            "0.0",
+            "0",
+            "NULL",
+            "0",
+            "0",
+            "0",
+            "0",
+            "free",
+            "false",
+            "US",
+        ],
+        vec![
+            "u2",
+            "2026-01-04",
+            "0",
+            "0",
+            "0",
+            "0",
+            "0.0",
+            "0",
+            "NULL",
+            "0",
+            "0",
+            "0",
+            "1",
+            "free",
+            "false",
+            "US",
+        ],
+        vec![
+            "u3",
+            "2026-01-01",
+            "0",
+            "0",
+            "0",
+            "0",
+            "0.0",
+            "0",
+            "NULL",
+            "0",
+            "0",
+            "0",
+            "12",
+            "free",
+            "false",
+            "UK",
+        ],
+        vec![
+            "u3",
+            "2026-01-02",
+            "0",
+            "0",
+            "0",
+            "0",
+            "0.0",
+            "0",
+            "NULL",
+            "0",
+            "0",
+            "0",
+            "13",
+            "free",
+            "false",
+            "UK",
+        ],
+        vec![
+            "u3",
+            "2026-01-03",
+            "1",
+            "4",
+            "1",
+            "0",
+            "10.0",
+            "0",
+            "NULL",
+            "0",
+            "1",
+            "0",
+            "14",
+            "free",
+            "false",
+            "UK",
+        ],
+        vec![
+            "u3",
+            "2026-01-04",
+            "0",
+            "0",
+            "0",
+            "0",
+            "0.0",
+            "0",
+            "NULL",
+            "0",
+            "0",
+            "0",
+            "15",
+            "free",
+            "false",
+            "UK",
+        ],
+    ];
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn prepare_is_idempotent_and_recorded() {
+    let sb = Sandbox::new();
+    let store = sb.store();
+    exec(&store, FIXTURE);
+    let config = Config::default();
+    run_stage(&store, &ctx(&config), Stage::Prepare).unwrap();
+    let first = rows(&store, "select * from user_daily order by all");
+    run_stage(&store, &ctx(&config), Stage::Prepare).unwrap();
+    assert_eq!(first, rows(&store, "select * from user_daily order by all"));
+    let runs = rows(
+        &store,
+        "select stage, status, rows_out from pipeline_runs order by started_at",
+    );
+    assert_eq!(
+        runs,
+        vec![vec!["prepare", "ok", "10"], vec!["prepare", "ok", "10"]]
+    );
+}
+
+#[test]
+fn prepare_without_data_names_the_stage_to_run() {
+    let sb = Sandbox::new();
+    let store = sb.store();
+    let config = Config::default();
+    let err = run_stage(&store, &ctx(&config), Stage::Prepare).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("prepare needs table users"), "{msg}");
+    assert!(msg.contains("churn run --stage generate"), "{msg}");
+    let runs = rows(&store, "select stage, status from pipeline_runs");
+    assert_eq!(runs, vec![vec!["prepare", "failed"]]);
+}

@@ -1,0 +1,114 @@
+//! validate: each check fails on a fixture that breaks exactly that check.
+
+use churn::config::Config;
+use churn::sql::SqlContext;
+use churn::stages::validate::check_all;
+use churn::stages::{Stage, run_stage};
+
+use crate::common::{Sandbox, ctx, exec, rows};
+
+/// A clean dataset: every check passes.
+const CLEAN: &str = "
+insert into users values
+    ('u1', '2026-01-01', 'paid', true, 'IN', 'ads'),
+    ('u2', '2026-01-02', 'free', false, 'US', 'organic');
+insert into events values
+    (1, 'u1', '2026-01-01 10:00:00', 'login', null, null, null, null),
+    (2, 'u1', '2026-01-01 10:05:00', 'video_watch', 'c1', 12.5, null, null),
+    (3, 'u1', '2026-01-01 10:10:00', 'quiz_attempt', 'c1', null, 80, null),
+    (4, 'u1', '2026-01-02 10:00:00', 'payment_success', null, null, null, 499),
+    (5, 'u1', '2026-01-03 10:00:00', 'payment_failed', null, null, null, 499),
+    (6, 'u2', '2026-01-02 11:00:00', 'login', null, null, null, null),
+    (7, 'u2', '2026-01-02 11:05:00', 'course_enroll', 'c2', null, null, null),
+    (8, 'u2', '2026-01-03 11:00:00', 'support_ticket', null, null, null, null);
+";
+
+/// The names of the failing checks after applying `breakage` to the clean data.
+fn failing_after(breakage: &str) -> Vec<String> {
+    let sb = Sandbox::new();
+    let store = sb.store();
+    exec(&store, CLEAN);
+    exec(&store, breakage);
+    let results = check_all(&store.conn, &SqlContext::new(&Config::default())).unwrap();
+    results
+        .into_iter()
+        .filter(|r| !r.passed())
+        .map(|r| r.name)
+        .collect()
+}
+
+#[test]
+fn clean_data_passes_every_check() {
+    assert_eq!(failing_after(""), Vec::<String>::new());
+}
+
+macro_rules! breaks_only {
+    ($($test:ident: $check:literal <- $sql:literal;)*) => {
+        $(
+            #[test]
+            fn $test() {
+                assert_eq!(failing_after($sql), vec![$check.to_string()]);
+            }
+        )*
+    };
+}
+
+breaks_only! {
+    empty_events_table: "tables_not_empty" <- "delete from events";
+    duplicate_user_id: "users_primary_key_unique" <- "insert into users select * from users where user_id = 'u2'";
+    null_user_id: "users_primary_key_unique" <- "insert into users values (null, '2026-01-01', 'free', false, 'IN', 'ads')";
+    missing_signup_date: "users_signup_date_present" <- "update users set signup_date = null where user_id = 'u2'; delete from events where user_id = 'u2'";
+    unknown_plan: "users_plan_valid" <- "update users set plan = 'gold' where user_id = 'u1'";
+    is_paid_inconsistent: "users_plan_valid" <- "update users set is_paid = true where user_id = 'u2'";
+    duplicate_event_id: "events_primary_key_unique" <- "insert into events select * from events where event_id = 1";
+    event_of_unknown_user: "events_user_exists" <- "insert into events values (9, 'ghost', '2026-01-02 10:00:00', 'login', null, null, null, null)";
+    event_before_signup: "events_time_after_signup" <- "update events set event_time = '2026-01-01 09:00:00' where event_id = 6";
+    event_without_time: "events_time_after_signup" <- "update events set event_time = null where event_id = 6";
+    unknown_event_type: "events_type_known" <- "update events set event_type = 'logout' where event_id = 6";
+    negative_watch_minutes: "events_watch_minutes_non_negative" <- "update events set watch_minutes = -1 where event_id = 2";
+    quiz_score_above_100: "events_quiz_score_in_range" <- "update events set quiz_score = 101 where event_id = 3";
+    payment_without_amount: "events_payment_amount_positive" <- "update events set amount = 0 where event_id = 4";
+    amounts_on_non_payments: "events_amount_mostly_on_payments" <- "update events set amount = 5 where event_type = 'login'";
+}
+
+#[test]
+fn stage_stores_results_and_fails_on_errors_only() {
+    let sb = Sandbox::new();
+    let store = sb.store();
+    exec(&store, CLEAN);
+    let config = Config::default();
+
+    // A warning alone passes.
+    exec(&store, "update events set amount = 5 where event_type = 'login'");
+    run_stage(&store, &ctx(&config), Stage::Validate).unwrap();
+    let failed = rows(
+        &store,
+        "select check_name, severity, violations from validation_results where not passed",
+    );
+    assert_eq!(
+        failed,
+        vec![vec!["events_amount_mostly_on_payments", "warn", "2"]]
+    );
+
+    // An error fails the stage (exit 1) and the results are still stored,
+    // with sample rows.
+    exec(&store, "update events set quiz_score = 150 where event_id = 3");
+    let err = run_stage(&store, &ctx(&config), Stage::Validate).unwrap_err();
+    assert_eq!(err.code(), 1);
+    assert!(
+        err.to_string().contains("events_quiz_score_in_range (1 rows)"),
+        "{err}"
+    );
+    let stored = rows(
+        &store,
+        "select check_name, violations, sample_json->>'$[0].quiz_score' from validation_results
+         where not passed and severity = 'error'",
+    );
+    assert_eq!(stored, vec![vec!["events_quiz_score_in_range", "1", "150.0"]]);
+    assert_eq!(
+        rows(&store, "select count(*) from validation_results"),
+        vec![vec!["12"]]
+    );
+    let runs = rows(&store, "select status from pipeline_runs order by started_at");
+    assert_eq!(runs, vec![vec!["ok"], vec!["failed"]]);
+}
