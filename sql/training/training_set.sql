@@ -12,6 +12,17 @@ labels as (
     select * from labels_daily
 ),
 
+recent_activity as (
+    select
+        user_id,
+        activity_date as as_of_date,
+        sum(is_active_day) over (
+            partition by user_id order by activity_date
+            rows between 29 preceding and current row
+        ) as active_days_last_30,
+    from user_daily
+),
+
 final as (
     select
         features.*,
@@ -21,20 +32,11 @@ final as (
     inner join labels
         on labels.user_id = features.user_id
         and labels.as_of_date = features.as_of_date
+    inner join recent_activity
+        on recent_activity.user_id = features.user_id
+        and recent_activity.as_of_date = features.as_of_date
 {% if population == "active" %}
-    inner join (
-        select
-            user_id,
-            activity_date,
-            sum(is_active_day) over (
-                partition by user_id order by activity_date
-                rows between 29 preceding and current row
-            ) as active_days_trailing_30,
-        from user_daily
-    ) as trailing
-        on trailing.user_id = features.user_id
-        and trailing.activity_date = features.as_of_date
-    where trailing.active_days_trailing_30 > 0
+    where recent_activity.active_days_last_30 > 0
 {% endif %}
 )
 

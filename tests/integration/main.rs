@@ -3,6 +3,7 @@
 mod common;
 
 mod cli;
+mod features;
 mod generate;
 mod ingest;
 mod prepare;
