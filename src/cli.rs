@@ -54,6 +54,9 @@ pub enum Command {
     Sql(SqlArgs),
     /// Tables with row counts and the last run of each stage.
     Status,
+    /// The model registry: list, show, promote (rollback).
+    #[command(subcommand)]
+    Models(ModelsCommand),
 }
 
 #[derive(Debug, Args)]
@@ -85,6 +88,31 @@ pub struct RunArgs {
     /// generate: random seed (overrides generate.seed).
     #[arg(long)]
     pub seed: Option<u64>,
+
+    /// score: the as-of date to score, YYYY-MM-DD (default: the latest).
+    #[arg(long)]
+    pub as_of_date: Option<NaiveDate>,
+
+    /// score: also write the scored slice to this .csv or .parquet file.
+    #[arg(long)]
+    pub export: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Every model, newest first, with its status and test metrics.
+    List,
+    /// One model: metadata, metrics, terms and promotion history.
+    Show {
+        /// The model id (see `churn models list`).
+        model_id: String,
+    },
+    /// Make a model the production model (the rollback path); recorded in
+    /// model_promotions.
+    Promote {
+        /// The model id (see `churn models list`).
+        model_id: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,8 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod model;
+pub mod models;
 pub mod sql;
 pub mod stages;
 pub mod status;
@@ -42,6 +44,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 config: &config,
                 run_id: stages::new_run_id(),
                 show_progress,
+                score: Default::default(),
             };
             stages::run_recorded(&store, &ctx, Stage::Ingest.name(), &[], |conn| {
                 stages::ingest::run(conn, &args.users, &args.events)
@@ -53,6 +56,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Status => status::print(&cli.db, lock_timeout),
+        Command::Models(cmd) => models::run(cmd, &cli.db, &config, lock_timeout),
     }
 }
 
@@ -99,6 +103,7 @@ fn init_logging(cli: &Cli) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     // A second init (tests calling run twice) is harmless: keep the first.
     let _ = match cli.log_format {

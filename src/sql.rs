@@ -23,6 +23,8 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "schema/synthetic_truth.sql",
     "schema/pipeline_runs.sql",
     "schema/validation_results.sql",
+    "schema/models.sql",
+    "schema/predictions.sql",
     "validate/tables_not_empty.sql",
     "validate/users_primary_key_unique.sql",
     "validate/users_signup_date_present.sql",
@@ -39,6 +41,7 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "features/user_features_daily.sql",
     "labels/labels_daily.sql",
     "training/training_set.sql",
+    "scoring/score.sql",
 ];
 
 /// The values a template may use, all derived from the config.

@@ -46,15 +46,15 @@ daily_events as (
     select
         user_id,
         activity_date,
-        count(*) as total_events,
-        count(*) filter (where event_type = 'login') as logins_count,
-        count(*) filter (where event_type = 'course_enroll') as enroll_count,
+        count(*)::integer as total_events,
+        count(*) filter (where event_type = 'login')::integer as logins_count,
+        count(*) filter (where event_type = 'course_enroll')::integer as enroll_count,
         coalesce(sum(watch_minutes) filter (where event_type = 'video_watch'), 0) as watch_minutes_sum,
-        count(*) filter (where event_type = 'quiz_attempt') as quiz_attempts_count,
+        count(*) filter (where event_type = 'quiz_attempt')::integer as quiz_attempts_count,
         avg(quiz_score) filter (where event_type = 'quiz_attempt') as quiz_avg_score,
-        count(*) filter (where event_type = 'payment_success') as payment_success_count,
-        count(*) filter (where event_type = 'payment_failed') as payment_failed_count,
-        count(*) filter (where event_type = 'support_ticket') as support_ticket_count,
+        count(*) filter (where event_type = 'payment_success')::integer as payment_success_count,
+        count(*) filter (where event_type = 'payment_failed')::integer as payment_failed_count,
+        count(*) filter (where event_type = 'support_ticket')::integer as support_ticket_count,
     from events
     group by user_id, activity_date
 ),

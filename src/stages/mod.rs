@@ -6,6 +6,9 @@ pub mod generate;
 pub mod ingest;
 pub mod labels;
 pub mod prepare;
+pub mod promote;
+pub mod score;
+pub mod train;
 pub mod training_set;
 pub mod validate;
 
@@ -83,6 +86,9 @@ impl Stage {
                 | Stage::Features
                 | Stage::Labels
                 | Stage::TrainingSet
+                | Stage::Train
+                | Stage::Promote
+                | Stage::Score
         )
     }
 
@@ -109,6 +115,7 @@ impl Stage {
             Stage::Features => vec![(Some("user_features_daily"), "features/user_features_daily.sql")],
             Stage::Labels => vec![(Some("labels_daily"), "labels/labels_daily.sql")],
             Stage::TrainingSet => vec![(Some("training_set"), "training/training_set.sql")],
+            Stage::Score => vec![(None, "scoring/score.sql")],
             _ => Vec::new(),
         }
     }
@@ -153,6 +160,8 @@ pub struct Ctx<'a> {
     pub config: &'a Config,
     pub run_id: String,
     pub show_progress: bool,
+    /// Options of the score stage (`--as-of-date`, `--export`).
+    pub score: score::ScoreArgs,
 }
 
 impl Ctx<'_> {
@@ -327,6 +336,10 @@ pub fn run_pipeline(
         config,
         run_id: new_run_id(),
         show_progress,
+        score: score::ScoreArgs {
+            as_of_date: args.as_of_date,
+            export: args.export.clone(),
+        },
     };
     for stage in stages {
         run_stage(&store, &ctx, stage)?;
@@ -348,6 +361,9 @@ pub fn run_stage(store: &Store, ctx: &Ctx<'_>, stage: Stage) -> Result<Outcome> 
         Stage::Features => features::run(conn, &sql_ctx),
         Stage::Labels => labels::run(conn, &sql_ctx),
         Stage::TrainingSet => training_set::run(conn, &sql_ctx),
+        Stage::Train => train::run(conn, ctx.config),
+        Stage::Promote => promote::run(conn, ctx.config),
+        Stage::Score => score::run(conn, ctx.config, &ctx.score),
         other => Err(Error::Usage(format!("stage {other} is not implemented yet"))),
     })
 }

@@ -67,6 +67,7 @@ pub fn ctx(config: &Config) -> Ctx<'_> {
         config,
         run_id: "run-test".to_string(),
         show_progress: false,
+        score: Default::default(),
     }
 }
 

@@ -1,0 +1,89 @@
+-- Churn risk by the production model in plain SQL, from model_terms alone:
+-- one row per user of the latest as-of snapshot of user_features_daily
+-- (population "{{ population }}"). The same numbers as `churn run --stage score`.
+--   numeric term:     z = (coalesce(x, center) - center) / scale  (NULL: imputed, z = 0)
+--   categorical term: z = 1 when x = category, else 0
+--   churn_risk = 1 / (1 + exp(-(intercept + sum(coefficient * z))))
+with
+
+model as (
+    select model_id from production_model
+),
+
+terms as (
+    select * from model_terms
+    where model_id = (select model_id from model)
+),
+
+snapshot as (
+    select * from user_features_daily
+    where as_of_date = (select max(as_of_date) from user_features_daily)
+{% if population == "active" %}
+        and user_id in (
+            select user_id from user_daily
+            where is_active_day = 1
+                and activity_date between (select max(as_of_date) from user_features_daily) - 29
+                and (select max(as_of_date) from user_features_daily)
+        )
+{% endif %}
+),
+
+numeric_values as (
+    unpivot (
+        select
+            user_id,
+            columns(c -> c not in (
+                'user_id', 'as_of_date', 'signup_date', 'is_paid', 'plan', 'country', 'marketing_source'
+            ))::double,
+        from snapshot
+    )
+    on columns(* exclude (user_id))
+    into name feature value value
+),
+
+categorical_values as (
+    unpivot (select user_id, plan, country, marketing_source from snapshot)
+    on plan, country, marketing_source
+    into name feature value category
+),
+
+contributions as (
+    select
+        numeric_values.user_id,
+        terms.coefficient * (numeric_values.value - terms.center) / terms.scale as contribution,
+    from numeric_values
+    inner join terms
+        on terms.feature = numeric_values.feature
+        and terms.category is null
+    union all
+    select
+        categorical_values.user_id,
+        terms.coefficient as contribution,
+    from categorical_values
+    inner join terms
+        on terms.feature = categorical_values.feature
+        and terms.category = categorical_values.category
+),
+
+margins as (
+    select
+        snapshot.user_id,
+        snapshot.as_of_date,
+        (select coefficient from terms where feature is null)
+            + coalesce(sum(contributions.contribution), 0) as margin,
+    from snapshot
+    left join contributions on contributions.user_id = snapshot.user_id
+    group by snapshot.user_id, snapshot.as_of_date
+),
+
+final as (
+    select
+        as_of_date,
+        user_id,
+        (select model_id from model) as model_id,
+        1 / (1 + exp(-margin)) as churn_risk,
+    from margins
+)
+
+select * from final
+order by churn_risk desc, user_id

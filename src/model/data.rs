@@ -1,0 +1,279 @@
+//! Reading model inputs from DuckDB straight into ndarray, column by column
+//! through Arrow (no per-cell parsing), and the purged time split.
+
+use std::collections::BTreeSet;
+
+use duckdb::Connection;
+use duckdb::arrow::array::{Array, Float64Array, Int32Array, StringArray};
+use duckdb::arrow::record_batch::RecordBatch;
+use ndarray::Array2;
+
+use crate::error::{Context, Error, Result};
+
+/// Categorical inputs, one-hot encoded.
+pub const CATEGORICAL: [&str; 3] = ["plan", "country", "marketing_source"];
+
+/// Columns that are never model inputs: keys, dates, the label and its
+/// count, and `is_paid` (the same fact as `plan`).
+pub const NOT_FEATURES: [&str; 6] = [
+    "user_id",
+    "as_of_date",
+    "signup_date",
+    "is_paid",
+    "future_active_days",
+    "churn_label",
+];
+
+const NUMERIC_TYPES: [&str; 11] = [
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "FLOAT",
+    "DOUBLE",
+];
+
+/// The numeric feature columns of a table, in table order.
+pub fn numeric_features(conn: &Connection, table: &str) -> Result<Vec<String>> {
+    let mut stmt = conn
+        .prepare(&format!(
+            "select column_name, column_type from (describe {table})"
+        ))
+        .context(|| format!("describing {table}"))?;
+    let cols = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .context(|| format!("describing {table}"))?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .context(|| format!("describing {table}"))?;
+    Ok(cols
+        .into_iter()
+        .filter(|(name, ty)| {
+            !NOT_FEATURES.contains(&name.as_str())
+                && !CATEGORICAL.contains(&name.as_str())
+                && (NUMERIC_TYPES.contains(&ty.as_str()) || ty.starts_with("DECIMAL"))
+        })
+        .map(|(name, _)| name)
+        .collect())
+}
+
+/// Rows of model inputs: numeric values (NaN = NULL), categories, labels.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub user_id: Vec<String>,
+    /// Days since 1970-01-01.
+    pub as_of: Vec<i32>,
+    pub numeric_names: Vec<String>,
+    /// n × p, NaN where the value is NULL.
+    pub numeric: Array2<f64>,
+    /// One vector per CATEGORICAL column.
+    pub categorical: Vec<Vec<Option<String>>>,
+    /// 0/1 labels when loaded with labels.
+    pub label: Vec<f64>,
+}
+
+impl Frame {
+    pub fn len(&self) -> usize {
+        self.user_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.user_id.is_empty()
+    }
+
+    pub fn numeric_index(&self, name: &str) -> Option<usize> {
+        self.numeric_names.iter().position(|n| n == name)
+    }
+
+    pub fn categorical_index(name: &str) -> Option<usize> {
+        CATEGORICAL.iter().position(|c| *c == name)
+    }
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Loads `numeric` columns, the categoricals and (optionally) `churn_label`
+/// of `table` rows matching `filter`, ordered by as_of_date and user_id.
+pub fn load(
+    conn: &Connection,
+    table: &str,
+    filter: &str,
+    numeric: &[String],
+    with_label: bool,
+) -> Result<Frame> {
+    let mut select = vec![
+        "user_id::varchar".to_string(),
+        "(as_of_date - date '1970-01-01')::integer".to_string(),
+    ];
+    select.extend(CATEGORICAL.iter().map(|c| format!("{c}::varchar")));
+    select.push(if with_label {
+        "churn_label::double".into()
+    } else {
+        "0::double".into()
+    });
+    select.extend(numeric.iter().map(|c| format!("{}::double", quote_ident(c))));
+    let sql = format!(
+        "select {} from {table} where {filter} order by as_of_date, user_id",
+        select.join(", ")
+    );
+    let mut stmt = conn.prepare(&sql).context(|| format!("reading {table}"))?;
+    let batches: Vec<RecordBatch> = stmt
+        .query_arrow([])
+        .context(|| format!("reading {table}"))?
+        .collect();
+    let n: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let p = numeric.len();
+    let mut frame = Frame {
+        user_id: Vec::with_capacity(n),
+        as_of: Vec::with_capacity(n),
+        numeric_names: numeric.to_vec(),
+        numeric: Array2::zeros((n, p)),
+        categorical: vec![Vec::with_capacity(n); CATEGORICAL.len()],
+        label: Vec::with_capacity(n),
+    };
+    let bad = |what: &str| Error::Other(format!("reading {table}: unexpected Arrow type for {what}"));
+    let mut offset = 0;
+    for batch in &batches {
+        let rows = batch.num_rows();
+        let ids = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| bad("user_id"))?;
+        frame
+            .user_id
+            .extend(ids.iter().map(|v| v.unwrap_or_default().to_string()));
+        let dates = batch
+            .column(1)
+            .as_any()
+            .downcast_ref::<Int32Array>()
+            .ok_or_else(|| bad("as_of_date"))?;
+        frame.as_of.extend(dates.iter().map(|v| v.unwrap_or_default()));
+        for (k, col) in frame.categorical.iter_mut().enumerate() {
+            let values = batch
+                .column(2 + k)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| bad(CATEGORICAL[k]))?;
+            col.extend(values.iter().map(|v| v.map(str::to_string)));
+        }
+        let base = 2 + CATEGORICAL.len();
+        let labels = batch
+            .column(base)
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .ok_or_else(|| bad("label"))?;
+        frame.label.extend(labels.iter().map(|v| v.unwrap_or(f64::NAN)));
+        for j in 0..p {
+            let values = batch
+                .column(base + 1 + j)
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .ok_or_else(|| bad(&numeric[j]))?;
+            let mut target = frame.numeric.slice_mut(ndarray::s![offset..offset + rows, j]);
+            for (i, cell) in target.iter_mut().enumerate() {
+                *cell = if values.is_null(i) {
+                    f64::NAN
+                } else {
+                    values.value(i)
+                };
+            }
+        }
+        offset += rows;
+    }
+    if with_label && frame.label.iter().any(|v| v.is_nan()) {
+        return Err(Error::Other(format!("{table} has rows without churn_label")));
+    }
+    Ok(frame)
+}
+
+/// The purged time split of DESIGN §3, as as-of day numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Split {
+    pub train_from: i32,
+    /// Last train as-of day (inclusive).
+    pub train_to: i32,
+    pub test_from: i32,
+    pub test_to: i32,
+}
+
+impl Split {
+    /// The last `test_fraction` of the distinct as-of dates are test (at
+    /// least one date); train rows end `purge_days` days before the first
+    /// test date, so no train label's horizon reaches into the test period.
+    pub fn by_date(dates: &[i32], test_fraction: f64, purge_days: u32) -> Result<Split> {
+        let distinct: Vec<i32> = dates
+            .iter()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if distinct.len() < 2 {
+            return Err(Error::Other(format!(
+                "the training set spans {} as-of date(s); a time split needs at least two: \
+                 generate or ingest more days",
+                distinct.len()
+            )));
+        }
+        let n_test = ((distinct.len() as f64 * test_fraction).ceil() as usize).clamp(1, distinct.len() - 1);
+        let test_from = distinct[distinct.len() - n_test];
+        let last_train = test_from - 1 - purge_days as i32;
+        let train: Vec<i32> = distinct.iter().copied().filter(|&d| d <= last_train).collect();
+        let (Some(&train_from), Some(&train_to)) = (train.first(), train.last()) else {
+            return Err(Error::Other(format!(
+                "no as-of date is left for training: the test period starts on day {} of {} and the \
+                 purge gap is {purge_days} days; use more days of data, a smaller train.test_fraction \
+                 or train.purge = false",
+                distinct.len() - n_test + 1,
+                distinct.len()
+            )));
+        };
+        Ok(Split {
+            train_from,
+            train_to,
+            test_from,
+            test_to: *distinct.last().expect("non-empty"),
+        })
+    }
+
+    pub fn train_rows(&self, dates: &[i32]) -> Vec<usize> {
+        (0..dates.len())
+            .filter(|&i| dates[i] >= self.train_from && dates[i] <= self.train_to)
+            .collect()
+    }
+
+    pub fn test_rows(&self, dates: &[i32]) -> Vec<usize> {
+        (0..dates.len())
+            .filter(|&i| dates[i] >= self.test_from && dates[i] <= self.test_to)
+            .collect()
+    }
+}
+
+/// A day number as a date.
+pub fn day_to_date(day: i32) -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch") + chrono::Duration::days(i64::from(day))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_takes_the_last_dates_and_purges_the_gap() {
+        let dates: Vec<i32> = (0..100).collect();
+        let s = Split::by_date(&dates, 0.2, 30).unwrap();
+        assert_eq!((s.test_from, s.test_to), (80, 99));
+        // train as-of days d with d + 30 < 80: the last label horizon ends on day 79.
+        assert_eq!((s.train_from, s.train_to), (0, 49));
+        let s = Split::by_date(&dates, 0.2, 0).unwrap();
+        assert_eq!(s.train_to, 79);
+        assert!(Split::by_date(&(0..20).collect::<Vec<_>>(), 0.5, 30).is_err());
+        assert!(Split::by_date(&[3, 3, 3], 0.2, 0).is_err());
+    }
+}

@@ -1,0 +1,485 @@
+//! L2-regularized logistic regression with scikit-learn's objective, fitted
+//! with argmin's L-BFGS and More–Thuente line search.
+//!
+//! Parameters θ = (β₁ … β_p, b): the intercept b is last and unpenalized.
+
+use argmin::core::{CostFunction, Executor, Gradient, State, TerminationReason, TerminationStatus};
+use argmin::solver::linesearch::MoreThuenteLineSearch;
+use argmin::solver::quasinewton::LBFGS;
+use ndarray::{Array1, Array2, ArrayView1, s};
+
+use crate::error::{Error, Result};
+
+/// log(1 + e^t), without overflow for large |t|.
+pub fn softplus(t: f64) -> f64 {
+    if t > 0.0 {
+        t + (-t).exp().ln_1p()
+    } else {
+        t.exp().ln_1p()
+    }
+}
+
+/// σ(t) = 1 / (1 + e^-t), stable on both sides.
+pub fn sigmoid(t: f64) -> f64 {
+    if t >= 0.0 {
+        1.0 / (1.0 + (-t).exp())
+    } else {
+        let e = t.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// Log loss of one row with label y ∈ {0, 1} and margin z = xβ + b:
+/// y·log(1 + e^-z) + (1 − y)·log(1 + e^z).
+pub fn logloss(y: f64, z: f64) -> f64 {
+    y * softplus(-z) + (1.0 - y) * softplus(z)
+}
+
+/// "Balanced" class weights: w_c = n / (2·n_c), each row gets its class's.
+pub fn balanced_weights(y: ArrayView1<'_, f64>) -> Result<Array1<f64>> {
+    let n = y.len() as f64;
+    let n_pos = y.iter().filter(|&&v| v == 1.0).count() as f64;
+    let n_neg = n - n_pos;
+    if n_pos == 0.0 || n_neg == 0.0 {
+        return Err(Error::Other(format!(
+            "the training rows hold one class only ({n_pos} positive, {n_neg} negative of {n}); \
+             a classifier needs both: use more days of data or another population"
+        )));
+    }
+    Ok(y.mapv(|v| {
+        if v == 1.0 {
+            n / (2.0 * n_pos)
+        } else {
+            n / (2.0 * n_neg)
+        }
+    }))
+}
+
+fn margins(x: &Array2<f64>, theta: &Array1<f64>) -> Array1<f64> {
+    let p = x.ncols();
+    x.dot(&theta.slice(s![..p])) + theta[p]
+}
+
+/// The objective: f(θ) = C·Σᵢ wᵢ·logloss(yᵢ, xᵢβ + b) + ½‖β‖².
+pub fn objective(x: &Array2<f64>, y: &Array1<f64>, w: &Array1<f64>, c: f64, theta: &Array1<f64>) -> f64 {
+    let p = x.ncols();
+    let z = margins(x, theta);
+    let data: f64 = z
+        .iter()
+        .zip(y)
+        .zip(w)
+        .map(|((&z, &y), &w)| w * logloss(y, z))
+        .sum();
+    let beta = theta.slice(s![..p]);
+    c * data + 0.5 * beta.dot(&beta)
+}
+
+/// Its gradient: ∂f/∂β = C·Xᵀr + β, ∂f/∂b = C·Σᵢ rᵢ, with rᵢ = wᵢ(σ(zᵢ) − yᵢ).
+pub fn gradient(
+    x: &Array2<f64>,
+    y: &Array1<f64>,
+    w: &Array1<f64>,
+    c: f64,
+    theta: &Array1<f64>,
+) -> Array1<f64> {
+    let p = x.ncols();
+    let z = margins(x, theta);
+    let r: Array1<f64> = z
+        .iter()
+        .zip(y)
+        .zip(w)
+        .map(|((&z, &y), &w)| w * (sigmoid(z) - y))
+        .collect();
+    let mut g = Array1::zeros(p + 1);
+    g.slice_mut(s![..p])
+        .assign(&(x.t().dot(&r) * c + theta.slice(s![..p])));
+    g[p] = c * r.sum();
+    g
+}
+
+/// Hyperparameters, checked before any data is touched.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Params {
+    /// Inverse L2 strength, as scikit-learn's C.
+    pub c: f64,
+    pub max_iter: u64,
+    /// Stop when ‖∇f‖∞ / (C·Σw) falls below this.
+    pub tol: f64,
+    /// Class weights "balanced" (true) or all 1.
+    pub balanced: bool,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            c: 1.0,
+            max_iter: 500,
+            tol: 1e-8,
+            balanced: true,
+        }
+    }
+}
+
+impl Params {
+    pub fn validate(&self) -> Result<()> {
+        if !(self.c.is_finite() && self.c > 0.0) {
+            return Err(Error::Other(format!(
+                "C must be a positive number, got {}",
+                self.c
+            )));
+        }
+        if self.max_iter == 0 {
+            return Err(Error::Other("max_iter must be at least 1".into()));
+        }
+        if !(self.tol.is_finite() && self.tol > 0.0) {
+            return Err(Error::Other(format!(
+                "tol must be a positive number, got {}",
+                self.tol
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The argmin problem: the objective divided by C·Σw (same minimizer, and a
+/// gradient tolerance that does not grow with the number of rows).
+struct Problem<'a> {
+    x: &'a Array2<f64>,
+    y: &'a Array1<f64>,
+    w: &'a Array1<f64>,
+    c: f64,
+    scale: f64,
+}
+
+impl CostFunction for Problem<'_> {
+    type Param = Array1<f64>;
+    type Output = f64;
+    fn cost(&self, theta: &Self::Param) -> std::result::Result<f64, argmin::core::Error> {
+        Ok(objective(self.x, self.y, self.w, self.c, theta) / self.scale)
+    }
+}
+
+impl Gradient for Problem<'_> {
+    type Param = Array1<f64>;
+    type Gradient = Array1<f64>;
+    fn gradient(&self, theta: &Self::Param) -> std::result::Result<Array1<f64>, argmin::core::Error> {
+        Ok(gradient(self.x, self.y, self.w, self.c, theta) / self.scale)
+    }
+}
+
+/// A fitted model on the design matrix's columns.
+#[derive(Debug, Clone)]
+pub struct Fit {
+    pub coefficients: Array1<f64>,
+    pub intercept: f64,
+    pub iterations: u64,
+    /// ‖∇f‖∞ of the unscaled objective at the solution.
+    pub grad_norm: f64,
+    pub converged: bool,
+    pub termination: String,
+    pub objective: f64,
+}
+
+impl Fit {
+    pub fn predict(&self, x: &Array2<f64>) -> Array1<f64> {
+        (x.dot(&self.coefficients) + self.intercept).mapv(sigmoid)
+    }
+}
+
+/// Fits β and b on `x` (n × p) and labels `y` ∈ {0, 1}.
+pub fn fit(x: &Array2<f64>, y: &Array1<f64>, params: &Params) -> Result<Fit> {
+    params.validate()?;
+    if x.nrows() != y.len() {
+        return Err(Error::Other(format!(
+            "x has {} rows, y has {}",
+            x.nrows(),
+            y.len()
+        )));
+    }
+    if x.nrows() == 0 {
+        return Err(Error::Other("no training rows".into()));
+    }
+    if let Some(bad) = y.iter().find(|&&v| v != 0.0 && v != 1.0) {
+        return Err(Error::Other(format!("labels must be 0 or 1, found {bad}")));
+    }
+    if x.iter().any(|v| !v.is_finite()) {
+        return Err(Error::Other("the design matrix holds a non-finite value".into()));
+    }
+    let w = if params.balanced {
+        balanced_weights(y.view())?
+    } else {
+        Array1::ones(y.len())
+    };
+    let problem = Problem {
+        x,
+        y,
+        w: &w,
+        c: params.c,
+        scale: params.c * w.sum(),
+    };
+    let linesearch = MoreThuenteLineSearch::new();
+    let solver = LBFGS::new(linesearch, 10)
+        .with_tolerance_grad(params.tol)
+        .and_then(|s| s.with_tolerance_cost(0.0))
+        .map_err(|e| Error::Other(format!("setting up L-BFGS: {e}")))?;
+    let theta0 = Array1::zeros(x.ncols() + 1);
+    let result = Executor::new(problem, solver)
+        .configure(|state| state.param(theta0).max_iters(params.max_iter))
+        .run()
+        .map_err(|e| Error::Other(format!("L-BFGS failed: {e}")))?;
+    let state = result.state();
+    let theta = state
+        .get_best_param()
+        .or(state.get_param())
+        .cloned()
+        .ok_or_else(|| Error::Other("L-BFGS returned no parameters".into()))?;
+    let (termination, converged) = match state.get_termination_status() {
+        TerminationStatus::Terminated(reason) => (
+            reason.text().to_string(),
+            matches!(reason, TerminationReason::SolverConverged),
+        ),
+        TerminationStatus::NotTerminated => ("not terminated".to_string(), false),
+    };
+    let g = gradient(x, y, &w, params.c, &theta);
+    let grad_norm = g.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+    let p = x.ncols();
+    Ok(Fit {
+        coefficients: theta.slice(s![..p]).to_owned(),
+        intercept: theta[p],
+        iterations: state.get_iter(),
+        grad_norm,
+        converged,
+        termination,
+        objective: objective(x, y, &w, params.c, &theta),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use approx::assert_abs_diff_eq;
+    use ndarray::{Array, array};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+    use serde_json::Value;
+
+    fn reference() -> Value {
+        serde_json::from_str(include_str!("../../tests/fixtures/sklearn_reference.json")).unwrap()
+    }
+
+    fn vec_of(v: &Value) -> Vec<f64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    }
+
+    fn problem() -> (Array2<f64>, Array1<f64>, f64, Value) {
+        let r = reference();
+        let m = &r["model"];
+        let rows: Vec<Vec<f64>> = m["x"].as_array().unwrap().iter().map(vec_of).collect();
+        let x = Array2::from_shape_vec((rows.len(), 3), rows.concat()).unwrap();
+        let y = Array1::from(vec_of(&m["y"]));
+        (x, y, m["c"].as_f64().unwrap(), m.clone())
+    }
+
+    fn theta(beta: &[f64], b: f64) -> Array1<f64> {
+        let mut t = beta.to_vec();
+        t.push(b);
+        Array1::from(t)
+    }
+
+    #[test]
+    fn stable_functions_do_not_overflow() {
+        assert_abs_diff_eq!(softplus(0.0), 2f64.ln(), epsilon = 1e-15);
+        assert_abs_diff_eq!(softplus(800.0), 800.0, epsilon = 1e-12);
+        assert_abs_diff_eq!(softplus(-800.0), 0.0, epsilon = 1e-300);
+        assert_eq!(sigmoid(800.0), 1.0);
+        assert_eq!(sigmoid(-800.0), 0.0);
+        assert_abs_diff_eq!(logloss(1.0, -40.0), 40.0, epsilon = 1e-12);
+    }
+
+    #[test]
+    fn balanced_weights_match_scikit_learn() {
+        let (_, y, _, m) = problem();
+        let w = balanced_weights(y.view()).unwrap();
+        for (a, b) in w.iter().zip(vec_of(&m["sample_weight"])) {
+            assert_abs_diff_eq!(*a, b, epsilon = 1e-12);
+        }
+    }
+
+    #[test]
+    fn objective_matches_scikit_learn_at_a_probe_point() {
+        let (x, y, c, m) = problem();
+        let w = balanced_weights(y.view()).unwrap();
+        let probe = &m["probe"];
+        let t = theta(&vec_of(&probe["beta"]), probe["intercept"].as_f64().unwrap());
+        let expected = probe["objective"].as_f64().unwrap();
+        assert_abs_diff_eq!(objective(&x, &y, &w, c, &t), expected, epsilon = 1e-9 * expected);
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences() {
+        let (x, y, c, m) = problem();
+        let w = balanced_weights(y.view()).unwrap();
+        let probe = &m["probe"];
+        let t = theta(&vec_of(&probe["beta"]), probe["intercept"].as_f64().unwrap());
+        let g = gradient(&x, &y, &w, c, &t);
+        let h = 1e-6;
+        for k in 0..t.len() {
+            let (mut up, mut down) = (t.clone(), t.clone());
+            up[k] += h;
+            down[k] -= h;
+            let numeric = (objective(&x, &y, &w, c, &up) - objective(&x, &y, &w, c, &down)) / (2.0 * h);
+            assert_abs_diff_eq!(g[k], numeric, epsilon = 1e-6 * (1.0 + numeric.abs()));
+        }
+    }
+
+    #[test]
+    fn fit_matches_scikit_learn_and_its_gradient_vanishes_there() {
+        let (x, y, c, m) = problem();
+        for (name, balanced) in [("balanced", true), ("unweighted", false)] {
+            let params = Params {
+                c,
+                balanced,
+                ..Params::default()
+            };
+            let fit = fit(&x, &y, &params).unwrap();
+            assert!(fit.converged, "{name}: {}", fit.termination);
+            let reference = &m["fits"][name];
+            for (a, b) in fit.coefficients.iter().zip(vec_of(&reference["coef"])) {
+                assert_abs_diff_eq!(*a, b, epsilon = 1e-6);
+            }
+            let b = reference["intercept"].as_f64().unwrap();
+            assert_abs_diff_eq!(fit.intercept, b, epsilon = 1e-6);
+            // scikit-learn's optimum is a stationary point of our objective.
+            let w = if balanced {
+                balanced_weights(y.view()).unwrap()
+            } else {
+                Array1::ones(y.len())
+            };
+            let g = gradient(&x, &y, &w, c, &theta(&vec_of(&reference["coef"]), b));
+            assert!(g.iter().all(|v| v.abs() < 1e-6), "{name}: gradient {g}");
+        }
+        assert_abs_diff_eq!(
+            fit(
+                &x,
+                &y,
+                &Params {
+                    c,
+                    ..Params::default()
+                }
+            )
+            .unwrap()
+            .objective,
+            m["objective_at_balanced_fit"].as_f64().unwrap(),
+            epsilon = 1e-9
+        );
+    }
+
+    #[test]
+    fn recovers_known_weights_on_a_large_synthetic_problem() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let n = 20_000;
+        let truth = [2.0, -1.0, 0.0];
+        let b = -0.5;
+        let x = Array::from_shape_fn((n, 3), |_| rng.random::<f64>() * 2.0 - 1.0);
+        let y: Array1<f64> = x
+            .rows()
+            .into_iter()
+            .map(|r| {
+                let z = r.dot(&array![truth[0], truth[1], truth[2]]) + b;
+                if rng.random::<f64>() < sigmoid(z) {
+                    1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let fit = fit(
+            &x,
+            &y,
+            &Params {
+                c: 1e4,
+                balanced: false,
+                ..Params::default()
+            },
+        )
+        .unwrap();
+        for (est, t) in fit.coefficients.iter().zip(truth) {
+            assert_abs_diff_eq!(*est, t, epsilon = 0.1);
+        }
+        assert_abs_diff_eq!(fit.intercept, b, epsilon = 0.1);
+    }
+
+    #[test]
+    fn class_weights_move_the_solution_as_the_optimum_conditions_say() {
+        // With an unpenalized intercept, ∂f/∂b = 0 gives Σ wᵢ pᵢ = Σ wᵢ yᵢ: the
+        // weighted mean risk is the weighted base rate, 1/2 when balanced.
+        let (x, y, c, _) = problem();
+        let base_rate = y.mean().unwrap();
+        assert!(base_rate < 0.45, "the fixture is imbalanced: {base_rate}");
+        let plain = fit(
+            &x,
+            &y,
+            &Params {
+                c,
+                balanced: false,
+                ..Params::default()
+            },
+        )
+        .unwrap();
+        assert_abs_diff_eq!(plain.predict(&x).mean().unwrap(), base_rate, epsilon = 1e-7);
+        let balanced = fit(
+            &x,
+            &y,
+            &Params {
+                c,
+                ..Params::default()
+            },
+        )
+        .unwrap();
+        let w = balanced_weights(y.view()).unwrap();
+        let p = balanced.predict(&x);
+        assert_abs_diff_eq!((&p * &w).sum() / w.sum(), 0.5, epsilon = 1e-7);
+        assert!(balanced.intercept > plain.intercept);
+    }
+
+    #[test]
+    fn bad_parameters_and_inputs_are_refused() {
+        let (x, y, _, _) = problem();
+        assert!(
+            fit(
+                &x,
+                &y,
+                &Params {
+                    c: 0.0,
+                    ..Params::default()
+                }
+            )
+            .is_err()
+        );
+        assert!(
+            fit(
+                &x,
+                &y,
+                &Params {
+                    max_iter: 0,
+                    ..Params::default()
+                }
+            )
+            .is_err()
+        );
+        let ones = Array1::ones(y.len());
+        let err = fit(&x, &ones, &Params::default()).unwrap_err();
+        assert!(err.to_string().contains("one class only"), "{err}");
+        let short = y.slice(s![..10]).to_owned();
+        assert!(
+            fit(&x, &short, &Params::default())
+                .unwrap_err()
+                .to_string()
+                .contains("60 rows, y has 10")
+        );
+    }
+}

@@ -1,0 +1,289 @@
+//! Evaluation metrics on a test set, with scikit-learn's definitions.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Every metric of DESIGN §3.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    pub n: usize,
+    pub positives: usize,
+    pub base_rate: f64,
+    pub pr_auc: f64,
+    pub roc_auc: f64,
+    pub log_loss: f64,
+    pub brier: f64,
+    pub precision_at_05: f64,
+    pub recall_at_05: f64,
+    pub f1_at_05: f64,
+    pub confusion: Confusion,
+    pub top10_precision: f64,
+    pub top10_lift: f64,
+    pub calibration: Vec<CalibrationBin>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Confusion {
+    pub tn: usize,
+    pub fp: usize,
+    pub fn_: usize,
+    pub tp: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationBin {
+    pub lower: f64,
+    pub upper: f64,
+    pub count: usize,
+    pub mean_predicted: Option<f64>,
+    pub observed_rate: Option<f64>,
+}
+
+fn check(y: &[f64], p: &[f64]) -> Result<usize> {
+    if y.len() != p.len() {
+        return Err(Error::Other(format!("{} labels but {} scores", y.len(), p.len())));
+    }
+    if y.is_empty() {
+        return Err(Error::Other(
+            "the test set is empty: no metric can be computed".into(),
+        ));
+    }
+    if p.iter().any(|v| !v.is_finite()) {
+        return Err(Error::Other("a score is not finite".into()));
+    }
+    let pos = y.iter().filter(|&&v| v == 1.0).count();
+    if pos == 0 || pos == y.len() {
+        return Err(Error::Other(format!(
+            "the test set holds one class only ({pos} positive of {}): PR-AUC and ROC-AUC are undefined; \
+             use more days of data or a larger test_fraction",
+            y.len()
+        )));
+    }
+    Ok(pos)
+}
+
+/// Indices sorted by score, highest first (stable: ties keep input order).
+fn by_score_desc(p: &[f64]) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..p.len()).collect();
+    idx.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
+    idx
+}
+
+/// Average precision: Σₖ (Rₖ − Rₖ₋₁)·Pₖ over the distinct score thresholds,
+/// highest first (scikit-learn's `average_precision_score`).
+pub fn average_precision(y: &[f64], p: &[f64]) -> Result<f64> {
+    let pos = check(y, p)? as f64;
+    let order = by_score_desc(p);
+    let (mut tp, mut fp) = (0.0, 0.0);
+    let mut prev_recall = 0.0;
+    let mut ap = 0.0;
+    let mut i = 0;
+    while i < order.len() {
+        let t = p[order[i]];
+        while i < order.len() && p[order[i]] == t {
+            if y[order[i]] == 1.0 {
+                tp += 1.0;
+            } else {
+                fp += 1.0;
+            }
+            i += 1;
+        }
+        let recall = tp / pos;
+        let precision = tp / (tp + fp);
+        ap += (recall - prev_recall) * precision;
+        prev_recall = recall;
+    }
+    Ok(ap)
+}
+
+/// ROC-AUC as the Mann–Whitney statistic with tied scores given their
+/// average rank (equal to scikit-learn's trapezoidal `roc_auc_score`).
+pub fn roc_auc(y: &[f64], p: &[f64]) -> Result<f64> {
+    let pos = check(y, p)? as f64;
+    let neg = y.len() as f64 - pos;
+    let mut idx: Vec<usize> = (0..p.len()).collect();
+    idx.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let mut rank_sum_pos = 0.0;
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j < idx.len() && p[idx[j]] == p[idx[i]] {
+            j += 1;
+        }
+        let avg_rank = (i + 1 + j) as f64 / 2.0; // ranks i+1 ..= j
+        rank_sum_pos += idx[i..j].iter().filter(|&&k| y[k] == 1.0).count() as f64 * avg_rank;
+        i = j;
+    }
+    Ok((rank_sum_pos - pos * (pos + 1.0) / 2.0) / (pos * neg))
+}
+
+/// Mean log loss with scores clipped to [ε, 1 − ε], ε = f64::EPSILON.
+pub fn log_loss(y: &[f64], p: &[f64]) -> f64 {
+    let eps = f64::EPSILON;
+    let total: f64 = y
+        .iter()
+        .zip(p)
+        .map(|(&y, &p)| {
+            let p = p.clamp(eps, 1.0 - eps);
+            -(y * p.ln() + (1.0 - y) * (1.0 - p).ln())
+        })
+        .sum();
+    total / y.len() as f64
+}
+
+/// Mean squared difference between score and label.
+pub fn brier(y: &[f64], p: &[f64]) -> f64 {
+    y.iter().zip(p).map(|(&y, &p)| (p - y).powi(2)).sum::<f64>() / y.len() as f64
+}
+
+/// All metrics; predicted positive means score > 0.5 (scikit-learn's `predict`).
+pub fn evaluate(y: &[f64], p: &[f64]) -> Result<Metrics> {
+    let positives = check(y, p)?;
+    let n = y.len();
+    let mut c = Confusion {
+        tn: 0,
+        fp: 0,
+        fn_: 0,
+        tp: 0,
+    };
+    for (&y, &p) in y.iter().zip(p) {
+        match (y == 1.0, p > 0.5) {
+            (true, true) => c.tp += 1,
+            (true, false) => c.fn_ += 1,
+            (false, true) => c.fp += 1,
+            (false, false) => c.tn += 1,
+        }
+    }
+    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let precision = ratio(c.tp, c.tp + c.fp);
+    let recall = ratio(c.tp, c.tp + c.fn_);
+    let f1 = if precision + recall == 0.0 {
+        0.0
+    } else {
+        2.0 * precision * recall / (precision + recall)
+    };
+    let base_rate = positives as f64 / n as f64;
+    let k = n.div_ceil(10);
+    let top_hits = by_score_desc(p)[..k].iter().filter(|&&i| y[i] == 1.0).count();
+    let top10_precision = top_hits as f64 / k as f64;
+    let calibration = (0..10)
+        .map(|b| {
+            let (lower, upper) = (b as f64 / 10.0, (b + 1) as f64 / 10.0);
+            let members: Vec<usize> = (0..n)
+                .filter(|&i| {
+                    let bin = ((p[i] * 10.0).floor() as usize).min(9);
+                    bin == b
+                })
+                .collect();
+            let count = members.len();
+            let mean = |f: &dyn Fn(usize) -> f64| {
+                (count > 0).then(|| members.iter().map(|&i| f(i)).sum::<f64>() / count as f64)
+            };
+            CalibrationBin {
+                lower,
+                upper,
+                count,
+                mean_predicted: mean(&|i| p[i]),
+                observed_rate: mean(&|i| y[i]),
+            }
+        })
+        .collect();
+    Ok(Metrics {
+        n,
+        positives,
+        base_rate,
+        pr_auc: average_precision(y, p)?,
+        roc_auc: roc_auc(y, p)?,
+        log_loss: log_loss(y, p),
+        brier: brier(y, p),
+        precision_at_05: precision,
+        recall_at_05: recall,
+        f1_at_05: f1,
+        confusion: c,
+        top10_precision,
+        top10_lift: top10_precision / base_rate,
+        calibration,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use approx::assert_abs_diff_eq;
+    use serde_json::Value;
+
+    fn fixture() -> (Vec<f64>, Vec<f64>, Value) {
+        let r: Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/sklearn_reference.json")).unwrap();
+        let m = r["metrics"].clone();
+        let v = |k: &str| {
+            m[k].as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect::<Vec<_>>()
+        };
+        (v("y"), v("p"), m)
+    }
+
+    #[test]
+    fn metrics_match_scikit_learn_with_ties() {
+        let (y, p, m) = fixture();
+        let got = evaluate(&y, &p).unwrap();
+        let want = |k: &str| m[k].as_f64().unwrap();
+        assert_abs_diff_eq!(got.pr_auc, want("average_precision"), epsilon = 1e-12);
+        assert_abs_diff_eq!(got.roc_auc, want("roc_auc"), epsilon = 1e-12);
+        assert_abs_diff_eq!(got.log_loss, want("log_loss"), epsilon = 1e-12);
+        assert_abs_diff_eq!(got.brier, want("brier"), epsilon = 1e-12);
+        assert_abs_diff_eq!(got.precision_at_05, want("precision"), epsilon = 1e-12);
+        assert_abs_diff_eq!(got.recall_at_05, want("recall"), epsilon = 1e-12);
+        assert_abs_diff_eq!(got.f1_at_05, want("f1"), epsilon = 1e-12);
+    }
+
+    #[test]
+    fn confusion_top_decile_and_calibration_by_hand() {
+        let (y, p, _) = fixture();
+        let got = evaluate(&y, &p).unwrap();
+        // Scores above 0.5: 0.9 0.8 0.8 0.7 0.7 0.7 0.6 0.55 -> labels 1 0 1 1 0 0 1 0.
+        assert_eq!(
+            got.confusion,
+            Confusion {
+                tn: 9,
+                fp: 4,
+                fn_: 3,
+                tp: 4
+            }
+        );
+        // Top 10% = 2 rows: 0.9 (1) and the first 0.8 in input order (0).
+        assert_abs_diff_eq!(got.top10_precision, 0.5, epsilon = 1e-12);
+        assert_abs_diff_eq!(got.top10_lift, 0.5 / (7.0 / 20.0), epsilon = 1e-12);
+        let counts: Vec<usize> = got.calibration.iter().map(|b| b.count).collect();
+        assert_eq!(counts, vec![2, 2, 2, 3, 2, 2, 1, 3, 2, 1]);
+        assert_abs_diff_eq!(got.calibration[9].mean_predicted.unwrap(), 0.9, epsilon = 1e-12);
+        assert_abs_diff_eq!(got.calibration[8].observed_rate.unwrap(), 0.5, epsilon = 1e-12);
+    }
+
+    #[test]
+    fn auc_of_perfect_and_reversed_rankings() {
+        let y = [0.0, 0.0, 1.0, 1.0];
+        assert_abs_diff_eq!(roc_auc(&y, &[0.1, 0.2, 0.8, 0.9]).unwrap(), 1.0);
+        assert_abs_diff_eq!(roc_auc(&y, &[0.9, 0.8, 0.2, 0.1]).unwrap(), 0.0);
+        assert_abs_diff_eq!(roc_auc(&y, &[0.5; 4]).unwrap(), 0.5);
+        assert_abs_diff_eq!(average_precision(&y, &[0.1, 0.2, 0.8, 0.9]).unwrap(), 1.0);
+        assert_abs_diff_eq!(average_precision(&y, &[0.5; 4]).unwrap(), 0.5);
+    }
+
+    #[test]
+    fn degenerate_inputs_are_errors_not_nan() {
+        assert!(evaluate(&[], &[]).unwrap_err().to_string().contains("empty"));
+        assert!(
+            evaluate(&[1.0, 1.0], &[0.2, 0.3])
+                .unwrap_err()
+                .to_string()
+                .contains("one class")
+        );
+        assert!(evaluate(&[1.0, 0.0], &[0.2]).is_err());
+        assert!(evaluate(&[1.0, 0.0], &[f64::NAN, 0.1]).is_err());
+    }
+}

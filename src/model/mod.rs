@@ -1,0 +1,50 @@
+//! The churn model: inputs read from DuckDB, a fitted transform and
+//! logistic regression, metrics, and the registry tables.
+
+pub mod data;
+pub mod logistic;
+pub mod metrics;
+pub mod preprocess;
+pub mod registry;
+
+use data::Frame;
+use preprocess::{Term, design};
+
+/// A model fully described by its terms (the intercept is one of them).
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub model_id: String,
+    pub terms: Vec<Term>,
+}
+
+impl Model {
+    pub fn intercept(&self) -> f64 {
+        self.terms
+            .iter()
+            .filter(|t| t.is_intercept())
+            .map(|t| t.coefficient)
+            .sum()
+    }
+
+    /// The numeric features the model reads.
+    pub fn numeric_features(&self) -> Vec<String> {
+        self.terms
+            .iter()
+            .filter(|t| !t.is_intercept() && !t.is_categorical())
+            .filter_map(|t| t.feature.clone())
+            .collect()
+    }
+
+    /// Churn risk of `rows` of `frame`: σ(b + Σ βⱼ·zⱼ).
+    pub fn predict(&self, frame: &Frame, rows: &[usize]) -> Vec<f64> {
+        let x = design(&self.terms, frame, rows);
+        let beta: ndarray::Array1<f64> = self
+            .terms
+            .iter()
+            .filter(|t| !t.is_intercept())
+            .map(|t| t.coefficient)
+            .collect();
+        let b = self.intercept();
+        x.dot(&beta).mapv(|z| logistic::sigmoid(z + b)).to_vec()
+    }
+}

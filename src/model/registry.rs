@@ -1,0 +1,269 @@
+//! The model registry: `models`, `model_terms`, `model_promotions` and the
+//! view `production_model` (DESIGN §3). Promotion keeps exactly one
+//! production model and records every decision.
+
+use chrono::{NaiveDate, NaiveDateTime, Utc};
+use duckdb::{Connection, OptionalExt, params};
+use rand::Rng;
+
+use crate::error::{Context, Error, Result};
+use crate::model::Model;
+use crate::model::preprocess::Term;
+
+/// One row of `models`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelRow {
+    pub model_id: String,
+    pub algorithm: String,
+    pub role: String,
+    pub status: String,
+    pub created_at: NaiveDateTime,
+    pub train_from: NaiveDate,
+    pub train_to: NaiveDate,
+    pub test_from: NaiveDate,
+    pub test_to: NaiveDate,
+    pub n_train: i64,
+    pub n_test: i64,
+    pub pos_rate_train: f64,
+    pub pos_rate_test: f64,
+    pub pr_auc: f64,
+    pub roc_auc: f64,
+    pub log_loss: f64,
+    pub brier: f64,
+    pub metrics_json: String,
+    pub params_json: String,
+}
+
+/// A readable, unique id: logreg-20261127T081500Z-3f2a.
+pub fn new_model_id(now: NaiveDateTime) -> String {
+    let suffix: u16 = rand::rng().random();
+    format!("logreg-{}-{suffix:04x}", now.format("%Y%m%dT%H%M%SZ"))
+}
+
+pub fn insert(conn: &Connection, m: &ModelRow, terms: &[Term]) -> Result<()> {
+    conn.execute(
+        "insert into models values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        params![
+            m.model_id,
+            m.algorithm,
+            m.role,
+            m.status,
+            m.created_at,
+            m.train_from,
+            m.train_to,
+            m.test_from,
+            m.test_to,
+            m.n_train,
+            m.n_test,
+            m.pos_rate_train,
+            m.pos_rate_test,
+            m.pr_auc,
+            m.roc_auc,
+            m.log_loss,
+            m.brier,
+            m.metrics_json,
+            m.params_json
+        ],
+    )
+    .context(|| format!("registering model {}", m.model_id))?;
+    let mut app = conn
+        .appender("model_terms")
+        .context(|| "opening the model_terms appender".into())?;
+    for t in terms {
+        app.append_row(params![
+            m.model_id,
+            t.term,
+            t.feature,
+            t.category,
+            t.center,
+            t.scale,
+            t.coefficient
+        ])
+        .context(|| format!("storing the terms of {}", m.model_id))?;
+    }
+    app.flush()
+        .context(|| format!("storing the terms of {}", m.model_id))?;
+    Ok(())
+}
+
+const MODEL_COLUMNS: &str = "model_id, algorithm, role, status, created_at, train_from, train_to, test_from, \
+     test_to, n_train, n_test, pos_rate_train, pos_rate_test, pr_auc, roc_auc, log_loss, brier, \
+     metrics_json::varchar, params_json::varchar";
+
+fn model_row(r: &duckdb::Row<'_>) -> duckdb::Result<ModelRow> {
+    Ok(ModelRow {
+        model_id: r.get(0)?,
+        algorithm: r.get(1)?,
+        role: r.get(2)?,
+        status: r.get(3)?,
+        created_at: r.get(4)?,
+        train_from: r.get(5)?,
+        train_to: r.get(6)?,
+        test_from: r.get(7)?,
+        test_to: r.get(8)?,
+        n_train: r.get(9)?,
+        n_test: r.get(10)?,
+        pos_rate_train: r.get(11)?,
+        pos_rate_test: r.get(12)?,
+        pr_auc: r.get(13)?,
+        roc_auc: r.get(14)?,
+        log_loss: r.get(15)?,
+        brier: r.get(16)?,
+        metrics_json: r.get(17)?,
+        params_json: r.get(18)?,
+    })
+}
+
+/// Every model, newest first.
+pub fn list(conn: &Connection) -> Result<Vec<ModelRow>> {
+    conn.prepare(&format!(
+        "select {MODEL_COLUMNS} from models order by created_at desc, model_id desc"
+    ))
+    .and_then(|mut s| s.query_map([], model_row)?.collect())
+    .context(|| "listing models".into())
+}
+
+pub fn get(conn: &Connection, model_id: &str) -> Result<Option<ModelRow>> {
+    conn.query_row(
+        &format!("select {MODEL_COLUMNS} from models where model_id = ?"),
+        [model_id],
+        model_row,
+    )
+    .optional()
+    .context(|| format!("reading model {model_id}"))
+}
+
+pub fn production(conn: &Connection) -> Result<Option<ModelRow>> {
+    conn.query_row(
+        &format!("select {MODEL_COLUMNS} from models where status = 'production'"),
+        [],
+        model_row,
+    )
+    .optional()
+    .context(|| "reading the production model".into())
+}
+
+/// The newest model still waiting for a promotion decision.
+pub fn latest_candidate(conn: &Connection) -> Result<Option<ModelRow>> {
+    conn.query_row(
+        &format!(
+            "select {MODEL_COLUMNS} from models where status = 'candidate' \
+             order by created_at desc, model_id desc limit 1"
+        ),
+        [],
+        model_row,
+    )
+    .optional()
+    .context(|| "looking for a candidate model".into())
+}
+
+/// A model's terms, intercept first.
+pub fn load(conn: &Connection, model_id: &str) -> Result<Model> {
+    let terms: Vec<Term> = conn
+        .prepare(
+            "select term, feature, category, center, scale, coefficient from model_terms \
+             where model_id = ? order by feature is not null, category is not null, term",
+        )
+        .and_then(|mut s| {
+            s.query_map([model_id], |r| {
+                Ok(Term {
+                    term: r.get(0)?,
+                    feature: r.get(1)?,
+                    category: r.get(2)?,
+                    center: r.get(3)?,
+                    scale: r.get(4)?,
+                    coefficient: r.get(5)?,
+                })
+            })?
+            .collect()
+        })
+        .context(|| format!("reading the terms of {model_id}"))?;
+    if terms.is_empty() {
+        return Err(Error::MissingInput(format!(
+            "model {model_id} has no terms in model_terms: `churn models list` shows the models there are"
+        )));
+    }
+    Ok(Model {
+        model_id: model_id.to_string(),
+        terms,
+    })
+}
+
+/// How a promotion decision came about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Promoted,
+    Kept,
+    Manual,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Promoted => "promoted",
+            Decision::Kept => "kept",
+            Decision::Manual => "manual",
+        }
+    }
+}
+
+/// Records a decision; for `Promoted` and `Manual`, makes `model_id` the one
+/// production model (the previous one retired). A kept decision marks the
+/// candidate rejected. Runs inside the caller's transaction.
+pub fn decide(
+    conn: &Connection,
+    model_id: &str,
+    decision: Decision,
+    reason: &str,
+    candidate_score: Option<f64>,
+    production_score: Option<f64>,
+) -> Result<()> {
+    let previous = production(conn)?.map(|m| m.model_id);
+    match decision {
+        Decision::Promoted | Decision::Manual => {
+            conn.execute(
+                "update models set status = 'retired' where status = 'production' and model_id <> ?",
+                [model_id],
+            )
+            .context(|| "retiring the previous production model".into())?;
+            conn.execute(
+                "update models set status = 'production' where model_id = ?",
+                [model_id],
+            )
+            .context(|| format!("promoting {model_id}"))?;
+        }
+        Decision::Kept => {
+            conn.execute(
+                "update models set status = 'rejected' where model_id = ?",
+                [model_id],
+            )
+            .context(|| format!("rejecting {model_id}"))?;
+        }
+    }
+    conn.execute(
+        "insert into model_promotions values (?, ?, ?, ?, ?, ?, ?)",
+        params![
+            Utc::now().naive_utc(),
+            model_id,
+            previous,
+            decision.as_str(),
+            reason,
+            candidate_score,
+            production_score
+        ],
+    )
+    .context(|| "recording the promotion decision".into())?;
+    let n: i64 = conn
+        .query_row(
+            "select count(*) from models where status = 'production'",
+            [],
+            |r| r.get(0),
+        )
+        .context(|| "checking the production model".into())?;
+    if n > 1 {
+        return Err(Error::Other(format!(
+            "{n} production models after promoting {model_id}"
+        )));
+    }
+    Ok(())
+}
