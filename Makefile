@@ -8,7 +8,7 @@ duckdb:
 
 # The whole pipeline on the embedded default config, into data/churn.duckdb.
 run: duckdb
-	cargo run --release -- run --to training-set
+	cargo run --release -- run --to score
 
 test: duckdb
 	cargo test

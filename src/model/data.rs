@@ -170,12 +170,12 @@ pub fn load(
             .downcast_ref::<Float64Array>()
             .ok_or_else(|| bad("label"))?;
         frame.label.extend(labels.iter().map(|v| v.unwrap_or(f64::NAN)));
-        for j in 0..p {
+        for (j, name) in numeric.iter().enumerate() {
             let values = batch
                 .column(base + 1 + j)
                 .as_any()
                 .downcast_ref::<Float64Array>()
-                .ok_or_else(|| bad(&numeric[j]))?;
+                .ok_or_else(|| bad(name))?;
             let mut target = frame.numeric.slice_mut(ndarray::s![offset..offset + rows, j]);
             for (i, cell) in target.iter_mut().enumerate() {
                 *cell = if values.is_null(i) {

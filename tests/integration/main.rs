@@ -6,5 +6,6 @@ mod cli;
 mod features;
 mod generate;
 mod ingest;
+mod model;
 mod prepare;
 mod validate;

@@ -1,0 +1,306 @@
+//! train, promote, score and `churn models` on a small synthetic dataset.
+
+use churn::config::Config;
+use churn::db::Store;
+use churn::model::data::load;
+use churn::model::registry;
+use churn::stages::{Stage, run_stage};
+
+use crate::common::{Sandbox, ctx, exec, rows, small_config, stderr, stdout};
+
+const PIPELINE: [Stage; 8] = [
+    Stage::Generate,
+    Stage::Prepare,
+    Stage::Features,
+    Stage::Labels,
+    Stage::TrainingSet,
+    Stage::Train,
+    Stage::Promote,
+    Stage::Score,
+];
+
+fn config() -> Config {
+    small_config(400, 100)
+}
+
+fn scored() -> (Sandbox, Store, Config) {
+    let sb = Sandbox::new();
+    let store = sb.store();
+    let config = config();
+    for stage in PIPELINE {
+        run_stage(&store, &ctx(&config), stage).unwrap();
+    }
+    (sb, store, config)
+}
+
+fn one(store: &Store, sql: &str) -> String {
+    rows(store, sql)[0][0].clone()
+}
+
+#[test]
+fn the_pipeline_leaves_a_production_model_and_every_user_scored_by_their_own_row() {
+    let (_sb, store, _config) = scored();
+    assert_eq!(one(&store, "select count(*) from production_model"), "1");
+    let model_id = one(&store, "select model_id from production_model");
+    assert!(model_id.starts_with("logreg-"), "{model_id}");
+    // The model is fully described by its rows: an intercept and a term per input.
+    assert_eq!(
+        one(
+            &store,
+            &format!("select count(*) from model_terms where model_id = '{model_id}' and feature is null")
+        ),
+        "1"
+    );
+    let metrics = rows(&store, "select pr_auc, roc_auc, n_train, n_test from models");
+    let pr_auc: f64 = metrics[0][0].parse().unwrap();
+    let roc_auc: f64 = metrics[0][1].parse().unwrap();
+    assert!(pr_auc > 0.0 && pr_auc <= 1.0 && roc_auc > 0.6, "{metrics:?}");
+
+    // Every user active in the last 30 days has exactly one prediction...
+    let latest = one(&store, "select max(as_of_date) from user_features_daily");
+    let population = one(
+        &store,
+        &format!(
+            "select count(distinct user_id) from user_daily where is_active_day = 1
+             and activity_date between date '{latest}' - 29 and date '{latest}'"
+        ),
+    );
+    assert_eq!(
+        rows(
+            &store,
+            "select count(*), count(distinct user_id), min(risk_rank), max(risk_rank) from predictions"
+        ),
+        vec![vec![
+            population.clone(),
+            population.clone(),
+            "1".to_string(),
+            population.clone()
+        ]]
+    );
+    // ...and it is the model applied to that user's own row, loaded alone.
+    let model = registry::load(&store.conn, &model_id).unwrap();
+    let preds = rows(
+        &store,
+        "select user_id, churn_risk from predictions order by user_id",
+    );
+    for pred in preds.iter().step_by(7) {
+        let frame = load(
+            &store.conn,
+            "user_features_daily",
+            &format!("user_id = '{}' and as_of_date = date '{latest}'", pred[0]),
+            &model.numeric_features(),
+            false,
+        )
+        .unwrap();
+        let own = model.predict(&frame, &[0])[0];
+        let stored: f64 = pred[1].parse().unwrap();
+        assert!(
+            (own - stored).abs() < 1e-12,
+            "{}: stored {stored}, own row {own}",
+            pred[0]
+        );
+    }
+    // Ranks follow the risk.
+    assert_eq!(
+        one(
+            &store,
+            "select count(*) from predictions a join predictions b
+             on a.risk_rank < b.risk_rank and a.churn_risk < b.churn_risk"
+        ),
+        "0"
+    );
+}
+
+#[test]
+fn score_sql_matches_the_rust_scores() {
+    let (_sb, store, config) = scored();
+    let sql = churn::render_stage_sql(Stage::Score, &config).unwrap();
+    let select = sql
+        .lines()
+        .filter(|l| !l.starts_with("-- sql/"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let select = select.trim().trim_end_matches(';');
+    exec(&store, &format!("create temp table sql_scores as {select}"));
+    assert_eq!(
+        rows(
+            &store,
+            "select count(*), count(p.user_id), max(abs(s.churn_risk - p.churn_risk)) < 1e-9
+             from sql_scores s left join predictions p using (user_id, as_of_date, model_id)"
+        ),
+        vec![vec![
+            one(&store, "select count(*) from predictions"),
+            one(&store, "select count(*) from predictions"),
+            "true".to_string()
+        ]]
+    );
+}
+
+#[test]
+fn rescoring_replaces_the_slice_and_exports_the_same_rows() {
+    let sb = Sandbox::new();
+    let out = sb.churn(&["run", "--to", "score", "--users", "300", "--days", "90"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let csv = sb.path("out/preds.csv");
+    let parquet = sb.path("preds.parquet");
+    for path in [&csv, &parquet] {
+        let out = sb.churn(&["run", "--stage", "score", "--export", path.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let store = sb.store();
+    let n = one(&store, "select count(*) from predictions");
+    assert_eq!(
+        one(
+            &store,
+            "select count(distinct (as_of_date, user_id, model_id)) from predictions"
+        ),
+        n
+    );
+    for path in [&csv, &parquet] {
+        let exported = rows(
+            &store,
+            &format!(
+                "select user_id, churn_risk, risk_rank from '{}' order by user_id",
+                path.display()
+            ),
+        );
+        let stored = rows(
+            &store,
+            "select user_id, churn_risk, risk_rank from predictions order by user_id",
+        );
+        assert_eq!(exported, stored, "{}", path.display());
+    }
+    drop(store);
+    // An earlier date adds its own slice; an unknown date lists the range.
+    let out = sb.churn(&["run", "--stage", "score", "--as-of-date", "2026-02-15"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = sb.churn(&["run", "--stage", "score", "--as-of-date", "2027-01-01"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).contains("from 2026-01-01 to 2026-03-31"),
+        "{}",
+        stderr(&out)
+    );
+    let store = sb.store();
+    assert_eq!(
+        one(&store, "select count(distinct as_of_date) from predictions"),
+        "2"
+    );
+}
+
+/// Registers a copy of `model_id` whose coefficients are `transform`ed, as a
+/// new candidate.
+fn register_variant(store: &Store, model_id: &str, new_id: &str, coefficient: &str) {
+    exec(
+        store,
+        &format!(
+            "insert into models select * replace ('{new_id}' as model_id, 'candidate' as status,
+                 created_at + interval 1 second as created_at)
+             from models where model_id = '{model_id}';
+             insert into model_terms select * replace ('{new_id}' as model_id, {coefficient} as coefficient)
+             from model_terms where model_id = '{model_id}';"
+        ),
+    );
+}
+
+#[test]
+fn promotion_compares_on_the_candidates_test_rows_and_records_every_decision() {
+    let (_sb, store, mut config) = scored();
+    let first = one(&store, "select model_id from production_model");
+    // A reversed model ranks users backwards: kept out.
+    register_variant(&store, &first, "logreg-worse", "-coefficient");
+    run_stage(&store, &ctx(&config), Stage::Promote).unwrap();
+    assert_eq!(one(&store, "select model_id from production_model"), first);
+    let kept = rows(
+        &store,
+        "select decision, previous_model_id, candidate_score < production_score from model_promotions
+         where model_id = 'logreg-worse'",
+    );
+    assert_eq!(kept, vec![vec!["kept", first.as_str(), "true"]]);
+    assert_eq!(
+        one(
+            &store,
+            "select status from models where model_id = 'logreg-worse'"
+        ),
+        "rejected"
+    );
+
+    // The same model again scores the same: promoted with min_improvement 0,
+    // kept when a gain is required.
+    register_variant(&store, &first, "logreg-same", "coefficient");
+    config.promote.min_improvement = 0.01;
+    run_stage(&store, &ctx(&config), Stage::Promote).unwrap();
+    assert_eq!(
+        one(
+            &store,
+            "select decision from model_promotions where model_id = 'logreg-same'"
+        ),
+        "kept"
+    );
+    register_variant(&store, &first, "logreg-same2", "coefficient");
+    config.promote.min_improvement = 0.0;
+    run_stage(&store, &ctx(&config), Stage::Promote).unwrap();
+    assert_eq!(
+        one(&store, "select model_id from production_model"),
+        "logreg-same2"
+    );
+    let scores = rows(
+        &store,
+        "select candidate_score = production_score from model_promotions where model_id = 'logreg-same2'",
+    );
+    assert_eq!(scores, vec![vec!["true"]]);
+
+    // Nothing waiting: a rerun changes nothing.
+    run_stage(&store, &ctx(&config), Stage::Promote).unwrap();
+    assert_eq!(one(&store, "select count(*) from model_promotions"), "4");
+    assert_eq!(one(&store, "select count(*) from production_model"), "1");
+    assert_eq!(
+        one(
+            &store,
+            &format!("select status from models where model_id = '{first}'")
+        ),
+        "retired"
+    );
+}
+
+#[test]
+fn models_commands_list_show_and_roll_back() {
+    let sb = Sandbox::new();
+    let out = sb.churn(&["run", "--to", "promote", "--users", "300", "--days", "90"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = sb.churn(&["run", "--stage", "train", "--stage", "promote"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let store = sb.store();
+    let ids = rows(&store, "select model_id from models order by created_at");
+    let (first, second) = (ids[0][0].clone(), ids[1][0].clone());
+    drop(store);
+
+    let out = sb.churn(&["models", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&first) && stdout(&out).contains(&second),
+        "{}",
+        stdout(&out)
+    );
+    let out = sb.churn(&["models", "show", &first]);
+    assert!(stdout(&out).contains("(intercept)"), "{}", stdout(&out));
+
+    // Roll back to the first model, whatever the second decision was.
+    let out = sb.churn(&["models", "promote", &first]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let store = sb.store();
+    assert_eq!(one(&store, "select model_id from production_model"), first);
+    assert_eq!(
+        one(
+            &store,
+            &format!(
+                "select decision from model_promotions where model_id = '{first}' order by promoted_at desc limit 1"
+            )
+        ),
+        "manual"
+    );
+    drop(store);
+    let out = sb.churn(&["models", "promote", "logreg-nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no model logreg-nope"), "{}", stderr(&out));
+}
