@@ -63,4 +63,3 @@ final as (
 )
 
 select * from final
-order by user_id, as_of_date

@@ -41,4 +41,3 @@ final as (
 )
 
 select * from final
-order by as_of_date, user_id
