@@ -15,8 +15,9 @@ cache="${XDG_CACHE_HOME:-$HOME/.cache}/churn/duckdb-$version"
 
 have() { [ -f "$1" ] && echo "$sha256  $1" | sha256sum --check --status; }
 
-if have "$dest/libduckdb.so"; then
-  exit 0
+if ! have "$cache/libduckdb.so" && have "$dest/libduckdb.so"; then
+  mkdir -p "$cache"
+  cp "$dest/libduckdb.so" "$cache/libduckdb.so"
 fi
 if ! have "$cache/libduckdb.so"; then
   case "$(uname -s)-$(uname -m)" in
@@ -36,7 +37,9 @@ if ! have "$cache/libduckdb.so"; then
   mkdir -p "$cache"
   mv "$tmp/package/libduckdb.so" "$cache/libduckdb.so"
 fi
-mkdir -p "$dest"
-cp "$cache/libduckdb.so" "$dest/libduckdb.so.tmp"
-mv "$dest/libduckdb.so.tmp" "$dest/libduckdb.so"
-echo "fetch-duckdb: libduckdb.so $version ready in $dest" >&2
+if ! have "$dest/libduckdb.so"; then
+  mkdir -p "$dest"
+  cp "$cache/libduckdb.so" "$dest/libduckdb.so.tmp"
+  mv "$dest/libduckdb.so.tmp" "$dest/libduckdb.so"
+  echo "fetch-duckdb: libduckdb.so $version ready in $dest" >&2
+fi
