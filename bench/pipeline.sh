@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Benchmark: each implemented stage on a fresh database, release build.
+# Benchmark: each implemented stage on a fresh database, release build
+# (BENCH_STAGES="generate validate prepare" picks a subset).
 # Usage: bench/pipeline.sh USERS [DAYS]
 # Prints stage, wall seconds, rows out and peak memory (max RSS).
 set -euo pipefail
@@ -13,7 +14,7 @@ bin="${CARGO_TARGET_DIR:-$root/target}/release/churn"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 db="$work/bench.duckdb"
-stages=(generate validate prepare)
+stages=(generate validate prepare features labels training-set train promote score)
 [ -n "${BENCH_STAGES:-}" ] && read -r -a stages <<<"$BENCH_STAGES"
 
 printf '%-14s %10s %14s %12s\n' stage seconds rows_out peak_MB

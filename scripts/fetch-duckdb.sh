@@ -2,9 +2,9 @@
 # Fetch DuckDB 1.5.6's official prebuilt shared library once, into .duckdb-lib/.
 #
 # DuckDB publishes libduckdb.so (parquet, json and icu built in) inside its npm
-# package @duckdb/node-bindings-linux-x64. Linking it takes a couple of minutes,
-# where compiling DuckDB from source (cargo feature `bundled`) takes ~40 on two
-# cores. The download is cached in ~/.cache/churn so fresh clones copy it.
+# package @duckdb/node-bindings-linux-x64. Linking it spares compiling DuckDB
+# from source (cargo feature `bundled`, about 40 minutes on two cores). The
+# download is cached in ~/.cache/churn so fresh clones copy it.
 set -euo pipefail
 
 version="1.5.6-r.1"
