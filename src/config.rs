@@ -209,8 +209,9 @@ impl Config {
                 // Deserialize once on the file alone so an unknown key is
                 // reported against the file, with its name.
                 Config::from_table(table.clone()).map_err(|e| {
+                    let why = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
                     Error::Config(format!(
-                        "{}: {e}; see churn.example.toml for every key",
+                        "{}: {why}; see churn.example.toml for every key",
                         path.display()
                     ))
                 })?;

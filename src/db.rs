@@ -144,7 +144,7 @@ pub struct RunRecord<'a> {
 
 fn missing_database(path: &Path) -> Error {
     Error::MissingInput(format!(
-        "database {} does not exist: create it with `churn run` (synthetic data) or \
+        "database {} does not exist: create it with `churn run --stage generate` (synthetic data) or \
          `churn ingest --users FILE --events FILE` (your data), or point --db / CHURN_DB at an existing file",
         path.display()
     ))
