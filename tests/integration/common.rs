@@ -105,3 +105,30 @@ pub fn exec(store: &Store, sql: &str) {
         .execute_batch(sql)
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
+
+/// All rows of `table`, sorted, with DOUBLE columns rounded to 9 decimals:
+/// DuckDB's parallel sums of doubles may differ in the last bit between
+/// runs, which is not a change of content.
+pub fn table_rows(store: &Store, table: &str, filter: &str) -> Vec<Vec<String>> {
+    let columns = rows(
+        store,
+        &format!("select column_name, column_type from (describe {table})"),
+    );
+    let select: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            if c[1] == "DOUBLE" {
+                format!("round(\"{0}\", 9) as \"{0}\"", c[0])
+            } else {
+                format!("\"{}\"", c[0])
+            }
+        })
+        .collect();
+    rows(
+        store,
+        &format!(
+            "select {} from {table} where {filter} order by all",
+            select.join(", ")
+        ),
+    )
+}

@@ -5,7 +5,7 @@ use churn::config::{Config, Population};
 use churn::db::Store;
 use churn::stages::{Stage, run_stage};
 
-use crate::common::{Sandbox, ctx, exec, rows, small_config};
+use crate::common::{Sandbox, ctx, exec, rows, small_config, table_rows};
 
 /// Day k is 2026-01-01 + k; the data runs from day 0 to day 39 (2026-02-09).
 /// A (paid, signs up day 0): active on days 0, 5, 6, 20, 31, 32, 36.
@@ -152,8 +152,8 @@ fn features_never_look_past_the_as_of_day() {
         run_stage(&store, &ctx(&config), stage).unwrap();
     }
     let cut = "2026-02-05";
-    let before = format!("select * from user_features_daily where as_of_date <= '{cut}' order by all");
-    let baseline = rows(&store, &before);
+    let before = format!("as_of_date <= '{cut}'");
+    let baseline = table_rows(&store, "user_features_daily", &before);
     assert!(baseline.len() > 200 * 30);
     // Rewrite the future: drop half the users' later events, add a burst of
     // activity for the others, and move some later events around.
@@ -172,7 +172,7 @@ fn features_never_look_past_the_as_of_day() {
         run_stage(&store, &ctx(&config), stage).unwrap();
     }
     assert!(
-        baseline == rows(&store, &before),
+        baseline == table_rows(&store, "user_features_daily", &before),
         "a feature row at or before {cut} changed"
     );
 }
@@ -272,17 +272,11 @@ fn sql_stages_are_idempotent() {
         run_stage(&store, &ctx(&config), stage).unwrap();
     }
     let tables = ["user_features_daily", "labels_daily", "training_set"];
-    let first: Vec<_> = tables
-        .iter()
-        .map(|t| rows(&store, &format!("select * from {t} order by all")))
-        .collect();
+    let first: Vec<_> = tables.iter().map(|t| table_rows(&store, t, "true")).collect();
     for stage in &all[1..] {
         run_stage(&store, &ctx(&config), *stage).unwrap();
     }
     for (t, before) in tables.iter().zip(first) {
-        assert!(
-            before == rows(&store, &format!("select * from {t} order by all")),
-            "{t} changed on rerun"
-        );
+        assert!(before == table_rows(&store, t, "true"), "{t} changed on rerun");
     }
 }

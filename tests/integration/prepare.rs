@@ -3,7 +3,7 @@
 use churn::config::Config;
 use churn::stages::{Stage, run_stage};
 
-use crate::common::{Sandbox, ctx, exec, rows};
+use crate::common::{Sandbox, ctx, exec, rows, table_rows};
 
 /// Dataset dates run from 2026-01-01 (first event) to 2026-01-04 (last event).
 /// u1: signs up on the first day; two quizzes on day 1 (avg 70), a payment on
@@ -241,9 +241,9 @@ fn prepare_is_idempotent_and_recorded() {
     exec(&store, FIXTURE);
     let config = Config::default();
     run_stage(&store, &ctx(&config), Stage::Prepare).unwrap();
-    let first = rows(&store, "select * from user_daily order by all");
+    let first = table_rows(&store, "user_daily", "true");
     run_stage(&store, &ctx(&config), Stage::Prepare).unwrap();
-    assert_eq!(first, rows(&store, "select * from user_daily order by all"));
+    assert_eq!(first, table_rows(&store, "user_daily", "true"));
     let runs = rows(
         &store,
         "select stage, status, rows_out from pipeline_runs order by started_at",
