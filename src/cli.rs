@@ -48,7 +48,11 @@ pub enum LogFormat {
 pub enum Command {
     /// Run pipeline stages (default: every stage, generate through drift).
     Run(RunArgs),
-    /// Load your own users and events (CSV or Parquet) in place of synthetic data.
+    /// Simulate users and events (the generate stage), or continue the
+    /// simulation with --append-days.
+    Generate(GenerateArgs),
+    /// Load your own users and events (CSV or Parquet) in place of, or in
+    /// addition to (--mode append), the data in the database.
     Ingest(IngestArgs),
     /// Print the SQL a stage runs, ready to paste into DuckDB's CLI.
     Sql(SqlArgs),
@@ -73,6 +77,25 @@ pub struct RunArgs {
     #[arg(long, value_enum, conflicts_with = "stages")]
     pub to: Option<Stage>,
 
+    #[command(flatten)]
+    pub sim: SimArgs,
+
+    /// score: the as-of date to score, YYYY-MM-DD (default: the latest).
+    #[arg(long)]
+    pub as_of_date: Option<NaiveDate>,
+
+    /// score: also write the scored slice to this .csv or .parquet file.
+    #[arg(long)]
+    pub export: Option<PathBuf>,
+
+    /// drift: also write the drift report to this JSON file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// Flags of the generate stage that override config values.
+#[derive(Debug, Clone, Args)]
+pub struct SimArgs {
     /// generate: number of users (overrides generate.users).
     #[arg(long)]
     pub users: Option<u32>,
@@ -88,14 +111,18 @@ pub struct RunArgs {
     /// generate: random seed (overrides generate.seed).
     #[arg(long)]
     pub seed: Option<u64>,
+}
 
-    /// score: the as-of date to score, YYYY-MM-DD (default: the latest).
-    #[arg(long)]
-    pub as_of_date: Option<NaiveDate>,
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub sim: SimArgs,
 
-    /// score: also write the scored slice to this .csv or .parquet file.
-    #[arg(long)]
-    pub export: Option<PathBuf>,
+    /// Continue the simulation in the database for this many more days
+    /// instead of replacing it: the same users keep their hidden state, new
+    /// users sign up at the original rate, [generate.drift] applies.
+    #[arg(long, conflicts_with_all = ["users", "days", "start_date", "seed"])]
+    pub append_days: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,6 +153,17 @@ pub struct IngestArgs {
     /// [, course_id, watch_minutes, quiz_score, amount].
     #[arg(long)]
     pub events: PathBuf,
+
+    /// replace: the files become the users and events; append: they are
+    /// added, and a user_id or event_id already stored is refused.
+    #[arg(long, value_enum, default_value_t = IngestMode::Replace)]
+    pub mode: IngestMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IngestMode {
+    Replace,
+    Append,
 }
 
 #[derive(Debug, Args)]

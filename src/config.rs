@@ -39,6 +39,43 @@ pub struct GenerateConfig {
     /// Days before a churner's churn day over which activity fades to a
     /// quarter of its usual level; 0 = no fading (the seed's story).
     pub pre_churn_decay_days: u32,
+    /// A change of behaviour from a given day on (drift demos and tests).
+    pub drift: DriftScenario,
+}
+
+/// `[generate.drift]`: from simulated day `start_day` (0 = the start date) on,
+/// daily activity and watch minutes are multiplied, and new signups get
+/// `paid_ratio`. The defaults change nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DriftScenario {
+    pub start_day: u32,
+    pub activity_multiplier: f64,
+    pub watch_minutes_multiplier: f64,
+    pub paid_ratio: Option<f64>,
+}
+
+impl Default for DriftScenario {
+    fn default() -> Self {
+        DriftScenario {
+            start_day: 0,
+            activity_multiplier: 1.0,
+            watch_minutes_multiplier: 1.0,
+            paid_ratio: None,
+        }
+    }
+}
+
+impl DriftScenario {
+    /// Whether the scenario changes day `day` (the defaults change nothing).
+    pub fn applies(&self, day: u32) -> bool {
+        day >= self.start_day
+            && *self
+                != DriftScenario {
+                    start_day: self.start_day,
+                    ..Default::default()
+                }
+    }
 }
 
 impl Default for GenerateConfig {
@@ -51,6 +88,7 @@ impl Default for GenerateConfig {
             paid_ratio: 0.35,
             churn_base_rate: 0.35,
             pre_churn_decay_days: 21,
+            drift: DriftScenario::default(),
         }
     }
 }
@@ -263,6 +301,24 @@ impl Config {
             if !(0.0..=1.0).contains(&v) {
                 return bad(key, format!("must be between 0 and 1, got {v}"));
             }
+        }
+        let s = &g.drift;
+        for (key, v) in [
+            ("generate.drift.activity_multiplier", s.activity_multiplier),
+            (
+                "generate.drift.watch_minutes_multiplier",
+                s.watch_minutes_multiplier,
+            ),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return bad(key, format!("must be a number of at least 0, got {v}"));
+            }
+        }
+        if let Some(r) = s.paid_ratio.filter(|r| !(0.0..=1.0).contains(r)) {
+            return bad(
+                "generate.drift.paid_ratio",
+                format!("must be between 0 and 1, got {r}"),
+            );
         }
         let w = &self.features.windows;
         if w.is_empty() || w.contains(&0) {

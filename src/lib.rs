@@ -30,7 +30,8 @@ pub const DUCKDB_VERSION: &str = "1.5.6";
 pub fn run(cli: Cli) -> Result<()> {
     init_logging(&cli);
     let overrides = match &cli.command {
-        Command::Run(args) => stages::overrides(args),
+        Command::Run(args) => stages::overrides(&args.sim),
+        Command::Generate(args) => stages::overrides(&args.sim),
         _ => Overrides::default(),
     };
     let config = Config::load(cli.config.as_deref(), std::env::vars(), &overrides)?;
@@ -38,16 +39,23 @@ pub fn run(cli: Cli) -> Result<()> {
     let lock_timeout = Duration::from_secs_f64(config.store.lock_timeout_s);
     match &cli.command {
         Command::Run(args) => stages::run_pipeline(&cli.db, &config, args, show_progress),
+        Command::Generate(args) => {
+            let store = match args.append_days {
+                Some(_) => Store::open_existing(&cli.db, Access::ReadWrite, lock_timeout)?,
+                None => Store::open(&cli.db, Access::ReadWrite, lock_timeout)?,
+            };
+            let ctx = Ctx {
+                append_days: args.append_days,
+                ..Ctx::new(&config, show_progress)
+            };
+            stages::run_stage(&store, &ctx, Stage::Generate)?;
+            Ok(())
+        }
         Command::Ingest(args) => {
             let store = Store::open(&cli.db, Access::ReadWrite, lock_timeout)?;
-            let ctx = Ctx {
-                config: &config,
-                run_id: stages::new_run_id(),
-                show_progress,
-                score: Default::default(),
-            };
+            let ctx = Ctx::new(&config, show_progress);
             stages::run_recorded(&store, &ctx, Stage::Ingest.name(), &[], |conn| {
-                stages::ingest::run(conn, &args.users, &args.events)
+                stages::ingest::run(conn, &args.users, &args.events, args.mode)
             })?;
             Ok(())
         }

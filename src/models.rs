@@ -88,12 +88,7 @@ pub fn run(cmd: &ModelsCommand, db: &Path, config: &Config, lock_timeout: Durati
         }
         ModelsCommand::Promote { model_id } => {
             let store = Store::open_existing(db, Access::ReadWrite, lock_timeout)?;
-            let ctx = Ctx {
-                config,
-                run_id: stages::new_run_id(),
-                show_progress: false,
-                score: Default::default(),
-            };
+            let ctx = Ctx::new(config, false);
             stages::run_recorded(&store, &ctx, "promote", &["models"], |conn| {
                 let m = registry::get(conn, model_id)?.ok_or_else(|| unknown(model_id))?;
                 if m.status == "production" {

@@ -1,9 +1,18 @@
 //! generate: the synthetic population of DESIGN §2, written with DuckDB's
 //! Appender (Arrow record batches) into `users`, `events`, `synthetic_truth`.
 //!
-//! Every user draws from its own ChaCha8 stream (seed, user index), so the
-//! output is identical for the same config whatever the thread count, and
-//! users are generated in parallel and appended in index order.
+//! Every user draws from its own ChaCha8 stream (seed, user index): its
+//! attributes at the start of the stream, each simulated day at a fixed
+//! position of it (the day's number), each month's pay day at another. So the
+//! output is identical for the same config whatever the thread count, users
+//! are generated in parallel and appended in index order, and `--append-days`
+//! continues a simulation exactly where it stopped: a day's events depend on
+//! (seed, user, day) only.
+//!
+//! `append` adds N days after the last simulated one: the same users keep
+//! their hidden state (read back from `users` and `synthetic_truth`), and new
+//! users sign up at the rate of the original population. `[generate.drift]`
+//! changes behaviour from a given day on, for drift demos and tests.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,9 +28,9 @@ use duckdb::arrow::array::{
 use duckdb::arrow::record_batch::RecordBatch;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Beta, Distribution, Normal};
+use rand_distr::{Beta, Distribution, Normal, Poisson};
 
-use crate::config::GenerateConfig;
+use crate::config::{DriftScenario, GenerateConfig};
 use crate::error::{Context, Error, Result};
 use crate::stages::Outcome;
 
@@ -34,7 +43,10 @@ const SECONDS_PER_DAY: i64 = 86_400;
 /// A user's static attributes and hidden state.
 #[derive(Debug, Clone)]
 struct User {
+    index: u32,
     user_id: String,
+    /// Day index of the signup (negative: before the start date).
+    signup_day: i64,
     signup_date: NaiveDate,
     paid: bool,
     country: &'static str,
@@ -137,21 +149,28 @@ impl Chunk {
 }
 
 /// Draws a user's attributes and hidden state (the order of draws is fixed).
-fn draw_user(cfg: &GenerateConfig, index: u32, rng: &mut ChaCha8Rng) -> User {
+/// A user of the original population signs up before the start date; a user
+/// arriving on day `arrival` signs up that day, with the churn day (if any)
+/// counted from it and the paid ratio of `paid_ratio`.
+fn draw_user(cfg: &GenerateConfig, index: u32, arrival: Option<u32>, paid_ratio: f64) -> User {
+    let mut rng = user_rng(cfg.seed, index);
+    let rng = &mut rng;
     let engagement: f64 = Beta::new(2.0, 2.5).expect("valid beta").sample(rng);
-    let max_before = (cfg.days / 3).max(30);
-    let before = rng.random_range(0..=max_before);
-    let signup_date = cfg.start_date - Days::new(u64::from(before));
-    let paid = rng.random::<f64>() < cfg.paid_ratio;
+    let before = i64::from(rng.random_range(0..=max_days_before(cfg)));
+    let signup_day = arrival.map_or(-before, i64::from);
+    let signup_date = day_date(cfg.start_date, signup_day);
+    let paid = rng.random::<f64>() < paid_ratio;
     let country = COUNTRIES[rng.random_range(0..COUNTRIES.len())];
     let source = SOURCES[rng.random_range(0..SOURCES.len())];
     let plan_factor = if paid { 0.75 } else { 1.0 };
     let churn_probability =
         (cfg.churn_base_rate * plan_factor * (0.4 + 1.4 * (1.0 - engagement).powf(1.6))).min(0.95);
     let churns = rng.random::<f64>() < churn_probability;
-    let churn_day = churns.then(|| rng.random_range(cfg.days / 4..cfg.days));
+    let churn_day = churns.then(|| rng.random_range(cfg.days / 4..cfg.days) + arrival.unwrap_or(0));
     User {
+        index,
         user_id: format!("u{:06}", index + 1),
+        signup_day,
         signup_date,
         paid,
         country,
@@ -160,6 +179,21 @@ fn draw_user(cfg: &GenerateConfig, index: u32, rng: &mut ChaCha8Rng) -> User {
         churn_probability,
         churn_day,
     }
+}
+
+/// Signups happen up to this many days before the start date.
+fn max_days_before(cfg: &GenerateConfig) -> u32 {
+    (cfg.days / 3).max(30)
+}
+
+/// New signups per day when a simulation is continued: the original
+/// population's signup rate.
+fn signup_rate(cfg: &GenerateConfig) -> f64 {
+    f64::from(cfg.users) / f64::from(max_days_before(cfg) + 1)
+}
+
+fn day_date(start: NaiveDate, day: i64) -> NaiveDate {
+    start + chrono::Duration::days(day)
 }
 
 /// Activity multiplier on day `day`: 1, falling linearly to 0.25 on the last
@@ -181,26 +215,32 @@ fn clipped_normal(rng: &mut ChaCha8Rng, mean: f64, sd: f64, lo: f64, hi: f64) ->
         .clamp(lo, hi)
 }
 
-/// Simulates one user's days into the chunk.
-fn simulate_user(cfg: &GenerateConfig, user: &User, rng: &mut ChaCha8Rng, out: &mut Chunk) {
+/// Simulates one user's `days` into the chunk.
+fn simulate_user(
+    cfg: &GenerateConfig,
+    scenario: &DriftScenario,
+    user: &User,
+    days: std::ops::Range<u32>,
+    out: &mut Chunk,
+) {
     let e = user.engagement;
     let base_active = 0.15 + 0.8 * e;
-    let mut month = None;
-    let mut pay_day = 0;
     let mut day_events: Vec<Event> = Vec::new();
-    for day in 0..cfg.days {
+    for day in days {
         if user.churn_day.is_some_and(|c| day >= c) {
             break;
         }
+        if i64::from(day) < user.signup_day {
+            continue;
+        }
+        let drifted = scenario.applies(day);
+        let rng = &mut day_rng(cfg.seed, user.index, day);
         let date = cfg.start_date + Days::new(u64::from(day));
         day_events.clear();
 
-        if user.paid {
-            let key = (date.year(), date.month());
-            if month != Some(key) {
-                month = Some(key);
-                pay_day = rng.random_range(1..=3);
-            }
+        if user.paid && date.day() <= 3 {
+            let month_key = (date.year() as u32) * 12 + date.month0();
+            let pay_day = month_rng(cfg.seed, user.index, month_key).random_range(1..=3);
             if date.day() == pay_day {
                 let success = rng.random::<f64>() < 0.93;
                 let amount = clipped_normal(rng, 499.0, 80.0, 199.0, 999.0);
@@ -219,7 +259,10 @@ fn simulate_user(cfg: &GenerateConfig, user: &User, rng: &mut ChaCha8Rng, out: &
             }
         }
 
-        let p_active = base_active * activity_factor(day, user.churn_day, cfg.pre_churn_decay_days);
+        let mut p_active = base_active * activity_factor(day, user.churn_day, cfg.pre_churn_decay_days);
+        if drifted {
+            p_active = (p_active * scenario.activity_multiplier).min(1.0);
+        }
         if rng.random::<f64>() < p_active {
             let sessions = rng.random_range(1..=3);
             for _ in 0..sessions {
@@ -239,7 +282,10 @@ fn simulate_user(cfg: &GenerateConfig, user: &User, rng: &mut ChaCha8Rng, out: &
                     amount: None,
                 });
                 if rng.random::<f64>() < 0.5 + 0.4 * e {
-                    let minutes = clipped_normal(rng, 20.0 + 40.0 * e, 10.0, 2.0, 180.0);
+                    let mut minutes = clipped_normal(rng, 20.0 + 40.0 * e, 10.0, 2.0, 180.0);
+                    if drifted {
+                        minutes = (minutes * scenario.watch_minutes_multiplier).clamp(2.0, 180.0);
+                    }
                     day_events.push(Event {
                         second: next(rng),
                         kind: Kind::VideoWatch,
@@ -296,22 +342,53 @@ fn simulate_user(cfg: &GenerateConfig, user: &User, rng: &mut ChaCha8Rng, out: &
     }
 }
 
-fn user_rng(seed: u64, index: u32) -> ChaCha8Rng {
+/// Words of a user's stream reserved for one day (far more than a day draws).
+const DAY_WORDS_SHIFT: u32 = 16;
+/// Where the pay-day draws of a user's stream begin.
+const MONTHS_AT: u128 = 1 << 60;
+/// The stream of the daily signup counts (user streams are below 2^32).
+const SIGNUP_STREAM: u64 = 1 << 40;
+
+fn stream_rng(seed: u64, stream: u64, word_pos: u128) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(u64::from(index));
+    rng.set_stream(stream);
+    rng.set_word_pos(word_pos);
     rng
 }
 
-fn build_chunk(cfg: &GenerateConfig, chunk_index: usize) -> Chunk {
-    let first = chunk_index * USERS_PER_CHUNK;
-    let last = (first + USERS_PER_CHUNK).min(cfg.users as usize);
-    let mut chunk = Chunk::new();
-    for index in first as u32..last as u32 {
-        let mut rng = user_rng(cfg.seed, index);
-        let user = draw_user(cfg, index, &mut rng);
-        simulate_user(cfg, &user, &mut rng, &mut chunk);
-        chunk.users.push(user);
+fn user_rng(seed: u64, index: u32) -> ChaCha8Rng {
+    stream_rng(seed, u64::from(index), 0)
+}
+
+fn day_rng(seed: u64, index: u32, day: u32) -> ChaCha8Rng {
+    stream_rng(seed, u64::from(index), (u128::from(day) + 1) << DAY_WORDS_SHIFT)
+}
+
+fn month_rng(seed: u64, index: u32, month_key: u32) -> ChaCha8Rng {
+    stream_rng(seed, u64::from(index), MONTHS_AT + (u128::from(month_key) << 8))
+}
+
+/// How many users sign up on `day` of a continued simulation.
+fn signups_on(cfg: &GenerateConfig, day: u32) -> u32 {
+    let rate = signup_rate(cfg);
+    if rate <= 0.0 {
+        return 0;
     }
+    let mut rng = stream_rng(cfg.seed, SIGNUP_STREAM, (u128::from(day) + 1) << DAY_WORDS_SHIFT);
+    Poisson::new(rate).map_or(0, |p| p.sample(&mut rng) as u32)
+}
+
+fn build_chunk(
+    cfg: &GenerateConfig,
+    scenario: &DriftScenario,
+    users: &[User],
+    days: std::ops::Range<u32>,
+) -> Chunk {
+    let mut chunk = Chunk::new();
+    for user in users {
+        simulate_user(cfg, scenario, user, days.clone(), &mut chunk);
+    }
+    chunk.users = users.to_vec();
     chunk
 }
 
@@ -382,34 +459,42 @@ fn users_batches(users: &[User], start_date: NaiveDate) -> Result<(RecordBatch, 
     }
 }
 
-/// Replaces `users`, `events` and `synthetic_truth` with a fresh simulation.
-pub fn run(conn: &Connection, cfg: &GenerateConfig, progress: &indicatif::ProgressBar) -> Result<Outcome> {
-    for table in ["events", "users", "synthetic_truth"] {
-        conn.execute_batch(&format!("delete from {table}"))
-            .context(|| format!("generate: clearing {table}"))?;
-    }
-    let n_chunks = (cfg.users as usize).div_ceil(USERS_PER_CHUNK);
+/// Simulates `days` of `users` on worker threads and appends their events
+/// in user order, with ids from `first_event_id`. Returns the event count.
+fn simulate(
+    conn: &Connection,
+    cfg: &GenerateConfig,
+    scenario: &DriftScenario,
+    users: &[User],
+    days: std::ops::Range<u32>,
+    first_event_id: i64,
+    progress: &indicatif::ProgressBar,
+) -> Result<i64> {
+    let chunks: Vec<&[User]> = users.chunks(USERS_PER_CHUNK).collect();
+    let n_chunks = chunks.len();
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .min(n_chunks)
         .max(1);
     let next = AtomicUsize::new(0);
-    let mut users: Vec<User> = Vec::with_capacity(cfg.users as usize);
     let mut n_events: i64 = 0;
-    progress.set_length(u64::from(cfg.users));
+    progress.set_length(users.len() as u64);
 
-    let result: Result<()> = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let (tx, rx) = mpsc::channel::<(usize, Chunk)>();
         for _ in 0..workers {
             let tx = tx.clone();
-            let next = &next;
+            let (next, chunks, days) = (&next, &chunks, days.clone());
             scope.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= n_chunks {
                         break;
                     }
-                    if tx.send((i, build_chunk(cfg, i))).is_err() {
+                    if tx
+                        .send((i, build_chunk(cfg, scenario, chunks[i], days.clone())))
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -424,43 +509,90 @@ pub fn run(conn: &Connection, cfg: &GenerateConfig, progress: &indicatif::Progre
         for (i, chunk) in rx {
             pending.insert(i, chunk);
             while let Some(mut chunk) = pending.remove(&want) {
-                let batch = chunk.events_batch(n_events + 1)?;
+                let batch = chunk.events_batch(first_event_id + n_events)?;
                 appender
                     .append_record_batch(batch)
                     .context(|| "generate: appending events".into())?;
                 n_events += chunk.n_events as i64;
                 progress.inc(chunk.users.len() as u64);
-                users.append(&mut chunk.users);
                 want += 1;
             }
         }
-        appender.flush().context(|| "generate: flushing events".into())?;
-        Ok(())
-    });
-    result?;
-
-    let (users_batch, truth_batch) = users_batches(&users, cfg.start_date)?;
-    let mut appender = conn
-        .appender("users")
-        .context(|| "generate: opening the users appender".into())?;
-    appender
-        .append_record_batch(users_batch)
-        .context(|| "generate: appending users".into())?;
-    appender.flush().context(|| "generate: flushing users".into())?;
-    let mut appender = conn
-        .appender("synthetic_truth")
-        .context(|| "generate: opening the synthetic_truth appender".into())?;
-    appender
-        .append_record_batch(truth_batch)
-        .context(|| "generate: appending synthetic_truth".into())?;
-    appender
-        .flush()
-        .context(|| "generate: flushing synthetic_truth".into())?;
+        appender.flush().context(|| "generate: flushing events".into())
+    })?;
     progress.finish_and_clear();
+    Ok(n_events)
+}
 
+/// Appends `users` to `users` and `synthetic_truth`.
+fn insert_users(conn: &Connection, users: &[User], start_date: NaiveDate) -> Result<()> {
+    if users.is_empty() {
+        return Ok(());
+    }
+    let (users_batch, truth_batch) = users_batches(users, start_date)?;
+    for (table, batch) in [("users", users_batch), ("synthetic_truth", truth_batch)] {
+        let mut appender = conn
+            .appender(table)
+            .context(|| format!("generate: opening the {table} appender"))?;
+        appender
+            .append_record_batch(batch)
+            .context(|| format!("generate: appending {table}"))?;
+        appender
+            .flush()
+            .context(|| format!("generate: flushing {table}"))?;
+    }
+    Ok(())
+}
+
+/// One row of `simulation`: what a generate or append call simulated.
+fn record_simulation(
+    conn: &Connection,
+    mode: &str,
+    cfg: &GenerateConfig,
+    scenario: &DriftScenario,
+    days: &std::ops::Range<u32>,
+    users_added: usize,
+    events_added: i64,
+) -> Result<()> {
+    conn.execute(
+        "insert into simulation values (current_timestamp, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        duckdb::params![
+            mode,
+            cfg.seed.to_string(),
+            cfg.start_date,
+            days.start,
+            days.end,
+            users_added as i64,
+            events_added,
+            serde_json::to_string(cfg).unwrap_or_default(),
+            serde_json::to_string(scenario).unwrap_or_default(),
+        ],
+    )
+    .context(|| "generate: recording the simulation".into())?;
+    Ok(())
+}
+
+/// Replaces `users`, `events` and `synthetic_truth` with a fresh simulation.
+pub fn run(
+    conn: &Connection,
+    cfg: &GenerateConfig,
+    scenario: &DriftScenario,
+    progress: &indicatif::ProgressBar,
+) -> Result<Outcome> {
+    for table in ["events", "users", "synthetic_truth", "simulation"] {
+        conn.execute_batch(&format!("delete from {table}"))
+            .context(|| format!("generate: clearing {table}"))?;
+    }
+    let users: Vec<User> = (0..cfg.users)
+        .map(|i| draw_user(cfg, i, None, cfg.paid_ratio))
+        .collect();
+    let days = 0..cfg.days;
+    let n_events = simulate(conn, cfg, scenario, &users, days.clone(), 1, progress)?;
+    insert_users(conn, &users, cfg.start_date)?;
+    record_simulation(conn, "generate", cfg, scenario, &days, users.len(), n_events)?;
     Ok(Outcome {
         rows_out: n_events,
-        params: serde_json::to_value(cfg).unwrap_or_default(),
+        params: serde_json::json!({"generate": cfg, "drift": scenario}),
         failure: None,
         summary: format!(
             "{} users, {} events over {} days from {}",
@@ -468,6 +600,162 @@ pub fn run(conn: &Connection, cfg: &GenerateConfig, progress: &indicatif::Progre
             n_events,
             cfg.days,
             cfg.start_date
+        ),
+    })
+}
+
+/// The original config and the next day to simulate of the simulation in
+/// the file.
+fn simulation_state(conn: &Connection) -> Result<(GenerateConfig, u32)> {
+    let not_synthetic = || {
+        Error::MissingInput(
+            "--append-days continues a synthetic simulation and this database holds none: run              `churn run --stage generate` first (for your own data, `churn ingest --mode append`)"
+                .into(),
+        )
+    };
+    let row: Option<(String, u32)> = conn
+        .query_row(
+            "select (select config_json from simulation where mode = 'generate' order by generated_at limit 1),              max(last_day) from simulation",
+            [],
+            |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<u32>>(1)?)),
+        )
+        .context(|| "generate: reading the simulation state".into())
+        .map(|(c, d)| c.zip(d))?;
+    let (config_json, next_day) = row.ok_or_else(not_synthetic)?;
+    let cfg: GenerateConfig = serde_json::from_str(&config_json).map_err(|e| {
+        Error::Other(format!(
+            "generate: the stored simulation config is unreadable: {e}"
+        ))
+    })?;
+    let (users, truth): (i64, i64) = conn
+        .query_row(
+            "select (select count(*) from users), (select count(*) from synthetic_truth              where user_id in (select user_id from users))",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .context(|| "generate: counting users".into())?;
+    if users == 0 || users != truth {
+        return Err(not_synthetic());
+    }
+    Ok((cfg, next_day))
+}
+
+/// The users of the simulation with their hidden state, in index order.
+fn load_users(conn: &Connection, cfg: &GenerateConfig) -> Result<Vec<User>> {
+    let mut stmt = conn
+        .prepare(
+            "select u.user_id, u.signup_date, u.is_paid, u.country, u.marketing_source,              t.engagement, t.churn_probability, t.churn_date              from users u join synthetic_truth t using (user_id) order by u.user_id",
+        )
+        .context(|| "generate: reading users".into())?;
+    type Row = (
+        String,
+        NaiveDate,
+        bool,
+        String,
+        String,
+        f64,
+        f64,
+        Option<NaiveDate>,
+    );
+    let rows: Vec<Row> = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+            ))
+        })
+        .and_then(|rows| rows.collect())
+        .context(|| "generate: reading users".into())?;
+    let lookup = |set: &[&'static str], v: &str| set.iter().copied().find(|c| *c == v);
+    rows.into_iter()
+        .map(|(user_id, signup, paid, country, source, engagement, churn_probability, churn)| {
+            let index = user_id
+                .strip_prefix('u')
+                .and_then(|n| n.parse::<u32>().ok())
+                .filter(|&n| n >= 1)
+                .map(|n| n - 1);
+            let (Some(index), Some(country), Some(source)) =
+                (index, lookup(&COUNTRIES, &country), lookup(&SOURCES, &source))
+            else {
+                return Err(Error::BadInput(format!(
+                    "user {user_id} is not one the generator made: --append-days continues synthetic data only"
+                )));
+            };
+            Ok(User {
+                index,
+                user_id,
+                signup_day: (signup - cfg.start_date).num_days(),
+                signup_date: signup,
+                paid,
+                country,
+                source,
+                engagement,
+                churn_probability,
+                churn_day: churn.map(|d| (d - cfg.start_date).num_days().max(0) as u32),
+            })
+        })
+        .collect()
+}
+
+/// Continues the simulation in the file for `n_days` more days: the same
+/// users keep their hidden state, new users sign up at the original rate.
+pub fn append(
+    conn: &Connection,
+    scenario: &DriftScenario,
+    n_days: u32,
+    progress: &indicatif::ProgressBar,
+) -> Result<Outcome> {
+    if n_days == 0 {
+        return Err(Error::Usage("--append-days must be at least 1".into()));
+    }
+    let (cfg, first_day) = simulation_state(conn)?;
+    let days = first_day..first_day + n_days;
+    let mut users = load_users(conn, &cfg)?;
+    let mut next_index = users.iter().map(|u| u.index + 1).max().unwrap_or(0);
+    let n_old = users.len();
+    for day in days.clone() {
+        let paid_ratio = match scenario.paid_ratio {
+            Some(r) if scenario.applies(day) => r,
+            _ => cfg.paid_ratio,
+        };
+        for _ in 0..signups_on(&cfg, day) {
+            users.push(draw_user(&cfg, next_index, Some(day), paid_ratio));
+            next_index += 1;
+        }
+    }
+    let first_id: i64 = conn
+        .query_row("select coalesce(max(event_id), 0) + 1 from events", [], |r| {
+            r.get(0)
+        })
+        .context(|| "generate: reading the last event id".into())?;
+    let n_events = simulate(conn, &cfg, scenario, &users, days.clone(), first_id, progress)?;
+    insert_users(conn, &users[n_old..], cfg.start_date)?;
+    record_simulation(
+        conn,
+        "append",
+        &cfg,
+        scenario,
+        &days,
+        users.len() - n_old,
+        n_events,
+    )?;
+    let (from, to) = (
+        day_date(cfg.start_date, i64::from(days.start)),
+        day_date(cfg.start_date, i64::from(days.end) - 1),
+    );
+    Ok(Outcome {
+        rows_out: n_events,
+        params: serde_json::json!({"append_days": n_days, "from": from, "to": to, "drift": scenario}),
+        failure: None,
+        summary: format!(
+            "appended {n_days} days ({from} to {to}): {n_events} events, {} new users",
+            users.len() - n_old
         ),
     })
 }
@@ -489,9 +777,9 @@ mod tests {
     #[test]
     fn each_user_draws_from_its_own_stream() {
         let cfg = GenerateConfig::default();
-        let a = draw_user(&cfg, 7, &mut user_rng(cfg.seed, 7));
-        let b = draw_user(&cfg, 7, &mut user_rng(cfg.seed, 7));
-        let c = draw_user(&cfg, 8, &mut user_rng(cfg.seed, 8));
+        let a = draw_user(&cfg, 7, None, cfg.paid_ratio);
+        let b = draw_user(&cfg, 7, None, cfg.paid_ratio);
+        let c = draw_user(&cfg, 8, None, cfg.paid_ratio);
         assert_eq!(a.engagement, b.engagement);
         assert_ne!(a.engagement, c.engagement);
         assert!(a.churn_probability <= 0.95);

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use duckdb::Connection;
 
+use crate::cli::IngestMode;
 use crate::error::{Context, Error, Result};
 use crate::stages::Outcome;
 
@@ -265,6 +266,41 @@ fn check_file(conn: &Connection, file: &Staged<'_>, spec: &[Column], key: &str) 
     Ok(())
 }
 
+/// In append mode, refuses a key that is already stored, naming its place.
+fn refuse_stored_keys(conn: &Connection, file: &Staged<'_>, table: &str, key: &str, ty: &str) -> Result<()> {
+    let clash: Option<(String, i64)> = conn
+        .query_row(
+            &format!(
+                "select raw.\"{key}\"::varchar, raw.__row from {raw} as raw \
+                 inner join {table} on {table}.{key} = cast(raw.\"{key}\" as {ty}) \
+                 order by raw.__row limit 1",
+                raw = file.table
+            ),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map(Some)
+        .or_else(|e| match e {
+            duckdb::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })
+        .context(|| {
+            format!(
+                "ingest: checking {key} of {} against {table}",
+                file.path.display()
+            )
+        })?;
+    match clash {
+        Some((value, row)) => Err(Error::BadInput(format!(
+            "ingest --mode append: {}, {}: {key} {value:?} is already stored; append adds new {table} only \
+             (drop the row, or use --mode replace to reload everything)",
+            file.path.display(),
+            file.place(row)
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The select that casts a staged file to the canonical columns.
 fn typed_select(file: &Staged<'_>, spec: &[Column]) -> String {
     let exprs: Vec<String> = spec
@@ -283,13 +319,30 @@ fn typed_select(file: &Staged<'_>, spec: &[Column]) -> String {
 }
 
 /// Replaces `users` and `events` with the two files.
-pub fn run(conn: &Connection, users: &Path, events: &Path) -> Result<Outcome> {
+pub fn run(conn: &Connection, users: &Path, events: &Path, mode: IngestMode) -> Result<Outcome> {
     let u = stage_file(conn, users, "ingest_users_raw", "users")?;
     check_file(conn, &u, USER_COLUMNS, "user_id")?;
     let e = stage_file(conn, events, "ingest_events_raw", "events")?;
     check_file(conn, &e, EVENT_COLUMNS, "event_id")?;
+    let (before_users, before_events): (i64, i64) = conn
+        .query_row(
+            "select (select count(*) from users), (select count(*) from events)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .context(|| "ingest: counting stored rows".into())?;
+    let clear = match mode {
+        IngestMode::Replace => {
+            "delete from events; delete from users; delete from synthetic_truth; delete from simulation;"
+        }
+        IngestMode::Append => {
+            refuse_stored_keys(conn, &u, "users", "user_id", "VARCHAR")?;
+            refuse_stored_keys(conn, &e, "events", "event_id", "BIGINT")?;
+            ""
+        }
+    };
     let load = format!(
-        "delete from events; delete from users; delete from synthetic_truth;\n\
+        "{clear}\n\
          insert into users {};\n\
          insert into events {};\n\
          drop table ingest_users_raw; drop table ingest_events_raw;",
@@ -304,13 +357,21 @@ pub fn run(conn: &Connection, users: &Path, events: &Path) -> Result<Outcome> {
     let n_events: i64 = conn
         .query_row("select count(*) from events", [], |r| r.get(0))
         .context(|| "ingest: counting events".into())?;
+    let (added_users, added_events) = match mode {
+        IngestMode::Replace => (n_users, n_events),
+        IngestMode::Append => (n_users - before_users, n_events - before_events),
+    };
     Ok(Outcome {
-        rows_out: n_users + n_events,
+        rows_out: added_users + added_events,
         params: serde_json::json!({
             "users_file": users.display().to_string(),
             "events_file": events.display().to_string(),
+            "mode": if mode == IngestMode::Append { "append" } else { "replace" },
         }),
         failure: None,
-        summary: format!("{n_users} users and {n_events} events loaded; next: `churn run --from validate`"),
+        summary: format!(
+            "{added_users} users and {added_events} events loaded ({n_users} and {n_events} stored); next: \
+             `churn run --from validate`"
+        ),
     })
 }

@@ -1,12 +1,14 @@
 //! The pipeline stages (DESIGN §1): names, order, inputs, and the runner that
 //! gives every stage one transaction and a row in `pipeline_runs`.
 
+pub mod drift;
 pub mod features;
 pub mod generate;
 pub mod ingest;
 pub mod labels;
 pub mod prepare;
 pub mod promote;
+pub mod retrain;
 pub mod score;
 pub mod train;
 pub mod training_set;
@@ -20,7 +22,7 @@ use clap::ValueEnum;
 use duckdb::Connection;
 use rand::Rng;
 
-use crate::cli::RunArgs;
+use crate::cli::{RunArgs, SimArgs};
 use crate::config::{Config, Overrides};
 use crate::db::{Access, RunRecord, Store};
 use crate::error::{Context, Error, Result};
@@ -89,6 +91,8 @@ impl Stage {
                 | Stage::Train
                 | Stage::Promote
                 | Stage::Score
+                | Stage::Drift
+                | Stage::Retrain
         )
     }
 
@@ -102,7 +106,7 @@ impl Stage {
             Stage::Train | Stage::Retrain => &["training_set"],
             Stage::Promote => &["models"],
             Stage::Score => &["user_features_daily", "models"],
-            Stage::Drift => &["predictions", "models"],
+            Stage::Drift => &["predictions", "models", "training_set", "user_features_daily"],
         }
     }
 
@@ -162,9 +166,25 @@ pub struct Ctx<'a> {
     pub show_progress: bool,
     /// Options of the score stage (`--as-of-date`, `--export`).
     pub score: score::ScoreArgs,
+    /// drift: also write the report to this JSON file.
+    pub drift_json: Option<std::path::PathBuf>,
+    /// generate: continue the simulation for this many days.
+    pub append_days: Option<u32>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// A context with a fresh run id and no stage options.
+    pub fn new(config: &'a Config, show_progress: bool) -> Ctx<'a> {
+        Ctx {
+            config,
+            run_id: new_run_id(),
+            show_progress,
+            score: score::ScoreArgs::default(),
+            drift_json: None,
+            append_days: None,
+        }
+    }
+
     pub fn progress_bar(&self, what: &str) -> indicatif::ProgressBar {
         if !self.show_progress {
             return indicatif::ProgressBar::hidden();
@@ -340,6 +360,8 @@ pub fn run_pipeline(
             as_of_date: args.as_of_date,
             export: args.export.clone(),
         },
+        drift_json: args.json.clone(),
+        append_days: None,
     };
     for stage in stages {
         run_stage(&store, &ctx, stage)?;
@@ -354,7 +376,11 @@ pub fn run_stage(store: &Store, ctx: &Ctx<'_>, stage: Stage) -> Result<Outcome> 
     run_recorded(store, ctx, name, stage.needs(), |conn| match stage {
         Stage::Generate => {
             let bar = ctx.progress_bar("users");
-            generate::run(conn, &ctx.config.generate, &bar)
+            let g = &ctx.config.generate;
+            match ctx.append_days {
+                Some(days) => generate::append(conn, &g.drift, days, &bar),
+                None => generate::run(conn, g, &g.drift, &bar),
+            }
         }
         Stage::Validate => validate::run(conn, &sql_ctx, &ctx.run_id),
         Stage::Prepare => prepare::run(conn, &sql_ctx),
@@ -364,12 +390,16 @@ pub fn run_stage(store: &Store, ctx: &Ctx<'_>, stage: Stage) -> Result<Outcome> 
         Stage::Train => train::run(conn, ctx.config),
         Stage::Promote => promote::run(conn, ctx.config),
         Stage::Score => score::run(conn, ctx.config, &ctx.score),
-        other => Err(Error::Usage(format!("stage {other} is not implemented yet"))),
+        Stage::Drift => drift::run(conn, ctx.config, &ctx.run_id, ctx.drift_json.as_deref()),
+        Stage::Retrain => retrain::run(conn, ctx.config),
+        Stage::Ingest => Err(Error::Usage(
+            "ingest reads your files: use `churn ingest --users FILE --events FILE`".into(),
+        )),
     })
 }
 
 /// Flags of `churn run` that override config values.
-pub fn overrides(args: &RunArgs) -> Overrides {
+pub fn overrides(args: &SimArgs) -> Overrides {
     Overrides {
         users: args.users,
         days: args.days,

@@ -58,6 +58,12 @@ pub fn run(conn: &Connection, config: &Config) -> Result<Outcome> {
             ),
         });
     };
+    decide(conn, config, &candidate)
+}
+
+/// Decides on `candidate` against the production model by the promotion rule
+/// and records the decision.
+pub fn decide(conn: &Connection, config: &Config, candidate: &ModelRow) -> Result<Outcome> {
     let (decision, reason, cand_score, prod_score) = match registry::production(conn)? {
         None => (
             Decision::Promoted,
@@ -66,7 +72,7 @@ pub fn run(conn: &Connection, config: &Config) -> Result<Outcome> {
             None,
         ),
         Some(production) => {
-            let (c, p) = compare_on_test_rows(conn, &candidate, &production)?;
+            let (c, p) = compare_on_test_rows(conn, candidate, &production)?;
             let needed = config.promote.min_improvement;
             if c - p >= needed {
                 (

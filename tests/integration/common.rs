@@ -64,10 +64,8 @@ pub fn stderr(o: &Output) -> String {
 
 pub fn ctx(config: &Config) -> Ctx<'_> {
     Ctx {
-        config,
         run_id: "run-test".to_string(),
-        show_progress: false,
-        score: Default::default(),
+        ..Ctx::new(config, false)
     }
 }
 

@@ -1,0 +1,619 @@
+//! drift: the Population Stability Index of every input of the production
+//! model (and of its score) between the model's training rows (reference)
+//! and the population it scored last (current), as templated SQL
+//! (`sql/drift/*.sql`, DESIGN §4).
+//!
+//! Numeric features: `drift.bins` quantile bins of the reference (linear
+//! interpolation, duplicate edges merged), bin k holding edge(k-1) < x <=
+//! edge(k), the outer bins open to -inf/+inf and NULL its own bin. The edges
+//! are computed here, from the reference rows the stage loads to score them
+//! anyway, with numpy's linear interpolation to the last bit: DuckDB's
+//! `quantile_cont` rounds `a*(1-g) + a*g` away from `a` between equal
+//! neighbours, which moves rows lying on an edge into the next bin.
+//! Categorical features: one bin per category, unseen categories and NULL
+//! included. Shares are clipped at 1e-4; PSI = sum (cur - ref) * ln(cur / ref).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{NaiveDate, Utc};
+use duckdb::Connection;
+use duckdb::arrow::array::{ArrayRef, Date32Array, Float64Array, StringArray};
+use duckdb::arrow::record_batch::RecordBatch;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::error::{Context, Error, Result};
+use crate::model::data::{CATEGORICAL, Frame, load, numeric_features};
+use crate::model::registry::{self, ModelRow};
+use crate::sql;
+use crate::stages::Outcome;
+
+/// Shares below this are raised to it, so an empty bin has a finite PSI term.
+pub const MIN_SHARE: f64 = 1e-4;
+
+/// The name the model's score goes by in the drift tables.
+pub const SCORE_FEATURE: &str = "churn_risk";
+
+#[derive(Debug, Clone, Serialize)]
+struct Bin {
+    bin: usize,
+    /// SQL literals of the bin's bounds (lower < x <= upper).
+    lower: String,
+    upper: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct NumericFeature {
+    name: String,
+    /// "numeric" or "score".
+    kind: &'static str,
+    bins: Vec<Bin>,
+}
+
+/// The values the drift templates are rendered with.
+#[derive(Debug, Clone, Serialize)]
+struct DriftSql {
+    run_id: String,
+    model_id: String,
+    reference_from: String,
+    reference_to: String,
+    current_date: String,
+    numeric: Vec<NumericFeature>,
+    categorical: Vec<String>,
+    min_share: String,
+    warn_psi: f64,
+    fail_psi: f64,
+}
+
+/// What to measure between the tables `drift_reference` and `drift_current`.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub run_id: String,
+    /// (column, kind "numeric" or "score", the reference's quantiles).
+    pub numeric: Vec<(String, &'static str, Vec<f64>)>,
+    pub categorical: Vec<String>,
+    pub warn_psi: f64,
+    pub fail_psi: f64,
+}
+
+/// One feature's result, as printed and written to `--json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct FeatureDrift {
+    pub feature: String,
+    pub kind: String,
+    pub psi: f64,
+    pub status: String,
+    pub reference_count: i64,
+    pub current_count: i64,
+    pub reference_nulls: i64,
+    pub current_nulls: i64,
+}
+
+/// The run summary, as written to `--json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DriftReport {
+    pub run_id: String,
+    pub model_id: String,
+    pub status: String,
+    pub reference_from: NaiveDate,
+    pub reference_to: NaiveDate,
+    pub reference_rows: i64,
+    pub current_as_of: NaiveDate,
+    pub current_rows: i64,
+    pub bins: u32,
+    pub warn_psi: f64,
+    pub fail_psi: f64,
+    pub max_psi: f64,
+    pub max_psi_feature: String,
+    pub features: Vec<FeatureDrift>,
+}
+
+/// A double as a SQL literal that DuckDB parses back to the same value.
+fn literal(x: f64) -> String {
+    if x == f64::INFINITY {
+        "'inf'::double".to_string()
+    } else if x == f64::NEG_INFINITY {
+        "'-inf'::double".to_string()
+    } else {
+        format!("'{x:?}'::double")
+    }
+}
+
+/// A string as a SQL string literal body.
+fn quoted(s: &str) -> String {
+    s.replace('\'', "''")
+}
+
+/// The bins of a numeric feature from its reference quantiles: duplicate
+/// edges merged, outer bins open.
+pub fn bins_from_edges(edges: &[f64]) -> Vec<(f64, f64)> {
+    let mut e: Vec<f64> = edges.iter().copied().filter(|x| x.is_finite()).collect();
+    e.sort_by(f64::total_cmp);
+    e.dedup();
+    let mut bounds = vec![f64::NEG_INFINITY];
+    bounds.extend(e);
+    bounds.push(f64::INFINITY);
+    bounds.windows(2).map(|w| (w[0], w[1])).collect()
+}
+
+fn psi_status(psi: f64, warn: f64, fail: f64) -> &'static str {
+    if psi >= fail {
+        "FAIL"
+    } else if psi >= warn {
+        "WARN"
+    } else {
+        "OK"
+    }
+}
+
+/// The date the production model last scored, and a warning when features
+/// reach further than that.
+fn current_date(conn: &Connection, production: &ModelRow) -> Result<NaiveDate> {
+    let scored: Option<NaiveDate> = conn
+        .query_row(
+            "select max(as_of_date) from predictions where model_id = ?",
+            [&production.model_id],
+            |r| r.get(0),
+        )
+        .context(|| "drift: reading the scored dates".into())?;
+    let Some(scored) = scored else {
+        return Err(Error::MissingInput(format!(
+            "drift compares the population scored by the production model {} with its training rows, and it \
+             has scored nothing yet: run `churn run --stage score` first",
+            production.model_id
+        )));
+    };
+    let latest: Option<NaiveDate> = conn
+        .query_row("select max(as_of_date) from user_features_daily", [], |r| {
+            r.get(0)
+        })
+        .unwrap_or(None);
+    if let Some(latest) = latest.filter(|&d| d > scored) {
+        tracing::warn!(
+            "drift checks the population scored on {scored}, but features reach {latest}: run \
+             `churn run --stage score` first to check the newest data"
+        );
+    }
+    Ok(scored)
+}
+
+/// Scores the reference rows with the model into `drift_reference_scores`;
+/// returns the rows and their scores.
+fn write_reference_scores(
+    conn: &Connection,
+    production: &ModelRow,
+    model: &crate::model::Model,
+) -> Result<(Frame, Vec<f64>)> {
+    let available = numeric_features(conn, "training_set")?;
+    let wanted = model.numeric_features();
+    let missing: Vec<&String> = wanted.iter().filter(|f| !available.contains(f)).collect();
+    if !missing.is_empty() {
+        return Err(Error::MissingInput(format!(
+            "model {} reads columns that training_set lacks: {}; rebuild the training set with the windows \
+             the model was trained on (`churn run --from features --to training-set`)",
+            production.model_id,
+            missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let filter = format!(
+        "as_of_date between date '{}' and date '{}'",
+        production.train_from, production.train_to
+    );
+    let frame = load(conn, "training_set", &filter, &wanted, false)?;
+    if frame.is_empty() {
+        return Err(Error::MissingInput(format!(
+            "the training rows of the production model {} ({} to {}) are no longer in training_set: rebuild it \
+             with `churn run --from prepare --to training-set`, or train and promote a model on the current data",
+            production.model_id, production.train_from, production.train_to
+        )));
+    }
+    let rows: Vec<usize> = (0..frame.len()).collect();
+    let risk = model.predict(&frame, &rows);
+    conn.execute_batch(
+        "create or replace table drift_reference_scores (user_id varchar, as_of_date date, churn_risk double)",
+    )
+    .context(|| "drift: creating drift_reference_scores".into())?;
+    let batch = RecordBatch::try_from_iter(vec![
+        (
+            "user_id",
+            Arc::new(StringArray::from_iter_values(frame.user_id.iter())) as ArrayRef,
+        ),
+        ("as_of_date", Arc::new(Date32Array::from(frame.as_of.clone()))),
+        ("churn_risk", Arc::new(Float64Array::from(risk.clone()))),
+    ])
+    .map_err(|e| Error::Other(format!("drift: building the reference scores: {e}")))?;
+    let mut appender = conn
+        .appender("drift_reference_scores")
+        .context(|| "drift: opening the reference score appender".into())?;
+    appender
+        .append_record_batch(batch)
+        .context(|| "drift: appending reference scores".into())?;
+    appender
+        .flush()
+        .context(|| "drift: flushing reference scores".into())?;
+    Ok((frame, risk))
+}
+
+/// Quantiles at `qs` of the non-NaN `values` with numpy's default (linear)
+/// method: virtual index h = (n-1)q between order statistics a and b, and
+/// numpy's rounding of the interpolation (from b when h's fraction is 0.5 or
+/// more). Empty input gives no quantiles.
+pub fn quantiles(values: impl IntoIterator<Item = f64>, qs: &[f64]) -> Vec<f64> {
+    let mut v: Vec<f64> = values.into_iter().filter(|x| !x.is_nan()).collect();
+    let n = v.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let positions: Vec<(usize, usize, f64)> = qs
+        .iter()
+        .map(|&q| {
+            let h = (n - 1) as f64 * q;
+            let lo = (h.floor() as usize).min(n - 1);
+            (lo, (lo + 1).min(n - 1), h - h.floor())
+        })
+        .collect();
+    let mut needed: Vec<usize> = positions.iter().flat_map(|&(a, b, _)| [a, b]).collect();
+    needed.sort_unstable();
+    needed.dedup();
+    // Order statistics by successive selection on the remaining right part.
+    let mut stats = std::collections::HashMap::new();
+    let mut start = 0;
+    for k in needed {
+        let (_, nth, _) = v[start..].select_nth_unstable_by(k - start, f64::total_cmp);
+        stats.insert(k, *nth);
+        start = k + 1;
+        if start >= n {
+            break;
+        }
+    }
+    positions
+        .into_iter()
+        .map(|(lo, hi, g)| {
+            let (a, b) = (stats[&lo], stats[&hi]);
+            let diff = b - a;
+            if g >= 0.5 {
+                b - diff * (1.0 - g)
+            } else {
+                a + diff * g
+            }
+        })
+        .collect()
+}
+
+/// Bins both samples (tables `drift_reference`, `drift_current`), writes
+/// the bins and per-feature PSI of `spec.run_id` to `drift_bins` and
+/// `drift_results`, and returns the results, largest PSI first.
+pub fn measure(conn: &Connection, spec: &Spec) -> Result<Vec<FeatureDrift>> {
+    let ctx = DriftSql {
+        run_id: quoted(&spec.run_id),
+        model_id: String::new(),
+        reference_from: String::new(),
+        reference_to: String::new(),
+        current_date: String::new(),
+        numeric: spec
+            .numeric
+            .iter()
+            .map(|(name, kind, edges)| NumericFeature {
+                name: name.clone(),
+                kind,
+                bins: bins_from_edges(edges)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(k, (lower, upper))| Bin {
+                        bin: k + 1,
+                        lower: literal(lower),
+                        upper: literal(upper),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        categorical: spec.categorical.clone(),
+        min_share: format!("{MIN_SHARE:?}"),
+        warn_psi: spec.warn_psi,
+        fail_psi: spec.fail_psi,
+    };
+    execute(
+        conn,
+        "drift/binned.sql",
+        "create or replace temp table drift_binned as",
+        &ctx,
+    )?;
+    execute(conn, "drift/bins.sql", "insert into drift_bins", &ctx)?;
+    execute(conn, "drift/results.sql", "insert into drift_results", &ctx)?;
+    conn.execute_batch("drop table drift_binned")
+        .context(|| "drift: dropping drift_binned".into())?;
+    read_results(conn, &spec.run_id)
+}
+
+fn execute(conn: &Connection, template: &str, prefix: &str, ctx: &DriftSql) -> Result<()> {
+    let text = format!("{prefix}\n{}", sql::render_with(template, ctx)?);
+    conn.execute_batch(&text)
+        .context(|| format!("drift: running sql/{template}"))
+}
+
+fn read_results(conn: &Connection, run_id: &str) -> Result<Vec<FeatureDrift>> {
+    let mut stmt = conn
+        .prepare(
+            "select feature, kind, psi, status, reference_count, current_count, reference_nulls, current_nulls \
+             from drift_results where run_id = ? order by psi desc, feature",
+        )
+        .context(|| "drift: reading drift_results".into())?;
+    stmt.query_map([run_id], |r| {
+        Ok(FeatureDrift {
+            feature: r.get(0)?,
+            kind: r.get(1)?,
+            psi: r.get(2)?,
+            status: r.get(3)?,
+            reference_count: r.get(4)?,
+            current_count: r.get(5)?,
+            reference_nulls: r.get(6)?,
+            current_nulls: r.get(7)?,
+        })
+    })
+    .and_then(|rows| rows.collect())
+    .context(|| "drift: reading drift_results".into())
+}
+
+/// Prints the features sorted by PSI.
+fn print_report(report: &DriftReport) {
+    println!(
+        "drift of {} ({}): reference {} rows ({} to {}), current {} rows (scored {})",
+        report.model_id,
+        report.status,
+        report.reference_rows,
+        report.reference_from,
+        report.reference_to,
+        report.current_rows,
+        report.current_as_of
+    );
+    println!("{:<28} {:<12} {:>10}  status", "feature", "kind", "psi");
+    for f in &report.features {
+        println!("{:<28} {:<12} {:>10.4}  {}", f.feature, f.kind, f.psi, f.status);
+    }
+}
+
+fn write_json(path: &Path, report: &DriftReport) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            context: format!("drift: creating {}", dir.display()),
+            source,
+        })?;
+    }
+    let text = serde_json::to_string_pretty(report).expect("report serializes");
+    std::fs::write(path, text).map_err(|source| Error::Io {
+        context: format!("drift: writing {}", path.display()),
+        source,
+    })
+}
+
+pub fn run(conn: &Connection, config: &Config, run_id: &str, json: Option<&Path>) -> Result<Outcome> {
+    let production = registry::production(conn)?.ok_or_else(|| {
+        Error::MissingInput(
+            "drift checks the production model's inputs and there is no production model: run \
+             `churn run --to score` first"
+                .into(),
+        )
+    })?;
+    let model = registry::load(conn, &production.model_id)?;
+    let current = current_date(conn, &production)?;
+    let (reference, reference_scores) = write_reference_scores(conn, &production, &model)?;
+    let reference_rows = reference.len() as i64;
+
+    let categorical: Vec<String> = CATEGORICAL
+        .iter()
+        .filter(|c| {
+            model
+                .terms
+                .iter()
+                .any(|t| t.is_categorical() && t.feature.as_deref() == Some(**c))
+        })
+        .map(|c| c.to_string())
+        .collect();
+    let d = &config.drift;
+    let qs: Vec<f64> = (1..d.bins).map(|k| f64::from(k) / f64::from(d.bins)).collect();
+    let mut numeric = Vec::new();
+    for name in model.numeric_features() {
+        let j = reference
+            .numeric_index(&name)
+            .ok_or_else(|| Error::Other(format!("drift: the reference rows lack column {name}")))?;
+        let edges = quantiles(reference.numeric.column(j).iter().copied(), &qs);
+        numeric.push((name, "numeric", edges));
+    }
+    numeric.push((
+        SCORE_FEATURE.to_string(),
+        "score",
+        quantiles(reference_scores.iter().copied(), &qs),
+    ));
+
+    let samples = DriftSql {
+        run_id: quoted(run_id),
+        model_id: quoted(&production.model_id),
+        reference_from: production.train_from.to_string(),
+        reference_to: production.train_to.to_string(),
+        current_date: current.to_string(),
+        numeric: Vec::new(),
+        categorical: Vec::new(),
+        min_share: String::new(),
+        warn_psi: d.warn_psi,
+        fail_psi: d.fail_psi,
+    };
+    execute(
+        conn,
+        "drift/reference.sql",
+        "create or replace temp table drift_reference as",
+        &samples,
+    )?;
+    execute(
+        conn,
+        "drift/current.sql",
+        "create or replace temp table drift_current as",
+        &samples,
+    )?;
+    let current_rows: i64 = conn
+        .query_row("select count(*) from drift_current", [], |r| r.get(0))
+        .context(|| "drift: counting the current sample".into())?;
+    if current_rows == 0 {
+        return Err(Error::MissingInput(format!(
+            "the users scored on {current} have no rows in user_features_daily for that date: rebuild features \
+             and score again (`churn run --from features --to score`)"
+        )));
+    }
+
+    // A rerun for the same model and date replaces the earlier check.
+    for sql in [
+        "delete from drift_bins where run_id in (select run_id from drift_runs where model_id = ? and current_as_of = ?)",
+        "delete from drift_results where run_id in (select run_id from drift_runs where model_id = ? and current_as_of = ?)",
+        "delete from drift_runs where model_id = ? and current_as_of = ?",
+    ] {
+        conn.execute(sql, duckdb::params![production.model_id, current])
+            .context(|| "drift: replacing the earlier check of this date".into())?;
+    }
+    let features = measure(
+        conn,
+        &Spec {
+            run_id: run_id.to_string(),
+            numeric,
+            categorical,
+            warn_psi: d.warn_psi,
+            fail_psi: d.fail_psi,
+        },
+    )?;
+    conn.execute_batch(
+        "drop table drift_reference; drop table drift_current; drop table drift_reference_scores;",
+    )
+    .context(|| "drift: dropping the working tables".into())?;
+    let worst = features
+        .first()
+        .cloned()
+        .ok_or_else(|| Error::Other("drift: no feature was measured".into()))?;
+    let n_fail = features.iter().filter(|f| f.status == "FAIL").count();
+    let n_warn = features.iter().filter(|f| f.status == "WARN").count();
+    let status = psi_status(worst.psi, d.warn_psi, d.fail_psi);
+    conn.execute(
+        "insert into drift_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        duckdb::params![
+            run_id,
+            production.model_id,
+            Utc::now().naive_utc(),
+            production.train_from,
+            production.train_to,
+            reference_rows,
+            current,
+            current_rows,
+            d.bins,
+            d.warn_psi,
+            d.fail_psi,
+            worst.psi,
+            worst.feature,
+            n_warn as i32,
+            n_fail as i32,
+            status,
+        ],
+    )
+    .context(|| "drift: recording the run".into())?;
+
+    let report = DriftReport {
+        run_id: run_id.to_string(),
+        model_id: production.model_id.clone(),
+        status: status.to_string(),
+        reference_from: production.train_from,
+        reference_to: production.train_to,
+        reference_rows,
+        current_as_of: current,
+        current_rows,
+        bins: d.bins,
+        warn_psi: d.warn_psi,
+        fail_psi: d.fail_psi,
+        max_psi: worst.psi,
+        max_psi_feature: worst.feature.clone(),
+        features,
+    };
+    print_report(&report);
+    if let Some(path) = json {
+        write_json(path, &report)?;
+    }
+    let failing: Vec<String> = report
+        .features
+        .iter()
+        .filter(|f| f.status == "FAIL")
+        .map(|f| format!("{} {:.3}", f.feature, f.psi))
+        .collect();
+    let failure = (status == "FAIL").then(|| {
+        Error::DriftFail(format!(
+            "{} input(s) at or above PSI {}: {}; retrain with `churn run --stage retrain`",
+            failing.len(),
+            d.fail_psi,
+            failing.join(", ")
+        ))
+    });
+    Ok(Outcome {
+        rows_out: report.features.len() as i64,
+        params: serde_json::json!({
+            "model_id": report.model_id,
+            "current_as_of": current,
+            "status": status,
+            "max_psi": report.max_psi,
+            "max_psi_feature": report.max_psi_feature,
+        }),
+        failure,
+        summary: format!(
+            "{status}: max PSI {:.4} ({}), {n_warn} WARN, {n_fail} FAIL over {} inputs",
+            report.max_psi,
+            report.max_psi_feature,
+            report.features.len()
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_edges_merge_and_outer_bins_are_open() {
+        let bins = bins_from_edges(&[0.0, 0.0, 1.0, 2.5, 2.5]);
+        assert_eq!(
+            bins,
+            vec![
+                (f64::NEG_INFINITY, 0.0),
+                (0.0, 1.0),
+                (1.0, 2.5),
+                (2.5, f64::INFINITY)
+            ]
+        );
+        assert_eq!(bins_from_edges(&[]), vec![(f64::NEG_INFINITY, f64::INFINITY)]);
+    }
+
+    #[test]
+    fn quantiles_follow_numpy_linear() {
+        // numpy.quantile([1, 2, 3, 4, 10], [0.1, 0.5, 0.9, 0.95]) = 1.4, 3, 7.6, 8.8
+        let q = quantiles([10.0, 3.0, f64::NAN, 1.0, 4.0, 2.0], &[0.1, 0.5, 0.9, 0.95]);
+        let want = [1.4, 3.0, 7.6, 8.8];
+        for (a, b) in q.iter().zip(want) {
+            assert!((a - b).abs() < 1e-12, "{q:?}");
+        }
+        // Between equal neighbours the edge is the value itself, to the bit.
+        let x = 176.0 / 3.0;
+        assert_eq!(quantiles([x; 7], &[0.2, 0.7]), vec![x, x]);
+        assert!(quantiles([f64::NAN], &[0.5]).is_empty());
+        assert_eq!(quantiles([5.0], &[0.1, 0.9]), vec![5.0, 5.0]);
+    }
+
+    #[test]
+    fn literals_round_trip() {
+        for x in [0.1, 1.0 / 3.0, 1e-7, -2.5e300, 42.0] {
+            let l = literal(x);
+            let inner = l.trim_start_matches('\'').split('\'').next().unwrap();
+            assert_eq!(inner.parse::<f64>().unwrap(), x);
+        }
+        assert_eq!(literal(f64::INFINITY), "'inf'::double");
+    }
+
+    #[test]
+    fn status_thresholds_are_inclusive_at_the_top() {
+        assert_eq!(psi_status(0.0999, 0.1, 0.25), "OK");
+        assert_eq!(psi_status(0.1, 0.1, 0.25), "WARN");
+        assert_eq!(psi_status(0.25, 0.1, 0.25), "FAIL");
+    }
+}

@@ -1,0 +1,27 @@
+//! retrain: champion/challenger. Fits a candidate on the current
+//! `training_set` with the same config as train, measures the production
+//! model on the candidate's test rows, and promotes by the promotion rule.
+//! Promoted or kept, the decision is a row in `model_promotions`.
+
+use duckdb::Connection;
+
+use crate::config::Config;
+use crate::error::Result;
+use crate::model::registry;
+use crate::stages::{Outcome, promote, train};
+
+pub fn run(conn: &Connection, config: &Config) -> Result<Outcome> {
+    let t = train::fit_candidate(conn, config, "retrain")?;
+    registry::insert(conn, &t.row, &t.model.terms)?;
+    tracing::info!(
+        model_id = %t.row.model_id,
+        "retrain: candidate {} PR-AUC {:.4} on {} .. {}",
+        t.row.model_id,
+        t.metrics.pr_auc,
+        t.row.test_from,
+        t.row.test_to
+    );
+    let decided = promote::decide(conn, config, &t.row)?;
+    println!("retrain: {}", decided.summary);
+    Ok(decided)
+}
