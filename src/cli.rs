@@ -54,6 +54,8 @@ pub enum Command {
     /// Load your own users and events (CSV or Parquet) in place of, or in
     /// addition to (--mode append), the data in the database.
     Ingest(IngestArgs),
+    /// Serve the production model over HTTP (/predict, /ready, /metrics, ...).
+    Serve(ServeArgs),
     /// Print the SQL a stage runs, ready to paste into DuckDB's CLI.
     Sql(SqlArgs),
     /// Tables with row counts and the last run of each stage.
@@ -164,6 +166,13 @@ pub struct IngestArgs {
 pub enum IngestMode {
     Replace,
     Append,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (overrides serve.addr, default 0.0.0.0:8000).
+    #[arg(long)]
+    pub addr: Option<String>,
 }
 
 #[derive(Debug, Args)]

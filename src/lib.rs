@@ -3,6 +3,7 @@
 //! `run` is the whole program behind `main`: it loads the config once and
 //! dispatches to the command.
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -64,6 +65,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Status => status::print(&cli.db, lock_timeout),
+        Command::Serve(args) => api::serve(&cli.db, &config, args.addr.as_deref()),
         Command::Models(cmd) => models::run(cmd, &cli.db, &config, lock_timeout),
     }
 }
@@ -71,6 +73,18 @@ pub fn run(cli: Cli) -> Result<()> {
 /// The SQL a stage runs, as `churn sql STAGE` prints it.
 pub fn render_stage_sql(stage: Stage, config: &Config) -> Result<String> {
     let ctx = sql::SqlContext::new(config);
+    if stage == Stage::Drift {
+        // The drift templates are rendered at run time with the production
+        // model's features and the reference's bin edges: print them raw.
+        let mut out = String::from(
+            "-- drift renders these templates at run time with the production model's features and the\n\
+             -- bin edges of its training rows (see drift_bins for the edges of each run).\n\n",
+        );
+        for name in sql::names_under("drift/") {
+            out.push_str(&format!("-- sql/{name}\n{}\n", sql::source(name).unwrap_or_default()));
+        }
+        return Ok(out);
+    }
     let templates = stage.templates();
     if templates.is_empty() {
         return Err(Error::Usage(format!(

@@ -23,6 +23,44 @@ pub fn print(db: &Path, lock_timeout: Duration) -> Result<()> {
         println!("{:<24} {:>12}", table, store.count_rows(table)?);
     }
     println!();
+    match crate::model::registry::production(conn)? {
+        Some(m) => println!(
+            "production model: {} (created {}, trained on {} to {}): PR-AUC {:.4}, ROC-AUC {:.4}, log loss {:.4}, \
+             Brier {:.4}",
+            m.model_id,
+            m.created_at.format("%Y-%m-%d %H:%M:%S"),
+            m.train_from,
+            m.train_to,
+            m.pr_auc,
+            m.roc_auc,
+            m.log_loss,
+            m.brier
+        ),
+        None => println!("production model: none yet (`churn run --to promote`)"),
+    }
+    let drift: Option<(String, String, f64, String, String)> = if store.table_exists("drift_runs")? {
+        conn.query_row(
+            "select status, strftime(current_as_of, '%Y-%m-%d'), max_psi, max_psi_feature, model_id \
+             from drift_runs order by checked_at desc limit 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .map(Some)
+        .or_else(|e| match e {
+            duckdb::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })
+        .context(|| "status: reading drift_runs".into())?
+    } else {
+        None
+    };
+    match drift {
+        Some((status, date, psi, feature, model)) => println!(
+            "last drift check: {status} on the population scored {date} by {model} (max PSI {psi:.4}, {feature})"
+        ),
+        None => println!("last drift check: none yet (`churn run --stage drift`)"),
+    }
+    println!();
     let runs: Vec<LastRun> = conn
         .prepare(
             "select stage, status, strftime(finished_at, '%Y-%m-%d %H:%M:%S'), rows_out, error \

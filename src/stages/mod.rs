@@ -77,25 +77,6 @@ impl Stage {
         }
     }
 
-    /// Whether this build implements the stage.
-    pub fn implemented(self) -> bool {
-        matches!(
-            self,
-            Stage::Generate
-                | Stage::Ingest
-                | Stage::Validate
-                | Stage::Prepare
-                | Stage::Features
-                | Stage::Labels
-                | Stage::TrainingSet
-                | Stage::Train
-                | Stage::Promote
-                | Stage::Score
-                | Stage::Drift
-                | Stage::Retrain
-        )
-    }
-
     /// Tables the stage reads, each with at least one row.
     fn needs(self) -> &'static [&'static str] {
         match self {
@@ -323,17 +304,6 @@ pub fn select_stages(args: &RunArgs) -> Result<Vec<Stage>> {
         return Err(Error::Usage(
             "ingest reads your files: use `churn ingest --users FILE --events FILE`".into(),
         ));
-    }
-    if let Some(missing) = stages.iter().find(|s| !s.implemented()) {
-        let last = DEFAULT_PIPELINE
-            .iter()
-            .take_while(|s| s.implemented())
-            .last()
-            .copied()
-            .unwrap_or(Stage::Generate);
-        return Err(Error::Usage(format!(
-            "stage {missing} is not implemented yet; `churn run --to {last}` runs the stages this build has"
-        )));
     }
     Ok(stages)
 }

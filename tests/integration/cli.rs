@@ -109,11 +109,11 @@ fn errors_name_the_cause_and_the_next_step() {
     );
     assert!(!sb.db().exists(), "a failed validate must not create the file");
 
-    // A stage that is not built yet: exit 3.
-    let out = sb.churn(&["run", "--stage", "drift"]);
+    // ingest is not a `run` stage: exit 3 with the command to use.
+    let out = sb.churn(&["run", "--stage", "ingest"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(
-        stderr(&out).contains("stage drift is not implemented yet"),
+        stderr(&out).contains("churn ingest --users FILE --events FILE"),
         "{}",
         stderr(&out)
     );

@@ -1,6 +1,6 @@
 //! generate: determinism and the generative story's invariants.
 
-use churn::stages::{Stage, run_stage};
+use churn::stages::{Ctx, Stage, run_stage};
 
 use crate::common::{Sandbox, ctx, rows, small_config};
 
@@ -141,4 +141,87 @@ fn churners_fade_before_they_leave() {
     let late: f64 = got[0][0].parse().unwrap();
     let early: f64 = got[0][1].parse().unwrap();
     assert!(late < 0.6 * early, "last week {late} vs a month before {early}");
+}
+
+#[test]
+fn appending_days_continues_the_same_simulation() {
+    // 60 days then 10 + 20 appended days == 60 days then 30 appended days.
+    let config = small_config(300, 60);
+    let a = Sandbox::new();
+    let sa = a.store();
+    run_stage(&sa, &ctx(&config), Stage::Generate).unwrap();
+    let before = rows(&sa, DUMP[1]);
+    for days in [10, 20] {
+        let c = Ctx {
+            append_days: Some(days),
+            ..ctx(&config)
+        };
+        run_stage(&sa, &c, Stage::Generate).unwrap();
+    }
+    let b = Sandbox::new();
+    let sb = b.store();
+    run_stage(&sb, &ctx(&config), Stage::Generate).unwrap();
+    let c = Ctx {
+        append_days: Some(30),
+        ..ctx(&config)
+    };
+    run_stage(&sb, &c, Stage::Generate).unwrap();
+
+    let no_ids = "select * exclude (event_id) from events order by user_id, event_time, event_type";
+    assert_eq!(rows(&sa, no_ids), rows(&sb, no_ids));
+    assert_eq!(rows(&sa, DUMP[0]), rows(&sb, DUMP[0]));
+    assert_eq!(rows(&sa, DUMP[2]), rows(&sb, DUMP[2]));
+    // The first 60 days are untouched, ids continue, days 60..89 are filled.
+    let first: Vec<_> = rows(&sa, DUMP[1]).into_iter().take(before.len()).collect();
+    assert_eq!(first, before);
+    let one = |s: &churn::db::Store, q: &str| rows(s, q)[0][0].clone();
+    assert_eq!(
+        one(&sa, "select count(*) = max(event_id) and count(distinct event_id) = count(*) from events"),
+        "true"
+    );
+    assert_eq!(one(&sa, "select max(event_time)::date from events"), "2026-03-31");
+    assert_eq!(
+        one(&sa, "select string_agg(first_day || '-' || last_day, ',' order by first_day) from simulation"),
+        "0-60,60-70,70-90"
+    );
+    // New users sign up during the appended days at the original rate
+    // (300 users over 31 signup days: about 9.7 a day), and act only after.
+    let new: i64 = one(&sa, "select count(*) from users where signup_date >= date '2026-03-02'")
+        .parse()
+        .unwrap();
+    assert!((200..=380).contains(&new), "{new} new users in 30 days");
+    assert_eq!(
+        one(&sa, "select count(*) from events e join users u using (user_id) where e.event_time < u.signup_date"),
+        "0"
+    );
+}
+
+#[test]
+fn the_drift_scenario_changes_behaviour_from_its_start_day() {
+    let mut config = small_config(800, 40);
+    config.generate.drift.start_day = 20;
+    config.generate.drift.activity_multiplier = 0.5;
+    config.generate.drift.watch_minutes_multiplier = 2.0;
+    let sb = Sandbox::new();
+    let store = sb.store();
+    run_stage(&store, &ctx(&config), Stage::Generate).unwrap();
+    let got = rows(
+        &store,
+        "select (event_time::date >= date '2026-01-21') as drifted,
+                count(distinct (user_id, event_time::date)) filter (where event_type = 'login') / 20.0,
+                avg(watch_minutes)
+         from events where event_time::date >= date '2026-01-01' group by all order by drifted",
+    );
+    let (active_before, active_after): (f64, f64) = (got[0][1].parse().unwrap(), got[1][1].parse().unwrap());
+    let (watch_before, watch_after): (f64, f64) = (got[0][2].parse().unwrap(), got[1][2].parse().unwrap());
+    // Active user-days halve (churners leaving lowers them a little more);
+    // minutes double, less the clip at 180.
+    assert!(
+        active_after < 0.6 * active_before && active_after > 0.35 * active_before,
+        "{active_before} -> {active_after}"
+    );
+    assert!(
+        watch_after > 1.6 * watch_before && watch_after < 2.1 * watch_before,
+        "{watch_before} -> {watch_after}"
+    );
 }

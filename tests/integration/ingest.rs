@@ -189,3 +189,49 @@ fn unknown_extension_and_missing_file_are_refused() {
         stderr(&out)
     );
 }
+
+#[test]
+fn append_mode_adds_new_rows_and_refuses_stored_keys() {
+    let sb = Sandbox::new();
+    let u = sb.write("users.csv", USERS);
+    let e = sb.write("events.csv", EVENTS);
+    assert!(ingest(&sb, &u, &e).status.success());
+    let more_users = sb.write("u2.csv", "user_id,signup_date,plan\na3,2026-01-05,free\n");
+    let more_events = sb.write(
+        "e2.csv",
+        "event_id,user_id,event_time,event_type\n5,a3,2026-01-05 10:00:00,login\n6,a1,2026-01-06 10:00:00,login\n",
+    );
+    let append = |u: &std::path::Path, e: &std::path::Path| {
+        sb.churn(&[
+            "ingest",
+            "--mode",
+            "append",
+            "--users",
+            u.to_str().unwrap(),
+            "--events",
+            e.to_str().unwrap(),
+        ])
+    };
+    let out = append(&more_users, &more_events);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(counts(&sb), vec![vec!["3", "6"]]);
+
+    // Appending the same files again: the first stored key is named, nothing changes.
+    let out = append(&more_users, &more_events);
+    assert_eq!(out.status.code(), Some(1));
+    let msg = stderr(&out);
+    assert!(
+        msg.contains("u2.csv, line 2: user_id \"a3\" is already stored"),
+        "{msg}"
+    );
+    let clash = sb.write("e3.csv", "event_id,user_id,event_time,event_type\n9,a1,2026-01-07 10:00:00,login\n4,a1,2026-01-07 11:00:00,login\n");
+    let none = sb.write("u3.csv", "user_id,signup_date,plan\n");
+    let out = append(&none, &clash);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("e3.csv, line 3: event_id \"4\" is already stored"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(counts(&sb), vec![vec!["3", "6"]]);
+}

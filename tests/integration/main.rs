@@ -2,7 +2,9 @@
 
 mod common;
 
+mod api;
 mod cli;
+mod drift;
 mod features;
 mod generate;
 mod ingest;

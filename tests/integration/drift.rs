@@ -1,0 +1,246 @@
+//! drift: PSI by its definition on hand-made samples, and the whole loop
+//! (run, append drifted days, drift FAIL, retrain) through the real binary.
+
+use churn::db::Store;
+use churn::stages::drift::{FeatureDrift, Spec, measure, quantiles};
+
+use crate::common::{Sandbox, exec, rows, stderr, stdout};
+
+/// Builds the two samples from SQL value lists of (x, cat) and measures PSI
+/// of x (numeric, `bins` quantile bins) and cat (categorical).
+fn psi(store: &Store, reference: &str, current: &str, bins: u32) -> Vec<FeatureDrift> {
+    exec(
+        store,
+        &format!(
+            "create or replace table drift_reference as select * from (values {reference}) as t(x, cat);
+             create or replace table drift_current as select * from (values {current}) as t(x, cat);"
+        ),
+    );
+    let xs: Vec<f64> = rows(store, "select coalesce(x::double, 'nan'::double) from drift_reference")
+        .iter()
+        .map(|r| r[0].parse().unwrap())
+        .collect();
+    let qs: Vec<f64> = (1..bins).map(|k| f64::from(k) / f64::from(bins)).collect();
+    let spec = Spec {
+        run_id: "r1".into(),
+        numeric: vec![("x".into(), "numeric", quantiles(xs, &qs))],
+        categorical: vec!["cat".into()],
+        warn_psi: 0.1,
+        fail_psi: 0.25,
+    };
+    exec(store, "delete from drift_bins; delete from drift_results;");
+    measure(&store.conn, &spec).unwrap()
+}
+
+fn get<'a>(results: &'a [FeatureDrift], feature: &str) -> &'a FeatureDrift {
+    results.iter().find(|f| f.feature == feature).unwrap()
+}
+
+fn values(xs: &[&str], cat: &str) -> String {
+    xs.iter()
+        .map(|x| format!("({x}::double, {cat})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[test]
+fn identical_samples_have_zero_psi() {
+    let sb = Sandbox::new();
+    let store = sb.store();
+    let v = values(&["1", "2", "2", "3", "5", "8", "13", "NULL"], "'a'");
+    let r = psi(&store, &v, &v, 4);
+    assert_eq!(get(&r, "x").psi, 0.0);
+    assert_eq!(get(&r, "cat").psi, 0.0);
+    assert!(r.iter().all(|f| f.status == "OK"));
+}
+
+#[test]
+fn four_bins_by_hand() {
+    let sb = Sandbox::new();
+    let store = sb.store();
+    // Reference 1..8: quartile edges 2.75, 4.5, 6.25 (numpy linear), so the
+    // bins (-inf, 2.75], (2.75, 4.5], (4.5, 6.25], (6.25, inf) hold 2 each.
+    let reference = values(&["1", "2", "3", "4", "5", "6", "7", "8"], "'a'");
+    // Current: 1 | 3 4 | 5 | 7 8 9 10 -> shares 1/8, 2/8, 1/8, 4/8.
+    let current = values(&["1", "3", "4", "5", "7", "8", "9", "10"], "'a'");
+    let r = psi(&store, &reference, &current, 4);
+    // (1/8 - 1/4) ln(1/2) + 0 + (1/8 - 1/4) ln(1/2) + (1/2 - 1/4) ln 2 = ln(2) / 2
+    let want = 0.5 * std::f64::consts::LN_2;
+    assert!((get(&r, "x").psi - want).abs() < 1e-12, "{}", get(&r, "x").psi);
+    assert_eq!(get(&r, "x").status, "FAIL");
+    let bins = rows(
+        &store,
+        "select bin, lower, upper, reference_count, current_count from drift_bins where feature = 'x' order by bin",
+    );
+    assert_eq!(
+        bins,
+        vec![
+            vec!["1", "-inf", "2.75", "2", "1"],
+            vec!["2", "2.75", "4.5", "2", "2"],
+            vec!["3", "4.5", "6.25", "2", "1"],
+            vec!["4", "6.25", "inf", "2", "4"],
+        ]
+    );
+}
+
+#[test]
+fn mass_moved_above_the_reference_maximum_is_caught() {
+    let sb = Sandbox::new();
+    let store = sb.store();
+    let reference = "select (i % 1000)::double as x, 'a' as cat from range(10000) t(i)";
+    // 70% as before, 30% far above anything the reference saw.
+    let current = "select case when i < 7000 then (i % 1000)::double else 2000 + i end as x, 'a' as cat \
+                   from range(10000) t(i)";
+    exec(
+        &store,
+        &format!(
+            "create table drift_reference as {reference}; create table drift_current as {current};"
+        ),
+    );
+    let xs: Vec<f64> = (0..10000).map(|i| f64::from(i % 1000)).collect();
+    let qs: Vec<f64> = (1..10).map(|k| f64::from(k) / 10.0).collect();
+    let spec = Spec {
+        run_id: "moved".into(),
+        numeric: vec![("x".into(), "numeric", quantiles(xs, &qs))],
+        categorical: vec![],
+        warn_psi: 0.1,
+        fail_psi: 0.25,
+    };
+    let r = measure(&store.conn, &spec).unwrap();
+    // Top bin 0.10 -> 0.37, nine bins 0.10 -> 0.07:
+    // 0.27 ln 3.7 + 9 (-0.03) ln 0.7 = 0.4496
+    let want = 0.27 * 3.7f64.ln() + 9.0 * -0.03 * 0.7f64.ln();
+    assert!((get(&r, "x").psi - want).abs() < 1e-9, "{}", get(&r, "x").psi);
+    assert!(get(&r, "x").psi >= 0.25);
+    assert_eq!(get(&r, "x").status, "FAIL");
+}
+
+#[test]
+fn nulls_and_unseen_categories_count() {
+    let sb = Sandbox::new();
+    let store = sb.store();
+    let reference = "(1::double, 'a'), (2, 'a'), (3, 'b'), (4, 'b')";
+    // Half the values missing, half the categories never seen.
+    let current = "(1::double, 'a'), (NULL, 'b'), (NULL, 'z'), (4, NULL)";
+    let r = psi(&store, reference, current, 2);
+    let x = get(&r, "x");
+    assert_eq!((x.reference_nulls, x.current_nulls), (0, 2));
+    // Edge 2.5: bins (-inf, 2.5] 2/4 -> 1/4, (2.5, inf) 2/4 -> 1/4, NULL 1e-4 -> 2/4.
+    let clip: f64 = 1e-4;
+    let want = 2.0 * (-0.25 * 0.5f64.ln()) + (0.5 - clip) * (0.5 / clip).ln();
+    assert!((x.psi - want).abs() < 1e-12, "{} vs {want}", x.psi);
+    // Categories a 2/4 -> 1/4, b 2/4 -> 1/4, z 0 -> 1/4, NULL 0 -> 1/4.
+    let c = get(&r, "cat");
+    let want = 2.0 * (-0.25 * 0.5f64.ln()) + 2.0 * (0.25 - clip) * (0.25 / clip).ln();
+    assert!((c.psi - want).abs() < 1e-12, "{} vs {want}", c.psi);
+    let cats = rows(
+        &store,
+        "select bin, coalesce(category, 'NULL'), reference_count, current_count from drift_bins \
+         where feature = 'cat' order by bin",
+    );
+    assert_eq!(
+        cats,
+        vec![
+            vec!["0", "NULL", "0", "1"],
+            vec!["1", "a", "2", "1"],
+            vec!["2", "b", "2", "1"],
+            vec!["3", "z", "0", "1"],
+        ]
+    );
+}
+
+#[test]
+fn a_constant_reference_does_not_crash() {
+    let sb = Sandbox::new();
+    let store = sb.store();
+    let reference = values(&["5", "5", "5", "5"], "'a'");
+    let current = values(&["5", "5", "6", "7"], "'a'");
+    let r = psi(&store, &reference, &current, 10);
+    // One edge (5): (-inf, 5] 1 -> 1/2, (5, inf) 1e-4 -> 1/2.
+    let clip: f64 = 1e-4;
+    let want = (0.5 - 1.0) * 0.5f64.ln() + (0.5 - clip) * (0.5 / clip).ln();
+    assert!((get(&r, "x").psi - want).abs() < 1e-12);
+    // An all-NULL reference: one open bin plus the NULL bin.
+    let r = psi(&store, "(NULL::double, 'a'), (NULL, 'a')", "(1::double, 'a'), (NULL, 'a')", 10);
+    let want = (0.5 - 1.0) * 0.5f64.ln() + (0.5 - clip) * (0.5 / clip).ln();
+    assert!((get(&r, "x").psi - want).abs() < 1e-12);
+}
+
+/// The demo loop of the README on a small population, through the binary.
+#[test]
+fn run_append_drifted_days_drift_fails_and_retrain_decides() {
+    let sb = Sandbox::new();
+    let config = sb.write(
+        "churn.toml",
+        "[generate]\nusers = 400\ndays = 90\nseed = 3\n\n\
+         [generate.drift]\nstart_day = 90\nactivity_multiplier = 0.3\nwatch_minutes_multiplier = 0.4\n",
+    );
+    let c = config.to_str().unwrap();
+    let out = sb.churn(&["--config", c, "run", "--json", "base.json"]);
+    // The static synthetic cohort ages between the training window and the
+    // last day, so the baseline itself may WARN or FAIL; what matters is that
+    // the drifted days move the features the scenario changed.
+    assert!(
+        matches!(out.status.code(), Some(0) | Some(2)),
+        "{}",
+        stderr(&out)
+    );
+    let base: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sb.path("base.json")).unwrap()).unwrap();
+    let psi_of = |report: &serde_json::Value, feature: &str| -> f64 {
+        report["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["feature"] == feature)
+            .unwrap()["psi"]
+            .as_f64()
+            .unwrap()
+    };
+
+    let out = sb.churn(&["--config", c, "generate", "--append-days", "30"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = sb.churn(&[
+        "--config", c, "run", "--stage", "prepare", "--stage", "features", "--stage", "labels", "--stage",
+        "training-set", "--stage", "score", "--stage", "drift", "--json", "drifted.json",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "drift FAIL exits 2: {}", stderr(&out));
+    assert!(stderr(&out).contains("drift FAIL"), "{}", stderr(&out));
+    assert!(stdout(&out).contains("active_days_7d"), "{}", stdout(&out));
+    let drifted: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sb.path("drifted.json")).unwrap()).unwrap();
+    assert_eq!(drifted["status"], "FAIL");
+    for moved in ["active_days_7d", "watch_minutes_7d", "logins_14d"] {
+        let (before, after) = (psi_of(&base, moved), psi_of(&drifted, moved));
+        assert!(after >= 0.25, "{moved}: PSI {after} after the drift");
+        assert!(after > 3.0 * before, "{moved}: PSI {before} -> {after}");
+    }
+
+    let store = sb.store();
+    let stored = rows(
+        &store,
+        "select status, max_psi_feature, n_fail > 0 from drift_runs order by checked_at desc limit 1",
+    );
+    assert_eq!(stored[0][0], "FAIL");
+    assert_eq!(stored[0][2], "true");
+    drop(store);
+
+    let out = sb.churn(&["--config", c, "run", "--stage", "retrain"]);
+    assert!(out.status.success(), "retrain exits 0 either way: {}", stderr(&out));
+    assert!(stdout(&out).contains("retrain: "), "{}", stdout(&out));
+    let store = sb.store();
+    let decision = rows(
+        &store,
+        "select p.decision, p.candidate_score is not null, p.production_score is not null, m.role \
+         from model_promotions p join models m using (model_id) order by p.promoted_at desc limit 1",
+    );
+    assert!(
+        ["promoted", "kept"].contains(&decision[0][0].as_str()),
+        "{decision:?}"
+    );
+    assert_eq!(decision[0][1..], ["true", "true", "retrain"]);
+    assert_eq!(
+        rows(&store, "select count(*) from models where status = 'production'"),
+        vec![vec!["1"]]
+    );
+}
