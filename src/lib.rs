@@ -81,7 +81,10 @@ pub fn render_stage_sql(stage: Stage, config: &Config) -> Result<String> {
              -- bin edges of its training rows (see drift_bins for the edges of each run).\n\n",
         );
         for name in sql::names_under("drift/") {
-            out.push_str(&format!("-- sql/{name}\n{}\n", sql::source(name).unwrap_or_default()));
+            out.push_str(&format!(
+                "-- sql/{name}\n{}\n",
+                sql::source(name).unwrap_or_default()
+            ));
         }
         return Ok(out);
     }

@@ -306,7 +306,10 @@ fn parse_instance(
     let features = match obj.get("features") {
         Some(Value::Object(f)) => f,
         Some(_) => {
-            problems.push(problem(format!("{at}features"), "expected an object of feature values"));
+            problems.push(problem(
+                format!("{at}features"),
+                "expected an object of feature values",
+            ));
             &empty
         }
         None => {
@@ -352,10 +355,18 @@ fn parse_instance(
         .filter(|(j, _)| !present[*j])
         .map(|(_, n)| n.clone())
         .collect();
-    imputed.extend(m.categorical.iter().filter(|c| {
-        let k = CATEGORICAL.iter().position(|x| x == c).expect("known categorical");
-        !present[m.numeric.len() + k]
-    }).cloned());
+    imputed.extend(
+        m.categorical
+            .iter()
+            .filter(|c| {
+                let k = CATEGORICAL
+                    .iter()
+                    .position(|x| x == c)
+                    .expect("known categorical");
+                !present[m.numeric.len() + k]
+            })
+            .cloned(),
+    );
     let frame = Frame {
         user_id: vec![String::new()],
         as_of: vec![0],
@@ -375,7 +386,13 @@ fn invalid(problems: Vec<Problem>) -> ApiError {
     )
 }
 
-fn score(state: &AppState, m: &Loaded, user_id: Value, frame: &Frame, imputed: Vec<String>) -> PredictResponse {
+fn score(
+    state: &AppState,
+    m: &Loaded,
+    user_id: Value,
+    frame: &Frame,
+    imputed: Vec<String>,
+) -> PredictResponse {
     let churn_risk = m.model.predict(frame, &[0])[0];
     state.metrics.predictions.inc();
     PredictResponse {
@@ -411,7 +428,10 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Result<Json<Ready>, Ap
     (status = 422, description = "unknown feature, wrong type or non-finite value; each key named", body = ErrorBody),
     (status = 503, description = "no model loaded yet", body = ErrorBody),
 ))]
-pub async fn predict(State(state): State<Arc<AppState>>, body: Body) -> Result<Json<PredictResponse>, ApiError> {
+pub async fn predict(
+    State(state): State<Arc<AppState>>,
+    body: Body,
+) -> Result<Json<PredictResponse>, ApiError> {
     let value = read_json(body, MAX_BODY).await?;
     let m = model_or_503(&state)?;
     let mut problems = Vec::new();
@@ -568,7 +588,8 @@ mod tests {
 
     #[test]
     fn non_finite_numbers_become_markers_outside_strings_only() {
-        let got = mark_non_finite(r#"{"a": NaN, "b": -Infinity, "c": 1e999, "d": "NaN", "e": 1.5, "f": "x\"NaN"}"#);
+        let got =
+            mark_non_finite(r#"{"a": NaN, "b": -Infinity, "c": 1e999, "d": "NaN", "e": 1.5, "f": "x\"NaN"}"#);
         let v: Value = serde_json::from_str(&got).unwrap();
         for key in ["a", "b", "c"] {
             assert!(v[key].as_str().unwrap().starts_with(NON_FINITE), "{key}: {got}");
@@ -576,7 +597,10 @@ mod tests {
         assert_eq!(v["d"], "NaN");
         assert_eq!(v["e"], 1.5);
         assert_eq!(v["f"], "x\"NaN");
-        assert!(matches!(mark_non_finite(r#"{"a": -1e3}"#), std::borrow::Cow::Borrowed(_)));
+        assert!(matches!(
+            mark_non_finite(r#"{"a": -1e3}"#),
+            std::borrow::Cow::Borrowed(_)
+        ));
         // Invalid JSON stays invalid, without a panic on multi-byte text.
         assert!(serde_json::from_str::<Value>(&mark_non_finite("{\"a\": é NaN}")).is_err());
     }

@@ -29,7 +29,10 @@ impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new("churn_api_requests_total", "HTTP requests by method, matched route and status"),
+            Opts::new(
+                "churn_api_requests_total",
+                "HTTP requests by method, matched route and status",
+            ),
             &["method", "route", "status"],
         )
         .expect("valid metric");
@@ -44,8 +47,11 @@ impl Metrics {
             &["method", "route"],
         )
         .expect("valid metric");
-        let predictions = IntCounter::new("churn_predictions_total", "Instances scored by /predict and /predict/batch")
-            .expect("valid metric");
+        let predictions = IntCounter::new(
+            "churn_predictions_total",
+            "Instances scored by /predict and /predict/batch",
+        )
+        .expect("valid metric");
         let model_info = IntGaugeVec::new(
             Opts::new("churn_model_info", "The production model being served (value 1)"),
             &["model_id"],
@@ -56,7 +62,8 @@ impl Metrics {
             &["result"],
         )
         .expect("valid metric");
-        let pr_auc = Gauge::new("churn_model_pr_auc", "Test PR-AUC of the served model").expect("valid metric");
+        let pr_auc =
+            Gauge::new("churn_model_pr_auc", "Test PR-AUC of the served model").expect("valid metric");
         let drift_max_psi = Gauge::new(
             "churn_drift_max_psi",
             "Largest PSI of the served model's last drift check (-1: none yet)",
@@ -76,7 +83,9 @@ impl Metrics {
         }
         #[cfg(target_os = "linux")]
         registry
-            .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
             .expect("process metrics register once");
         Metrics {
             registry,

@@ -28,7 +28,10 @@ pub use state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "churn", description = "Churn risk from the promoted model of a churn DuckDB file"),
+    info(
+        title = "churn",
+        description = "Churn risk from the promoted model of a churn DuckDB file"
+    ),
     paths(
         handlers::health,
         handlers::ready,
@@ -146,10 +149,12 @@ pub fn serve(db: &Path, config: &Config, addr: Option<&str>) -> Result<()> {
         })?;
     let state = AppState::new(db);
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| Error::Io {
-            context: format!("binding {addr} (is another server running there?)"),
-            source,
-        })?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Io {
+                context: format!("binding {addr} (is another server running there?)"),
+                source,
+            })?;
         let first = {
             let s = state.clone();
             tokio::task::spawn_blocking(move || s.reload()).await

@@ -13,9 +13,9 @@ use duckdb::OptionalExt;
 use crate::api::metrics::Metrics;
 use crate::db::{Access, Store};
 use crate::error::{Context, Result};
+use crate::model::Model;
 use crate::model::data::CATEGORICAL;
 use crate::model::registry::{self, ModelRow};
-use crate::model::Model;
 
 /// Where a request's feature goes in the model's input row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +75,10 @@ impl Loaded {
             .map(|(j, n)| (n.clone(), Slot::Numeric(j)))
             .collect();
         for c in &categorical {
-            let k = CATEGORICAL.iter().position(|x| x == c).expect("known categorical");
+            let k = CATEGORICAL
+                .iter()
+                .position(|x| x == c)
+                .expect("known categorical");
             slots.insert(c.clone(), Slot::Categorical(k));
         }
         Loaded {

@@ -39,7 +39,14 @@ fn call(state: &Arc<AppState>, method: &str, uri: &str, body: Option<String>) ->
     })
 }
 
-fn term(term: &str, feature: Option<&str>, category: Option<&str>, center: f64, scale: f64, coefficient: f64) -> Term {
+fn term(
+    term: &str,
+    feature: Option<&str>,
+    category: Option<&str>,
+    center: f64,
+    scale: f64,
+    coefficient: f64,
+) -> Term {
     Term {
         term: term.into(),
         feature: feature.map(Into::into),
@@ -145,7 +152,13 @@ fn assert_error(s: &Arc<AppState>, path: &str, body: String, status: StatusCode,
 fn bad_input_gets_a_json_error_never_a_500() {
     let s = hand_state();
     let u = StatusCode::UNPROCESSABLE_ENTITY;
-    assert_error(&s, "/predict", "{\"user_id\": ".into(), StatusCode::BAD_REQUEST, &[]);
+    assert_error(
+        &s,
+        "/predict",
+        "{\"user_id\": ".into(),
+        StatusCode::BAD_REQUEST,
+        &[],
+    );
     assert_error(&s, "/predict", "[1, 2".into(), StatusCode::BAD_REQUEST, &[]);
     // Every offending key is named.
     assert_error(
@@ -153,7 +166,13 @@ fn bad_input_gets_a_json_error_never_a_500() {
         "/predict",
         json!({"user_id": "u", "features": {"a": "three", "zz": 1, "plan": 5, "b": true}}).to_string(),
         u,
-        &["features.a", "features.zz", "features.plan", "features.b", "unknown feature"],
+        &[
+            "features.a",
+            "features.zz",
+            "features.plan",
+            "features.b",
+            "unknown feature",
+        ],
     );
     for bad in ["NaN", "Infinity", "-Infinity", "1e999"] {
         assert_error(
@@ -164,20 +183,56 @@ fn bad_input_gets_a_json_error_never_a_500() {
             &["features.a", "not a finite number"],
         );
     }
-    assert_error(&s, "/predict", json!({"features": {}}).to_string(), u, &["user_id"]);
-    assert_error(&s, "/predict", json!({"user_id": 1.5, "features": {}}).to_string(), u, &["user_id"]);
-    assert_error(&s, "/predict", json!({"user_id": "u", "features": [1]}).to_string(), u, &["features"]);
-    assert_error(&s, "/predict", json!({"user_id": "u", "features": {}, "x": 1}).to_string(), u, &["x"]);
+    assert_error(
+        &s,
+        "/predict",
+        json!({"features": {}}).to_string(),
+        u,
+        &["user_id"],
+    );
+    assert_error(
+        &s,
+        "/predict",
+        json!({"user_id": 1.5, "features": {}}).to_string(),
+        u,
+        &["user_id"],
+    );
+    assert_error(
+        &s,
+        "/predict",
+        json!({"user_id": "u", "features": [1]}).to_string(),
+        u,
+        &["features"],
+    );
+    assert_error(
+        &s,
+        "/predict",
+        json!({"user_id": "u", "features": {}, "x": 1}).to_string(),
+        u,
+        &["x"],
+    );
     // Over 1 MiB.
     let big = format!("{{\"user_id\": \"{}\", \"features\": {{}}}}", "x".repeat(1 << 20));
     assert_error(&s, "/predict", big, StatusCode::PAYLOAD_TOO_LARGE, &["1048576"]);
     // Batches: the bound, and instance positions in the names.
     let instance = json!({"user_id": "u", "features": {}});
     let many = json!({"instances": vec![instance.clone(); 10_001]}).to_string();
-    assert_error(&s, "/predict/batch", many, StatusCode::PAYLOAD_TOO_LARGE, &["10000"]);
+    assert_error(
+        &s,
+        "/predict/batch",
+        many,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &["10000"],
+    );
     let mixed = json!({"instances": [instance, {"user_id": "v", "features": {"q": 1}}]}).to_string();
     assert_error(&s, "/predict/batch", mixed, u, &["instances[1].features.q"]);
-    assert_error(&s, "/predict/batch", json!({"rows": []}).to_string(), u, &["instances"]);
+    assert_error(
+        &s,
+        "/predict/batch",
+        json!({"rows": []}).to_string(),
+        u,
+        &["instances"],
+    );
 
     let (status, v, _) = call(&s, "GET", "/no/such/route", None);
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -217,8 +272,17 @@ fn read_routes_answer_and_metrics_are_labelled_by_route() {
     let (status, v, _) = call(&s, "GET", "/openapi.json", None);
     assert_eq!(status, StatusCode::OK);
     assert!(v["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/predict", "/predict/batch", "/ready", "/users/{user_id}/risk", "/model"] {
-        assert!(v["paths"][path].is_object(), "{path} missing from the OpenAPI document");
+    for path in [
+        "/predict",
+        "/predict/batch",
+        "/ready",
+        "/users/{user_id}/risk",
+        "/model",
+    ] {
+        assert!(
+            v["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
     }
     assert!(v["components"]["schemas"]["PredictRequest"].is_object());
 
@@ -242,8 +306,14 @@ fn read_routes_answer_and_metrics_are_labelled_by_route() {
     assert!(!text.contains("/users/u1/risk"), "raw URLs must not be labels");
     assert_eq!(series["churn_model_info{model_id=\"logreg-hand\"}"], 1.0);
     assert_eq!(series["churn_model_pr_auc"], 0.61);
-    assert!(series.contains_key("churn_api_request_duration_seconds_bucket{method=\"GET\",route=\"/model\",le=\"0.005\"}"));
-    assert!(series.keys().any(|k| k.starts_with("process_resident_memory_bytes")));
+    assert!(series.contains_key(
+        "churn_api_request_duration_seconds_bucket{method=\"GET\",route=\"/model\",le=\"0.005\"}"
+    ));
+    assert!(
+        series
+            .keys()
+            .any(|k| k.starts_with("process_resident_memory_bytes"))
+    );
 }
 
 /// Before a model: live but not ready. After the pipeline: the reload picks
@@ -259,7 +329,10 @@ fn not_ready_until_a_model_then_predict_equals_the_batch_score() {
     assert!(v["details"].as_str().unwrap().contains("does not exist"), "{v}");
     assert_eq!(call(&state, "GET", "/health", None).0, StatusCode::OK);
     let body = json!({"user_id": "u", "features": {}}).to_string();
-    assert_eq!(call(&state, "POST", "/predict", Some(body)).0, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        call(&state, "POST", "/predict", Some(body)).0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
 
     let store = sb.store();
     let config = small_config(300, 80);
@@ -290,7 +363,12 @@ fn not_ready_until_a_model_then_predict_equals_the_batch_score() {
 
     let loaded = state.model().unwrap();
     let store = sb.store();
-    let columns: Vec<String> = loaded.numeric.iter().chain(loaded.categorical.iter()).cloned().collect();
+    let columns: Vec<String> = loaded
+        .numeric
+        .iter()
+        .chain(loaded.categorical.iter())
+        .cloned()
+        .collect();
     let select: Vec<String> = columns
         .iter()
         .map(|c| format!("to_json(f.\"{c}\")::varchar"))
@@ -311,7 +389,11 @@ fn not_ready_until_a_model_then_predict_equals_the_batch_score() {
             .iter()
             .zip(&row[2..])
             .map(|(c, v)| {
-                let value = if v == "NULL" { Value::Null } else { serde_json::from_str(v).unwrap() };
+                let value = if v == "NULL" {
+                    Value::Null
+                } else {
+                    serde_json::from_str(v).unwrap()
+                };
                 (c.clone(), value)
             })
             .collect();

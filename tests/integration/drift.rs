@@ -16,10 +16,13 @@ fn psi(store: &Store, reference: &str, current: &str, bins: u32) -> Vec<FeatureD
              create or replace table drift_current as select * from (values {current}) as t(x, cat);"
         ),
     );
-    let xs: Vec<f64> = rows(store, "select coalesce(x::double, 'nan'::double) from drift_reference")
-        .iter()
-        .map(|r| r[0].parse().unwrap())
-        .collect();
+    let xs: Vec<f64> = rows(
+        store,
+        "select coalesce(x::double, 'nan'::double) from drift_reference",
+    )
+    .iter()
+    .map(|r| r[0].parse().unwrap())
+    .collect();
     let qs: Vec<f64> = (1..bins).map(|k| f64::from(k) / f64::from(bins)).collect();
     let spec = Spec {
         run_id: "r1".into(),
@@ -93,9 +96,7 @@ fn mass_moved_above_the_reference_maximum_is_caught() {
                    from range(10000) t(i)";
     exec(
         &store,
-        &format!(
-            "create table drift_reference as {reference}; create table drift_current as {current};"
-        ),
+        &format!("create table drift_reference as {reference}; create table drift_current as {current};"),
     );
     let xs: Vec<f64> = (0..10000).map(|i| f64::from(i % 1000)).collect();
     let qs: Vec<f64> = (1..10).map(|k| f64::from(k) / 10.0).collect();
@@ -161,7 +162,12 @@ fn a_constant_reference_does_not_crash() {
     let want = (0.5 - 1.0) * 0.5f64.ln() + (0.5 - clip) * (0.5 / clip).ln();
     assert!((get(&r, "x").psi - want).abs() < 1e-12);
     // An all-NULL reference: one open bin plus the NULL bin.
-    let r = psi(&store, "(NULL::double, 'a'), (NULL, 'a')", "(1::double, 'a'), (NULL, 'a')", 10);
+    let r = psi(
+        &store,
+        "(NULL::double, 'a'), (NULL, 'a')",
+        "(1::double, 'a'), (NULL, 'a')",
+        10,
+    );
     let want = (0.5 - 1.0) * 0.5f64.ln() + (0.5 - clip) * (0.5 / clip).ln();
     assert!((get(&r, "x").psi - want).abs() < 1e-12);
 }
@@ -180,11 +186,7 @@ fn run_append_drifted_days_drift_fails_and_retrain_decides() {
     // The static synthetic cohort ages between the training window and the
     // last day, so the baseline itself may WARN or FAIL; what matters is that
     // the drifted days move the features the scenario changed.
-    assert!(
-        matches!(out.status.code(), Some(0) | Some(2)),
-        "{}",
-        stderr(&out)
-    );
+    assert!(matches!(out.status.code(), Some(0) | Some(2)), "{}", stderr(&out));
     let base: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(sb.path("base.json")).unwrap()).unwrap();
     let psi_of = |report: &serde_json::Value, feature: &str| -> f64 {
@@ -201,8 +203,23 @@ fn run_append_drifted_days_drift_fails_and_retrain_decides() {
     let out = sb.churn(&["--config", c, "generate", "--append-days", "30"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let out = sb.churn(&[
-        "--config", c, "run", "--stage", "prepare", "--stage", "features", "--stage", "labels", "--stage",
-        "training-set", "--stage", "score", "--stage", "drift", "--json", "drifted.json",
+        "--config",
+        c,
+        "run",
+        "--stage",
+        "prepare",
+        "--stage",
+        "features",
+        "--stage",
+        "labels",
+        "--stage",
+        "training-set",
+        "--stage",
+        "score",
+        "--stage",
+        "drift",
+        "--json",
+        "drifted.json",
     ]);
     assert_eq!(out.status.code(), Some(2), "drift FAIL exits 2: {}", stderr(&out));
     assert!(stderr(&out).contains("drift FAIL"), "{}", stderr(&out));
@@ -226,7 +243,11 @@ fn run_append_drifted_days_drift_fails_and_retrain_decides() {
     drop(store);
 
     let out = sb.churn(&["--config", c, "run", "--stage", "retrain"]);
-    assert!(out.status.success(), "retrain exits 0 either way: {}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "retrain exits 0 either way: {}",
+        stderr(&out)
+    );
     assert!(stdout(&out).contains("retrain: "), "{}", stdout(&out));
     let store = sb.store();
     let decision = rows(

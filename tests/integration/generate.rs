@@ -176,22 +176,34 @@ fn appending_days_continues_the_same_simulation() {
     assert_eq!(first, before);
     let one = |s: &churn::db::Store, q: &str| rows(s, q)[0][0].clone();
     assert_eq!(
-        one(&sa, "select count(*) = max(event_id) and count(distinct event_id) = count(*) from events"),
+        one(
+            &sa,
+            "select count(*) = max(event_id) and count(distinct event_id) = count(*) from events"
+        ),
         "true"
     );
     assert_eq!(one(&sa, "select max(event_time)::date from events"), "2026-03-31");
     assert_eq!(
-        one(&sa, "select string_agg(first_day || '-' || last_day, ',' order by first_day) from simulation"),
+        one(
+            &sa,
+            "select string_agg(first_day || '-' || last_day, ',' order by first_day) from simulation"
+        ),
         "0-60,60-70,70-90"
     );
     // New users sign up during the appended days at the original rate
     // (300 users over 31 signup days: about 9.7 a day), and act only after.
-    let new: i64 = one(&sa, "select count(*) from users where signup_date >= date '2026-03-02'")
-        .parse()
-        .unwrap();
+    let new: i64 = one(
+        &sa,
+        "select count(*) from users where signup_date >= date '2026-03-02'",
+    )
+    .parse()
+    .unwrap();
     assert!((200..=380).contains(&new), "{new} new users in 30 days");
     assert_eq!(
-        one(&sa, "select count(*) from events e join users u using (user_id) where e.event_time < u.signup_date"),
+        one(
+            &sa,
+            "select count(*) from events e join users u using (user_id) where e.event_time < u.signup_date"
+        ),
         "0"
     );
 }
