@@ -397,7 +397,10 @@ pub fn run(conn: &Connection, config: &Config, run_id: &str, json: Option<&Path>
     })?;
     let model = registry::load(conn, &production.model_id)?;
     let current = current_date(conn, &production)?;
+    let clock = std::time::Instant::now();
+    let lap = |step: &str| tracing::debug!(step, seconds = clock.elapsed().as_secs_f64(), "drift timing");
     let (reference, reference_scores) = write_reference_scores(conn, &production, &model)?;
+    lap("reference rows loaded and scored");
     let reference_rows = reference.len() as i64;
 
     let categorical: Vec<String> = CATEGORICAL
@@ -469,6 +472,7 @@ pub fn run(conn: &Connection, config: &Config, run_id: &str, json: Option<&Path>
         conn.execute(sql, duckdb::params![production.model_id, current])
             .context(|| "drift: replacing the earlier check of this date".into())?;
     }
+    lap("samples built");
     let features = measure(
         conn,
         &Spec {
@@ -483,6 +487,7 @@ pub fn run(conn: &Connection, config: &Config, run_id: &str, json: Option<&Path>
         "drop table drift_reference; drop table drift_current; drop table drift_reference_scores;",
     )
     .context(|| "drift: dropping the working tables".into())?;
+    lap("bins and PSI measured");
     let worst = features
         .first()
         .cloned()
