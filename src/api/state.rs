@@ -59,16 +59,7 @@ pub struct Loaded {
 impl Loaded {
     fn new(version: Version, row: ModelRow, model: Model) -> Loaded {
         let numeric = model.numeric_features();
-        let categorical: Vec<String> = CATEGORICAL
-            .iter()
-            .filter(|c| {
-                model
-                    .terms
-                    .iter()
-                    .any(|t| t.is_categorical() && t.feature.as_deref() == Some(**c))
-            })
-            .map(|c| c.to_string())
-            .collect();
+        let categorical = model.categorical_features();
         let mut slots: HashMap<String, Slot> = numeric
             .iter()
             .enumerate()

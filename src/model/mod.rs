@@ -35,6 +35,19 @@ impl Model {
             .collect()
     }
 
+    /// The categorical inputs the model one-hot encodes, in CATEGORICAL order.
+    pub fn categorical_features(&self) -> Vec<String> {
+        data::CATEGORICAL
+            .iter()
+            .filter(|c| {
+                self.terms
+                    .iter()
+                    .any(|t| t.is_categorical() && t.feature.as_deref() == Some(**c))
+            })
+            .map(|c| c.to_string())
+            .collect()
+    }
+
     /// Churn risk of `rows` of `frame`: σ(b + Σ βⱼ·zⱼ).
     pub fn predict(&self, frame: &Frame, rows: &[usize]) -> Vec<f64> {
         let x = design(&self.terms, frame, rows);

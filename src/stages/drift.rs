@@ -24,7 +24,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::error::{Context, Error, Result};
-use crate::model::data::{CATEGORICAL, Frame, load, numeric_features};
+use crate::model::data::{Frame, load, numeric_features};
 use crate::model::registry::{self, ModelRow};
 use crate::sql;
 use crate::stages::Outcome;
@@ -403,16 +403,7 @@ pub fn run(conn: &Connection, config: &Config, run_id: &str, json: Option<&Path>
     lap("reference rows loaded and scored");
     let reference_rows = reference.len() as i64;
 
-    let categorical: Vec<String> = CATEGORICAL
-        .iter()
-        .filter(|c| {
-            model
-                .terms
-                .iter()
-                .any(|t| t.is_categorical() && t.feature.as_deref() == Some(**c))
-        })
-        .map(|c| c.to_string())
-        .collect();
+    let categorical = model.categorical_features();
     let d = &config.drift;
     let qs: Vec<f64> = (1..d.bins).map(|k| f64::from(k) / f64::from(d.bins)).collect();
     let mut numeric = Vec::new();
