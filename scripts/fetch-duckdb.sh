@@ -24,11 +24,19 @@ if ! have "$cache/libduckdb.so"; then
     Linux-x86_64) ;;
     *) echo "fetch-duckdb: only linux-x86_64 has a pinned prebuilt library; build with --features bundled instead" >&2; exit 1 ;;
   esac
-  command -v npm >/dev/null || { echo "fetch-duckdb: npm is needed to fetch the library (apt-get install npm), or build with --features bundled" >&2; exit 1; }
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
   echo "fetch-duckdb: downloading @duckdb/node-bindings-linux-x64@$version" >&2
-  (cd "$tmp" && npm pack --silent "@duckdb/node-bindings-linux-x64@$version" >/dev/null)
+  if command -v npm >/dev/null; then
+    (cd "$tmp" && npm pack --silent "@duckdb/node-bindings-linux-x64@$version" >/dev/null)
+  elif command -v curl >/dev/null; then
+    # The same tarball npm would fetch, straight from the registry.
+    curl -fsSL --retry 3 -o "$tmp/package.tgz" \
+      "https://registry.npmjs.org/@duckdb/node-bindings-linux-x64/-/node-bindings-linux-x64-$version.tgz"
+  else
+    echo "fetch-duckdb: npm or curl is needed to fetch the library (apt-get install curl), or build with --features bundled" >&2
+    exit 1
+  fi
   tar -xzf "$tmp"/*.tgz -C "$tmp" package/libduckdb.so
   if ! have "$tmp/package/libduckdb.so"; then
     echo "fetch-duckdb: checksum mismatch for libduckdb.so $version; refusing to use it" >&2

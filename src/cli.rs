@@ -22,8 +22,8 @@ pub struct Cli {
     #[arg(long, global = true, env = "CHURN_CONFIG")]
     pub config: Option<PathBuf>,
 
-    /// Log line format.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    /// Log line format (json for log collectors, as in k8s/).
+    #[arg(long, global = true, env = "CHURN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
     /// More log output (-v debug, -vv trace).
@@ -56,6 +56,9 @@ pub enum Command {
     Ingest(IngestArgs),
     /// Serve the production model over HTTP (/predict, /ready, /metrics, ...).
     Serve(ServeArgs),
+    /// GET an http:// URL; exit 0 on a 2xx answer, 1 otherwise (the
+    /// container's health check: `churn probe http://127.0.0.1:8000/live`).
+    Probe(ProbeArgs),
     /// Print the SQL a stage runs, ready to paste into DuckDB's CLI.
     Sql(SqlArgs),
     /// Tables with row counts and the last run of each stage.
@@ -173,6 +176,16 @@ pub struct ServeArgs {
     /// Address to listen on (overrides serve.addr, default 0.0.0.0:8000).
     #[arg(long)]
     pub addr: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The URL to GET, http://HOST:PORT/PATH.
+    pub url: String,
+
+    /// Seconds to wait for the connection and the answer.
+    #[arg(long, default_value_t = 5.0)]
+    pub timeout_s: f64,
 }
 
 #[derive(Debug, Args)]

@@ -30,6 +30,18 @@ pub const DUCKDB_VERSION: &str = "1.5.6";
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     init_logging(&cli);
+    if let Command::Probe(args) = &cli.command {
+        // No configuration or database: a probe only asks the server.
+        if !(args.timeout_s.is_finite() && args.timeout_s > 0.0) {
+            return Err(Error::Usage(format!(
+                "--timeout-s must be a positive number of seconds, not {}",
+                args.timeout_s
+            )));
+        }
+        let status = api::probe::run(&args.url, Duration::from_secs_f64(args.timeout_s))?;
+        tracing::debug!("probe {}: {status}", args.url);
+        return Ok(());
+    }
     let overrides = match &cli.command {
         Command::Run(args) => stages::overrides(&args.sim),
         Command::Generate(args) => stages::overrides(&args.sim),
@@ -67,6 +79,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Status => status::print(&cli.db, lock_timeout),
         Command::Serve(args) => api::serve(&cli.db, &config, args.addr.as_deref()),
         Command::Models(cmd) => models::run(cmd, &cli.db, &config, lock_timeout),
+        Command::Probe(_) => unreachable!("answered before the configuration is loaded"),
     }
 }
 

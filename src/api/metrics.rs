@@ -16,6 +16,7 @@ pub struct Metrics {
     pub model_info: IntGaugeVec,
     pub reloads: IntCounterVec,
     pub pr_auc: Gauge,
+    pub model_created: Gauge,
     pub drift_max_psi: Gauge,
 }
 
@@ -64,6 +65,11 @@ impl Metrics {
         .expect("valid metric");
         let pr_auc =
             Gauge::new("churn_model_pr_auc", "Test PR-AUC of the served model").expect("valid metric");
+        let model_created = Gauge::new(
+            "churn_model_created_timestamp_seconds",
+            "When the served model was trained (Unix seconds; its age is time() minus this)",
+        )
+        .expect("valid metric");
         let drift_max_psi = Gauge::new(
             "churn_drift_max_psi",
             "Largest PSI of the served model's last drift check (-1: none yet)",
@@ -77,6 +83,7 @@ impl Metrics {
             Box::new(model_info.clone()),
             Box::new(reloads.clone()),
             Box::new(pr_auc.clone()),
+            Box::new(model_created.clone()),
             Box::new(drift_max_psi.clone()),
         ] {
             registry.register(c).expect("metric registers once");
@@ -95,6 +102,7 @@ impl Metrics {
             model_info,
             reloads,
             pr_auc,
+            model_created,
             drift_max_psi,
         }
     }
@@ -106,6 +114,8 @@ impl Metrics {
             .with_label_values(&[loaded.version.model_id.as_str()])
             .set(1);
         self.pr_auc.set(loaded.row.pr_auc);
+        self.model_created
+            .set(loaded.row.created_at.and_utc().timestamp() as f64);
         self.drift_max_psi.set(loaded.drift_max_psi.unwrap_or(-1.0));
     }
 

@@ -8,6 +8,7 @@
 
 pub mod handlers;
 pub mod metrics;
+pub mod probe;
 pub mod state;
 
 use std::net::SocketAddr;

