@@ -56,6 +56,8 @@ pub enum Command {
     Ingest(IngestArgs),
     /// Serve the production model over HTTP (/predict, /ready, /metrics, ...).
     Serve(ServeArgs),
+    /// Write the HTML report (model card, drift, risk list) of the file.
+    Report(ReportArgs),
     /// GET an http:// URL; exit 0 on a 2xx answer, 1 otherwise (the
     /// container's health check: `churn probe http://127.0.0.1:8000/live`).
     Probe(ProbeArgs),
@@ -176,6 +178,13 @@ pub struct ServeArgs {
     /// Address to listen on (overrides serve.addr, default 0.0.0.0:8000).
     #[arg(long)]
     pub addr: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The folder to write churn-report-<time>.html into.
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]

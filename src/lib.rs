@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod model;
 pub mod models;
+pub mod report;
 pub mod sql;
 pub mod stages;
 pub mod status;
@@ -79,6 +80,11 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Status => status::print(&cli.db, lock_timeout),
         Command::Serve(args) => api::serve(&cli.db, &config, args.addr.as_deref()),
         Command::Models(cmd) => models::run(cmd, &cli.db, &config, lock_timeout),
+        Command::Report(args) => {
+            let path = report::write(&cli.db, &args.out, lock_timeout)?;
+            println!("{}", path.display());
+            Ok(())
+        }
         Command::Probe(_) => unreachable!("answered before the configuration is loaded"),
     }
 }

@@ -528,6 +528,30 @@ pub async fn user_risk(
     }
 }
 
+/// The HTML report of `churn report` (model card, drift, risk list), built
+/// from the file's tables at the last reload.
+#[utoipa::path(
+    get,
+    path = "/report",
+    responses(
+        (status = 200, description = "The report page", content_type = "text/html"),
+        (status = 503, body = ErrorBody)
+    )
+)]
+pub async fn report(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let m = model_or_503(&state)?;
+    match &m.report {
+        Some(html) => {
+            Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html.clone()).into_response())
+        }
+        None => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the report could not be built at the last model load",
+            Value::String("the server log says why; it is rebuilt at the next reload".into()),
+        )),
+    }
+}
+
 /// The production model: metadata, metrics, features and terms.
 #[utoipa::path(get, path = "/model", responses((status = 200, body = ModelResponse), (status = 503, body = ErrorBody)))]
 pub async fn model(State(state): State<Arc<AppState>>) -> Result<Json<ModelResponse>, ApiError> {

@@ -40,6 +40,7 @@ pub use state::AppState;
         handlers::predict_batch,
         handlers::user_risk,
         handlers::model,
+        handlers::report,
         handlers::metrics
     ),
     components(schemas(
@@ -101,6 +102,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/predict/batch", post(handlers::predict_batch))
         .route("/users/{user_id}/risk", get(handlers::user_risk))
         .route("/model", get(handlers::model))
+        .route("/report", get(handlers::report))
         .route("/metrics", get(handlers::metrics))
         .route("/openapi.json", get(openapi))
         .fallback(handlers::not_found)

@@ -37,6 +37,9 @@ pub struct Version {
     pub model_id: String,
     pub scored_at: Option<NaiveDateTime>,
     pub drift_run: Option<String>,
+    /// The newest promotion decision or drift check of any model: the
+    /// report's history changes with them.
+    pub history: Option<NaiveDateTime>,
 }
 
 /// The production model and everything served with it.
@@ -54,6 +57,9 @@ pub struct Loaded {
     pub predictions: HashMap<String, UserRisk>,
     pub drift_max_psi: Option<f64>,
     pub loaded_at: DateTime<Utc>,
+    /// The HTML report (`churn report`'s page) built at this load; None when
+    /// building it failed (logged).
+    pub report: Option<String>,
 }
 
 impl Loaded {
@@ -83,6 +89,7 @@ impl Loaded {
             predictions: HashMap::new(),
             drift_max_psi: None,
             loaded_at: Utc::now(),
+            report: None,
         }
     }
 
@@ -225,10 +232,20 @@ fn read_state(db: &Path, known: Option<&Version>) -> Result<Option<std::result::
     } else {
         None
     };
+    let mut history: Option<NaiveDateTime> = None;
+    for (table, column) in [("model_promotions", "promoted_at"), ("drift_runs", "checked_at")] {
+        if store.table_exists(table)? {
+            let newest: Option<NaiveDateTime> = conn
+                .query_row(&format!("select max({column}) from {table}"), [], |r| r.get(0))
+                .context(|| format!("reading {table}"))?;
+            history = history.max(newest);
+        }
+    }
     let version = Version {
         model_id: row.model_id.clone(),
         scored_at,
         drift_run: drift.as_ref().map(|d| d.0.clone()),
+        history,
     };
     if known == Some(&version) {
         return Ok(None);
@@ -264,6 +281,13 @@ fn read_state(db: &Path, known: Option<&Version>) -> Result<Option<std::result::
             loaded.predictions_as_of = Some(as_of);
         }
     }
+    loaded.report = match crate::report::gather(&store).and_then(|r| crate::report::render(&r)) {
+        Ok(html) => Some(html),
+        Err(e) => {
+            tracing::warn!("model reload: the report could not be built: {e}");
+            None
+        }
+    };
     drop(store);
     Ok(Some(Ok(loaded)))
 }
@@ -279,6 +303,7 @@ pub fn loaded_from(
         model_id: row.model_id.clone(),
         scored_at: None,
         drift_run: None,
+        history: None,
     };
     let mut l = Loaded::new(version, row, model);
     l.predictions_as_of = predictions_as_of;

@@ -21,6 +21,42 @@ pub struct Metrics {
     pub top10_precision: f64,
     pub top10_lift: f64,
     pub calibration: Vec<CalibrationBin>,
+    /// Precision (y) against recall (x) at the distinct score thresholds,
+    /// highest first, thinned to at most `CURVE_POINTS` (models trained
+    /// before curves were recorded have none).
+    #[serde(default)]
+    pub pr_curve: Vec<CurvePoint>,
+    /// True positive rate (y) against false positive rate (x), from (0, 0)
+    /// (no threshold) through every distinct threshold, thinned likewise.
+    #[serde(default)]
+    pub roc_curve: Vec<CurvePoint>,
+    /// The test rows by risk, highest first, in ten groups of (nearly)
+    /// equal size: positives, rate and lift over the base rate of each.
+    #[serde(default)]
+    pub deciles: Vec<Decile>,
+}
+
+/// Most points a stored curve keeps (the first and last always).
+pub const CURVE_POINTS: usize = 200;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CurvePoint {
+    /// Scores ≥ this count as positive; None for the ROC curve's (0, 0).
+    pub threshold: Option<f64>,
+    pub x: f64,
+    pub y: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decile {
+    /// 1 = the highest-risk tenth.
+    pub decile: usize,
+    pub count: usize,
+    pub positives: usize,
+    pub min_score: f64,
+    pub max_score: f64,
+    pub rate: f64,
+    pub lift: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,6 +104,81 @@ fn by_score_desc(p: &[f64]) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..p.len()).collect();
     idx.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
     idx
+}
+
+/// The PR and ROC curves at every distinct threshold, highest first:
+/// (recall, precision) and (fpr, tpr), the ROC curve starting at (0, 0).
+fn curves(y: &[f64], p: &[f64], positives: usize) -> (Vec<CurvePoint>, Vec<CurvePoint>) {
+    let negatives = y.len() - positives;
+    let order = by_score_desc(p);
+    let (mut tp, mut fp) = (0usize, 0usize);
+    let mut pr = Vec::new();
+    let mut roc = vec![CurvePoint {
+        threshold: None,
+        x: 0.0,
+        y: 0.0,
+    }];
+    for (k, &i) in order.iter().enumerate() {
+        if y[i] == 1.0 {
+            tp += 1;
+        } else {
+            fp += 1;
+        }
+        let last_of_threshold = order.get(k + 1).is_none_or(|&j| p[j] != p[i]);
+        if last_of_threshold {
+            pr.push(CurvePoint {
+                threshold: Some(p[i]),
+                x: tp as f64 / positives as f64,
+                y: tp as f64 / (tp + fp) as f64,
+            });
+            roc.push(CurvePoint {
+                threshold: Some(p[i]),
+                x: fp as f64 / negatives as f64,
+                y: tp as f64 / positives as f64,
+            });
+        }
+    }
+    (thin(pr), thin(roc))
+}
+
+/// At most CURVE_POINTS points, evenly spaced by index, ends kept.
+fn thin(points: Vec<CurvePoint>) -> Vec<CurvePoint> {
+    if points.len() <= CURVE_POINTS {
+        return points;
+    }
+    let last = points.len() - 1;
+    let mut keep: Vec<usize> = (0..CURVE_POINTS)
+        .map(|k| (k * last + (CURVE_POINTS - 1) / 2) / (CURVE_POINTS - 1))
+        .collect();
+    keep.dedup();
+    keep.into_iter().map(|k| points[k].clone()).collect()
+}
+
+/// Rows by score, highest first, cut at ceil(d·n/10) for d = 1..9 (the
+/// first cut is the top 10% of `top10_precision`); empty groups are left out.
+fn deciles(y: &[f64], p: &[f64], base_rate: f64) -> Vec<Decile> {
+    let n = y.len();
+    let order = by_score_desc(p);
+    let cut = |d: usize| (d * n).div_ceil(10);
+    (1..=10)
+        .filter_map(|d| {
+            let members = &order[cut(d - 1)..cut(d)];
+            if members.is_empty() {
+                return None;
+            }
+            let positives = members.iter().filter(|&&i| y[i] == 1.0).count();
+            let rate = positives as f64 / members.len() as f64;
+            Some(Decile {
+                decile: d,
+                count: members.len(),
+                positives,
+                min_score: members.iter().map(|&i| p[i]).fold(f64::INFINITY, f64::min),
+                max_score: members.iter().map(|&i| p[i]).fold(f64::NEG_INFINITY, f64::max),
+                rate,
+                lift: rate / base_rate,
+            })
+        })
+        .collect()
 }
 
 /// Average precision: Σₖ (Rₖ − Rₖ₋₁)·Pₖ over the distinct score thresholds,
@@ -189,6 +300,7 @@ pub fn evaluate(y: &[f64], p: &[f64]) -> Result<Metrics> {
             }
         })
         .collect();
+    let (pr_curve, roc_curve) = curves(y, p, positives);
     Ok(Metrics {
         n,
         positives,
@@ -204,12 +316,67 @@ pub fn evaluate(y: &[f64], p: &[f64]) -> Result<Metrics> {
         top10_precision,
         top10_lift: top10_precision / base_rate,
         calibration,
+        pr_curve,
+        roc_curve,
+        deciles: deciles(y, p, base_rate),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn xy(points: &[CurvePoint]) -> Vec<(f64, f64)> {
+        points.iter().map(|c| (c.x, c.y)).collect()
+    }
+
+    #[test]
+    fn curves_and_deciles_by_hand() {
+        // Scores 0.9 (pos), 0.8 (neg), 0.7 (pos), 0.7 (neg), 0.1 (neg).
+        let y = [1.0, 0.0, 1.0, 0.0, 0.0];
+        let p = [0.9, 0.8, 0.7, 0.7, 0.1];
+        let m = evaluate(&y, &p).unwrap();
+        // The tie at 0.7 is one threshold: both rows enter together.
+        assert_eq!(xy(&m.pr_curve), [(0.5, 1.0), (0.5, 0.5), (1.0, 0.5), (1.0, 0.4)]);
+        assert_eq!(
+            xy(&m.roc_curve),
+            [
+                (0.0, 0.0),
+                (0.0, 0.5),
+                (1.0 / 3.0, 0.5),
+                (2.0 / 3.0, 1.0),
+                (1.0, 1.0)
+            ]
+        );
+        assert_eq!(m.roc_curve[0].threshold, None);
+        assert_eq!(m.pr_curve[2].threshold, Some(0.7));
+        // n = 5: cuts at ceil(5d/10) = 1, 1, 2, 2, 3, 3, 4, 4, 5 -> five
+        // non-empty groups of one row: deciles 1, 3, 5, 7, 9.
+        let d: Vec<(usize, usize, f64)> = m
+            .deciles
+            .iter()
+            .map(|d| (d.decile, d.positives, d.lift))
+            .collect();
+        assert_eq!(
+            d,
+            [(1, 1, 2.5), (3, 0, 0.0), (5, 1, 2.5), (7, 0, 0.0), (9, 0, 0.0)]
+        );
+        assert_eq!(m.deciles[0].rate, m.top10_precision);
+    }
+
+    #[test]
+    fn long_curves_are_thinned_keeping_both_ends() {
+        let n = 1000;
+        let y: Vec<f64> = (0..n).map(|i| (i % 3 == 0) as u8 as f64).collect();
+        let p: Vec<f64> = (0..n).map(|i| (i as f64 + 0.5) / n as f64).collect();
+        let m = evaluate(&y, &p).unwrap();
+        assert_eq!(m.pr_curve.len(), CURVE_POINTS);
+        assert_eq!(m.roc_curve.len(), CURVE_POINTS);
+        assert_eq!(m.roc_curve.first().unwrap().threshold, None);
+        assert_eq!(xy(&m.roc_curve[CURVE_POINTS - 1..]), [(1.0, 1.0)]);
+        assert_eq!(m.pr_curve.first().unwrap().threshold, Some(p[n - 1]));
+        assert!(m.deciles.iter().all(|d| d.count == 100));
+    }
     use approx::assert_abs_diff_eq;
     use serde_json::Value;
 

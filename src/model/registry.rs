@@ -11,7 +11,7 @@ use crate::model::Model;
 use crate::model::preprocess::Term;
 
 /// One row of `models`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ModelRow {
     pub model_id: String,
     pub algorithm: String,
@@ -155,6 +155,21 @@ pub fn latest_candidate(conn: &Connection) -> Result<Option<ModelRow>> {
     )
     .optional()
     .context(|| "looking for a candidate model".into())
+}
+
+/// The newest model that is not in production (a candidate waiting for
+/// its decision, or one that lost it): the challenger of the last round.
+pub fn newest_challenger(conn: &Connection) -> Result<Option<ModelRow>> {
+    conn.query_row(
+        &format!(
+            "select {MODEL_COLUMNS} from models where status in ('candidate', 'rejected') \
+             order by created_at desc, model_id desc limit 1"
+        ),
+        [],
+        model_row,
+    )
+    .optional()
+    .context(|| "looking for the newest challenger model".into())
 }
 
 /// A model's terms, intercept first.

@@ -286,6 +286,11 @@ fn read_routes_answer_and_metrics_are_labelled_by_route() {
     }
     assert!(v["components"]["schemas"]["PredictRequest"].is_object());
 
+    // A state built in hand has no report: a JSON 503 that says so.
+    let (status, v, _) = call(&s, "GET", "/report", None);
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(v["error"].as_str().unwrap().contains("report"), "{v}");
+
     let (status, _, text) = call(&s, "GET", "/metrics", None);
     assert_eq!(status, StatusCode::OK);
     // Every sample line is `name{labels} value` with a numeric value.
@@ -362,6 +367,16 @@ fn not_ready_until_a_model_then_predict_equals_the_batch_score() {
     let (status, v, _) = call(&state, "GET", "/ready", None);
     assert_eq!(status, StatusCode::OK);
     assert_eq!(v["model_id"], model_id.as_str());
+    // The report page, built at the reload from the same file.
+    let (status, _, html) = call(&state, "GET", "/report", None);
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.starts_with("<!DOCTYPE html>"),
+        "{}",
+        &html[..100.min(html.len())]
+    );
+    assert!(html.contains(&format!("<code class=\"model-id\">{model_id}</code>")));
+    assert!(html.contains("Highest risk users"));
 
     let loaded = state.model().unwrap();
     let store = sb.store();

@@ -11,4 +11,5 @@ mod ingest;
 mod k8s;
 mod model;
 mod prepare;
+mod report;
 mod validate;

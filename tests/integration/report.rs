@@ -1,0 +1,298 @@
+//! The HTML report against a fixture database written by hand: every figure
+//! on the page is the stored one, in the expected place, HTML-escaped.
+
+use chrono::NaiveDate;
+use scraper::{Html, Selector};
+
+use crate::common::{Sandbox, exec, stderr, stdout};
+use churn::model::metrics::evaluate;
+use churn::model::preprocess::Term;
+use churn::model::registry::{self, ModelRow};
+
+fn term(name: &str, feature: Option<&str>, category: Option<&str>, coefficient: f64) -> Term {
+    Term {
+        term: name.into(),
+        feature: feature.map(String::from),
+        category: category.map(String::from),
+        center: 0.0,
+        scale: 1.0,
+        coefficient,
+    }
+}
+
+fn row(model_id: &str, status: &str, pr_auc: f64, metrics_json: String) -> ModelRow {
+    let d = |m, day| NaiveDate::from_ymd_opt(2026, m, day).unwrap();
+    ModelRow {
+        model_id: model_id.into(),
+        algorithm: "logistic_regression".into(),
+        role: if status == "production" {
+            "train"
+        } else {
+            "retrain"
+        }
+        .into(),
+        status: status.into(),
+        created_at: d(3, 1).and_hms_opt(8, 15, 0).unwrap(),
+        train_from: d(1, 1),
+        train_to: d(2, 11),
+        test_from: d(3, 14),
+        test_to: d(3, 31),
+        n_train: 82052,
+        n_test: 32360,
+        pos_rate_train: 0.0153,
+        pos_rate_test: 0.1215,
+        pr_auc,
+        roc_auc: 0.9277,
+        log_loss: 0.3897,
+        brier: 0.1009,
+        metrics_json,
+        params_json: "{}".into(),
+    }
+}
+
+/// Two models, two decisions, one drift check, three scored users.
+fn fixture(sb: &Sandbox) {
+    let store = sb.store();
+    let metrics = evaluate(&[1.0, 0.0, 1.0, 0.0, 0.0], &[0.9, 0.8, 0.7, 0.7, 0.1]).unwrap();
+    let json = serde_json::to_string(&metrics).unwrap();
+    let terms = vec![
+        term("(intercept)", None, None, -1.0),
+        term("active_days_7d", Some("active_days_7d"), None, 1.5),
+        term("logins_7d", Some("logins_7d"), None, -2.25),
+        term("plan=paid", Some("plan"), Some("paid"), 0.5),
+    ];
+    registry::insert(
+        &store.conn,
+        &row("logreg-prod", "production", 0.8123, json.clone()),
+        &terms,
+    )
+    .unwrap();
+    registry::insert(
+        &store.conn,
+        &row("logreg-challenger", "rejected", 0.7001, json),
+        &terms,
+    )
+    .unwrap();
+    exec(
+        &store,
+        "insert into model_promotions values
+           ('2026-03-01 08:16:00', 'logreg-prod', null, 'promoted', 'first model', 0.8123, null),
+           ('2026-04-01 09:00:00', 'logreg-challenger', 'logreg-prod', 'kept', 'no gain', 0.7001, 0.8000);
+         insert into drift_runs values ('run-1', 'logreg-prod', '2026-04-30 06:00:00', '2026-01-01', '2026-02-11',
+           82052, '2026-04-30', 3, 4, 0.1, 0.25, 0.3, 'active_days_7d', 1, 1, 'FAIL');
+         insert into drift_results values
+           ('run-1', 'logins_7d', 'numeric', 0.12, 'WARN', 2, 82052, 3, 0, 0),
+           ('run-1', 'active_days_7d', 'numeric', 0.3, 'FAIL', 2, 82052, 3, 0, 0),
+           ('run-1', 'plan', 'categorical', 0.01, 'OK', 2, 82052, 3, 0, 0),
+           ('run-1', 'churn_risk', 'score', 0.05, 'OK', 2, 82052, 3, 0, 0);
+         insert into drift_bins values
+           ('run-1', 'active_days_7d', 'numeric', 1, '-inf', 2.0, null, 50000, 1, 0.6094, 0.3333, 0.1),
+           ('run-1', 'active_days_7d', 'numeric', 2, 2.0, 'inf', null, 32052, 2, 0.3906, 0.6667, 0.2),
+           ('run-1', 'churn_risk', 'score', 1, '-inf', 0.5, null, 41026, 1, 0.5, 0.3333, 0.05),
+           ('run-1', 'churn_risk', 'score', 2, 0.5, 'inf', null, 41026, 2, 0.5, 0.6667, 0.0);
+         insert into predictions values
+           ('2026-04-29', 'u9', 'logreg-prod', 0.99, 1, '2026-04-29 06:00:00'),
+           ('2026-04-30', 'u2', 'logreg-prod', 0.25, 3, '2026-04-30 06:00:00'),
+           ('2026-04-30', '<script>alert(1)</script>', 'logreg-prod', 0.875, 1, '2026-04-30 06:00:00'),
+           ('2026-04-30', 'u1', 'logreg-prod', 0.5, 2, '2026-04-30 06:00:00');
+         create table user_features_daily (as_of_date date, user_id varchar, active_days_7d integer,
+           logins_7d double, plan varchar);
+         insert into user_features_daily values
+           ('2026-04-30', 'u1', 3, 1.25, 'paid'),
+           ('2026-04-30', 'u2', null, 0.3333333, 'free'),
+           ('2026-04-30', '<script>alert(1)</script>', 0, 0.0, 'free'),
+           ('2026-04-29', 'u1', 7, 9.0, 'paid');",
+    );
+}
+
+fn texts(doc: &Html, selector: &str) -> Vec<String> {
+    let s = Selector::parse(selector).unwrap();
+    doc.select(&s)
+        .map(|e| {
+            e.text()
+                .collect::<String>()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+/// Each row's cells, their texts joined by one space.
+fn rows_of(doc: &Html, selector: &str) -> Vec<String> {
+    let (s, td) = (Selector::parse(selector).unwrap(), Selector::parse("td").unwrap());
+    doc.select(&s)
+        .map(|tr| {
+            tr.select(&td)
+                .map(|c| {
+                    c.text()
+                        .collect::<String>()
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+fn attrs(doc: &Html, selector: &str, attr: &str) -> Vec<String> {
+    let s = Selector::parse(selector).unwrap();
+    doc.select(&s)
+        .map(|e| e.value().attr(attr).unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn the_report_shows_the_stored_figures() {
+    let sb = Sandbox::new();
+    fixture(&sb);
+    let store = sb.store();
+    let html = churn::report::render(&churn::report::gather(&store).unwrap()).unwrap();
+    let doc = Html::parse_document(&html);
+
+    // Model card: the models row, formatted.
+    let field = |f: &str| texts(&doc, &format!("#production td[data-field={f}]"));
+    assert_eq!(field("pr_auc"), ["0.8123"]);
+    assert_eq!(field("roc_auc"), ["0.9277"]);
+    assert_eq!(field("log_loss"), ["0.3897"]);
+    assert_eq!(field("brier"), ["0.1009"]);
+    assert_eq!(field("n_train"), ["82,052"]);
+    assert_eq!(field("n_test"), ["32,360"]);
+    assert_eq!(field("pos_rate_train"), ["1.5%"]);
+    assert_eq!(field("pos_rate_test"), ["12.2%"]);
+    // Stored metrics of y = 1 0 1 0 0 at scores .9 .8 .7 .7 .1: the top 10%
+    // (one row) is a positive: precision 1, lift 1 / 0.4.
+    assert_eq!(field("top10"), ["1.000 (2.50×)"]);
+    let windows = texts(&doc, "#production-data td");
+    assert_eq!(windows[0], "2026-01-01 to 2026-02-11");
+    assert_eq!(windows[1], "2026-03-14 to 2026-03-31");
+    // Coefficients by size, intercept left out.
+    assert_eq!(
+        texts(&doc, "#production-coefficients tbody td:first-child"),
+        ["logins_7d", "active_days_7d", "plan=paid"]
+    );
+    assert_eq!(
+        texts(&doc, "#production-coefficients tbody td:nth-child(2)"),
+        ["-2.2500", "1.5000", "0.5000"]
+    );
+    // The curves are the stored points: ROC (0,0) (0,.5) (1/3,.5) (2/3,1) (1,1).
+    let roc = attrs(&doc, "#production-roc polyline", "points");
+    assert_eq!(roc, ["44,186 44,99 132,99 220,12 308,12"]);
+    assert_eq!(attrs(&doc, "#production-pr polyline", "points").len(), 1);
+    assert_eq!(
+        attrs(&doc, "#production-calibration circle", "cx").len(),
+        4,
+        "four non-empty calibration bins"
+    );
+    // Lift: five non-empty deciles (n = 5), highest lift 2.5.
+    let lift_titles = texts(&doc, "#production-lift rect title");
+    assert_eq!(lift_titles.len(), 5);
+    assert!(
+        lift_titles[0].starts_with("decile 1: 1 of 1 churned (100.0%), lift 2.50"),
+        "{lift_titles:?}"
+    );
+
+    // The challenger gets its own card.
+    assert_eq!(texts(&doc, "#challenger td[data-field=pr_auc]"), ["0.7001"]);
+
+    // Promotions, newest first, with both scores.
+    let promotions = rows_of(&doc, "#promotions-table tbody tr");
+    assert_eq!(promotions.len(), 2);
+    assert!(
+        promotions[0].starts_with("2026-04-01 09:00:00 logreg-challenger kept 0.7001 0.8000 logreg-prod"),
+        "{promotions:?}"
+    );
+    assert!(promotions[1].contains("promoted 0.8123 – –"), "{promotions:?}");
+
+    // Drift: banner, features by PSI, bins of the top inputs and the score.
+    let banner = texts(&doc, "#drift-status");
+    assert_eq!(
+        banner,
+        ["FAIL: largest PSI 0.3000 (active_days_7d); 1 input(s) FAIL, 1 WARN"]
+    );
+    assert_eq!(
+        attrs(&doc, "#drift-psi .psi-row", "data-feature"),
+        ["active_days_7d", "logins_7d", "churn_risk", "plan"]
+    );
+    assert_eq!(
+        texts(&doc, "#drift-psi .psi-value"),
+        ["0.3000", "0.1200", "0.0500", "0.0100"]
+    );
+    // √PSI scale up to 0.3 · 1.05: the largest bar is √(1/1.05) of the track.
+    let widths = attrs(&doc, "#drift-psi .psi-bar", "style");
+    assert_eq!(
+        widths[0],
+        format!("width: {}%", ((1.0f64 / 1.05).sqrt() * 1000.0).round() / 10.0)
+    );
+    let bins = texts(&doc, "#bins-1 rect title");
+    assert_eq!(
+        bins,
+        [
+            "≤ 2: reference 60.94%",
+            "≤ 2: current 33.33%",
+            "> 2: reference 39.06%",
+            "> 2: current 66.67%"
+        ]
+    );
+    assert_eq!(
+        texts(&doc, "#bins-score figcaption"),
+        ["model score churn_risk — PSI 0.050 OK"]
+    );
+
+    // Risk list: the latest day of the production model, by rank, with the
+    // model's inputs of that day; the user id is escaped, not markup.
+    let risk = rows_of(&doc, "#risk-table tbody tr");
+    assert_eq!(
+        risk,
+        [
+            "1 <script>alert(1)</script> 0.8750 0 0 free",
+            "2 u1 0.5000 1.25 3 paid",
+            "3 u2 0.2500 0.333 – free"
+        ]
+    );
+    assert_eq!(
+        texts(&doc, "#risk-table thead th")[3..],
+        ["logins_7d", "active_days_7d", "plan"]
+    );
+    assert!(!html.contains("<script>"), "nothing in the page is executable");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;")
+            || html.contains("&lt;script&gt;alert(1)&lt;/script&gt;")
+    );
+    // Self-contained: nothing fetched from anywhere.
+    for attr in ["src", "href"] {
+        for v in attrs(&doc, &format!("[{attr}]"), attr) {
+            assert!(v.starts_with('#'), "{attr}={v} leaves the page");
+        }
+    }
+}
+
+#[test]
+fn report_command_writes_a_file_or_says_what_to_run() {
+    let sb = Sandbox::new();
+    drop(sb.store());
+    let out = sb.churn(&["report", "--out", "reports"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("run `churn run` first"), "{}", stderr(&out));
+    assert!(!sb.path("reports").exists() || std::fs::read_dir(sb.path("reports")).unwrap().count() == 0);
+
+    fixture(&sb);
+    let out = sb.churn(&["report", "--out", "reports"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let path = std::path::PathBuf::from(stdout(&out).trim());
+    assert!(
+        path.starts_with(sb.path("reports")) || path.starts_with("reports"),
+        "{path:?}"
+    );
+    let file = sb.dir.path().join(&path);
+    let html = std::fs::read_to_string(&file).unwrap();
+    assert!(html.contains("logreg-prod"));
+    let names: Vec<String> = std::fs::read_dir(sb.path("reports"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 1, "no partial file left behind: {names:?}");
+    assert!(names[0].starts_with("churn-report-") && names[0].ends_with(".html"));
+}
