@@ -511,26 +511,18 @@ fn drift(store: &Store) -> Result<Option<DriftView>> {
     let Some(mut run) = run else {
         return Ok(None);
     };
-    let mut stmt = conn
-        .prepare(
-            "select feature, kind, psi, status, reference_count, current_count from drift_results \
-             where run_id = ? order by psi desc, feature",
-        )
-        .context(|| "reading drift_results".into())?;
-    run.features = stmt
-        .query_map([&run.run_id], |r| {
-            Ok(DriftFeature {
-                feature: r.get(0)?,
-                kind: r.get(1)?,
-                psi: r.get(2)?,
-                status: r.get(3)?,
-                reference_count: r.get(4)?,
-                current_count: r.get(5)?,
-                bar_pct: 0.0,
-            })
+    run.features = crate::stages::drift::read_results(conn, &run.run_id)?
+        .into_iter()
+        .map(|f| DriftFeature {
+            feature: f.feature,
+            kind: f.kind,
+            psi: f.psi,
+            status: f.status,
+            reference_count: f.reference_count,
+            current_count: f.current_count,
+            bar_pct: 0.0,
         })
-        .and_then(|rows| rows.collect())
-        .context(|| "reading drift_results".into())?;
+        .collect();
     run.scale_max = run.max_psi.max(run.fail_psi) * 1.05;
     let pct = |psi: f64| round1((psi.max(0.0) / run.scale_max).sqrt() * 100.0);
     run.warn_pct = pct(run.warn_psi);

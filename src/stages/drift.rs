@@ -332,7 +332,8 @@ fn execute(conn: &Connection, template: &str, prefix: &str, ctx: &DriftSql) -> R
         .context(|| format!("drift: running sql/{template}"))
 }
 
-fn read_results(conn: &Connection, run_id: &str) -> Result<Vec<FeatureDrift>> {
+/// The stored results of a run, largest PSI first.
+pub fn read_results(conn: &Connection, run_id: &str) -> Result<Vec<FeatureDrift>> {
     let mut stmt = conn
         .prepare(
             "select feature, kind, psi, status, reference_count, current_count, reference_nulls, current_nulls \
