@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::db::{Access, Store};
 use crate::error::{Context, Error, Result};
+use crate::model::Model;
 use crate::model::metrics::Metrics;
 use crate::model::registry::{self, ModelRow};
 
@@ -293,9 +294,8 @@ fn paired(bins: &[BinRow]) -> Bars {
     }
 }
 
-fn card(conn: &Connection, row: ModelRow) -> Result<ModelCard> {
+fn card(row: ModelRow, model: &Model) -> ModelCard {
     let metrics: Option<Metrics> = serde_json::from_str(&row.metrics_json).ok();
-    let model = registry::load(conn, &row.model_id)?;
     let mut coefs: Vec<_> = model.terms.iter().filter(|t| !t.is_intercept()).collect();
     coefs.sort_by(|a, b| b.coefficient.abs().total_cmp(&a.coefficient.abs()));
     coefs.truncate(TOP_COEFFICIENTS);
@@ -382,7 +382,7 @@ fn card(conn: &Connection, row: ModelRow) -> Result<ModelCard> {
         }
         None => Default::default(),
     };
-    Ok(ModelCard {
+    ModelCard {
         row,
         metrics,
         coefficients,
@@ -390,7 +390,7 @@ fn card(conn: &Connection, row: ModelRow) -> Result<ModelCard> {
         roc,
         calibration,
         lift,
-    })
+    }
 }
 
 fn promotions(conn: &Connection) -> Result<Vec<Promotion>> {
@@ -653,19 +653,33 @@ fn show_value(v: &duckdb::types::Value) -> Option<String> {
 
 /// Everything the page shows, read from an open store.
 pub fn gather(store: &Store) -> Result<Report> {
-    let conn = &store.conn;
-    let has_models = store.table_exists("models")?;
-    let production = if has_models {
-        registry::production(conn)?
-            .map(|row| card(conn, row))
-            .transpose()?
+    let production = if store.table_exists("models")? {
+        registry::production(&store.conn)?
     } else {
         None
     };
-    let challenger = if has_models {
-        registry::newest_challenger(conn)?
-            .map(|row| card(conn, row))
-            .transpose()?
+    match production {
+        Some(row) => {
+            let model = registry::load(&store.conn, &row.model_id)?;
+            gather_for(store, Some((row, &model)))
+        }
+        None => gather_for(store, None),
+    }
+}
+
+/// The page for a production model already in hand (the API has just loaded
+/// it from the same open file); the rest is read from the store.
+pub fn gather_for(store: &Store, production: Option<(ModelRow, &Model)>) -> Result<Report> {
+    let conn = &store.conn;
+    let production = production.map(|(row, model)| card(row, model));
+    let challenger = if store.table_exists("models")? {
+        match registry::newest_challenger(conn)? {
+            Some(row) => {
+                let model = registry::load(conn, &row.model_id)?;
+                Some(card(row, &model))
+            }
+            None => None,
+        }
     } else {
         None
     };

@@ -281,7 +281,8 @@ fn read_state(db: &Path, known: Option<&Version>) -> Result<Option<std::result::
             loaded.predictions_as_of = Some(as_of);
         }
     }
-    loaded.report = match crate::report::gather(&store).and_then(|r| crate::report::render(&r)) {
+    let report = crate::report::gather_for(&store, Some((loaded.row.clone(), &loaded.model)));
+    loaded.report = match report.and_then(|r| crate::report::render(&r)) {
         Ok(html) => Some(html),
         Err(e) => {
             tracing::warn!("model reload: the report could not be built: {e}");
