@@ -97,7 +97,7 @@ pub fn render_stage_sql(stage: Stage, config: &Config) -> Result<String> {
         // model's features and the reference's bin edges: print them raw.
         let mut out = String::from(
             "-- drift renders these templates at run time with the production model's features and the\n\
-             -- bin edges of its training rows (see drift_bins for the edges of each run).\n\n",
+             -- bins of its training rows (model_reference_bins; drift_bins keeps the bins of each run).\n\n",
         );
         for name in sql::names_under("drift/") {
             out.push_str(&format!(

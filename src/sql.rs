@@ -44,7 +44,6 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "labels/labels_daily.sql",
     "training/training_set.sql",
     "scoring/score.sql",
-    "drift/reference.sql",
     "drift/current.sql",
     "drift/binned.sql",
     "drift/bins.sql",

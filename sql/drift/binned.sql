@@ -1,10 +1,8 @@
--- Every row of both samples (tables drift_reference and drift_current) with
--- its bin per feature: numeric bin k holds
+-- Every row of the current sample (table drift_current) with its bin per
+-- input, by the bins of the reference profile: numeric bin k holds
 -- edge(k-1) < x <= edge(k), the outer bins are open, NULL is bin 0;
--- categorical features keep their category (the category is the bin).
-{% for sample in ["reference", "current"] %}
+-- categorical inputs keep their category (the category is the bin).
 select
-    '{{ sample }}' as sample,
 {% for f in numeric %}
     case
         when "{{ f.name }}" is null then 0
@@ -19,8 +17,4 @@ select
 {% for c in categorical %}
     "{{ c }}"::varchar as "{{ c }}",
 {% endfor %}
-from drift_{{ sample }}
-{% if not loop.last %}
-union all
-{% endif %}
-{% endfor %}
+from drift_current

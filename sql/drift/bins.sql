@@ -1,34 +1,31 @@
 -- Bin counts and shares of both samples, and each bin's PSI term:
--- shares clipped at {{ min_share }}, psi_term = (cur - ref) * ln(cur / ref).
--- Every numeric bin is listed (empty ones too); the NULL bin (0) and the
--- categories appear when either sample has them.
+-- reference = the profile of model {{ model_id }}'s training rows
+-- ({{ reference_rows }} rows, model_reference_bins with {{ n_bins }} bins),
+-- current = drift_binned. Shares clipped at {{ min_share }},
+-- psi_term = (cur - ref) * ln(cur / ref). Every numeric bin of the profile
+-- is listed (empty ones too); the NULL bin (0) and the categories appear
+-- when either sample has them.
 with
+
+reference as (
+    select feature, kind, bin, lower, upper, category, reference_count,
+    from model_reference_bins
+    where model_id = '{{ model_id }}'
+        and bins = {{ n_bins }}
+),
 
 sizes as (
     select
-        count(*) filter (where sample = 'reference') as reference_rows,
-        count(*) filter (where sample = 'current') as current_rows,
-    from drift_binned
-),
-
-grid as (
-    select * from (values
-{% for f in numeric %}
-{% for b in f.bins %}
-        ('{{ f.name }}', '{{ f.kind }}', {{ b.bin }}, {{ b.lower }}, {{ b.upper }}),
-{% endfor %}
-{% endfor %}
-    ) as g(feature, kind, bin, lower, upper)
+        {{ reference_rows }} as reference_rows,
+        (select count(*) from drift_binned) as current_rows,
 ),
 
 numeric_counts as (
 {% for f in numeric %}
     select
         '{{ f.name }}' as feature,
-        '{{ f.kind }}' as kind,
         "{{ f.name }}" as bin,
-        count(*) filter (where sample = 'reference') as reference_count,
-        count(*) filter (where sample = 'current') as current_count,
+        count(*) as current_count,
     from drift_binned
     group by all
 {% if not loop.last %}
@@ -42,39 +39,53 @@ categorical_counts as (
     select
         '{{ c }}' as feature,
         "{{ c }}" as category,
-        count(*) filter (where sample = 'reference') as reference_count,
-        count(*) filter (where sample = 'current') as current_count,
+        count(*) as current_count,
     from drift_binned
     group by all
 {% if not loop.last %}
     union all
 {% endif %}
 {% else %}
-    select null::varchar as feature, null::varchar as category, 0 as reference_count, 0 as current_count
+    select null::varchar as feature, null::varchar as category, 0 as current_count
     where false
 {% endfor %}
 ),
 
 numeric_bins as (
     select
-        coalesce(grid.feature, counts.feature) as feature,
-        coalesce(grid.kind, counts.kind) as kind,
-        coalesce(grid.bin, counts.bin) as bin,
-        grid.lower,
-        grid.upper,
+        coalesce(reference.feature, counts.feature) as feature,
+        coalesce(reference.kind, numeric_kinds.kind) as kind,
+        coalesce(reference.bin, counts.bin) as bin,
+        reference.lower,
+        reference.upper,
         null::varchar as category,
-        coalesce(counts.reference_count, 0) as reference_count,
+        coalesce(reference.reference_count, 0) as reference_count,
         coalesce(counts.current_count, 0) as current_count,
-    from grid
+    from (select * from reference where kind <> 'categorical') as reference
     full outer join numeric_counts as counts
-        on counts.feature = grid.feature
-        and counts.bin = grid.bin
+        on counts.feature = reference.feature
+        and counts.bin = reference.bin
+    left join (select distinct feature, kind from reference where kind <> 'categorical') as numeric_kinds
+        on numeric_kinds.feature = counts.feature
 ),
 
 categorical_bins as (
     select
-        feature,
+        coalesce(reference.feature, counts.feature) as feature,
         'categorical' as kind,
+        coalesce(reference.category, counts.category) as category,
+        coalesce(reference.reference_count, 0) as reference_count,
+        coalesce(counts.current_count, 0) as current_count,
+    from (select * from reference where kind = 'categorical') as reference
+    full outer join categorical_counts as counts
+        on counts.feature = reference.feature
+        and counts.category is not distinct from reference.category
+),
+
+numbered_categorical_bins as (
+    select
+        feature,
+        kind,
         case
             when category is null then 0
             else row_number() over (partition by feature, category is null order by category)
@@ -84,7 +95,7 @@ categorical_bins as (
         category,
         reference_count,
         current_count,
-    from categorical_counts
+    from categorical_bins
 ),
 
 shares as (
@@ -92,7 +103,7 @@ shares as (
         bins.*,
         greatest(reference_count / sizes.reference_rows, {{ min_share }}) as reference_share,
         greatest(current_count / sizes.current_rows, {{ min_share }}) as current_share,
-    from (select * from numeric_bins union all select * from categorical_bins) as bins
+    from (select * from numeric_bins union all select * from numbered_categorical_bins) as bins
     cross join sizes
 )
 

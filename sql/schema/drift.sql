@@ -54,3 +54,20 @@ create table if not exists drift_bins (
     current_share double not null,
     psi_term double not null,
 );
+
+-- model_reference_bins: the reference side of drift for each model, its
+-- training rows binned once (by train and retrain, or by the first drift
+-- check of a model without one) for `bins` quantile bins. Numeric and score
+-- bins k (1..) hold lower < x <= upper, bin 0 holds NULLs (present when
+-- there are any); categorical bins hold one category each (NULL: bin 0).
+create table if not exists model_reference_bins (
+    model_id varchar not null,
+    bins integer not null,
+    feature varchar not null,
+    kind varchar not null,
+    bin integer not null,
+    lower double,
+    upper double,
+    category varchar,
+    reference_count bigint not null,
+);

@@ -50,7 +50,11 @@ impl Model {
 
     /// Churn risk of `rows` of `frame`: σ(b + Σ βⱼ·zⱼ).
     pub fn predict(&self, frame: &Frame, rows: &[usize]) -> Vec<f64> {
-        let x = design(&self.terms, frame, rows);
+        self.predict_design(&design(&self.terms, frame, rows))
+    }
+
+    /// Churn risk of the rows of a design matrix built from these terms.
+    pub fn predict_design(&self, x: &ndarray::Array2<f64>) -> Vec<f64> {
         let beta: ndarray::Array1<f64> = self
             .terms
             .iter()

@@ -40,7 +40,8 @@ impl Term {
 /// The transform fitted on training rows: every input term, no coefficients.
 #[derive(Debug, Clone)]
 pub struct Preprocessor {
-    /// Input terms in design-matrix column order (no intercept).
+    /// Input terms in design-matrix column order (no intercept): numeric
+    /// terms, then one-hot terms, each sorted by name.
     pub terms: Vec<Term>,
     /// Numeric columns dropped for a zero std.
     pub dropped: Vec<String>,
@@ -93,6 +94,10 @@ impl Preprocessor {
                 });
             }
         }
+        // The order the registry reads terms back in (numeric, then one-hot,
+        // each by name): a model scores with the same sums in the same order
+        // before and after it is stored.
+        terms.sort_by(|a, b| (a.is_categorical(), &a.term).cmp(&(b.is_categorical(), &b.term)));
         Preprocessor { terms, dropped }
     }
 }

@@ -175,6 +175,7 @@ pub fn newest_challenger(conn: &Connection) -> Result<Option<ModelRow>> {
 /// A model's terms, intercept first.
 pub fn load(conn: &Connection, model_id: &str) -> Result<Model> {
     let terms: Vec<Term> = conn
+        // The intercept, then the order Preprocessor::fit gives the inputs.
         .prepare(
             "select term, feature, category, center, scale, coefficient from model_terms \
              where model_id = ? order by feature is not null, category is not null, term",

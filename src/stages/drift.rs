@@ -3,23 +3,24 @@
 //! and the population it scored last (current), as templated SQL
 //! (`sql/drift/*.sql`, DESIGN §4).
 //!
-//! Numeric features: `drift.bins` quantile bins of the reference (linear
-//! interpolation, duplicate edges merged), bin k holding edge(k-1) < x <=
-//! edge(k), the outer bins open to -inf/+inf and NULL its own bin. The edges
-//! are computed here, from the reference rows the stage loads to score them
-//! anyway, with numpy's linear interpolation to the last bit: DuckDB's
-//! `quantile_cont` rounds `a*(1-g) + a*g` away from `a` between equal
-//! neighbours, which moves rows lying on an edge into the next bin.
-//! Categorical features: one bin per category, unseen categories and NULL
-//! included. Shares are clipped at 1e-4; PSI = sum (cur - ref) * ln(cur / ref).
+//! The reference side is a profile of the model's training rows, binned
+//! once and stored with the model (`model_reference_bins`, written by train
+//! and retrain; built here from `training_set` for a model without one), so
+//! a check reads only the current population. Numeric features:
+//! `drift.bins` quantile bins of the reference (numpy's linear
+//! interpolation to the last bit, duplicate edges merged), bin k holding
+//! edge(k-1) < x <= edge(k), the outer bins open to -inf/+inf and NULL its
+//! own bin. DuckDB's `quantile_cont` is not used for the edges: it rounds
+//! `a*(1-g) + a*g` away from `a` between equal neighbours, which moves rows
+//! lying on an edge into the next bin. Categorical features: one bin per
+//! category, unseen categories and NULL included. The current sample is
+//! binned and PSI computed by `sql/drift/*.sql`: shares clipped at 1e-4,
+//! PSI = sum (cur - ref) * ln(cur / ref).
 
 use std::path::Path;
-use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
 use duckdb::Connection;
-use duckdb::arrow::array::{ArrayRef, Date32Array, Float64Array, StringArray};
-use duckdb::arrow::record_batch::RecordBatch;
 use serde::Serialize;
 
 use crate::config::Config;
@@ -37,28 +38,25 @@ pub const SCORE_FEATURE: &str = "churn_risk";
 
 #[derive(Debug, Clone, Serialize)]
 struct Bin {
-    bin: usize,
-    /// SQL literals of the bin's bounds (lower < x <= upper).
-    lower: String,
+    bin: i32,
+    /// SQL literal of the bin's upper bound (lower < x <= upper).
     upper: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
 struct NumericFeature {
     name: String,
-    /// "numeric" or "score".
-    kind: &'static str,
     bins: Vec<Bin>,
 }
 
 /// The values the drift templates are rendered with.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Default)]
 struct DriftSql {
     run_id: String,
     model_id: String,
-    reference_from: String,
-    reference_to: String,
     current_date: String,
+    n_bins: u32,
+    reference_rows: i64,
     numeric: Vec<NumericFeature>,
     categorical: Vec<String>,
     min_share: String,
@@ -66,13 +64,15 @@ struct DriftSql {
     fail_psi: f64,
 }
 
-/// What to measure between the tables `drift_reference` and `drift_current`.
+/// What to measure: the current sample (table `drift_current`) against the
+/// reference profile stored for (`model_id`, `n_bins`) in
+/// `model_reference_bins`, whose bins are `reference`.
 #[derive(Debug, Clone)]
-pub struct Spec {
+pub struct Spec<'a> {
     pub run_id: String,
-    /// (column, kind "numeric" or "score", the reference's quantiles).
-    pub numeric: Vec<(String, &'static str, Vec<f64>)>,
-    pub categorical: Vec<String>,
+    pub model_id: String,
+    pub n_bins: u32,
+    pub reference: &'a [ReferenceBin],
     pub warn_psi: f64,
     pub fail_psi: f64,
 }
@@ -178,13 +178,184 @@ fn current_date(conn: &Connection, production: &ModelRow) -> Result<NaiveDate> {
     Ok(scored)
 }
 
-/// Scores the reference rows with the model into `drift_reference_scores`;
-/// returns the rows and their scores.
-fn write_reference_scores(
+/// One bin of a model's reference profile: its training rows binned for
+/// drift (table `model_reference_bins`). Numeric and score bins are
+/// numbered 1.. with their bounds (lower < x <= upper), the NULL bin is 0;
+/// categorical bins hold one category each (NULL: bin 0), numbered by
+/// category.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReferenceBin {
+    pub feature: String,
+    /// numeric, score or categorical.
+    pub kind: String,
+    pub bin: i32,
+    pub lower: Option<f64>,
+    pub upper: Option<f64>,
+    pub category: Option<String>,
+    pub count: i64,
+}
+
+/// The reference bins of one numeric input (NaN = NULL): `n_bins` quantile
+/// bins of its values (numpy linear quantiles, duplicate edges merged, outer
+/// bins open), each value in the bin with lower < x <= upper, and the NULL
+/// bin when there are NULLs.
+pub fn numeric_reference(feature: &str, kind: &str, values: &[f64], n_bins: u32) -> Vec<ReferenceBin> {
+    let qs: Vec<f64> = (1..n_bins).map(|k| f64::from(k) / f64::from(n_bins)).collect();
+    let bounds = bins_from_edges(&quantiles(values.iter().copied(), &qs));
+    let uppers: Vec<f64> = bounds.iter().map(|&(_, upper)| upper).collect();
+    let mut counts = vec![0i64; bounds.len()];
+    let mut nulls = 0i64;
+    for &x in values {
+        if x.is_nan() {
+            nulls += 1;
+        } else {
+            // The first bin whose upper bound is >= x; the last is +inf.
+            let k = uppers.partition_point(|&u| u < x).min(counts.len() - 1);
+            counts[k] += 1;
+        }
+    }
+    let bin = |bin: i32, lower: Option<f64>, upper: Option<f64>, count: i64| ReferenceBin {
+        feature: feature.to_string(),
+        kind: kind.to_string(),
+        bin,
+        lower,
+        upper,
+        category: None,
+        count,
+    };
+    let mut out = Vec::with_capacity(bounds.len() + 1);
+    if nulls > 0 {
+        out.push(bin(0, None, None, nulls));
+    }
+    for (k, (&(lower, upper), &count)) in bounds.iter().zip(&counts).enumerate() {
+        out.push(bin(k as i32 + 1, Some(lower), Some(upper), count));
+    }
+    out
+}
+
+/// The reference bins of one categorical input: one per category seen,
+/// numbered in category order, and bin 0 for NULL when there are NULLs.
+pub fn categorical_reference<'a>(
+    feature: &str,
+    values: impl IntoIterator<Item = Option<&'a str>>,
+) -> Vec<ReferenceBin> {
+    let mut counts: std::collections::BTreeMap<Option<&str>, i64> = std::collections::BTreeMap::new();
+    for v in values {
+        *counts.entry(v).or_default() += 1;
+    }
+    // None sorts first: the NULL bin is 0, the categories 1.. in order.
+    let offset = i32::from(!counts.contains_key(&None));
+    counts
+        .into_iter()
+        .enumerate()
+        .map(|(k, (category, count))| ReferenceBin {
+            feature: feature.to_string(),
+            kind: "categorical".to_string(),
+            bin: k as i32 + offset,
+            lower: None,
+            upper: None,
+            category: category.map(str::to_string),
+            count,
+        })
+        .collect()
+}
+
+/// The reference profile of `model`: `rows` of `frame` (its training rows)
+/// and their scores, binned for every input the model reads and its score.
+pub fn reference_profile(
+    model: &crate::model::Model,
+    frame: &Frame,
+    rows: &[usize],
+    scores: &[f64],
+    n_bins: u32,
+) -> Result<Vec<ReferenceBin>> {
+    let mut out = Vec::new();
+    for name in model.numeric_features() {
+        let j = frame
+            .numeric_index(&name)
+            .ok_or_else(|| Error::Other(format!("drift: the reference rows lack column {name}")))?;
+        let column = frame.numeric.column(j);
+        let values: Vec<f64> = rows.iter().map(|&i| column[i]).collect();
+        out.extend(numeric_reference(&name, "numeric", &values, n_bins));
+    }
+    out.extend(numeric_reference(SCORE_FEATURE, "score", scores, n_bins));
+    for name in model.categorical_features() {
+        let k = Frame::categorical_index(&name)
+            .ok_or_else(|| Error::Other(format!("drift: {name} is not a categorical input")))?;
+        let column = &frame.categorical[k];
+        out.extend(categorical_reference(
+            &name,
+            rows.iter().map(|&i| column[i].as_deref()),
+        ));
+    }
+    Ok(out)
+}
+
+/// Stores `model_id`'s reference profile for `n_bins` numeric bins.
+pub fn store_reference(conn: &Connection, model_id: &str, n_bins: u32, bins: &[ReferenceBin]) -> Result<()> {
+    let mut app = conn
+        .appender("model_reference_bins")
+        .context(|| "opening the model_reference_bins appender".into())?;
+    for b in bins {
+        app.append_row(duckdb::params![
+            model_id, n_bins, b.feature, b.kind, b.bin, b.lower, b.upper, b.category, b.count
+        ])
+        .context(|| format!("storing the reference profile of {model_id}"))?;
+    }
+    app.flush()
+        .context(|| format!("storing the reference profile of {model_id}"))
+}
+
+/// `model_id`'s stored reference profile for `n_bins` numeric bins (empty
+/// when it has none).
+pub fn load_reference(conn: &Connection, model_id: &str, n_bins: u32) -> Result<Vec<ReferenceBin>> {
+    let mut stmt = conn
+        .prepare(
+            "select feature, kind, bin, lower, upper, category, reference_count from model_reference_bins \
+             where model_id = ? and bins = ? order by feature, bin",
+        )
+        .context(|| "drift: reading model_reference_bins".into())?;
+    stmt.query_map(duckdb::params![model_id, n_bins], |r| {
+        Ok(ReferenceBin {
+            feature: r.get(0)?,
+            kind: r.get(1)?,
+            bin: r.get(2)?,
+            lower: r.get(3)?,
+            upper: r.get(4)?,
+            category: r.get(5)?,
+            count: r.get(6)?,
+        })
+    })
+    .and_then(|rows| rows.collect())
+    .context(|| "drift: reading model_reference_bins".into())
+}
+
+/// The number of rows behind a profile: every input counts each row once.
+pub fn reference_rows(bins: &[ReferenceBin]) -> Result<i64> {
+    let mut per_feature: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+    for b in bins {
+        *per_feature.entry(&b.feature).or_default() += b.count;
+    }
+    let mut totals = per_feature.values().copied();
+    let first = totals.next().unwrap_or(0);
+    if totals.any(|n| n != first) {
+        return Err(Error::Other(format!(
+            "the stored reference profile is inconsistent (inputs count different rows: {per_feature:?}); \
+             delete its rows from model_reference_bins and run drift again to rebuild it"
+        )));
+    }
+    Ok(first)
+}
+
+/// Builds the production model's reference profile from its training rows
+/// in `training_set`, for a model stored without one (or with another
+/// `drift.bins`).
+fn profile_from_training_set(
     conn: &Connection,
     production: &ModelRow,
     model: &crate::model::Model,
-) -> Result<(Frame, Vec<f64>)> {
+    n_bins: u32,
+) -> Result<Vec<ReferenceBin>> {
     let available = numeric_features(conn, "training_set")?;
     let wanted = model.numeric_features();
     let missing: Vec<&String> = wanted.iter().filter(|f| !available.contains(f)).collect();
@@ -209,30 +380,8 @@ fn write_reference_scores(
         )));
     }
     let rows: Vec<usize> = (0..frame.len()).collect();
-    let risk = model.predict(&frame, &rows);
-    conn.execute_batch(
-        "create or replace table drift_reference_scores (user_id varchar, as_of_date date, churn_risk double)",
-    )
-    .context(|| "drift: creating drift_reference_scores".into())?;
-    let batch = RecordBatch::try_from_iter(vec![
-        (
-            "user_id",
-            Arc::new(StringArray::from_iter_values(frame.user_id.iter())) as ArrayRef,
-        ),
-        ("as_of_date", Arc::new(Date32Array::from(frame.as_of.clone()))),
-        ("churn_risk", Arc::new(Float64Array::from(risk.clone()))),
-    ])
-    .map_err(|e| Error::Other(format!("drift: building the reference scores: {e}")))?;
-    let mut appender = conn
-        .appender("drift_reference_scores")
-        .context(|| "drift: opening the reference score appender".into())?;
-    appender
-        .append_record_batch(batch)
-        .context(|| "drift: appending reference scores".into())?;
-    appender
-        .flush()
-        .context(|| "drift: flushing reference scores".into())?;
-    Ok((frame, risk))
+    let scores = model.predict(&frame, &rows);
+    reference_profile(model, &frame, &rows, &scores, n_bins)
 }
 
 /// Quantiles at `qs` of the non-NaN `values` with numpy's default (linear)
@@ -281,37 +430,49 @@ pub fn quantiles(values: impl IntoIterator<Item = f64>, qs: &[f64]) -> Vec<f64> 
         .collect()
 }
 
-/// Bins both samples (tables `drift_reference`, `drift_current`), writes
-/// the bins and per-feature PSI of `spec.run_id` to `drift_bins` and
-/// `drift_results`, and returns the results, largest PSI first.
-pub fn measure(conn: &Connection, spec: &Spec) -> Result<Vec<FeatureDrift>> {
+/// Bins the current sample (table `drift_current`) as the reference profile
+/// of `spec` bins its training rows, writes the bins and per-feature PSI of
+/// `spec.run_id` to `drift_bins` and `drift_results`, and returns the
+/// results, largest PSI first.
+pub fn measure(conn: &Connection, spec: &Spec<'_>) -> Result<Vec<FeatureDrift>> {
+    let mut numeric: Vec<NumericFeature> = Vec::new();
+    let mut categorical: Vec<String> = Vec::new();
+    for b in spec.reference {
+        if b.kind == "categorical" {
+            if categorical.last() != Some(&b.feature) {
+                categorical.push(b.feature.clone());
+            }
+            continue;
+        }
+        if numeric.last().map(|f| &f.name) != Some(&b.feature) {
+            numeric.push(NumericFeature {
+                name: b.feature.clone(),
+                bins: Vec::new(),
+            });
+        }
+        if let (Some(upper), true) = (b.upper, b.bin > 0) {
+            let f = numeric.last_mut().expect("pushed above");
+            f.bins.push(Bin {
+                bin: b.bin,
+                upper: literal(upper),
+            });
+        }
+    }
+    for f in &mut numeric {
+        f.bins.sort_by_key(|b| b.bin);
+    }
+    categorical.dedup();
     let ctx = DriftSql {
         run_id: quoted(&spec.run_id),
-        model_id: String::new(),
-        reference_from: String::new(),
-        reference_to: String::new(),
-        current_date: String::new(),
-        numeric: spec
-            .numeric
-            .iter()
-            .map(|(name, kind, edges)| NumericFeature {
-                name: name.clone(),
-                kind,
-                bins: bins_from_edges(edges)
-                    .into_iter()
-                    .enumerate()
-                    .map(|(k, (lower, upper))| Bin {
-                        bin: k + 1,
-                        lower: literal(lower),
-                        upper: literal(upper),
-                    })
-                    .collect(),
-            })
-            .collect(),
-        categorical: spec.categorical.clone(),
+        model_id: quoted(&spec.model_id),
+        n_bins: spec.n_bins,
+        reference_rows: reference_rows(spec.reference)?,
+        numeric,
+        categorical,
         min_share: format!("{MIN_SHARE:?}"),
         warn_psi: spec.warn_psi,
         fail_psi: spec.fail_psi,
+        ..DriftSql::default()
     };
     execute(
         conn,
@@ -400,45 +561,27 @@ pub fn run(conn: &Connection, config: &Config, run_id: &str, json: Option<&Path>
     let current = current_date(conn, &production)?;
     let clock = std::time::Instant::now();
     let lap = |step: &str| tracing::debug!(step, seconds = clock.elapsed().as_secs_f64(), "drift timing");
-    let (reference, reference_scores) = write_reference_scores(conn, &production, &model)?;
-    lap("reference rows loaded and scored");
-    let reference_rows = reference.len() as i64;
-
-    let categorical = model.categorical_features();
     let d = &config.drift;
-    let qs: Vec<f64> = (1..d.bins).map(|k| f64::from(k) / f64::from(d.bins)).collect();
-    let mut numeric = Vec::new();
-    for name in model.numeric_features() {
-        let j = reference
-            .numeric_index(&name)
-            .ok_or_else(|| Error::Other(format!("drift: the reference rows lack column {name}")))?;
-        let edges = quantiles(reference.numeric.column(j).iter().copied(), &qs);
-        numeric.push((name, "numeric", edges));
+    let mut reference = load_reference(conn, &production.model_id, d.bins)?;
+    if reference.is_empty() {
+        // Models trained before profiles were stored, or profiled with
+        // another drift.bins: bin the training rows once and keep it.
+        tracing::info!(
+            model_id = %production.model_id,
+            bins = d.bins,
+            "drift: building the reference profile of the production model from its training rows"
+        );
+        reference = profile_from_training_set(conn, &production, &model, d.bins)?;
+        store_reference(conn, &production.model_id, d.bins, &reference)?;
+        lap("reference profile built from training_set");
     }
-    numeric.push((
-        SCORE_FEATURE.to_string(),
-        "score",
-        quantiles(reference_scores.iter().copied(), &qs),
-    ));
+    let reference_rows = reference_rows(&reference)?;
 
     let samples = DriftSql {
-        run_id: quoted(run_id),
         model_id: quoted(&production.model_id),
-        reference_from: production.train_from.to_string(),
-        reference_to: production.train_to.to_string(),
         current_date: current.to_string(),
-        numeric: Vec::new(),
-        categorical: Vec::new(),
-        min_share: String::new(),
-        warn_psi: d.warn_psi,
-        fail_psi: d.fail_psi,
+        ..DriftSql::default()
     };
-    execute(
-        conn,
-        "drift/reference.sql",
-        "create or replace temp table drift_reference as",
-        &samples,
-    )?;
     execute(
         conn,
         "drift/current.sql",
@@ -464,21 +607,20 @@ pub fn run(conn: &Connection, config: &Config, run_id: &str, json: Option<&Path>
         conn.execute(sql, duckdb::params![production.model_id, current])
             .context(|| "drift: replacing the earlier check of this date".into())?;
     }
-    lap("samples built");
+    lap("current sample built");
     let features = measure(
         conn,
         &Spec {
             run_id: run_id.to_string(),
-            numeric,
-            categorical,
+            model_id: production.model_id.clone(),
+            n_bins: d.bins,
+            reference: &reference,
             warn_psi: d.warn_psi,
             fail_psi: d.fail_psi,
         },
     )?;
-    conn.execute_batch(
-        "drop table drift_reference; drop table drift_current; drop table drift_reference_scores;",
-    )
-    .context(|| "drift: dropping the working tables".into())?;
+    conn.execute_batch("drop table drift_current")
+        .context(|| "drift: dropping the current sample".into())?;
     lap("bins and PSI measured");
     let worst = features
         .first()

@@ -7,12 +7,11 @@ use duckdb::Connection;
 
 use crate::config::Config;
 use crate::error::Result;
-use crate::model::registry;
 use crate::stages::{Outcome, promote, train};
 
 pub fn run(conn: &Connection, config: &Config) -> Result<Outcome> {
     let t = train::fit_candidate(conn, config, "retrain")?;
-    registry::insert(conn, &t.row, &t.model.terms)?;
+    train::register(conn, config, &t)?;
     tracing::info!(
         model_id = %t.row.model_id,
         "retrain: candidate {} PR-AUC {:.4} on {} .. {}",

@@ -14,6 +14,7 @@ use crate::model::preprocess::{INTERCEPT, Preprocessor, Term, design};
 use crate::model::registry::{self, ModelRow};
 use crate::model::{Model, data};
 use crate::stages::Outcome;
+use crate::stages::drift::{self, ReferenceBin};
 
 /// A fitted, evaluated candidate before it is stored.
 pub struct Trained {
@@ -21,6 +22,8 @@ pub struct Trained {
     pub model: Model,
     pub metrics: Metrics,
     pub split: Split,
+    /// The training rows binned for drift (`model_reference_bins`).
+    pub reference: Vec<ReferenceBin>,
 }
 
 fn params(config: &Config) -> Params {
@@ -85,6 +88,10 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
         model_id: registry::new_model_id(now),
         terms,
     };
+    // The drift reference: the training rows and their scores, binned.
+    let train_scores = model.predict_design(&x);
+    drop(x);
+    let reference = drift::reference_profile(&model, &frame, &train_rows, &train_scores, config.drift.bins)?;
     let test_scores = model.predict(&frame, &test_rows);
     let test_labels: Vec<f64> = test_rows.iter().map(|&i| frame.label[i]).collect();
     let metrics = metrics::evaluate(&test_labels, &test_scores)?;
@@ -133,12 +140,19 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
         model,
         metrics,
         split,
+        reference,
     })
+}
+
+/// Stores a fitted candidate: its row, its terms and its drift reference.
+pub fn register(conn: &Connection, config: &Config, t: &Trained) -> Result<()> {
+    registry::insert(conn, &t.row, &t.model.terms)?;
+    drift::store_reference(conn, &t.row.model_id, config.drift.bins, &t.reference)
 }
 
 pub fn run(conn: &Connection, config: &Config) -> Result<Outcome> {
     let t = fit_candidate(conn, config, "train")?;
-    registry::insert(conn, &t.row, &t.model.terms)?;
+    register(conn, config, &t)?;
     Ok(Outcome {
         rows_out: t.model.terms.len() as i64,
         params: serde_json::json!({"model_id": t.row.model_id, "pr_auc": t.metrics.pr_auc}),

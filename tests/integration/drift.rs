@@ -2,9 +2,51 @@
 //! (run, append drifted days, drift FAIL, retrain) through the real binary.
 
 use churn::db::Store;
-use churn::stages::drift::{FeatureDrift, Spec, measure, quantiles};
+use churn::stages::drift::{
+    FeatureDrift, ReferenceBin, Spec, categorical_reference, load_reference, measure, numeric_reference,
+    store_reference,
+};
 
 use crate::common::{Sandbox, exec, rows, stderr, stdout};
+
+/// Profiles the reference sample (table `drift_reference`: x double, cat
+/// varchar) with `bins` quantile bins, stores the profile as model "ref",
+/// and measures the current sample (table `drift_current`) against it.
+fn measure_tables(store: &Store, run_id: &str, bins: u32, with_cat: bool) -> Vec<FeatureDrift> {
+    let xs: Vec<f64> = rows(
+        store,
+        "select coalesce(x::double, 'nan'::double) from drift_reference",
+    )
+    .iter()
+    .map(|r| r[0].parse().unwrap())
+    .collect();
+    let mut reference: Vec<ReferenceBin> = numeric_reference("x", "numeric", &xs, bins);
+    if with_cat {
+        let cats: Vec<Option<String>> = rows(store, "select coalesce(cat, '<NULL>') from drift_reference")
+            .into_iter()
+            .map(|r| Some(r[0].clone()).filter(|c| c != "<NULL>"))
+            .collect();
+        reference.extend(categorical_reference("cat", cats.iter().map(|c| c.as_deref())));
+    }
+    exec(store, "delete from model_reference_bins");
+    store_reference(&store.conn, "ref", bins, &reference).unwrap();
+    // The stored profile reads back as it was written.
+    let mut stored = load_reference(&store.conn, "ref", bins).unwrap();
+    let key = |b: &ReferenceBin| (b.feature.clone(), b.bin);
+    stored.sort_by_key(key);
+    reference.sort_by_key(key);
+    assert_eq!(stored, reference);
+    let spec = Spec {
+        run_id: run_id.into(),
+        model_id: "ref".into(),
+        n_bins: bins,
+        reference: &stored,
+        warn_psi: 0.1,
+        fail_psi: 0.25,
+    };
+    exec(store, "delete from drift_bins; delete from drift_results;");
+    measure(&store.conn, &spec).unwrap()
+}
 
 /// Builds the two samples from SQL value lists of (x, cat) and measures PSI
 /// of x (numeric, `bins` quantile bins) and cat (categorical).
@@ -16,23 +58,7 @@ fn psi(store: &Store, reference: &str, current: &str, bins: u32) -> Vec<FeatureD
              create or replace table drift_current as select * from (values {current}) as t(x, cat);"
         ),
     );
-    let xs: Vec<f64> = rows(
-        store,
-        "select coalesce(x::double, 'nan'::double) from drift_reference",
-    )
-    .iter()
-    .map(|r| r[0].parse().unwrap())
-    .collect();
-    let qs: Vec<f64> = (1..bins).map(|k| f64::from(k) / f64::from(bins)).collect();
-    let spec = Spec {
-        run_id: "r1".into(),
-        numeric: vec![("x".into(), "numeric", quantiles(xs, &qs))],
-        categorical: vec!["cat".into()],
-        warn_psi: 0.1,
-        fail_psi: 0.25,
-    };
-    exec(store, "delete from drift_bins; delete from drift_results;");
-    measure(&store.conn, &spec).unwrap()
+    measure_tables(store, "r1", bins, true)
 }
 
 fn get<'a>(results: &'a [FeatureDrift], feature: &str) -> &'a FeatureDrift {
@@ -87,6 +113,23 @@ fn four_bins_by_hand() {
 }
 
 #[test]
+fn values_on_an_edge_belong_to_the_lower_bin_in_both_samples() {
+    let sb = Sandbox::new();
+    let store = sb.store();
+    // Median edge 2: (-inf, 2] holds 1, 2, 2 and (2, inf) holds 3, in the
+    // reference (binned in Rust) and in the current sample (binned in SQL).
+    let reference = values(&["1", "2", "2", "3"], "'a'");
+    let current = values(&["2", "2", "2", "3"], "'a'");
+    let r = psi(&store, &reference, &current, 2);
+    assert_eq!(get(&r, "x").psi, 0.0);
+    let bins = rows(
+        &store,
+        "select bin, upper, reference_count, current_count from drift_bins where feature = 'x' order by bin",
+    );
+    assert_eq!(bins, vec![vec!["1", "2.0", "3", "3"], vec!["2", "inf", "1", "1"]]);
+}
+
+#[test]
 fn mass_moved_above_the_reference_maximum_is_caught() {
     let sb = Sandbox::new();
     let store = sb.store();
@@ -98,16 +141,7 @@ fn mass_moved_above_the_reference_maximum_is_caught() {
         &store,
         &format!("create table drift_reference as {reference}; create table drift_current as {current};"),
     );
-    let xs: Vec<f64> = (0..10000).map(|i| f64::from(i % 1000)).collect();
-    let qs: Vec<f64> = (1..10).map(|k| f64::from(k) / 10.0).collect();
-    let spec = Spec {
-        run_id: "moved".into(),
-        numeric: vec![("x".into(), "numeric", quantiles(xs, &qs))],
-        categorical: vec![],
-        warn_psi: 0.1,
-        fail_psi: 0.25,
-    };
-    let r = measure(&store.conn, &spec).unwrap();
+    let r = measure_tables(&store, "moved", 10, false);
     // Top bin 0.10 -> 0.37, nine bins 0.10 -> 0.07:
     // 0.27 ln 3.7 + 9 (-0.03) ln 0.7 = 0.4496
     let want = 0.27 * 3.7f64.ln() + 9.0 * -0.03 * 0.7f64.ln();
@@ -199,6 +233,37 @@ fn run_append_drifted_days_drift_fails_and_retrain_decides() {
             .as_f64()
             .unwrap()
     };
+
+    // train stored the production model's reference profile; a model
+    // without one gets it rebuilt from training_set by drift, bin for bin,
+    // and the check measures the same PSI.
+    let profile_sql = "select feature, kind, bin, lower, upper, category, reference_count \
+                       from model_reference_bins join production_model using (model_id) \
+                       where bins = 10 order by feature, bin";
+    let store = sb.store();
+    let trained = rows(&store, profile_sql);
+    assert!(trained.len() > 100, "{trained:?}");
+    exec(&store, "delete from model_reference_bins");
+    drop(store);
+    let out = sb.churn(&["--config", c, "run", "--stage", "drift", "--json", "again.json"]);
+    assert!(matches!(out.status.code(), Some(0) | Some(2)), "{}", stderr(&out));
+    let rebuilt = rows(&sb.store(), profile_sql);
+    let differences: Vec<_> = trained
+        .iter()
+        .zip(&rebuilt)
+        .filter(|(a, b)| a != b)
+        .take(5)
+        .collect();
+    assert!(
+        rebuilt.len() == trained.len() && differences.is_empty(),
+        "{} bins trained, {} rebuilt; first differences {differences:?}",
+        trained.len(),
+        rebuilt.len()
+    );
+    let again: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sb.path("again.json")).unwrap()).unwrap();
+    assert_eq!(again["features"], base["features"]);
+    assert_eq!(again["reference_rows"], base["reference_rows"]);
 
     let out = sb.churn(&["--config", c, "generate", "--append-days", "30"]);
     assert!(out.status.success(), "{}", stderr(&out));
