@@ -6,7 +6,7 @@
 use argmin::core::{CostFunction, Executor, Gradient, State, TerminationReason, TerminationStatus};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
-use ndarray::{Array1, Array2, ArrayView1, s};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis, s};
 
 use crate::error::{Error, Result};
 
@@ -129,7 +129,33 @@ impl Params {
     }
 }
 
-/// The objective and its gradient (formulas above) from one pass over the rows.
+/// Σᵢ wᵢ·logloss, Σᵢ rᵢ and Xᵀr over a block of rows, in one pass.
+fn accumulate(
+    x: ArrayView2<'_, f64>,
+    y: ArrayView1<'_, f64>,
+    w: ArrayView1<'_, f64>,
+    beta: ArrayView1<'_, f64>,
+    b: f64,
+) -> (f64, f64, Array1<f64>) {
+    let mut xr = Array1::zeros(x.ncols());
+    let (mut data, mut r_sum) = (0.0, 0.0);
+    for ((row, &y), &w) in x.rows().into_iter().zip(y).zip(w) {
+        let z = row.dot(&beta) + b;
+        data += w * logloss(y, z);
+        let r = w * (sigmoid(z) - y);
+        r_sum += r;
+        xr.scaled_add(r, &row);
+    }
+    (data, r_sum, xr)
+}
+
+/// Rows from which the objective is computed on two threads.
+const PARALLEL_ROWS: usize = 50_000;
+
+/// The objective and its gradient (formulas above) from one pass over the
+/// rows (a row-major X is read once, never column by column), split in two
+/// halves on two threads for large inputs. The halves are fixed, so the
+/// result does not depend on scheduling.
 pub fn objective_and_gradient(
     x: &Array2<f64>,
     y: &Array1<f64>,
@@ -137,33 +163,45 @@ pub fn objective_and_gradient(
     c: f64,
     theta: &Array1<f64>,
 ) -> (f64, Array1<f64>) {
-    let p = x.ncols();
-    let z = margins(x, theta);
-    let mut data = 0.0;
-    let r: Array1<f64> = z
-        .iter()
-        .zip(y)
-        .zip(w)
-        .map(|((&z, &y), &w)| {
-            data += w * logloss(y, z);
-            w * (sigmoid(z) - y)
-        })
-        .collect();
+    let (n, p) = x.dim();
     let beta = theta.slice(s![..p]);
+    let b = theta[p];
+    let (data, r_sum, xr) = if n < PARALLEL_ROWS {
+        accumulate(x.view(), y.view(), w.view(), beta, b)
+    } else {
+        let half = n / 2;
+        let (x1, x2) = x.view().split_at(Axis(0), half);
+        let (y1, y2) = y.view().split_at(Axis(0), half);
+        let (w1, w2) = w.view().split_at(Axis(0), half);
+        let (first, second) = std::thread::scope(|scope| {
+            let first = scope.spawn(|| accumulate(x1, y1, w1, beta, b));
+            let second = accumulate(x2, y2, w2, beta, b);
+            (first.join().expect("objective thread panicked"), second)
+        });
+        (first.0 + second.0, first.1 + second.1, first.2 + second.2)
+    };
     let mut g = Array1::zeros(p + 1);
-    g.slice_mut(s![..p]).assign(&(x.t().dot(&r) * c + beta));
-    g[p] = c * r.sum();
+    g.slice_mut(s![..p]).assign(&(xr * c + beta));
+    g[p] = c * r_sum;
     (c * data + 0.5 * beta.dot(&beta), g)
 }
 
 /// The Hessian of the objective at θ = 0 (every σ = ½), divided by `scale`:
 /// (C/4·Xₐᵀ diag(w) Xₐ + diag(1, …, 1, 0)) / scale, with Xₐ = [X, 1].
 fn initial_hessian(x: &Array2<f64>, w: &Array1<f64>, c: f64, scale: f64) -> Array2<f64> {
-    let (n, p) = x.dim();
-    let mut xa = Array2::ones((n, p + 1));
-    xa.slice_mut(s![.., ..p]).assign(x);
-    let weighted = &xa * &w.mapv(|v| c * v / 4.0).insert_axis(ndarray::Axis(1));
-    let mut h = xa.t().dot(&weighted);
+    let p = x.ncols();
+    let mut h = Array2::<f64>::zeros((p + 1, p + 1));
+    // In blocks of rows, so no n × p copy of X is made.
+    const BLOCK: usize = 8192;
+    for (xb, wb) in x
+        .axis_chunks_iter(Axis(0), BLOCK)
+        .zip(w.axis_chunks_iter(Axis(0), BLOCK))
+    {
+        let mut xa = Array2::ones((xb.nrows(), p + 1));
+        xa.slice_mut(s![.., ..p]).assign(&xb);
+        let weighted = &xa * &wb.mapv(|v| c * v / 4.0).insert_axis(Axis(1));
+        h += &xa.t().dot(&weighted);
+    }
     for j in 0..p {
         h[[j, j]] += 1.0;
     }

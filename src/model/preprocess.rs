@@ -102,36 +102,76 @@ impl Preprocessor {
     }
 }
 
+/// Where one design column reads its value.
+enum Source<'a> {
+    /// (x − center) / scale of numeric column `j`, NULL → 0 (the center).
+    Numeric { j: usize, center: f64, scale: f64 },
+    /// 1 when categorical column `k` equals `category`.
+    OneHot { k: usize, category: &'a str },
+    /// A feature the frame lacks: always the imputed value, 0.
+    Absent,
+}
+
 /// The design matrix of `rows` for input `terms` (intercept terms skipped).
 /// A numeric term whose column the frame lacks reads as missing (imputed).
+///
+/// Filled a row at a time (the matrix and `frame.numeric` are row-major), on
+/// two threads for large inputs: a column-at-a-time fill strides through
+/// memory and took minutes at 8.7 million rows.
 pub fn design(terms: &[Term], frame: &Frame, rows: &[usize]) -> Array2<f64> {
-    let inputs: Vec<&Term> = terms.iter().filter(|t| !t.is_intercept()).collect();
-    let mut x = Array2::zeros((rows.len(), inputs.len()));
-    for (c, term) in inputs.iter().enumerate() {
-        let feature = term.feature.as_deref().expect("input terms name a feature");
-        match &term.category {
-            Some(category) => {
-                if let Some(k) = Frame::categorical_index(feature) {
-                    for (r, &i) in rows.iter().enumerate() {
-                        if frame.categorical[k][i].as_deref() == Some(category.as_str()) {
-                            x[[r, c]] = 1.0;
-                        }
-                    }
-                }
+    let sources: Vec<Source> = terms
+        .iter()
+        .filter(|t| !t.is_intercept())
+        .map(|term| {
+            let feature = term.feature.as_deref().expect("input terms name a feature");
+            match &term.category {
+                Some(category) => match Frame::categorical_index(feature) {
+                    Some(k) => Source::OneHot { k, category },
+                    None => Source::Absent,
+                },
+                None => match frame.numeric_index(feature) {
+                    Some(j) => Source::Numeric {
+                        j,
+                        center: term.center,
+                        scale: term.scale,
+                    },
+                    None => Source::Absent,
+                },
             }
-            None => {
-                if let Some(j) = frame.numeric_index(feature) {
-                    for (r, &i) in rows.iter().enumerate() {
-                        let v = frame.numeric[[i, j]];
-                        x[[r, c]] = if v.is_nan() {
-                            0.0
-                        } else {
-                            (v - term.center) / term.scale
-                        };
+        })
+        .collect();
+    let mut x = Array2::zeros((rows.len(), sources.len()));
+    if sources.is_empty() || rows.is_empty() {
+        return x;
+    }
+    let fill = |mut block: ndarray::ArrayViewMut2<f64>, rows: &[usize]| {
+        for (mut out, &i) in block.rows_mut().into_iter().zip(rows) {
+            let numeric = frame.numeric.row(i);
+            for (cell, source) in out.iter_mut().zip(&sources) {
+                *cell = match *source {
+                    Source::Numeric { j, center, scale } => {
+                        let v = numeric[j];
+                        if v.is_nan() { 0.0 } else { (v - center) / scale }
                     }
-                }
+                    Source::OneHot { k, category } => {
+                        f64::from(u8::from(frame.categorical[k][i].as_deref() == Some(category)))
+                    }
+                    Source::Absent => 0.0,
+                };
             }
         }
+    };
+    const PARALLEL_FROM: usize = 100_000;
+    if rows.len() < PARALLEL_FROM {
+        fill(x.view_mut(), rows);
+    } else {
+        let half = rows.len() / 2;
+        let (top, bottom) = x.view_mut().split_at(ndarray::Axis(0), half);
+        let (first, second) = rows.split_at(half);
+        std::thread::scope(|scope| {
+            scope.spawn(|| fill(top, first));
+            fill(bottom, second);
+        });
     }
     x
 }
