@@ -1,11 +1,10 @@
 //! Reading model inputs from DuckDB straight into ndarray, column by column
 //! through Arrow (no per-cell parsing), and the purged time split.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use duckdb::Connection;
 use duckdb::arrow::array::{Array, Float64Array, Int32Array, StringArray};
-use duckdb::arrow::record_batch::RecordBatch;
 use ndarray::Array2;
 
 use crate::error::{Context, Error, Result};
@@ -99,7 +98,15 @@ fn quote_ident(name: &str) -> String {
 }
 
 /// Loads `numeric` columns, the categoricals and (optionally) `churn_label`
-/// of `table` rows matching `filter`, ordered by as_of_date and user_id.
+/// of `table` rows matching `filter`, ordered by user_id and as_of_date.
+///
+/// The rows are streamed from an unordered scan, a record batch at a time,
+/// and put in order here. At 100,000 users DuckDB's `order by` over the
+/// 8.7 million wide rows of `training_set` took 707 s of an 850 s read.
+/// The scan already comes nearly in (user_id, as_of_date) order (11 rows
+/// out of place in the first 3 million), so sorting the keys here and
+/// moving the few stray rows in place is cheap; the order is fixed only so
+/// that a fit sums its rows in the same order on every run.
 pub fn load(
     conn: &Connection,
     table: &str,
@@ -107,6 +114,13 @@ pub fn load(
     numeric: &[String],
     with_label: bool,
 ) -> Result<Frame> {
+    let n: usize = conn
+        .query_row(&format!("select count(*) from {table} where {filter}"), [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .context(|| format!("counting the rows of {table}"))?
+        .try_into()
+        .unwrap_or(0);
     let mut select = vec![
         "user_id::varchar".to_string(),
         "(as_of_date - date '1970-01-01')::integer".to_string(),
@@ -118,16 +132,8 @@ pub fn load(
         "0::double".into()
     });
     select.extend(numeric.iter().map(|c| format!("{}::double", quote_ident(c))));
-    let sql = format!(
-        "select {} from {table} where {filter} order by as_of_date, user_id",
-        select.join(", ")
-    );
+    let sql = format!("select {} from {table} where {filter}", select.join(", "));
     let mut stmt = conn.prepare(&sql).context(|| format!("reading {table}"))?;
-    let batches: Vec<RecordBatch> = stmt
-        .query_arrow([])
-        .context(|| format!("reading {table}"))?
-        .collect();
-    let n: usize = batches.iter().map(RecordBatch::num_rows).sum();
     let p = numeric.len();
     let mut frame = Frame {
         user_id: Vec::with_capacity(n),
@@ -138,9 +144,17 @@ pub fn load(
         label: Vec::with_capacity(n),
     };
     let bad = |what: &str| Error::Other(format!("reading {table}: unexpected Arrow type for {what}"));
+    let changed = || {
+        Error::Other(format!(
+            "{table} changed while it was being read; run the stage again"
+        ))
+    };
     let mut offset = 0;
-    for batch in &batches {
+    for batch in stmt.query_arrow([]).context(|| format!("reading {table}"))? {
         let rows = batch.num_rows();
+        if offset + rows > n {
+            return Err(changed());
+        }
         let ids = batch
             .column(0)
             .as_any()
@@ -170,14 +184,18 @@ pub fn load(
             .downcast_ref::<Float64Array>()
             .ok_or_else(|| bad("label"))?;
         frame.label.extend(labels.iter().map(|v| v.unwrap_or(f64::NAN)));
-        for (j, name) in numeric.iter().enumerate() {
-            let values = batch
-                .column(base + 1 + j)
-                .as_any()
-                .downcast_ref::<Float64Array>()
-                .ok_or_else(|| bad(name))?;
-            let mut target = frame.numeric.slice_mut(ndarray::s![offset..offset + rows, j]);
-            for (i, cell) in target.iter_mut().enumerate() {
+        let columns = (0..p)
+            .map(|j| {
+                batch
+                    .column(base + 1 + j)
+                    .as_any()
+                    .downcast_ref::<Float64Array>()
+                    .ok_or_else(|| bad(&numeric[j]))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut target = frame.numeric.slice_mut(ndarray::s![offset..offset + rows, ..]);
+        for (i, mut row) in target.rows_mut().into_iter().enumerate() {
+            for (cell, values) in row.iter_mut().zip(&columns) {
                 *cell = if values.is_null(i) {
                     f64::NAN
                 } else {
@@ -187,10 +205,81 @@ pub fn load(
         }
         offset += rows;
     }
+    if offset != n {
+        return Err(changed());
+    }
     if with_label && frame.label.iter().any(|v| v.is_nan()) {
         return Err(Error::Other(format!("{table} has rows without churn_label")));
     }
+    frame.sort_by_key();
     Ok(frame)
+}
+
+impl Frame {
+    /// Puts the rows in (user_id, as_of) order, in place.
+    fn sort_by_key(&mut self) {
+        // One u64 per row, (rank of the user id, day): sorting these takes
+        // seconds, where comparing the strings row by row took minutes at
+        // 8.7 million rows.
+        let mut ids: Vec<&str> = self
+            .user_id
+            .iter()
+            .map(String::as_str)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        ids.sort_unstable();
+        let rank: HashMap<&str, u64> = ids.iter().enumerate().map(|(r, &id)| (id, r as u64)).collect();
+        let mut keyed: Vec<(u64, usize)> = (0..self.len())
+            .map(|i| {
+                let day = (i64::from(self.as_of[i]) - i64::from(i32::MIN)) as u64;
+                ((rank[self.user_id[i].as_str()] << 32) | day, i)
+            })
+            .collect();
+        drop(rank);
+        if keyed.windows(2).all(|w| w[0].0 <= w[1].0) {
+            return;
+        }
+        keyed.sort_unstable();
+        let order: Vec<usize> = keyed.into_iter().map(|(_, i)| i).collect();
+        self.user_id = order
+            .iter()
+            .map(|&i| std::mem::take(&mut self.user_id[i]))
+            .collect();
+        self.as_of = order.iter().map(|&i| self.as_of[i]).collect();
+        self.label = order.iter().map(|&i| self.label[i]).collect();
+        for col in &mut self.categorical {
+            *col = order.iter().map(|&i| col[i].take()).collect();
+        }
+        permute_rows(&mut self.numeric, &order);
+    }
+}
+
+/// Reorders the rows of `a` in place so that row k becomes the old row
+/// `order[k]`, following each cycle of the permutation with one row of
+/// scratch space.
+fn permute_rows(a: &mut Array2<f64>, order: &[usize]) {
+    let p = a.ncols();
+    let data = a.as_slice_mut().expect("a standard-layout matrix");
+    let mut done = vec![false; order.len()];
+    let mut scratch = vec![0.0; p];
+    for start in 0..order.len() {
+        if done[start] {
+            continue;
+        }
+        scratch.copy_from_slice(&data[start * p..(start + 1) * p]);
+        let mut k = start;
+        loop {
+            done[k] = true;
+            let from = order[k];
+            if from == start {
+                data[k * p..(k + 1) * p].copy_from_slice(&scratch);
+                break;
+            }
+            data.copy_within(from * p..(from + 1) * p, k * p);
+            k = from;
+        }
+    }
 }
 
 /// The purged time split of DESIGN §3, as as-of day numbers.
@@ -263,6 +352,41 @@ pub fn day_to_date(day: i32) -> chrono::NaiveDate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn permute_rows_moves_every_row_to_its_place() {
+        let mut a = Array2::from_shape_fn((6, 3), |(i, j)| (10 * i + j) as f64);
+        let order = [3, 0, 4, 1, 2, 5];
+        permute_rows(&mut a, &order);
+        for (k, &from) in order.iter().enumerate() {
+            let want: Vec<f64> = (0..3).map(|j| (10 * from + j) as f64).collect();
+            assert_eq!(a.row(k).to_vec(), want, "row {k}");
+        }
+    }
+
+    #[test]
+    fn sort_by_key_orders_rows_by_user_then_date() {
+        let mut frame = Frame {
+            user_id: ["b", "a", "c", "a"].map(String::from).to_vec(),
+            as_of: vec![2, 2, 1, 1],
+            numeric_names: vec!["x".into()],
+            numeric: Array2::from_shape_vec((4, 1), vec![0.0, 1.0, 2.0, 3.0]).unwrap(),
+            categorical: vec![
+                vec![Some("p0".into()), Some("p1".into()), None, Some("p3".into())];
+                CATEGORICAL.len()
+            ],
+            label: vec![0.0, 1.0, 0.0, 1.0],
+        };
+        frame.sort_by_key();
+        assert_eq!(frame.user_id, ["a", "c", "a", "b"]);
+        assert_eq!(frame.as_of, [1, 1, 2, 2]);
+        assert_eq!(frame.numeric.column(0).to_vec(), [3.0, 2.0, 1.0, 0.0]);
+        assert_eq!(frame.label, [1.0, 0.0, 1.0, 0.0]);
+        assert_eq!(
+            frame.categorical[2],
+            [Some("p3".into()), None, Some("p1".into()), Some("p0".into())]
+        );
+    }
 
     #[test]
     fn split_takes_the_last_dates_and_purges_the_gap() {
