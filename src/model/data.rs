@@ -378,13 +378,13 @@ mod tests {
             label: vec![0.0, 1.0, 0.0, 1.0],
         };
         frame.sort_by_key();
-        assert_eq!(frame.user_id, ["a", "c", "a", "b"]);
-        assert_eq!(frame.as_of, [1, 1, 2, 2]);
-        assert_eq!(frame.numeric.column(0).to_vec(), [3.0, 2.0, 1.0, 0.0]);
-        assert_eq!(frame.label, [1.0, 0.0, 1.0, 0.0]);
+        assert_eq!(frame.user_id, ["a", "a", "b", "c"]);
+        assert_eq!(frame.as_of, [1, 2, 2, 1]);
+        assert_eq!(frame.numeric.column(0).to_vec(), [3.0, 1.0, 0.0, 2.0]);
+        assert_eq!(frame.label, [1.0, 1.0, 0.0, 0.0]);
         assert_eq!(
             frame.categorical[2],
-            [Some("p3".into()), None, Some("p1".into()), Some("p0".into())]
+            [Some("p3".into()), Some("p1".into()), Some("p0".into()), None]
         );
     }
 
