@@ -1,7 +1,7 @@
 //! Reading model inputs from DuckDB straight into ndarray, column by column
 //! through Arrow (no per-cell parsing), and the purged time split.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 
 use duckdb::Connection;
 use duckdb::arrow::array::{Array, Float64Array, Int32Array, StringArray};
@@ -104,9 +104,9 @@ fn quote_ident(name: &str) -> String {
 /// and put in order here. At 100,000 users DuckDB's `order by` over the
 /// 8.7 million wide rows of `training_set` took 707 s of an 850 s read.
 /// The scan already comes nearly in (user_id, as_of_date) order (11 rows
-/// out of place in the first 3 million), so sorting the keys here and
-/// moving the few stray rows in place is cheap; the order is fixed only so
-/// that a fit sums its rows in the same order on every run.
+/// out of place in the first 3 million), so an adaptive sort of the row
+/// numbers here and moving the few stray rows in place is cheap; the order
+/// is fixed only so that a fit sums its rows in the same order on every run.
 pub fn load(
     conn: &Connection,
     table: &str,
@@ -218,30 +218,17 @@ pub fn load(
 impl Frame {
     /// Puts the rows in (user_id, as_of) order, in place.
     fn sort_by_key(&mut self) {
-        // One u64 per row, (rank of the user id, day): sorting these takes
-        // seconds, where comparing the strings row by row took minutes at
-        // 8.7 million rows.
-        let mut ids: Vec<&str> = self
-            .user_id
-            .iter()
-            .map(String::as_str)
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        ids.sort_unstable();
-        let rank: HashMap<&str, u64> = ids.iter().enumerate().map(|(r, &id)| (id, r as u64)).collect();
-        let mut keyed: Vec<(u64, usize)> = (0..self.len())
-            .map(|i| {
-                let day = (i64::from(self.as_of[i]) - i64::from(i32::MIN)) as u64;
-                ((rank[self.user_id[i].as_str()] << 32) | day, i)
-            })
-            .collect();
-        drop(rank);
-        if keyed.windows(2).all(|w| w[0].0 <= w[1].0) {
+        let (ids, days) = (&self.user_id, &self.as_of);
+        let key = |i: usize| (ids[i].as_str(), days[i]);
+        if (1..self.len()).all(|i| key(i - 1) <= key(i)) {
             return;
         }
-        keyed.sort_unstable();
-        let order: Vec<usize> = keyed.into_iter().map(|(_, i)| i).collect();
+        // A stable sort of the row numbers finds the runs the scan already
+        // has and merges them, reading the keys nearly in order: a few
+        // linear passes. (Sorting by keys far from the scan's order, with
+        // random reads of the strings, took minutes at 8.7 million rows.)
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.sort_by(|&a, &b| key(a).cmp(&key(b)));
         self.user_id = order
             .iter()
             .map(|&i| std::mem::take(&mut self.user_id[i]))
@@ -331,6 +318,18 @@ impl Split {
         })
     }
 
+    /// A SQL condition on `as_of_date` that keeps the train and test rows
+    /// (and not the purge gap between them).
+    pub fn sql_filter(&self) -> String {
+        format!(
+            "(as_of_date between date '{}' and date '{}' or as_of_date between date '{}' and date '{}')",
+            day_to_date(self.train_from),
+            day_to_date(self.train_to),
+            day_to_date(self.test_from),
+            day_to_date(self.test_to)
+        )
+    }
+
     pub fn train_rows(&self, dates: &[i32]) -> Vec<usize> {
         (0..dates.len())
             .filter(|&i| dates[i] >= self.train_from && dates[i] <= self.train_to)
@@ -342,6 +341,19 @@ impl Split {
             .filter(|&i| dates[i] >= self.test_from && dates[i] <= self.test_to)
             .collect()
     }
+}
+
+/// The distinct as-of dates of `table`, as day numbers, in order.
+pub fn as_of_days(conn: &Connection, table: &str) -> Result<Vec<i32>> {
+    let mut stmt = conn
+        .prepare(&format!(
+            "select distinct (as_of_date - date '1970-01-01')::integer as d from {table} \
+             where as_of_date is not null order by d"
+        ))
+        .context(|| format!("reading the as-of dates of {table}"))?;
+    stmt.query_map([], |r| r.get::<_, i32>(0))
+        .and_then(|rows| rows.collect())
+        .context(|| format!("reading the as-of dates of {table}"))
 }
 
 /// A day number as a date.
