@@ -158,9 +158,9 @@ const BLOCK_ROWS: usize = 4096;
 /// rows (a row-major X is read once, never column by column), in blocks of
 /// rows on rayon's pool. Blocks, not fixed halves: when another process
 /// takes a core for a while (this 2-core machine has one at nice -10), the
-/// other thread takes the remaining blocks instead of waiting for a
-/// straggling half; with fixed halves single evaluations took 0.5 s
-/// instead of 2 ms.
+/// other thread can take the remaining blocks instead of waiting for a
+/// straggling half (with fixed halves, evaluations that take 2 ms took up
+/// to 0.5 s at busy moments).
 pub fn objective_and_gradient(
     x: &Array2<f64>,
     y: &Array1<f64>,
