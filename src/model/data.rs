@@ -322,11 +322,9 @@ impl Split {
     /// (and not the purge gap between them).
     pub fn sql_filter(&self) -> String {
         format!(
-            "(as_of_date between date '{}' and date '{}' or as_of_date between date '{}' and date '{}')",
-            day_to_date(self.train_from),
-            day_to_date(self.train_to),
-            day_to_date(self.test_from),
-            day_to_date(self.test_to)
+            "({} or {})",
+            dates_between(day_to_date(self.train_from), day_to_date(self.train_to)),
+            dates_between(day_to_date(self.test_from), day_to_date(self.test_to))
         )
     }
 
@@ -341,6 +339,12 @@ impl Split {
             .filter(|&i| dates[i] >= self.test_from && dates[i] <= self.test_to)
             .collect()
     }
+}
+
+/// A SQL condition keeping the rows with `as_of_date` from `from` to `to`,
+/// both included.
+pub fn dates_between(from: chrono::NaiveDate, to: chrono::NaiveDate) -> String {
+    format!("as_of_date between date '{from}' and date '{to}'")
 }
 
 /// The distinct as-of dates of `table`, as day numbers, in order.

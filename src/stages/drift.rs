@@ -367,10 +367,7 @@ fn profile_from_training_set(
             missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
         )));
     }
-    let filter = format!(
-        "as_of_date between date '{}' and date '{}'",
-        production.train_from, production.train_to
-    );
+    let filter = crate::model::data::dates_between(production.train_from, production.train_to);
     let frame = load(conn, "training_set", &filter, &wanted, false)?;
     if frame.is_empty() {
         return Err(Error::MissingInput(format!(

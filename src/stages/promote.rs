@@ -28,10 +28,7 @@ pub fn compare_on_test_rows(
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    let filter = format!(
-        "as_of_date between date '{}' and date '{}'",
-        candidate.test_from, candidate.test_to
-    );
+    let filter = crate::model::data::dates_between(candidate.test_from, candidate.test_to);
     let frame = load(conn, "training_set", &filter, &needed, true)?;
     if frame.is_empty() {
         return Err(Error::Other(format!(

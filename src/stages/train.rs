@@ -42,7 +42,12 @@ fn rate(frame: &Frame, rows: &[usize]) -> f64 {
 pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<Trained> {
     let params = params(config);
     params.validate()?;
-    let phase = std::time::Instant::now();
+    // How long each step took, for `-v`.
+    let mut phase = std::time::Instant::now();
+    let mut done = |step: &str| {
+        tracing::debug!(seconds = phase.elapsed().as_secs_f64(), "{step}");
+        phase = std::time::Instant::now();
+    };
     let purge = if config.train.purge {
         config.labels.window_days
     } else {
@@ -58,11 +63,7 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
     )?;
     let numeric = numeric_features(conn, "training_set")?;
     let frame = load(conn, "training_set", &split.sql_filter(), &numeric, true)?;
-    tracing::debug!(
-        seconds = phase.elapsed().as_secs_f64(),
-        rows = frame.len(),
-        "read training_set"
-    );
+    done(&format!("read {} rows of training_set", frame.len()));
     let (train_rows, test_rows) = (split.train_rows(&frame.as_of), split.test_rows(&frame.as_of));
 
     let pre = Preprocessor::fit(&frame, &train_rows);
@@ -71,13 +72,11 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
     }
     let x = design(&pre.terms, &frame, &train_rows);
     let y: Array1<f64> = train_rows.iter().map(|&i| frame.label[i]).collect();
-    tracing::debug!(
-        seconds = phase.elapsed().as_secs_f64(),
-        "split, preprocessed and built the design matrix"
-    );
+    done("preprocessed and built the design matrix");
     let started = std::time::Instant::now();
     let fit = logistic::fit(&x, &y, &params)?;
     let fit_seconds = started.elapsed().as_secs_f64();
+    done("fitted the model");
     if !fit.converged {
         tracing::warn!(
             iterations = fit.iterations,
@@ -109,17 +108,11 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
     let train_scores = model.predict_design(&x);
     drop(x);
     let reference = drift::reference_profile(&model, &frame, &train_rows, &train_scores, config.drift.bins)?;
-    tracing::debug!(
-        seconds = phase.elapsed().as_secs_f64(),
-        "binned the drift reference"
-    );
+    done("scored the train rows and binned the drift reference");
     let test_scores = model.predict(&frame, &test_rows);
     let test_labels: Vec<f64> = test_rows.iter().map(|&i| frame.label[i]).collect();
     let metrics = metrics::evaluate(&test_labels, &test_scores)?;
-    tracing::debug!(
-        seconds = phase.elapsed().as_secs_f64(),
-        "evaluated on the test rows"
-    );
+    done("evaluated on the test rows");
     let row = ModelRow {
         model_id: model.model_id.clone(),
         algorithm: "logistic_regression".to_string(),
