@@ -51,19 +51,35 @@ impl Preprocessor {
     pub fn fit(frame: &Frame, rows: &[usize]) -> Preprocessor {
         let mut terms = Vec::new();
         let mut dropped = Vec::new();
+        // Two passes over the rows (the frame is row-major), each column's
+        // sums taken in row order: no copy of a column's values, and no
+        // strided walk down a column per feature.
+        let p = frame.numeric_names.len();
+        let (mut count, mut sum) = (vec![0usize; p], vec![0.0f64; p]);
+        for &i in rows {
+            for (j, &v) in frame.numeric.row(i).iter().enumerate() {
+                if !v.is_nan() {
+                    count[j] += 1;
+                    sum[j] += v;
+                }
+            }
+        }
+        let mean: Vec<f64> = sum.iter().zip(&count).map(|(&s, &n)| s / n as f64).collect();
+        // Imputed rows sit at the mean: they add rows, not deviation.
+        let mut ss = vec![0.0f64; p];
+        for &i in rows {
+            for (j, &v) in frame.numeric.row(i).iter().enumerate() {
+                if !v.is_nan() {
+                    ss[j] += (v - mean[j]).powi(2);
+                }
+            }
+        }
         for (j, name) in frame.numeric_names.iter().enumerate() {
-            let values: Vec<f64> = rows
-                .iter()
-                .map(|&i| frame.numeric[[i, j]])
-                .filter(|v| !v.is_nan())
-                .collect();
-            if values.is_empty() {
+            if count[j] == 0 {
                 dropped.push(name.clone());
                 continue;
             }
-            let mean = values.iter().sum::<f64>() / values.len() as f64;
-            // Imputed rows sit at the mean: they add rows, not deviation.
-            let ss: f64 = values.iter().map(|v| (v - mean).powi(2)).sum();
+            let (mean, ss) = (mean[j], ss[j]);
             let std = (ss / rows.len() as f64).sqrt();
             if std == 0.0 || !std.is_finite() {
                 dropped.push(name.clone());

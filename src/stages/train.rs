@@ -70,9 +70,10 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
     if !pre.dropped.is_empty() {
         tracing::info!(columns = ?pre.dropped, "dropped numeric columns with zero variance on the training rows");
     }
+    done("fitted the input transform");
     let x = design(&pre.terms, &frame, &train_rows);
     let y: Array1<f64> = train_rows.iter().map(|&i| frame.label[i]).collect();
-    done("preprocessed and built the design matrix");
+    done("built the design matrix");
     let started = std::time::Instant::now();
     let fit = logistic::fit(&x, &y, &params)?;
     let fit_seconds = started.elapsed().as_secs_f64();
