@@ -2,10 +2,16 @@
 -- later of the user's signup date and the dataset's first event date to the
 -- dataset's last event date. Counts are zero-filled; quiz_avg_score is NULL on
 -- days without a scored quiz. is_active_day = 1 when the user had any event.
+-- Large inputs are built a batch of users at a time: `user_batch` is then a
+-- condition on a user_id range (the batches follow user_id order); the
+-- dataset's dates always come from every event.
 with
 
 users as (
     select * from users
+{% if user_batch is defined %}
+    where {{ user_batch }}
+{% endif %}
 ),
 
 events as (
@@ -56,6 +62,9 @@ daily_events as (
         count(*) filter (where event_type = 'payment_failed')::integer as payment_failed_count,
         count(*) filter (where event_type = 'support_ticket')::integer as support_ticket_count,
     from events
+{% if user_batch is defined %}
+    where {{ user_batch }}
+{% endif %}
     group by user_id, activity_date
 ),
 

@@ -1,7 +1,7 @@
 //! prepare: user_daily against hand-computed rows.
 
 use churn::config::Config;
-use churn::stages::{Stage, run_stage};
+use churn::stages::{Stage, prepare, run_stage};
 
 use crate::common::{Sandbox, ctx, exec, rows, table_rows};
 
@@ -265,4 +265,28 @@ fn prepare_without_data_names_the_stage_to_run() {
     assert!(msg.contains("churn run --stage generate"), "{msg}");
     let runs = rows(&store, "select stage, status from pipeline_runs");
     assert_eq!(runs, vec![vec!["prepare", "failed"]]);
+}
+
+/// In batches of users (three here: an empty first range, u1..u2 and
+/// u3..u4; u2 and u4 have no events) the table comes out row for row and in
+/// the same physical order as from the one statement.
+#[test]
+fn prepare_in_batches_builds_the_same_rows_in_the_same_order() {
+    let sb = Sandbox::new();
+    let store = sb.store();
+    exec(&store, FIXTURE);
+    let config = Config::default();
+    let sql_ctx = churn::sql::SqlContext::new(&config);
+    let in_order = "select * exclude (rowid), rowid from (select rowid, * from user_daily) order by rowid";
+    let whole = prepare::run_in_batches(&store.conn, &sql_ctx, 1_000).unwrap();
+    assert_eq!(whole.params["batches"], 1);
+    let expected = rows(&store, in_order);
+    let batched = prepare::run_in_batches(&store.conn, &sql_ctx, 3).unwrap();
+    assert_eq!(batched.params["batches"], 3);
+    assert_eq!(batched.rows_out, 10);
+    assert_eq!(rows(&store, in_order), expected);
+    // One event per batch: every user with events is a batch of its own.
+    let single = prepare::run_in_batches(&store.conn, &sql_ctx, 1).unwrap();
+    assert_eq!(single.params["batches"], 3, "{:?}", single.params);
+    assert_eq!(rows(&store, in_order), expected);
 }
