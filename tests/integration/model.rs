@@ -300,3 +300,76 @@ fn models_commands_list_show_and_roll_back() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("no model logreg-nope"), "{}", stderr(&out));
 }
+
+/// retrain keeps production when its candidate is worse, and a retrain that
+/// fails halfway through its decision leaves the one production model it
+/// found, and no trace of its candidate.
+#[test]
+fn retrain_keeps_production_against_a_worse_candidate_and_survives_a_failure() {
+    let (_sb, store, mut config) = scored();
+    let production = one(&store, "select model_id from production_model");
+    let models_before = one(&store, "select count(*) from models");
+
+    // Scrambled labels on the train dates, the real ones on the test dates:
+    // the candidate learns noise and is measured against the truth.
+    exec(
+        &store,
+        "update training_set set churn_label = (hash(user_id, as_of_date) % 2)::integer
+         where as_of_date < (select test_from from production_model)",
+    );
+    let out = run_stage(&store, &ctx(&config), Stage::Retrain).unwrap();
+    assert_eq!(out.params["decision"], "kept", "{:?}", out.params);
+    assert_eq!(one(&store, "select model_id from production_model"), production);
+    let decision = rows(
+        &store,
+        "select p.decision, p.previous_model_id, p.candidate_score < p.production_score, m.status
+         from model_promotions p join models m using (model_id) where m.role = 'retrain'",
+    );
+    assert_eq!(
+        decision,
+        vec![vec!["kept", production.as_str(), "true", "rejected"]]
+    );
+
+    // With the real labels back and any candidate good enough, the decision
+    // would promote; recording it fails after production has been retired
+    // and the candidate promoted inside the transaction.
+    run_stage(&store, &ctx(&config), Stage::TrainingSet).unwrap();
+    config.promote.min_improvement = -1.0;
+    exec(
+        &store,
+        "alter table model_promotions rename to model_promotions_moved",
+    );
+    let err = run_stage(&store, &ctx(&config), Stage::Retrain).unwrap_err();
+    assert!(
+        err.to_string().contains("recording the promotion decision"),
+        "{err}"
+    );
+    exec(
+        &store,
+        "alter table model_promotions_moved rename to model_promotions",
+    );
+    assert_eq!(one(&store, "select model_id from production_model"), production);
+    assert_eq!(
+        one(&store, "select count(*) from models where status = 'production'"),
+        "1"
+    );
+    let after_kept = (models_before.parse::<i64>().unwrap() + 1).to_string();
+    assert_eq!(one(&store, "select count(*) from models"), after_kept);
+    assert_eq!(
+        one(
+            &store,
+            "select status from pipeline_runs where stage = 'retrain' order by started_at desc limit 1"
+        ),
+        "failed"
+    );
+
+    // The same retrain, undisturbed, promotes.
+    let out = run_stage(&store, &ctx(&config), Stage::Retrain).unwrap();
+    assert_eq!(out.params["decision"], "promoted", "{:?}", out.params);
+    let promoted = out.params["model_id"].as_str().unwrap().to_string();
+    assert_eq!(one(&store, "select model_id from production_model"), promoted);
+    assert_eq!(
+        one(&store, "select count(*) from models where status = 'production'"),
+        "1"
+    );
+}
