@@ -138,8 +138,8 @@ pub fn render_with(name: &str, ctx: &impl Serialize) -> Result<String> {
 
 /// The statement that builds `table` from a select template: what a SQL stage
 /// runs, and what `churn sql` prints.
-pub fn create_table_as(table: &str, name: &str, ctx: &SqlContext) -> Result<String> {
-    let select = render(name, ctx)?;
+pub fn create_table_as(table: &str, name: &str, ctx: &impl Serialize) -> Result<String> {
+    let select = render_with(name, ctx)?;
     Ok(format!("create or replace table {table} as\n{select}\n;"))
 }
 

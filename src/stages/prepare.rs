@@ -15,15 +15,18 @@ use crate::stages::Outcome;
 
 const TEMPLATE: &str = "prepare/user_daily.sql";
 
-/// Events per batch: about 4.7 million at 100,000 users × 120 days.
+/// Events per batch: 100,000 users × 120 days (23.4 million events) make 4
+/// batches; the default 2,000 users one.
 pub const EVENTS_PER_BATCH: i64 = 6_000_000;
 
 #[derive(Serialize)]
 struct BatchContext<'a> {
     #[serde(flatten)]
     base: &'a SqlContext,
-    /// A condition on `user_id` keeping this batch's users and events.
-    user_batch: String,
+    /// A condition on `user_id` keeping this batch's users and events; none
+    /// when everything is one batch (the template as `churn sql` prints it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_batch: Option<String>,
 }
 
 pub fn run(conn: &Connection, ctx: &SqlContext) -> Result<Outcome> {
@@ -33,36 +36,27 @@ pub fn run(conn: &Connection, ctx: &SqlContext) -> Result<Outcome> {
 /// `run` with a given batch size (tests use tiny ones).
 pub fn run_in_batches(conn: &Connection, ctx: &SqlContext, events_per_batch: i64) -> Result<Outcome> {
     let conditions = batches(conn, events_per_batch)?;
-    let select = |condition: Option<&String>| match condition {
-        None => sql::render(TEMPLATE, ctx),
-        Some(c) => sql::render_with(
-            TEMPLATE,
-            &BatchContext {
-                base: ctx,
-                user_batch: c.clone(),
-            },
-        ),
-    };
-    let mut parts = conditions.iter().map(Some).collect::<Vec<_>>();
-    if parts.is_empty() {
-        parts.push(None);
-    }
-    for (k, condition) in parts.iter().enumerate() {
-        let body = select(*condition)?;
+    let n_batches = conditions.len();
+    for (k, user_batch) in conditions.into_iter().enumerate() {
+        let batch = BatchContext {
+            base: ctx,
+            user_batch,
+        };
         let statement = if k == 0 {
-            format!("create or replace table user_daily as\n{body}\n;")
+            sql::create_table_as("user_daily", TEMPLATE, &batch)?
         } else {
-            format!("insert into user_daily\n{body}\n;")
+            format!(
+                "insert into user_daily\n{}\n;",
+                sql::render_with(TEMPLATE, &batch)?
+            )
         };
         conn.execute_batch(&statement).context(|| {
-            format!(
-                "prepare: running sql/{TEMPLATE}{}",
-                if parts.len() > 1 {
-                    format!(" (batch {} of {})", k + 1, parts.len())
-                } else {
-                    String::new()
-                }
-            )
+            let which = if n_batches > 1 {
+                format!(" (batch {} of {n_batches})", k + 1)
+            } else {
+                String::new()
+            };
+            format!("prepare: running sql/{TEMPLATE}{which}")
         })?;
     }
     let (rows, users, first, last): (i64, i64, String, String) = conn
@@ -76,27 +70,27 @@ pub fn run_in_batches(conn: &Connection, ctx: &SqlContext, events_per_batch: i64
     Ok(Outcome {
         rows_out: rows,
         params: serde_json::json!({
-            "first_date": first, "last_date": last, "users": users, "batches": parts.len(),
+            "first_date": first, "last_date": last, "users": users, "batches": n_batches,
         }),
         failure: None,
         summary: format!("user_daily has {rows} rows for {users} users from {first} to {last}"),
     })
 }
 
-/// The batch conditions: none when the events fit in one batch, else
+/// The batch conditions: one `None` when the events fit in one batch, else
 /// consecutive user_id ranges holding about `events_per_batch` events each.
 /// The first range also keeps NULL ids, so a batched build drops no row the
 /// single statement would keep.
-fn batches(conn: &Connection, events_per_batch: i64) -> Result<Vec<String>> {
+fn batches(conn: &Connection, events_per_batch: i64) -> Result<Vec<Option<String>>> {
+    let per_batch = events_per_batch.max(1);
     let events: i64 = conn
         .query_row("select count(*) from events", [], |r| r.get(0))
         .context(|| "prepare: counting events".into())?;
-    let n = (events + events_per_batch - 1) / events_per_batch.max(1);
-    if n <= 1 {
-        return Ok(Vec::new());
+    if events <= per_batch {
+        return Ok(vec![None]);
     }
-    // Split points: the users at every n-th quantile of the events, counted
-    // per user in user_id order.
+    // Batch starts: the first user past every multiple of `per_batch`
+    // events, counting each user's events in user_id order.
     let mut stmt = conn
         .prepare(
             "with per_user as (
@@ -111,22 +105,19 @@ fn batches(conn: &Connection, events_per_batch: i64) -> Result<Vec<String>> {
         )
         .context(|| "prepare: planning the batches".into())?;
     let starts: Vec<String> = stmt
-        .query_map([events_per_batch, events_per_batch], |r| r.get(0))
+        .query_map([per_batch, per_batch], |r| r.get(0))
         .and_then(|rows| rows.collect())
         .context(|| "prepare: planning the batches".into())?;
     let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
     let mut conditions = Vec::with_capacity(starts.len() + 1);
     let mut lower: Option<&String> = None;
     for start in &starts {
-        conditions.push(match lower {
+        conditions.push(Some(match lower {
             None => format!("(user_id is null or user_id < {})", quote(start)),
             Some(l) => format!("(user_id >= {} and user_id < {})", quote(l), quote(start)),
-        });
+        }));
         lower = Some(start);
     }
-    conditions.push(match lower {
-        None => "true".to_string(),
-        Some(l) => format!("user_id >= {}", quote(l)),
-    });
+    conditions.push(lower.map(|l| format!("user_id >= {}", quote(l))));
     Ok(conditions)
 }
