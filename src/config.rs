@@ -24,7 +24,8 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GenerateConfig {
-    /// Number of synthetic users.
+    /// Users present on the start date: the steady-state population size
+    /// (new users keep arriving as others leave).
     pub users: u32,
     /// Number of simulated days.
     pub days: u32,
@@ -34,7 +35,8 @@ pub struct GenerateConfig {
     pub seed: u64,
     /// Share of users on the paid plan.
     pub paid_ratio: f64,
-    /// Base churn probability before engagement and plan adjustments.
+    /// The mean probability of leaving within 30 days over the steady-state
+    /// population (a monthly churn rate); the daily hazard is calibrated to it.
     pub churn_base_rate: f64,
     /// Days before a churner's churn day over which activity fades to a
     /// quarter of its usual level; 0 = no fading (the seed's story).
@@ -82,11 +84,11 @@ impl Default for GenerateConfig {
     fn default() -> Self {
         GenerateConfig {
             users: 2000,
-            days: 120,
+            days: 240,
             start_date: NaiveDate::from_ymd_opt(2026, 1, 1).expect("valid date"),
             seed: 42,
             paid_ratio: 0.35,
-            churn_base_rate: 0.35,
+            churn_base_rate: 0.05,
             pre_churn_decay_days: 21,
             drift: DriftScenario::default(),
         }
@@ -111,7 +113,8 @@ impl Default for FeaturesConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Population {
-    /// Users with at least one active day in the trailing 30 days.
+    /// Users with at least one active day in the `labels.recent_days` days
+    /// ending on the as-of day: customers who can still be saved.
     Active,
     /// Every labelled row.
     All,
@@ -129,18 +132,33 @@ impl Population {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LabelsConfig {
-    /// Forward horizon in days: churn = no active day in it.
-    pub window_days: u32,
-    /// Training population.
+    /// Days within which the user leaves: `churn_label = 1` when the user has
+    /// no active day in (d + horizon_days, d + horizon_days + inactive_days].
+    pub horizon_days: u32,
+    /// How long the user stays away after the horizon, in days.
+    pub inactive_days: u32,
+    /// The `active` population: an active day in this many days ending on d.
+    pub recent_days: u32,
+    /// Training and scoring population.
     pub population: Population,
 }
 
 impl Default for LabelsConfig {
     fn default() -> Self {
         LabelsConfig {
-            window_days: 30,
+            horizon_days: 30,
+            inactive_days: 30,
+            recent_days: 7,
             population: Population::Active,
         }
+    }
+}
+
+impl LabelsConfig {
+    /// Days a label looks ahead of its as-of day: horizon + inactive. Also
+    /// the least purge gap between the last train and the first test date.
+    pub fn look_ahead_days(&self) -> u32 {
+        self.horizon_days + self.inactive_days
     }
 }
 
@@ -150,7 +168,6 @@ pub struct TrainConfig {
     pub test_fraction: f64,
     pub c: f64,
     pub max_iter: u32,
-    pub purge: bool,
 }
 
 impl Default for TrainConfig {
@@ -159,7 +176,6 @@ impl Default for TrainConfig {
             test_fraction: 0.2,
             c: 1.0,
             max_iter: 500,
-            purge: true,
         }
     }
 }
@@ -217,6 +233,30 @@ impl Default for StoreConfig {
     }
 }
 
+/// Keys that were removed, with what replaced them: a config that still
+/// sets one gets this answer instead of a bare "unknown field".
+const REPLACED_KEYS: [(&str, &str, &str); 2] = [
+    (
+        "labels",
+        "window_days",
+        "labels.window_days was replaced by labels.horizon_days (the user leaves within it, default 30) \
+         and labels.inactive_days (and stays away this long after it, default 30)",
+    ),
+    (
+        "train",
+        "purge",
+        "train.purge was removed: the purge gap between train and test dates is always \
+         labels.horizon_days + labels.inactive_days",
+    ),
+];
+
+fn replaced_key(section: &str, key: &str) -> Option<&'static str> {
+    REPLACED_KEYS
+        .iter()
+        .find(|(s, k, _)| *s == section && *k == key)
+        .map(|(_, _, why)| *why)
+}
+
 /// Overrides given as command-line flags (the highest precedence).
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -244,6 +284,13 @@ impl Config {
                 })?;
                 let table: toml::Table = toml::from_str(&text)
                     .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.message())))?;
+                for (section, keys) in &table {
+                    for key in keys.as_table().map(|t| t.keys().collect()).unwrap_or(Vec::new()) {
+                        if let Some(why) = replaced_key(section, key) {
+                            return Err(Error::Config(format!("{}: {why}", path.display())));
+                        }
+                    }
+                }
                 // Deserialize once on the file alone so an unknown key is
                 // reported against the file, with its name.
                 Config::from_table(table.clone()).map_err(|e| {
@@ -294,13 +341,20 @@ impl Config {
         if g.days == 0 {
             return bad("generate.days", "must be at least 1".into());
         }
-        for (key, v) in [
-            ("generate.paid_ratio", g.paid_ratio),
-            ("generate.churn_base_rate", g.churn_base_rate),
-        ] {
-            if !(0.0..=1.0).contains(&v) {
-                return bad(key, format!("must be between 0 and 1, got {v}"));
-            }
+        if !(0.0..=1.0).contains(&g.paid_ratio) {
+            return bad(
+                "generate.paid_ratio",
+                format!("must be between 0 and 1, got {}", g.paid_ratio),
+            );
+        }
+        if !(0.0..=0.9).contains(&g.churn_base_rate) {
+            return bad(
+                "generate.churn_base_rate",
+                format!(
+                    "must be between 0 and 0.9 (a mean 30-day churn probability), got {}",
+                    g.churn_base_rate
+                ),
+            );
         }
         let s = &g.drift;
         for (key, v) in [
@@ -327,8 +381,15 @@ impl Config {
                 format!("must be a non-empty list of positive days, got {w:?}"),
             );
         }
-        if self.labels.window_days == 0 {
-            return bad("labels.window_days", "must be at least 1".into());
+        let l = &self.labels;
+        for (key, v) in [
+            ("labels.horizon_days", l.horizon_days),
+            ("labels.inactive_days", l.inactive_days),
+            ("labels.recent_days", l.recent_days),
+        ] {
+            if v == 0 {
+                return bad(key, "must be at least 1".into());
+            }
         }
         let t = &self.train;
         if !(t.test_fraction > 0.0 && t.test_fraction < 1.0) {
@@ -387,6 +448,13 @@ fn apply_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, Str
             continue;
         };
         let (key_upper, keys) = keys;
+        if let Some(why) = REPLACED_KEYS
+            .iter()
+            .find(|(s, k, _)| s == section && k.to_uppercase() == key_upper)
+            .map(|(_, _, why)| why)
+        {
+            return Err(Error::Config(format!("environment variable {name}: {why}")));
+        }
         let keys = keys.as_table().expect("sections are tables");
         let Some((key, default)) = keys
             .iter()
@@ -464,7 +532,16 @@ mod tests {
     fn defaults_are_the_design_defaults() {
         let c = Config::load(None, vec![], &Overrides::default()).unwrap();
         assert_eq!(c.generate.users, 2000);
-        assert_eq!(c.generate.days, 120);
+        assert_eq!(c.generate.days, 240);
+        assert_eq!(c.generate.churn_base_rate, 0.05);
+        assert_eq!(
+            (
+                c.labels.horizon_days,
+                c.labels.inactive_days,
+                c.labels.recent_days
+            ),
+            (30, 30, 7)
+        );
         assert_eq!(c.generate.start_date.to_string(), "2026-01-01");
         assert_eq!(c.features.windows, vec![7, 14, 30]);
         assert_eq!(c.labels.population, Population::Active);
@@ -521,6 +598,30 @@ mod tests {
         std::fs::write(&file, "[genrate]\nusers = 10\n").unwrap();
         let err = Config::load(Some(&file), vec![], &Overrides::default()).unwrap_err();
         assert!(err.to_string().contains("genrate"), "{err}");
+    }
+
+    #[test]
+    fn replaced_keys_say_what_replaced_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[labels]\nwindow_days = 30\n").unwrap();
+        let err = Config::load(Some(&file), vec![], &Overrides::default()).unwrap_err();
+        assert_eq!(err.code(), 3);
+        let text = err.to_string();
+        assert!(
+            text.contains("labels.horizon_days") && text.contains("labels.inactive_days"),
+            "{text}"
+        );
+        let err = Config::load(
+            None,
+            env(&[("CHURN_LABELS_WINDOW_DAYS", "30")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("labels.horizon_days"), "{err}");
+        std::fs::write(&file, "[train]\npurge = false\n").unwrap();
+        let err = Config::load(Some(&file), vec![], &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("purge gap"), "{err}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod error;
 pub mod model;
 pub mod models;
 pub mod report;
+pub mod simulation;
 pub mod sql;
 pub mod stages;
 pub mod status;

@@ -58,8 +58,14 @@ pub struct SqlContext {
     /// The window of the payment fail rate: the largest window of at most 30
     /// days (the smallest window when all are longer).
     pub fail_rate_window: u32,
-    /// Label horizon in days.
-    pub label_window: u32,
+    /// `churn_label = 1`: no active day in (d + horizon_days, d + horizon_days + inactive_days].
+    pub horizon_days: u32,
+    pub inactive_days: u32,
+    /// `recently_active`: an active day in the `recent_days` days ending on d.
+    pub recent_days: u32,
+    /// As-of dates before the data's first date + this many days are a
+    /// warm-up (their longest window is cut short by the data start).
+    pub warmup_days: u32,
     /// "active" or "all".
     pub population: &'static str,
 }
@@ -74,9 +80,12 @@ impl SqlContext {
             .max()
             .unwrap_or(windows[0]);
         SqlContext {
+            warmup_days: windows.last().copied().unwrap_or(1) - 1,
             windows,
             fail_rate_window,
-            label_window: config.labels.window_days,
+            horizon_days: config.labels.horizon_days,
+            inactive_days: config.labels.inactive_days,
+            recent_days: config.labels.recent_days,
             population: config.labels.population.as_str(),
         }
     }

@@ -3,6 +3,8 @@
 -- start of a user's history) and reads nothing after it. user_daily is dense
 -- per user, so a frame of W rows is a window of W days.
 -- Windows: {{ windows | join(", ") }}; fail rate over {{ fail_rate_window }} days.
+-- recently_active: an active day in the {{ recent_days }} days ending on the as-of day;
+-- the one definition of the "active" population that training and scoring use.
 with
 
 user_daily as (
@@ -59,6 +61,7 @@ final as (
                 / (payment_failed_{{ fail_rate_window }}d + payment_success_{{ fail_rate_window }}d)
         end as payment_fail_rate_{{ fail_rate_window }}d,
         coalesce((as_of_date - last_active_date)::integer, days_since_signup) as days_since_last_activity,
+        coalesce(last_active_date > as_of_date - {{ recent_days }}, false) as recently_active,
     from rolling
 )
 

@@ -1,6 +1,10 @@
--- labels_daily: one row per (user_id, as_of_date) whose whole horizon, the
--- {{ label_window }} days after the as-of day, lies inside the observed range.
--- churn_label = 1 when the user has no active day in that horizon.
+-- labels_daily: one row per (user_id, as_of_date) whose look-ahead, the
+-- {{ horizon_days + inactive_days }} days after the as-of day, lies inside the data.
+-- churn_label = 1 when the user has no active day in
+-- (as_of_date + {{ horizon_days }}, as_of_date + {{ horizon_days + inactive_days }}]: the user leaves within
+-- {{ horizon_days }} days and stays away for at least {{ inactive_days }} more. future_active_days counts
+-- the active days of that interval. user_daily is dense per user up to the
+-- last date, so the frame's rows are its days.
 with
 
 user_daily as (
@@ -17,7 +21,7 @@ future as (
         activity_date as as_of_date,
         sum(is_active_day) over (
             partition by user_id order by activity_date
-            rows between 1 following and {{ label_window }} following
+            rows between {{ horizon_days + 1 }} following and {{ horizon_days + inactive_days }} following
         ) as future_active_days,
     from user_daily
 ),
@@ -30,7 +34,7 @@ final as (
         case when coalesce(future.future_active_days, 0) = 0 then 1 else 0 end as churn_label,
     from future
     cross join observed
-    where future.as_of_date + {{ label_window }} <= observed.last_date
+    where future.as_of_date + {{ horizon_days + inactive_days }} <= observed.last_date
 )
 
 select * from final

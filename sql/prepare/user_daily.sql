@@ -2,15 +2,15 @@
 -- later of the user's signup date and the dataset's first event date to the
 -- dataset's last event date. Counts are zero-filled; quiz_avg_score is NULL on
 -- days without a scored quiz. is_active_day = 1 when the user had any event.
--- Large inputs are built a batch of users at a time: `user_batch` is then a
--- condition on a user_id range (the batches follow user_id order); the
--- dataset's dates always come from every event.
+-- Large inputs are built a batch of users at a time: `batch` is then the
+-- number of a batch in prepare_batches(user_id, batch), whose batches follow
+-- user_id order; the dataset's dates always come from every event.
 with
 
 users as (
     select * from users
-{% if user_batch is defined %}
-    where {{ user_batch }}
+{% if batch is defined %}
+    where user_id in (select user_id from prepare_batches where batch = {{ batch }})
 {% endif %}
 ),
 
@@ -62,8 +62,8 @@ daily_events as (
         count(*) filter (where event_type = 'payment_failed')::integer as payment_failed_count,
         count(*) filter (where event_type = 'support_ticket')::integer as support_ticket_count,
     from events
-{% if user_batch is defined %}
-    where {{ user_batch }}
+{% if batch is defined %}
+    where user_id in (select user_id from prepare_batches where batch = {{ batch }})
 {% endif %}
     group by user_id, activity_date
 ),

@@ -19,12 +19,7 @@ snapshot as (
     select * from user_features_daily
     where as_of_date = (select max(as_of_date) from user_features_daily)
 {% if population == "active" %}
-        and user_id in (
-            select user_id from user_daily
-            where is_active_day = 1
-                and activity_date between (select max(as_of_date) from user_features_daily) - 29
-                and (select max(as_of_date) from user_features_daily)
-        )
+        and recently_active
 {% endif %}
 ),
 
@@ -33,7 +28,8 @@ numeric_values as (
         select
             user_id,
             columns(c -> c not in (
-                'user_id', 'as_of_date', 'signup_date', 'is_paid', 'plan', 'country', 'marketing_source'
+                'user_id', 'as_of_date', 'signup_date', 'is_paid', 'plan', 'country', 'marketing_source',
+                'recently_active'
             ))::double,
         from snapshot
     )

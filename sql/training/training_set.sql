@@ -1,6 +1,9 @@
 -- training_set: one row per labelled (user_id, as_of_date) of the population
--- "{{ population }}": {% if population == "active" %}users with at least one active day in the 30 days
--- ending on the as-of day (the people a retention team can still save){% else %}every labelled row{% endif %}.
+-- "{{ population }}": {% if population == "active" %}rows with recently_active, users with an active day in the
+-- {{ recent_days }} days ending on the as-of day (the customers a retention team can
+-- still save; the rule is user_features_daily's recently_active){% else %}every labelled row{% endif %}.
+-- As-of dates before the first date + {{ warmup_days }} days are a warm-up, left out:
+-- their {{ warmup_days + 1 }}-day windows are cut short by the start of the data.
 -- Columns: every feature, then future_active_days and churn_label.
 with
 
@@ -12,15 +15,8 @@ labels as (
     select * from labels_daily
 ),
 
-recent_activity as (
-    select
-        user_id,
-        activity_date as as_of_date,
-        sum(is_active_day) over (
-            partition by user_id order by activity_date
-            rows between 29 preceding and current row
-        ) as active_days_last_30,
-    from user_daily
+bounds as (
+    select min(as_of_date) as first_date from user_features_daily
 ),
 
 final as (
@@ -32,11 +28,10 @@ final as (
     inner join labels
         on labels.user_id = features.user_id
         and labels.as_of_date = features.as_of_date
-    inner join recent_activity
-        on recent_activity.user_id = features.user_id
-        and recent_activity.as_of_date = features.as_of_date
+    cross join bounds
+    where features.as_of_date >= bounds.first_date + {{ warmup_days }}
 {% if population == "active" %}
-    where recent_activity.active_days_last_30 > 0
+        and features.recently_active
 {% endif %}
 )
 

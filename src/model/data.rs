@@ -3,10 +3,12 @@
 
 use std::collections::BTreeSet;
 
+use chrono::NaiveDate;
 use duckdb::Connection;
 use duckdb::arrow::array::{Array, Float64Array, Int32Array, StringArray};
 use ndarray::Array2;
 
+use crate::config::Population;
 use crate::error::{Context, Error, Result};
 
 /// Categorical inputs, one-hot encoded.
@@ -97,8 +99,47 @@ fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// Which rows of a table `load` reads, as typed values bound to the query.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rows {
+    /// Rows whose `as_of_date` lies in one of these ranges (both ends
+    /// included).
+    Dates(Vec<(NaiveDate, NaiveDate)>),
+    /// The rows of one as-of date, of the configured population
+    /// (`recently_active` for `active`, the rule of user_features_daily).
+    Population { date: NaiveDate, population: Population },
+}
+
+impl Rows {
+    /// The condition, with `?` for each value of `params`.
+    fn condition(&self) -> String {
+        match self {
+            Rows::Dates(ranges) if ranges.is_empty() => "false".into(),
+            Rows::Dates(ranges) => format!(
+                "({})",
+                vec!["as_of_date between ? and ?"; ranges.len()].join(" or ")
+            ),
+            Rows::Population {
+                population: Population::All,
+                ..
+            } => "as_of_date = ?".into(),
+            Rows::Population {
+                population: Population::Active,
+                ..
+            } => "as_of_date = ? and recently_active".into(),
+        }
+    }
+
+    fn params(&self) -> Vec<NaiveDate> {
+        match self {
+            Rows::Dates(ranges) => ranges.iter().flat_map(|&(a, b)| [a, b]).collect(),
+            Rows::Population { date, .. } => vec![*date],
+        }
+    }
+}
+
 /// Loads `numeric` columns, the categoricals and (optionally) `churn_label`
-/// of `table` rows matching `filter`, ordered by user_id and as_of_date.
+/// of the `rows` of `table`, ordered by user_id and as_of_date.
 ///
 /// The rows are streamed from an unordered scan, a record batch at a time
 /// (never materialized inside DuckDB), and put in order here. At 100,000
@@ -111,14 +152,18 @@ fn quote_ident(name: &str) -> String {
 pub fn load(
     conn: &Connection,
     table: &str,
-    filter: &str,
+    rows: &Rows,
     numeric: &[String],
     with_label: bool,
 ) -> Result<Frame> {
+    let condition = rows.condition();
+    let params = rows.params();
     let n: usize = conn
-        .query_row(&format!("select count(*) from {table} where {filter}"), [], |r| {
-            r.get::<_, i64>(0)
-        })
+        .query_row(
+            &format!("select count(*) from {table} where {condition}"),
+            duckdb::params_from_iter(&params),
+            |r| r.get::<_, i64>(0),
+        )
         .context(|| format!("counting the rows of {table}"))?
         .try_into()
         .unwrap_or(0);
@@ -133,7 +178,7 @@ pub fn load(
         "0::double".into()
     });
     select.extend(numeric.iter().map(|c| format!("{}::double", quote_ident(c))));
-    let sql = format!("select {} from {table} where {filter}", select.join(", "));
+    let sql = format!("select {} from {table} where {condition}", select.join(", "));
     let mut stmt = conn.prepare(&sql).context(|| format!("reading {table}"))?;
     let p = numeric.len();
     let mut frame = Frame {
@@ -155,7 +200,9 @@ pub fn load(
     // materializing all the rows first (at 100,000 users that copy held
     // 3 GB beside the frame). Chunks are fetched with `step`, whose errors
     // are returned; the iterator `stream_arrow` gives back would panic.
-    let _ = stmt.stream_arrow([]).context(|| format!("reading {table}"))?;
+    let _ = stmt
+        .stream_arrow(duckdb::params_from_iter(&params))
+        .context(|| format!("reading {table}"))?;
     while let Some(chunk) = stmt.step().context(|| format!("reading {table}"))? {
         let batch = duckdb::arrow::record_batch::RecordBatch::from(&chunk);
         let rows = batch.num_rows();
@@ -288,8 +335,9 @@ pub struct Split {
 
 impl Split {
     /// The last `test_fraction` of the distinct as-of dates are test (at
-    /// least one date); train rows end `purge_days` days before the first
-    /// test date, so no train label's horizon reaches into the test period.
+    /// least one date); train rows end more than `purge_days` days before
+    /// the first test date, so no train label's look-ahead reaches into the
+    /// test period (`purge_days` = horizon + inactive days).
     pub fn by_date(dates: &[i32], test_fraction: f64, purge_days: u32) -> Result<Split> {
         let distinct: Vec<i32> = dates
             .iter()
@@ -311,8 +359,8 @@ impl Split {
         let (Some(&train_from), Some(&train_to)) = (train.first(), train.last()) else {
             return Err(Error::Other(format!(
                 "no as-of date is left for training: the test period starts on day {} of {} and the \
-                 purge gap is {purge_days} days; use more days of data, a smaller train.test_fraction \
-                 or train.purge = false",
+                 purge gap is {purge_days} days (labels.horizon_days + labels.inactive_days); use more days \
+                 of data or a smaller train.test_fraction",
                 distinct.len() - n_test + 1,
                 distinct.len()
             )));
@@ -325,14 +373,12 @@ impl Split {
         })
     }
 
-    /// A SQL condition on `as_of_date` that keeps the train and test rows
-    /// (and not the purge gap between them).
-    pub fn sql_filter(&self) -> String {
-        format!(
-            "({} or {})",
-            dates_between(day_to_date(self.train_from), day_to_date(self.train_to)),
-            dates_between(day_to_date(self.test_from), day_to_date(self.test_to))
-        )
+    /// The train and test rows (and not the purge gap between them).
+    pub fn rows(&self) -> Rows {
+        Rows::Dates(vec![
+            (day_to_date(self.train_from), day_to_date(self.train_to)),
+            (day_to_date(self.test_from), day_to_date(self.test_to)),
+        ])
     }
 
     pub fn train_rows(&self, dates: &[i32]) -> Vec<usize> {
@@ -346,12 +392,6 @@ impl Split {
             .filter(|&i| dates[i] >= self.test_from && dates[i] <= self.test_to)
             .collect()
     }
-}
-
-/// A SQL condition keeping the rows with `as_of_date` from `from` to `to`,
-/// both included.
-pub fn dates_between(from: chrono::NaiveDate, to: chrono::NaiveDate) -> String {
-    format!("as_of_date between date '{from}' and date '{to}'")
 }
 
 /// The distinct as-of dates of `table`, as day numbers, in order.

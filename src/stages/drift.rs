@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::error::{Context, Error, Result};
-use crate::model::data::{Frame, load, numeric_features};
+use crate::model::data::{Frame, Rows, load, numeric_features};
 use crate::model::registry::{self, ModelRow};
 use crate::sql;
 use crate::stages::Outcome;
@@ -367,8 +367,8 @@ fn profile_from_training_set(
             missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
         )));
     }
-    let filter = crate::model::data::dates_between(production.train_from, production.train_to);
-    let frame = load(conn, "training_set", &filter, &wanted, false)?;
+    let rows = Rows::Dates(vec![(production.train_from, production.train_to)]);
+    let frame = load(conn, "training_set", &rows, &wanted, false)?;
     if frame.is_empty() {
         return Err(Error::MissingInput(format!(
             "the training rows of the production model {} ({} to {}) are no longer in training_set: rebuild it \

@@ -17,7 +17,11 @@ pub fn run(conn: &Connection, ctx: &SqlContext) -> Result<Outcome> {
     )?;
     Ok(Outcome {
         rows_out: rows,
-        params: serde_json::json!({"windows": ctx.windows, "fail_rate_window": ctx.fail_rate_window}),
+        params: serde_json::json!({
+            "windows": ctx.windows,
+            "fail_rate_window": ctx.fail_rate_window,
+            "recent_days": ctx.recent_days,
+        }),
         failure: None,
         summary: format!(
             "user_features_daily has {rows} rows (windows {:?} days)",

@@ -1,100 +1,38 @@
-//! generate: the synthetic population of DESIGN §2, written with DuckDB's
-//! Appender (Arrow record batches) into `users`, `events`, `synthetic_truth`.
+//! generate: writes the synthetic world of `crate::simulation` into `users`,
+//! `events` and `synthetic_truth` with DuckDB's Appender (Arrow record
+//! batches), and records each call in `simulation`.
 //!
-//! Every user draws from its own ChaCha8 stream (seed, user index): its
-//! attributes at the start of the stream, each simulated day at a fixed
-//! position of it (the day's number), each month's pay day at another. So the
-//! output is identical for the same config whatever the thread count, users
-//! are generated in parallel and appended in index order, and `--append-days`
-//! continues a simulation exactly where it stopped: a day's events depend on
-//! (seed, user, day) only.
-//!
-//! `append` adds N days after the last simulated one: the same users keep
-//! their hidden state (read back from `users` and `synthetic_truth`), and new
-//! users sign up at the rate of the original population. `[generate.drift]`
-//! changes behaviour from a given day on, for drift demos and tests.
+//! Users are simulated on worker threads a chunk at a time and appended in
+//! index order, so the tables are the same whatever the thread count.
+//! `append` continues the simulation in the file for N more days: the same
+//! users keep their hidden state (read back from `users` and
+//! `synthetic_truth`), new users keep arriving at the calibrated rate, and
+//! `[generate.drift]` changes behaviour from a given day on.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
-use chrono::{Datelike, Days, NaiveDate};
+use chrono::NaiveDate;
 use duckdb::Connection;
 use duckdb::arrow::array::{
     ArrayRef, BooleanArray, Date32Array, Float64Array, Float64Builder, Int64Array, StringArray,
     StringBuilder, TimestampMicrosecondBuilder,
 };
 use duckdb::arrow::record_batch::RecordBatch;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use rand_distr::{Beta, Distribution, Normal, Poisson};
 
 use crate::config::{DriftScenario, GenerateConfig};
 use crate::error::{Context, Error, Result};
+use crate::simulation::{COUNTRIES, Event, SECONDS_PER_DAY, SOURCES, User, World};
+use crate::sql;
 use crate::stages::Outcome;
 
-pub const COUNTRIES: [&str; 6] = ["IN", "US", "UK", "CA", "AU", "SG"];
-pub const SOURCES: [&str; 5] = ["organic", "referral", "ads", "youtube", "community"];
-pub const COURSES: [&str; 7] = ["c1", "c2", "c3", "c4", "c5", "c6", "c7"];
 const USERS_PER_CHUNK: usize = 512;
-const SECONDS_PER_DAY: i64 = 86_400;
 
-/// A user's static attributes and hidden state.
-#[derive(Debug, Clone)]
-struct User {
-    index: u32,
-    user_id: String,
-    /// Day index of the signup (negative: before the start date).
-    signup_day: i64,
-    signup_date: NaiveDate,
-    paid: bool,
-    country: &'static str,
-    source: &'static str,
-    engagement: f64,
-    churn_probability: f64,
-    /// Day index (from the start date) from which the user is gone.
-    churn_day: Option<u32>,
-}
-
-#[derive(Clone, Copy)]
-enum Kind {
-    Login,
-    VideoWatch,
-    QuizAttempt,
-    CourseEnroll,
-    PaymentSuccess,
-    PaymentFailed,
-    SupportTicket,
-}
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Login => "login",
-            Kind::VideoWatch => "video_watch",
-            Kind::QuizAttempt => "quiz_attempt",
-            Kind::CourseEnroll => "course_enroll",
-            Kind::PaymentSuccess => "payment_success",
-            Kind::PaymentFailed => "payment_failed",
-            Kind::SupportTicket => "support_ticket",
-        }
-    }
-}
-
-/// One event before it gets its id.
-struct Event {
-    second: i64,
-    kind: Kind,
-    course: Option<&'static str>,
-    watch_minutes: Option<f64>,
-    quiz_score: Option<f64>,
-    amount: Option<f64>,
-}
-
-/// A chunk of consecutive users and their events, ready to append.
+/// A chunk of consecutive users' events, as Arrow columns.
 struct Chunk {
-    users: Vec<User>,
+    users: usize,
     user_id: StringBuilder,
     event_time: TimestampMicrosecondBuilder,
     event_type: StringBuilder,
@@ -108,7 +46,7 @@ struct Chunk {
 impl Chunk {
     fn new() -> Chunk {
         Chunk {
-            users: Vec::new(),
+            users: 0,
             user_id: StringBuilder::new(),
             event_time: TimestampMicrosecondBuilder::new(),
             event_type: StringBuilder::new(),
@@ -148,247 +86,22 @@ impl Chunk {
     }
 }
 
-/// Draws a user's attributes and hidden state (the order of draws is fixed).
-/// A user of the original population signs up before the start date; a user
-/// arriving on day `arrival` signs up that day, with the churn day (if any)
-/// counted from it and the paid ratio of `paid_ratio`.
-fn draw_user(cfg: &GenerateConfig, index: u32, arrival: Option<u32>, paid_ratio: f64) -> User {
-    let mut rng = user_rng(cfg.seed, index);
-    let rng = &mut rng;
-    let engagement: f64 = Beta::new(2.0, 2.5).expect("valid beta").sample(rng);
-    let before = i64::from(rng.random_range(0..=max_days_before(cfg)));
-    let signup_day = arrival.map_or(-before, i64::from);
-    let signup_date = day_date(cfg.start_date, signup_day);
-    let paid = rng.random::<f64>() < paid_ratio;
-    let country = COUNTRIES[rng.random_range(0..COUNTRIES.len())];
-    let source = SOURCES[rng.random_range(0..SOURCES.len())];
-    let plan_factor = if paid { 0.75 } else { 1.0 };
-    let churn_probability =
-        (cfg.churn_base_rate * plan_factor * (0.4 + 1.4 * (1.0 - engagement).powf(1.6))).min(0.95);
-    let churns = rng.random::<f64>() < churn_probability;
-    let churn_day = churns.then(|| rng.random_range(cfg.days / 4..cfg.days) + arrival.unwrap_or(0));
-    User {
-        index,
-        user_id: format!("u{:06}", index + 1),
-        signup_day,
-        signup_date,
-        paid,
-        country,
-        source,
-        engagement,
-        churn_probability,
-        churn_day,
-    }
-}
-
-/// Signups happen up to this many days before the start date.
-fn max_days_before(cfg: &GenerateConfig) -> u32 {
-    (cfg.days / 3).max(30)
-}
-
-/// New signups per day when a simulation is continued: the original
-/// population's signup rate.
-fn signup_rate(cfg: &GenerateConfig) -> f64 {
-    f64::from(cfg.users) / f64::from(max_days_before(cfg) + 1)
-}
-
-fn day_date(start: NaiveDate, day: i64) -> NaiveDate {
-    start + chrono::Duration::days(day)
-}
-
-/// Activity multiplier on day `day`: 1, falling linearly to 0.25 on the last
-/// day before the churn day over the `decay_days` days before it.
-pub fn activity_factor(day: u32, churn_day: Option<u32>, decay_days: u32) -> f64 {
-    match churn_day {
-        Some(c) if decay_days > 0 && day < c && day + decay_days >= c => {
-            let step = f64::from(day + decay_days + 1 - c); // 1..=decay_days
-            1.0 - 0.75 * step / f64::from(decay_days)
-        }
-        _ => 1.0,
-    }
-}
-
-fn clipped_normal(rng: &mut ChaCha8Rng, mean: f64, sd: f64, lo: f64, hi: f64) -> f64 {
-    Normal::new(mean, sd)
-        .expect("valid normal")
-        .sample(rng)
-        .clamp(lo, hi)
-}
-
-/// Simulates one user's `days` into the chunk.
-fn simulate_user(
-    cfg: &GenerateConfig,
-    scenario: &DriftScenario,
-    user: &User,
-    days: std::ops::Range<u32>,
-    out: &mut Chunk,
-) {
-    let e = user.engagement;
-    let base_active = 0.15 + 0.8 * e;
-    let mut day_events: Vec<Event> = Vec::new();
-    for day in days {
-        if user.churn_day.is_some_and(|c| day >= c) {
-            break;
-        }
-        if i64::from(day) < user.signup_day {
-            continue;
-        }
-        let drifted = scenario.applies(day);
-        let rng = &mut day_rng(cfg.seed, user.index, day);
-        let date = cfg.start_date + Days::new(u64::from(day));
-        day_events.clear();
-
-        if user.paid && date.day() <= 3 {
-            let month_key = (date.year() as u32) * 12 + date.month0();
-            let pay_day = month_rng(cfg.seed, user.index, month_key).random_range(1..=3);
-            if date.day() == pay_day {
-                let success = rng.random::<f64>() < 0.93;
-                let amount = clipped_normal(rng, 499.0, 80.0, 199.0, 999.0);
-                day_events.push(Event {
-                    second: rng.random_range(0..SECONDS_PER_DAY),
-                    kind: if success {
-                        Kind::PaymentSuccess
-                    } else {
-                        Kind::PaymentFailed
-                    },
-                    course: None,
-                    watch_minutes: None,
-                    quiz_score: None,
-                    amount: Some((amount * 100.0).round() / 100.0),
-                });
-            }
-        }
-
-        let mut p_active = base_active * activity_factor(day, user.churn_day, cfg.pre_churn_decay_days);
-        if drifted {
-            p_active = (p_active * scenario.activity_multiplier).min(1.0);
-        }
-        if rng.random::<f64>() < p_active {
-            let sessions = rng.random_range(1..=3);
-            for _ in 0..sessions {
-                // A session starts before 23:00 and its events follow within the hour.
-                let start = rng.random_range(0..SECONDS_PER_DAY - 3600);
-                let mut at = start;
-                let mut next = |rng: &mut ChaCha8Rng| {
-                    at += rng.random_range(30..600);
-                    at
-                };
-                day_events.push(Event {
-                    second: start,
-                    kind: Kind::Login,
-                    course: None,
-                    watch_minutes: None,
-                    quiz_score: None,
-                    amount: None,
-                });
-                if rng.random::<f64>() < 0.5 + 0.4 * e {
-                    let mut minutes = clipped_normal(rng, 20.0 + 40.0 * e, 10.0, 2.0, 180.0);
-                    if drifted {
-                        minutes = (minutes * scenario.watch_minutes_multiplier).clamp(2.0, 180.0);
-                    }
-                    day_events.push(Event {
-                        second: next(rng),
-                        kind: Kind::VideoWatch,
-                        course: Some(COURSES[rng.random_range(0..COURSES.len())]),
-                        watch_minutes: Some((minutes * 10.0).round() / 10.0),
-                        quiz_score: None,
-                        amount: None,
-                    });
-                }
-                if rng.random::<f64>() < 0.25 + 0.35 * e {
-                    let score = clipped_normal(rng, 50.0 + 40.0 * e, 15.0, 0.0, 100.0);
-                    day_events.push(Event {
-                        second: next(rng),
-                        kind: Kind::QuizAttempt,
-                        course: Some(COURSES[rng.random_range(0..COURSES.len())]),
-                        watch_minutes: None,
-                        quiz_score: Some(score.round()),
-                        amount: None,
-                    });
-                }
-                if rng.random::<f64>() < 0.05 {
-                    day_events.push(Event {
-                        second: next(rng),
-                        kind: Kind::CourseEnroll,
-                        course: Some(COURSES[rng.random_range(0..COURSES.len())]),
-                        watch_minutes: None,
-                        quiz_score: None,
-                        amount: None,
-                    });
-                }
-            }
-        }
-
-        if rng.random::<f64>() < 0.005 {
-            day_events.push(Event {
-                second: rng.random_range(0..SECONDS_PER_DAY),
-                kind: Kind::SupportTicket,
-                course: None,
-                watch_minutes: None,
-                quiz_score: None,
-                amount: None,
-            });
-        }
-
-        day_events.sort_by_key(|ev| ev.second);
-        let day_start_us = date
-            .and_hms_opt(0, 0, 0)
-            .expect("midnight")
-            .and_utc()
-            .timestamp_micros();
-        for ev in &day_events {
-            out.push(&user.user_id, day_start_us, ev);
-        }
-    }
-}
-
-/// Words of a user's stream reserved for one day (far more than a day draws).
-const DAY_WORDS_SHIFT: u32 = 16;
-/// Where the pay-day draws of a user's stream begin.
-const MONTHS_AT: u128 = 1 << 60;
-/// The stream of the daily signup counts (user streams are below 2^32).
-const SIGNUP_STREAM: u64 = 1 << 40;
-
-fn stream_rng(seed: u64, stream: u64, word_pos: u128) -> ChaCha8Rng {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(stream);
-    rng.set_word_pos(word_pos);
-    rng
-}
-
-fn user_rng(seed: u64, index: u32) -> ChaCha8Rng {
-    stream_rng(seed, u64::from(index), 0)
-}
-
-fn day_rng(seed: u64, index: u32, day: u32) -> ChaCha8Rng {
-    stream_rng(seed, u64::from(index), (u128::from(day) + 1) << DAY_WORDS_SHIFT)
-}
-
-fn month_rng(seed: u64, index: u32, month_key: u32) -> ChaCha8Rng {
-    stream_rng(seed, u64::from(index), MONTHS_AT + (u128::from(month_key) << 8))
-}
-
-/// How many users sign up on `day` of a continued simulation.
-fn signups_on(cfg: &GenerateConfig, day: u32) -> u32 {
-    let rate = signup_rate(cfg);
-    if rate <= 0.0 {
-        return 0;
-    }
-    let mut rng = stream_rng(cfg.seed, SIGNUP_STREAM, (u128::from(day) + 1) << DAY_WORDS_SHIFT);
-    Poisson::new(rate).map_or(0, |p| p.sample(&mut rng) as u32)
-}
-
-fn build_chunk(
-    cfg: &GenerateConfig,
-    scenario: &DriftScenario,
-    users: &[User],
-    days: std::ops::Range<u32>,
-) -> Chunk {
+fn build_chunk(world: &World, scenario: &DriftScenario, users: &[User], days: std::ops::Range<u32>) -> Chunk {
     let mut chunk = Chunk::new();
+    let start_us = world
+        .cfg
+        .start_date
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc()
+        .timestamp_micros();
     for user in users {
-        simulate_user(cfg, scenario, user, days.clone(), &mut chunk);
+        world.simulate_user(scenario, user, days.clone(), &mut |day, ev| {
+            let day_start_us = start_us + i64::from(day) * SECONDS_PER_DAY * 1_000_000;
+            chunk.push(&user.user_id, day_start_us, ev);
+        });
     }
-    chunk.users = users.to_vec();
+    chunk.users = users.len();
     chunk
 }
 
@@ -396,7 +109,7 @@ fn days_since_epoch(d: NaiveDate) -> i32 {
     (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
 }
 
-fn users_batches(users: &[User], start_date: NaiveDate) -> Result<(RecordBatch, RecordBatch)> {
+fn users_batches(world: &World, users: &[User]) -> Result<(RecordBatch, RecordBatch)> {
     let user_id: ArrayRef = Arc::new(StringArray::from_iter_values(
         users.iter().map(|u| u.user_id.as_str()),
     ));
@@ -405,7 +118,7 @@ fn users_batches(users: &[User], start_date: NaiveDate) -> Result<(RecordBatch, 
         (
             "signup_date",
             Arc::new(Date32Array::from_iter_values(
-                users.iter().map(|u| days_since_epoch(u.signup_date)),
+                users.iter().map(|u| days_since_epoch(world.date(u.signup_day))),
             )) as ArrayRef,
         ),
         (
@@ -434,23 +147,24 @@ fn users_batches(users: &[User], start_date: NaiveDate) -> Result<(RecordBatch, 
             Arc::new(Float64Array::from_iter_values(users.iter().map(|u| u.engagement))) as ArrayRef,
         ),
         (
-            "churn_probability",
+            "daily_hazard",
             Arc::new(Float64Array::from_iter_values(
-                users.iter().map(|u| u.churn_probability),
+                users.iter().map(|u| u.daily_hazard),
             )),
         ),
         (
-            "will_churn",
-            Arc::new(BooleanArray::from_iter(
-                users.iter().map(|u| Some(u.churn_day.is_some())),
+            "churn_probability",
+            Arc::new(Float64Array::from_iter_values(
+                users.iter().map(User::churn_probability_30d),
             )),
         ),
         (
             "churn_date",
-            Arc::new(Date32Array::from_iter(users.iter().map(|u| {
-                u.churn_day
-                    .map(|d| days_since_epoch(start_date + Days::new(u64::from(d))))
-            }))),
+            Arc::new(Date32Array::from_iter(
+                users
+                    .iter()
+                    .map(|u| u.churn_day.map(|d| days_since_epoch(world.date(d)))),
+            )),
         ),
     ]);
     match (users_batch, truth_batch) {
@@ -463,7 +177,7 @@ fn users_batches(users: &[User], start_date: NaiveDate) -> Result<(RecordBatch, 
 /// in user order, with ids from `first_event_id`. Returns the event count.
 fn simulate(
     conn: &Connection,
-    cfg: &GenerateConfig,
+    world: &World,
     scenario: &DriftScenario,
     users: &[User],
     days: std::ops::Range<u32>,
@@ -492,7 +206,7 @@ fn simulate(
                         break;
                     }
                     if tx
-                        .send((i, build_chunk(cfg, scenario, chunks[i], days.clone())))
+                        .send((i, build_chunk(world, scenario, chunks[i], days.clone())))
                         .is_err()
                     {
                         break;
@@ -514,7 +228,7 @@ fn simulate(
                     .append_record_batch(batch)
                     .context(|| "generate: appending events".into())?;
                 n_events += chunk.n_events as i64;
-                progress.inc(chunk.users.len() as u64);
+                progress.inc(chunk.users as u64);
                 want += 1;
             }
         }
@@ -525,11 +239,11 @@ fn simulate(
 }
 
 /// Appends `users` to `users` and `synthetic_truth`.
-fn insert_users(conn: &Connection, users: &[User], start_date: NaiveDate) -> Result<()> {
+fn insert_users(conn: &Connection, world: &World, users: &[User]) -> Result<()> {
     if users.is_empty() {
         return Ok(());
     }
-    let (users_batch, truth_batch) = users_batches(users, start_date)?;
+    let (users_batch, truth_batch) = users_batches(world, users)?;
     for (table, batch) in [("users", users_batch), ("synthetic_truth", truth_batch)] {
         let mut appender = conn
             .appender(table)
@@ -579,27 +293,43 @@ pub fn run(
     scenario: &DriftScenario,
     progress: &indicatif::ProgressBar,
 ) -> Result<Outcome> {
-    for table in ["events", "users", "synthetic_truth", "simulation"] {
+    for table in ["events", "users", "simulation"] {
         conn.execute_batch(&format!("delete from {table}"))
             .context(|| format!("generate: clearing {table}"))?;
     }
-    let users: Vec<User> = (0..cfg.users)
-        .map(|i| draw_user(cfg, i, None, cfg.paid_ratio))
-        .collect();
+    // Recreated rather than cleared: a file written by an older generator
+    // holds another layout of the hidden state.
+    conn.execute_batch(&format!(
+        "drop table if exists synthetic_truth;\n{}",
+        sql::render("schema/synthetic_truth.sql", &sql::SqlContext::empty())?
+    ))
+    .context(|| "generate: recreating synthetic_truth".into())?;
+    let world = World::new(cfg);
+    let mut users = world.initial_population();
+    // The start date's population is the steady state drawn above: arrivals
+    // begin on the next day.
+    users.extend(world.arrivals(1..cfg.days, cfg.users, scenario));
     let days = 0..cfg.days;
-    let n_events = simulate(conn, cfg, scenario, &users, days.clone(), 1, progress)?;
-    insert_users(conn, &users, cfg.start_date)?;
+    let n_events = simulate(conn, &world, scenario, &users, days.clone(), 1, progress)?;
+    insert_users(conn, &world, &users)?;
     record_simulation(conn, "generate", cfg, scenario, &days, users.len(), n_events)?;
     Ok(Outcome {
         rows_out: n_events,
-        params: serde_json::json!({"generate": cfg, "drift": scenario}),
+        params: serde_json::json!({
+            "generate": cfg,
+            "drift": scenario,
+            "hazard_scale": world.hazard_scale,
+            "arrivals_per_day": world.arrival_rate,
+        }),
         failure: None,
         summary: format!(
-            "{} users, {} events over {} days from {}",
+            "{} users ({} present on {}, {} arriving), {} events over {} days",
             users.len(),
+            cfg.users,
+            cfg.start_date,
+            users.len() - cfg.users as usize,
             n_events,
             cfg.days,
-            cfg.start_date
         ),
     })
 }
@@ -609,13 +339,15 @@ pub fn run(
 fn simulation_state(conn: &Connection) -> Result<(GenerateConfig, u32)> {
     let not_synthetic = || {
         Error::MissingInput(
-            "--append-days continues a synthetic simulation and this database holds none: run              `churn run --stage generate` first (for your own data, `churn ingest --mode append`)"
+            "--append-days continues a synthetic simulation and this database holds none: run \
+             `churn run --stage generate` first (for your own data, `churn ingest --mode append`)"
                 .into(),
         )
     };
     let row: Option<(String, u32)> = conn
         .query_row(
-            "select (select config_json from simulation where mode = 'generate' order by generated_at limit 1),              max(last_day) from simulation",
+            "select (select config_json from simulation where mode = 'generate' order by generated_at limit 1), \
+             max(last_day) from simulation",
             [],
             |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<u32>>(1)?)),
         )
@@ -624,12 +356,14 @@ fn simulation_state(conn: &Connection) -> Result<(GenerateConfig, u32)> {
     let (config_json, next_day) = row.ok_or_else(not_synthetic)?;
     let cfg: GenerateConfig = serde_json::from_str(&config_json).map_err(|e| {
         Error::Other(format!(
-            "generate: the stored simulation config is unreadable: {e}"
+            "generate: the stored simulation config is unreadable ({e}); regenerate with \
+             `churn run --stage generate`"
         ))
     })?;
     let (users, truth): (i64, i64) = conn
         .query_row(
-            "select (select count(*) from users), (select count(*) from synthetic_truth              where user_id in (select user_id from users))",
+            "select (select count(*) from users), (select count(*) from synthetic_truth \
+             where user_id in (select user_id from users))",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
@@ -641,12 +375,18 @@ fn simulation_state(conn: &Connection) -> Result<(GenerateConfig, u32)> {
 }
 
 /// The users of the simulation with their hidden state, in index order.
-fn load_users(conn: &Connection, cfg: &GenerateConfig) -> Result<Vec<User>> {
+fn load_users(conn: &Connection, world: &World) -> Result<Vec<User>> {
     let mut stmt = conn
         .prepare(
-            "select u.user_id, u.signup_date, u.is_paid, u.country, u.marketing_source,              t.engagement, t.churn_probability, t.churn_date              from users u join synthetic_truth t using (user_id) order by u.user_id",
+            "select u.user_id, u.signup_date, u.is_paid, u.country, u.marketing_source, \
+             t.engagement, t.daily_hazard, t.churn_date \
+             from users u join synthetic_truth t using (user_id) order by u.user_id",
         )
-        .context(|| "generate: reading users".into())?;
+        .context(|| {
+            "generate: reading the users' hidden state (a file from an older generator: regenerate with \
+             `churn run --stage generate`)"
+                .into()
+        })?;
     type Row = (
         String,
         NaiveDate,
@@ -673,8 +413,9 @@ fn load_users(conn: &Connection, cfg: &GenerateConfig) -> Result<Vec<User>> {
         .and_then(|rows| rows.collect())
         .context(|| "generate: reading users".into())?;
     let lookup = |set: &[&'static str], v: &str| set.iter().copied().find(|c| *c == v);
+    let start = world.cfg.start_date;
     rows.into_iter()
-        .map(|(user_id, signup, paid, country, source, engagement, churn_probability, churn)| {
+        .map(|(user_id, signup, paid, country, source, engagement, daily_hazard, churn)| {
             let index = user_id
                 .strip_prefix('u')
                 .and_then(|n| n.parse::<u32>().ok())
@@ -690,21 +431,20 @@ fn load_users(conn: &Connection, cfg: &GenerateConfig) -> Result<Vec<User>> {
             Ok(User {
                 index,
                 user_id,
-                signup_day: (signup - cfg.start_date).num_days(),
-                signup_date: signup,
+                signup_day: (signup - start).num_days(),
                 paid,
                 country,
                 source,
                 engagement,
-                churn_probability,
-                churn_day: churn.map(|d| (d - cfg.start_date).num_days().max(0) as u32),
+                daily_hazard,
+                churn_day: churn.map(|d| (d - start).num_days()),
             })
         })
         .collect()
 }
 
 /// Continues the simulation in the file for `n_days` more days: the same
-/// users keep their hidden state, new users sign up at the original rate.
+/// users keep their hidden state, new users keep arriving.
 pub fn append(
     conn: &Connection,
     scenario: &DriftScenario,
@@ -715,73 +455,34 @@ pub fn append(
         return Err(Error::Usage("--append-days must be at least 1".into()));
     }
     let (cfg, first_day) = simulation_state(conn)?;
+    let world = World::new(&cfg);
     let days = first_day..first_day + n_days;
-    let mut users = load_users(conn, &cfg)?;
-    let mut next_index = users.iter().map(|u| u.index + 1).max().unwrap_or(0);
+    let stored = load_users(conn, &world)?;
+    let next_index = stored.iter().map(|u| u.index + 1).max().unwrap_or(0);
+    // Only users still present on the first new day act.
+    let mut users: Vec<User> = stored
+        .into_iter()
+        .filter(|u| u.churn_day.is_none_or(|c| c > i64::from(first_day)))
+        .collect();
     let n_old = users.len();
-    for day in days.clone() {
-        let paid_ratio = match scenario.paid_ratio {
-            Some(r) if scenario.applies(day) => r,
-            _ => cfg.paid_ratio,
-        };
-        for _ in 0..signups_on(&cfg, day) {
-            users.push(draw_user(&cfg, next_index, Some(day), paid_ratio));
-            next_index += 1;
-        }
-    }
+    users.extend(world.arrivals(days.clone(), next_index, scenario));
     let first_id: i64 = conn
         .query_row("select coalesce(max(event_id), 0) + 1 from events", [], |r| {
             r.get(0)
         })
         .context(|| "generate: reading the last event id".into())?;
-    let n_events = simulate(conn, &cfg, scenario, &users, days.clone(), first_id, progress)?;
-    insert_users(conn, &users[n_old..], cfg.start_date)?;
-    record_simulation(
-        conn,
-        "append",
-        &cfg,
-        scenario,
-        &days,
-        users.len() - n_old,
-        n_events,
-    )?;
+    let n_events = simulate(conn, &world, scenario, &users, days.clone(), first_id, progress)?;
+    let added = users.len() - n_old;
+    insert_users(conn, &world, &users[n_old..])?;
+    record_simulation(conn, "append", &cfg, scenario, &days, added, n_events)?;
     let (from, to) = (
-        day_date(cfg.start_date, i64::from(days.start)),
-        day_date(cfg.start_date, i64::from(days.end) - 1),
+        world.date(i64::from(days.start)),
+        world.date(i64::from(days.end) - 1),
     );
     Ok(Outcome {
         rows_out: n_events,
         params: serde_json::json!({"append_days": n_days, "from": from, "to": to, "drift": scenario}),
         failure: None,
-        summary: format!(
-            "appended {n_days} days ({from} to {to}): {n_events} events, {} new users",
-            users.len() - n_old
-        ),
+        summary: format!("appended {n_days} days ({from} to {to}): {n_events} events, {added} new users"),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn activity_fades_linearly_to_a_quarter_before_churn() {
-        // churn on day 30 with 10 decay days: days 20..=29 fade.
-        assert_eq!(activity_factor(19, Some(30), 10), 1.0);
-        assert!((activity_factor(20, Some(30), 10) - 0.925).abs() < 1e-12);
-        assert!((activity_factor(29, Some(30), 10) - 0.25).abs() < 1e-12);
-        assert_eq!(activity_factor(29, None, 10), 1.0);
-        assert_eq!(activity_factor(29, Some(30), 0), 1.0);
-    }
-
-    #[test]
-    fn each_user_draws_from_its_own_stream() {
-        let cfg = GenerateConfig::default();
-        let a = draw_user(&cfg, 7, None, cfg.paid_ratio);
-        let b = draw_user(&cfg, 7, None, cfg.paid_ratio);
-        let c = draw_user(&cfg, 8, None, cfg.paid_ratio);
-        assert_eq!(a.engagement, b.engagement);
-        assert_ne!(a.engagement, c.engagement);
-        assert!(a.churn_probability <= 0.95);
-    }
 }

@@ -1,4 +1,4 @@
-//! labels: `labels_daily`, forward churn labels (sql/labels/labels_daily.sql).
+//! labels: `labels_daily`, forward-looking churn labels (sql/labels/labels_daily.sql).
 
 use duckdb::Connection;
 
@@ -19,12 +19,17 @@ pub fn run(conn: &Connection, ctx: &SqlContext) -> Result<Outcome> {
         .context(|| "labels: summarizing labels_daily".into())?;
     Ok(Outcome {
         rows_out: rows,
-        params: serde_json::json!({"window_days": ctx.label_window, "positive_rate": positive_rate}),
+        params: serde_json::json!({
+            "horizon_days": ctx.horizon_days,
+            "inactive_days": ctx.inactive_days,
+            "positive_rate": positive_rate,
+        }),
         failure: None,
         summary: format!(
-            "labels_daily has {rows} rows, churn rate {:.4} ({}-day horizon)",
+            "labels_daily has {rows} rows, churn rate {:.4} (leaves within {} days, away {} more)",
             positive_rate.unwrap_or(0.0),
-            ctx.label_window
+            ctx.horizon_days,
+            ctx.inactive_days
         ),
     })
 }

@@ -83,7 +83,7 @@ impl Stage {
             Stage::Generate | Stage::Ingest | Stage::Validate => &[],
             Stage::Prepare => &["users", "events"],
             Stage::Features | Stage::Labels => &["user_daily"],
-            Stage::TrainingSet => &["user_features_daily", "labels_daily", "user_daily"],
+            Stage::TrainingSet => &["user_features_daily", "labels_daily"],
             Stage::Train | Stage::Retrain => &["training_set"],
             Stage::Promote => &["models"],
             Stage::Score => &["user_features_daily", "models"],

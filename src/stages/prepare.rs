@@ -23,10 +23,10 @@ pub const EVENTS_PER_BATCH: i64 = 6_000_000;
 struct BatchContext<'a> {
     #[serde(flatten)]
     base: &'a SqlContext,
-    /// A condition on `user_id` keeping this batch's users and events; none
-    /// when everything is one batch (the template as `churn sql` prints it).
+    /// The batch number of this statement in `prepare_batches`; none when
+    /// everything is one batch (the template as `churn sql` prints it).
     #[serde(skip_serializing_if = "Option::is_none")]
-    user_batch: Option<String>,
+    batch: Option<i64>,
 }
 
 pub fn run(conn: &Connection, ctx: &SqlContext) -> Result<Outcome> {
@@ -35,19 +35,16 @@ pub fn run(conn: &Connection, ctx: &SqlContext) -> Result<Outcome> {
 
 /// `run` with a given batch size (tests use tiny ones).
 pub fn run_in_batches(conn: &Connection, ctx: &SqlContext, events_per_batch: i64) -> Result<Outcome> {
-    let conditions = batches(conn, events_per_batch)?;
-    let n_batches = conditions.len();
-    for (k, user_batch) in conditions.into_iter().enumerate() {
-        let batch = BatchContext {
-            base: ctx,
-            user_batch,
-        };
+    let numbers = plan_batches(conn, events_per_batch)?;
+    let n_batches = numbers.len();
+    for (k, batch) in numbers.into_iter().enumerate() {
+        let batch_ctx = BatchContext { base: ctx, batch };
         let statement = if k == 0 {
-            sql::create_table_as("user_daily", TEMPLATE, &batch)?
+            sql::create_table_as("user_daily", TEMPLATE, &batch_ctx)?
         } else {
             format!(
                 "insert into user_daily\n{}\n;",
-                sql::render_with(TEMPLATE, &batch)?
+                sql::render_with(TEMPLATE, &batch_ctx)?
             )
         };
         conn.execute_batch(&statement).context(|| {
@@ -58,6 +55,10 @@ pub fn run_in_batches(conn: &Connection, ctx: &SqlContext, events_per_batch: i64
             };
             format!("prepare: running sql/{TEMPLATE}{which}")
         })?;
+    }
+    if n_batches > 1 {
+        conn.execute_batch("drop table prepare_batches")
+            .context(|| "prepare: dropping the batch plan".into())?;
     }
     let (rows, users, first, last): (i64, i64, String, String) = conn
         .query_row(
@@ -77,11 +78,12 @@ pub fn run_in_batches(conn: &Connection, ctx: &SqlContext, events_per_batch: i64
     })
 }
 
-/// The batch conditions: one `None` when the events fit in one batch, else
-/// consecutive user_id ranges holding about `events_per_batch` events each.
-/// The first range also keeps NULL ids, so a batched build drops no row the
-/// single statement would keep.
-fn batches(conn: &Connection, events_per_batch: i64) -> Result<Vec<Option<String>>> {
+/// The batches to build: one `None` when the events fit in one batch.
+/// Otherwise a temporary table `prepare_batches(user_id, batch)` gives each
+/// user a batch number, consecutive users (in user_id order) sharing one
+/// until they hold about `events_per_batch` events, and the batch numbers
+/// are returned in order. A user id that is NULL builds no row either way.
+fn plan_batches(conn: &Connection, events_per_batch: i64) -> Result<Vec<Option<i64>>> {
     let per_batch = events_per_batch.max(1);
     let events: i64 = conn
         .query_row("select count(*) from events", [], |r| r.get(0))
@@ -89,35 +91,28 @@ fn batches(conn: &Connection, events_per_batch: i64) -> Result<Vec<Option<String
     if events <= per_batch {
         return Ok(vec![None]);
     }
-    // Batch starts: the first user past every multiple of `per_batch`
-    // events, counting each user's events in user_id order.
+    conn.execute(
+        "create or replace temp table prepare_batches as
+         with per_user as (
+             select users.user_id, count(events.user_id) as n
+             from users left join events on events.user_id = users.user_id
+             where users.user_id is not null
+             group by users.user_id
+         ),
+         running as (
+             select user_id, sum(n) over (order by user_id rows unbounded preceding) as upto
+             from per_user
+         )
+         select user_id, (greatest(upto - 1, 0) // ?)::bigint as batch from running",
+        [per_batch],
+    )
+    .context(|| "prepare: planning the batches".into())?;
     let mut stmt = conn
-        .prepare(
-            "with per_user as (
-                 select user_id, count(*) as n from events where user_id is not null group by user_id
-             ),
-             running as (
-                 select user_id, sum(n) over (order by user_id rows unbounded preceding) as upto
-                 from per_user
-             )
-             select min(user_id) from running
-             where upto > ? group by (upto - 1) // ? order by 1",
-        )
+        .prepare("select distinct batch from prepare_batches order by batch")
         .context(|| "prepare: planning the batches".into())?;
-    let starts: Vec<String> = stmt
-        .query_map([per_batch, per_batch], |r| r.get(0))
+    let numbers: Vec<i64> = stmt
+        .query_map([], |r| r.get(0))
         .and_then(|rows| rows.collect())
         .context(|| "prepare: planning the batches".into())?;
-    let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
-    let mut conditions = Vec::with_capacity(starts.len() + 1);
-    let mut lower: Option<&String> = None;
-    for start in &starts {
-        conditions.push(Some(match lower {
-            None => format!("(user_id is null or user_id < {})", quote(start)),
-            Some(l) => format!("(user_id >= {} and user_id < {})", quote(l), quote(start)),
-        }));
-        lower = Some(start);
-    }
-    conditions.push(lower.map(|l| format!("user_id >= {}", quote(l))));
-    Ok(conditions)
+    Ok(numbers.into_iter().map(Some).collect())
 }

@@ -6,7 +6,7 @@ use duckdb::Connection;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::model::data::{load, numeric_features};
+use crate::model::data::{Rows, load, numeric_features};
 use crate::model::metrics::average_precision;
 use crate::model::registry::{self, Decision, ModelRow};
 use crate::stages::Outcome;
@@ -28,8 +28,8 @@ pub fn compare_on_test_rows(
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    let filter = crate::model::data::dates_between(candidate.test_from, candidate.test_to);
-    let frame = load(conn, "training_set", &filter, &needed, true)?;
+    let rows = Rows::Dates(vec![(candidate.test_from, candidate.test_to)]);
+    let frame = load(conn, "training_set", &rows, &needed, true)?;
     if frame.is_empty() {
         return Err(Error::Other(format!(
             "training_set has no rows between {} and {} (the test dates of {}): rebuild the training set \

@@ -11,9 +11,9 @@ use duckdb::arrow::array::{
 };
 use duckdb::arrow::record_batch::RecordBatch;
 
-use crate::config::{Config, Population};
+use crate::config::Config;
 use crate::error::{Context, Error, Result};
-use crate::model::data::{load, numeric_features};
+use crate::model::data::{Rows, load, numeric_features};
 use crate::model::registry;
 use crate::stages::Outcome;
 
@@ -22,18 +22,6 @@ use crate::stages::Outcome;
 pub struct ScoreArgs {
     pub as_of_date: Option<NaiveDate>,
     pub export: Option<std::path::PathBuf>,
-}
-
-/// The SQL filter of the scored population on `user_features_daily` at `date`.
-pub fn population_filter(population: Population, date: NaiveDate) -> String {
-    let at = format!("as_of_date = date '{date}'");
-    match population {
-        Population::All => at,
-        Population::Active => format!(
-            "{at} and user_id in (select user_id from user_daily where is_active_day = 1 \
-             and activity_date between date '{date}' - 29 and date '{date}')"
-        ),
-    }
 }
 
 fn pick_date(conn: &Connection, wanted: Option<NaiveDate>) -> Result<NaiveDate> {
@@ -84,7 +72,10 @@ pub fn run(conn: &Connection, config: &Config, args: &ScoreArgs) -> Result<Outco
     let frame = load(
         conn,
         "user_features_daily",
-        &population_filter(config.labels.population, date),
+        &Rows::Population {
+            date,
+            population: config.labels.population,
+        },
         &model.numeric_features(),
         false,
     )?;

@@ -48,11 +48,7 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
         tracing::debug!(seconds = phase.elapsed().as_secs_f64(), "{step}");
         phase = std::time::Instant::now();
     };
-    let purge = if config.train.purge {
-        config.labels.window_days
-    } else {
-        0
-    };
+    let purge = config.labels.look_ahead_days();
     // The split comes from the dates alone, so only the train and test rows
     // are read: the purge gap between them (a third of the rows with the
     // default config) never leaves DuckDB.
@@ -62,7 +58,7 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
         purge,
     )?;
     let numeric = numeric_features(conn, "training_set")?;
-    let frame = load(conn, "training_set", &split.sql_filter(), &numeric, true)?;
+    let frame = load(conn, "training_set", &split.rows(), &numeric, true)?;
     done(&format!("read {} rows of training_set", frame.len()));
     let (train_rows, test_rows) = (split.train_rows(&frame.as_of), split.test_rows(&frame.as_of));
 
@@ -142,7 +138,9 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
             "test_fraction": config.train.test_fraction,
             "purge_days": purge,
             "population": config.labels.population.as_str(),
-            "label_window_days": config.labels.window_days,
+            "horizon_days": config.labels.horizon_days,
+            "inactive_days": config.labels.inactive_days,
+            "recent_days": config.labels.recent_days,
             "categorical": data::CATEGORICAL,
             "dropped_columns": pre.dropped,
             "converged": fit.converged,

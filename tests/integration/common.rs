@@ -69,11 +69,19 @@ pub fn ctx(config: &Config) -> Ctx<'_> {
     }
 }
 
-/// A small generate config for fast tests.
+/// A small config for fast tests: `users` present, `days` simulated, and
+/// time settings scaled down with the data (windows of 7 and 14 days, a
+/// 14-day horizon and 14 inactive days, three times the default churn) so
+/// that a warm-up, a purged split and enough churners fit in 100 days.
 pub fn small_config(users: u32, days: u32) -> Config {
     let mut c = Config::default();
     c.generate.users = users;
     c.generate.days = days;
+    c.generate.churn_base_rate = 0.15;
+    c.generate.pre_churn_decay_days = 10;
+    c.features.windows = vec![7, 14];
+    c.labels.horizon_days = 14;
+    c.labels.inactive_days = 14;
     c
 }
 

@@ -212,15 +212,13 @@ fn run_append_drifted_days_drift_fails_and_retrain_decides() {
     let sb = Sandbox::new();
     let config = sb.write(
         "churn.toml",
-        "[generate]\nusers = 400\ndays = 90\nseed = 3\n\n\
-         [generate.drift]\nstart_day = 90\nactivity_multiplier = 0.3\nwatch_minutes_multiplier = 0.4\n",
+        "[generate]\nusers = 400\ndays = 200\nseed = 3\n\n\
+         [generate.drift]\nstart_day = 200\nactivity_multiplier = 0.3\nwatch_minutes_multiplier = 0.4\n",
     );
     let c = config.to_str().unwrap();
     let out = sb.churn(&["--config", c, "run", "--json", "base.json"]);
-    // The static synthetic cohort ages between the training window and the
-    // last day, so the baseline itself may WARN or FAIL; what matters is that
-    // the drifted days move the features the scenario changed.
-    assert!(matches!(out.status.code(), Some(0) | Some(2)), "{}", stderr(&out));
+    // The synthetic world is a steady state: the first check passes.
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let base: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(sb.path("base.json")).unwrap()).unwrap();
     let psi_of = |report: &serde_json::Value, feature: &str| -> f64 {
@@ -246,7 +244,7 @@ fn run_append_drifted_days_drift_fails_and_retrain_decides() {
     exec(&store, "delete from model_reference_bins");
     drop(store);
     let out = sb.churn(&["--config", c, "run", "--stage", "drift", "--json", "again.json"]);
-    assert!(matches!(out.status.code(), Some(0) | Some(2)), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let rebuilt = rows(&sb.store(), profile_sql);
     let differences: Vec<_> = trained
         .iter()

@@ -177,73 +177,136 @@ fn features_never_look_past_the_as_of_day() {
     );
 }
 
+/// A config with a 10-day horizon and 10 inactive days: churn_label = 1
+/// when the user has no active day in (d + 10, d + 20].
+fn short_label_config() -> Config {
+    let mut config = Config::default();
+    config.labels.horizon_days = 10;
+    config.labels.inactive_days = 10;
+    config
+}
+
 #[test]
-fn labels_look_exactly_window_days_ahead() {
-    // X: active day 0, next on day 30 (inside the horizon); Y: day 0, next on
-    // day 31 (just outside); the data ends on day 39.
+fn labels_look_past_the_horizon_for_a_month_away() {
+    // The data runs from day 0 to day 39. X is active on days 0 and 20, Y on
+    // 0 and 21, W on day 15, Z on day 39 (the last observed day).
     let sb = Sandbox::new();
     let store = sb.store();
     exec(
         &store,
         "insert into users values
+             ('W', '2026-01-01', 'free', false, 'IN', 'ads'),
              ('X', '2026-01-01', 'free', false, 'IN', 'ads'),
              ('Y', '2026-01-01', 'free', false, 'IN', 'ads'),
              ('Z', '2026-01-01', 'free', false, 'IN', 'ads');
          insert into events values
              (1, 'X', '2026-01-01 10:00:00', 'login', null, null, null, null),
-             (2, 'X', '2026-01-31 10:00:00', 'login', null, null, null, null),
+             (2, 'X', '2026-01-21 10:00:00', 'login', null, null, null, null),
              (3, 'Y', '2026-01-01 10:00:00', 'login', null, null, null, null),
-             (4, 'Y', '2026-02-01 10:00:00', 'login', null, null, null, null),
-             (5, 'Z', '2026-02-09 10:00:00', 'login', null, null, null, null);",
+             (4, 'Y', '2026-01-22 10:00:00', 'login', null, null, null, null),
+             (5, 'W', '2026-01-16 10:00:00', 'login', null, null, null, null),
+             (6, 'Z', '2026-02-09 10:00:00', 'login', null, null, null, null);",
     );
-    let config = Config::default();
+    let config = short_label_config();
     for stage in [Stage::Prepare, Stage::Labels] {
         run_stage(&store, &ctx(&config), stage).unwrap();
     }
+    // Day k = 2026-01-01 + k. Look-ahead of d: (d + 10, d + 20].
+    #[rustfmt::skip]
+    let expected = vec![
+        // W: day 15 lies in (d + 10, d + 20] for d in 0..=4; from d = 5 it is
+        // inside the horizon or before d, so the user has left.
+        vec!["W", "2026-01-05", "1", "0"],
+        vec!["W", "2026-01-06", "0", "1"],
+        // X: day 20 = d + 20 counts for d = 0 (the last day of the look-ahead)
+        // and day 20 = d + 10 does not for d = 10 (the last day of the horizon).
+        vec!["X", "2026-01-01", "1", "0"],
+        vec!["X", "2026-01-10", "1", "0"],
+        vec!["X", "2026-01-11", "0", "1"],
+        // Y: day 21 = d + 21 lies past the look-ahead of d = 0.
+        vec!["Y", "2026-01-01", "0", "1"],
+        vec!["Y", "2026-01-02", "1", "0"],
+        vec!["Y", "2026-01-11", "1", "0"],
+        vec!["Y", "2026-01-12", "0", "1"],
+        // Z: day 39 = d + 20 for d = 19, the last labelled day.
+        vec!["Z", "2026-01-19", "0", "1"],
+        vec!["Z", "2026-01-20", "1", "0"],
+    ];
     assert_eq!(
         rows(
             &store,
             "select user_id, as_of_date, future_active_days, churn_label from labels_daily
-             where as_of_date <= '2026-01-02' order by all"
+             where (user_id, as_of_date) in (
+                 ('W', '2026-01-05'), ('W', '2026-01-06'), ('X', '2026-01-01'), ('X', '2026-01-10'),
+                 ('X', '2026-01-11'), ('Y', '2026-01-01'), ('Y', '2026-01-02'), ('Y', '2026-01-11'),
+                 ('Y', '2026-01-12'), ('Z', '2026-01-19'), ('Z', '2026-01-20'))
+             order by all"
         ),
-        vec![
-            vec!["X", "2026-01-01", "1", "0"],
-            vec!["X", "2026-01-02", "1", "0"],
-            vec!["Y", "2026-01-01", "0", "1"],
-            vec!["Y", "2026-01-02", "1", "0"],
-            vec!["Z", "2026-01-01", "0", "1"],
-            vec!["Z", "2026-01-02", "0", "1"],
-        ]
+        expected
     );
-    // Only as-of days with a full 30-day horizon: day 9 (2026-01-10) is the last.
+    // Only as-of days whose whole look-ahead is observed: d + 20 <= 39, so
+    // days 0..=19 of each user, and the counts by hand.
     assert_eq!(
-        rows(&store, "select count(*), max(as_of_date) from labels_daily"),
-        vec![vec!["30", "2026-01-10"]]
+        rows(
+            &store,
+            "select count(*), max(as_of_date), sum(churn_label) filter (where user_id = 'W'),
+                    sum(churn_label) filter (where user_id = 'X'), sum(churn_label) filter (where user_id = 'Y'),
+                    sum(churn_label) filter (where user_id = 'Z')
+             from labels_daily"
+        ),
+        vec![vec!["80", "2026-01-20", "15", "10", "10", "19"]]
     );
 }
 
 #[test]
-fn population_active_keeps_only_users_active_in_the_trailing_30_days() {
-    // With the fixture: labelled as-of days are days 0..9 for A, C, D and day
-    // 9 for B (signup day 9): 31 rows, 17 positive (B 1, C 7 from day 3, D 9
-    // before day 9). Active in the trailing 30 days: A from day 0, C from
-    // day 3 (7 rows), never B or D.
+fn training_set_keeps_the_recently_active_population_after_the_warm_up() {
+    // The fixture with windows 7 and 14 (warm-up: as-of days before day 13),
+    // a 5-day horizon and 5 inactive days (labels for d <= 29, look-ahead
+    // (d + 5, d + 10]) and a 7-day recency.
+    //   A, active on days 0, 5, 6, 20, 31, 32, 36: label 0 for d in 13..=14
+    //     (day 20 ahead) and 21..=29 (days 31, 32, 36 ahead), 1 for 15..=20.
+    //   B (signs up day 9), never active: 17 rows of 1. C, active day 3 only:
+    //   17 rows of 1. D, active day 39 only: 1 for d in 13..=28, 0 for 29.
+    // All: 4 users x days 13..=29 = 68 rows, 6 + 17 + 17 + 16 = 56 positive.
+    // Active in the 7 days ending on d: only A, on days 20..=26 (day 20):
+    // 7 rows, 1 positive (d = 20).
     let mut config = Config::default();
+    config.features.windows = vec![7, 14];
+    config.labels.horizon_days = 5;
+    config.labels.inactive_days = 5;
+    config.labels.recent_days = 7;
     config.labels.population = Population::All;
     let stages = [Stage::Prepare, Stage::Features, Stage::Labels, Stage::TrainingSet];
     let (_sb, store) = build(&config, &stages);
     assert_eq!(
-        rows(&store, "select count(*) from training_set"),
-        vec![vec!["31"]]
+        rows(
+            &store,
+            "select count(*), sum(churn_label), min(as_of_date), max(as_of_date) from training_set"
+        ),
+        vec![vec!["68", "56", "2026-01-14", "2026-01-30"]]
     );
     config.labels.population = Population::Active;
     run_stage(&store, &ctx(&config), Stage::TrainingSet).unwrap();
     assert_eq!(
         rows(
             &store,
-            "select user_id, count(*), sum(churn_label) from training_set group by 1 order by 1"
+            "select user_id, count(*), sum(churn_label), min(as_of_date), max(as_of_date)
+             from training_set group by 1 order by 1"
         ),
-        vec![vec!["A", "10", "0"], vec!["C", "7", "7"]]
+        vec![vec!["A", "7", "1", "2026-01-21", "2026-01-27"]]
+    );
+    // recently_active marks exactly the days 0..=6 after an active day.
+    assert_eq!(
+        rows(
+            &store,
+            "select string_agg(as_of_date::varchar, ',' order by as_of_date) from user_features_daily
+             where user_id = 'A' and recently_active and as_of_date between '2026-01-01' and '2026-01-31'"
+        ),
+        vec![vec![
+            "2026-01-01,2026-01-02,2026-01-03,2026-01-04,2026-01-05,2026-01-06,2026-01-07,2026-01-08,\
+             2026-01-09,2026-01-10,2026-01-11,2026-01-12,2026-01-13,2026-01-21,2026-01-22,2026-01-23,\
+             2026-01-24,2026-01-25,2026-01-26,2026-01-27"
+        ]]
     );
     // The run records the row count and the positive rate.
     assert_eq!(
@@ -252,7 +315,7 @@ fn population_active_keeps_only_users_active_in_the_trailing_30_days() {
             "select rows_out, params_json->>'population', round((params_json->>'positive_rate')::double, 4)
              from pipeline_runs where stage = 'training-set' order by started_at"
         ),
-        vec![vec!["31", "all", "0.5484"], vec!["17", "active", "0.4118"]]
+        vec![vec!["68", "all", "0.8235"], vec!["7", "active", "0.1429"]]
     );
 }
 

@@ -42,17 +42,25 @@ fn rerun_replaces_the_tables() {
     let store = sb.store();
     let config = small_config(50, 20);
     run_stage(&store, &ctx(&config), Stage::Generate).unwrap();
-    let first = rows(&store, DUMP[1]);
+    let first: Vec<_> = DUMP.iter().map(|q| rows(&store, q)).collect();
     run_stage(&store, &ctx(&config), Stage::Generate).unwrap();
-    assert_eq!(first, rows(&store, DUMP[1]));
-    assert_eq!(rows(&store, "select count(*) from users"), vec![vec!["50"]]);
+    let second: Vec<_> = DUMP.iter().map(|q| rows(&store, q)).collect();
+    assert_eq!(first, second);
+    assert_eq!(
+        rows(
+            &store,
+            "select count(*) = (select sum(users_added) from simulation), count(*) >= 50,
+                    (select count(*) from simulation) from users"
+        ),
+        vec![vec!["true", "true", "1"]]
+    );
 }
 
 #[test]
 fn the_story_holds() {
     let (_sb, store) = generate(1500, 90, 42);
     let one = |q: &str| rows(&store, q)[0][0].clone();
-    // Nobody is active on or after their churn day.
+    // Nobody is active on or after their churn day, which follows the signup.
     assert_eq!(
         one(
             "select count(*) from events e join synthetic_truth t using (user_id)
@@ -60,20 +68,35 @@ fn the_story_holds() {
         ),
         "0"
     );
-    // Churn days fall in [days/4, days).
     assert_eq!(
-        one("select count(*) from synthetic_truth where churn_date is not null
-             and (churn_date < date '2026-01-01' + 22 or churn_date >= date '2026-01-01' + 90)"),
+        one(
+            "select count(*) from users u join synthetic_truth t using (user_id)
+             where t.churn_date is null or t.churn_date <= u.signup_date"
+        ),
         "0"
     );
-    // Payments only for paid users, only on days 1-3 of a month, amounts in range.
+    // 1500 users are present on the start date; the others sign up later.
+    assert_eq!(
+        one(
+            "select count(*) from users u join synthetic_truth t using (user_id)
+             where u.signup_date <= date '2026-01-01' and t.churn_date > date '2026-01-01'"
+        ),
+        "1500"
+    );
+    assert_eq!(
+        one("select count(*) from users where signup_date > date '2026-01-01' + 89"),
+        "0"
+    );
+    // Payments: paid users only, on their billing day (the day of the month
+    // they signed up, or the month's last day when it is shorter), at most
+    // one a month, amounts in range.
     assert_eq!(
         one("select count(*) from events e join users u using (user_id)
              where e.event_type like 'payment_%'
-               and (not u.is_paid or day(e.event_time) > 3 or e.amount < 199 or e.amount > 999)"),
+               and (not u.is_paid or e.amount < 199 or e.amount > 999
+                    or day(e.event_time) <> least(day(u.signup_date), day(last_day(e.event_time))))"),
         "0"
     );
-    // At most one payment per paid user and month.
     assert_eq!(
         one(
             "select count(*) from (select user_id, month(event_time) from events
@@ -89,31 +112,50 @@ fn the_story_holds() {
         ),
         "0"
     );
+    // Arrivals are paid at the configured 35%; among those present on the
+    // start date paid plans are over-represented (they stay longer).
+    let (arrived_paid, present_paid): (f64, f64) = {
+        let r = rows(
+            &store,
+            "select avg(is_paid::int) filter (where signup_date > date '2026-01-01'),
+                    avg(is_paid::int) filter (where signup_date <= date '2026-01-01')
+             from users",
+        );
+        (r[0][0].parse().unwrap(), r[0][1].parse().unwrap())
+    };
+    assert!(
+        (arrived_paid - 0.35).abs() < 0.1,
+        "paid share of arrivals {arrived_paid}"
+    );
+    assert!(
+        present_paid > 0.35,
+        "paid share of the start population {present_paid}"
+    );
+    // The hazard is k · plan factor · (0.4 + 1.4 (1 - e)^1.6) with one k for
+    // everybody, and the 30-day churn probability is 1 - (1 - h)^30.
     assert_eq!(
-        one("select count(*) from users where signup_date > date '2026-01-01'
-             or signup_date < date '2026-01-01' - 30"),
+        one("with k as (
+                 select t.daily_hazard / ((case when u.is_paid then 0.75 else 1 end)
+                        * (0.4 + 1.4 * pow(1 - t.engagement, 1.6))) as k
+                 from synthetic_truth t join users u using (user_id)
+             )
+             select max(k) - min(k) < 1e-12 * max(k) from k"),
+        "true"
+    );
+    assert_eq!(
+        one("select count(*) from synthetic_truth
+             where abs(churn_probability - (1 - pow(1 - daily_hazard, 30))) > 1e-12"),
         "0"
     );
-    // The paid share is near 35% and the churn probability follows the formula.
-    let paid: f64 = one("select avg(is_paid::int) from users").parse().unwrap();
-    assert!((paid - 0.35).abs() < 0.05, "paid share {paid}");
-    assert_eq!(
-        one(
-            "select count(*) from synthetic_truth t join users u using (user_id)
-             where abs(t.churn_probability - least(0.95, 0.35 * (case when u.is_paid then 0.75 else 1 end)
-                   * (0.4 + 1.4 * pow(1 - t.engagement, 1.6)))) > 1e-12"
-        ),
-        "0"
-    );
-    // Engaged users are active more often: the active-day rate of users before
-    // any churn fade tracks 0.15 + 0.8 e.
+    // Engaged users are active more often: the active-day rate of users
+    // present over the whole window tracks 0.15 + 0.8 e.
     let slope: f64 = one("with days as (
              select user_id, count(distinct event_time::date) filter (where event_type = 'login') as active
              from events group by user_id
          )
          select regr_slope(coalesce(d.active, 0) / 90.0, t.engagement)
-         from synthetic_truth t left join days d using (user_id)
-         where t.churn_date is null")
+         from synthetic_truth t join users u using (user_id) left join days d using (user_id)
+         where t.churn_date > date '2026-01-01' + 90 + 21 and u.signup_date <= date '2026-01-01'")
     .parse()
     .unwrap();
     assert!((slope - 0.8).abs() < 0.1, "activity slope on engagement {slope}");
@@ -127,8 +169,8 @@ fn churners_fade_before_they_leave() {
     let got = rows(
         &store,
         "with churners as (
-             select user_id, churn_date from synthetic_truth
-             where churn_date >= date '2026-01-01' + 40
+                 select user_id, churn_date from synthetic_truth
+             where churn_date between date '2026-01-01' + 40 and date '2026-01-01' + 119
          ),
          logins as (
              select distinct user_id, event_time::date as d from events where event_type = 'login'
@@ -190,15 +232,19 @@ fn appending_days_continues_the_same_simulation() {
         ),
         "0-60,60-70,70-90"
     );
-    // New users sign up during the appended days at the original rate
-    // (300 users over 31 signup days: about 9.7 a day), and act only after.
-    let new: i64 = one(
+    // New users keep arriving at the calibrated rate during the appended
+    // days, and act only after their signup.
+    let new: f64 = one(
         &sa,
         "select count(*) from users where signup_date >= date '2026-03-02'",
     )
     .parse()
     .unwrap();
-    assert!((200..=380).contains(&new), "{new} new users in 30 days");
+    let expected = 30.0 * churn::simulation::World::new(&config.generate).arrival_rate;
+    assert!(
+        (new - expected).abs() < 0.5 * expected,
+        "{new} new users in 30 days, {expected} expected"
+    );
     assert_eq!(
         one(
             &sa,

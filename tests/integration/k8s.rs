@@ -33,7 +33,7 @@ const ORDER: [&str; 6] = [
 /// The population is shrunk through the environment (a config layer above the
 /// ConfigMap's file) so the pipeline runs in seconds; every other setting is
 /// the ConfigMap's.
-const SMALL: [(&str, &str); 2] = [("CHURN_GENERATE_USERS", "400"), ("CHURN_GENERATE_DAYS", "90")];
+const SMALL: [(&str, &str); 2] = [("CHURN_GENERATE_USERS", "300"), ("CHURN_GENERATE_DAYS", "200")];
 
 #[derive(Debug)]
 struct Workload {

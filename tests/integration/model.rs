@@ -1,8 +1,8 @@
 //! train, promote, score and `churn models` on a small synthetic dataset.
 
-use churn::config::Config;
+use churn::config::{Config, Population};
 use churn::db::Store;
-use churn::model::data::load;
+use churn::model::data::{Rows, load};
 use churn::model::registry;
 use churn::stages::{Stage, run_stage};
 
@@ -52,13 +52,14 @@ fn the_pipeline_leaves_a_production_model_and_every_user_scored_by_their_own_row
     let roc_auc: f64 = metrics[0][1].parse().unwrap();
     assert!(pr_auc > 0.0 && pr_auc <= 1.0 && roc_auc > 0.6, "{metrics:?}");
 
-    // Every user active in the last 30 days has exactly one prediction...
+    // Every user active in the last labels.recent_days (7) days has exactly
+    // one prediction...
     let latest = one(&store, "select max(as_of_date) from user_features_daily");
     let population = one(
         &store,
         &format!(
             "select count(distinct user_id) from user_daily where is_active_day = 1
-             and activity_date between date '{latest}' - 29 and date '{latest}'"
+             and activity_date between date '{latest}' - 6 and date '{latest}'"
         ),
     );
     assert_eq!(
@@ -79,15 +80,22 @@ fn the_pipeline_leaves_a_production_model_and_every_user_scored_by_their_own_row
         &store,
         "select user_id, churn_risk from predictions order by user_id",
     );
+    let date: chrono::NaiveDate = latest.parse().unwrap();
     for pred in preds.iter().step_by(7) {
-        let frame = load(
-            &store.conn,
-            "user_features_daily",
-            &format!("user_id = '{}' and as_of_date = date '{latest}'", pred[0]),
-            &model.numeric_features(),
-            false,
-        )
-        .unwrap();
+        exec(
+            &store,
+            &format!(
+                "create or replace temp table one_row as select * from user_features_daily
+                 where user_id = '{}' and as_of_date = date '{latest}'",
+                pred[0]
+            ),
+        );
+        let only = Rows::Population {
+            date,
+            population: Population::All,
+        };
+        let frame = load(&store.conn, "one_row", &only, &model.numeric_features(), false).unwrap();
+        assert_eq!(frame.len(), 1);
         let own = model.predict(&frame, &[0])[0];
         let stored: f64 = pred[1].parse().unwrap();
         assert!(
@@ -135,7 +143,7 @@ fn score_sql_matches_the_rust_scores() {
 #[test]
 fn rescoring_replaces_the_slice_and_exports_the_same_rows() {
     let sb = Sandbox::new();
-    let out = sb.churn(&["run", "--to", "score", "--users", "300", "--days", "90"]);
+    let out = sb.churn(&["run", "--to", "score", "--users", "300", "--days", "200"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let csv = sb.path("out/preds.csv");
     let parquet = sb.path("preds.parquet");
@@ -173,7 +181,7 @@ fn rescoring_replaces_the_slice_and_exports_the_same_rows() {
     let out = sb.churn(&["run", "--stage", "score", "--as-of-date", "2027-01-01"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(
-        stderr(&out).contains("from 2026-01-01 to 2026-03-31"),
+        stderr(&out).contains("from 2026-01-01 to 2026-07-19"),
         "{}",
         stderr(&out)
     );
@@ -262,7 +270,7 @@ fn promotion_compares_on_the_candidates_test_rows_and_records_every_decision() {
 #[test]
 fn models_commands_list_show_and_roll_back() {
     let sb = Sandbox::new();
-    let out = sb.churn(&["run", "--to", "promote", "--users", "300", "--days", "90"]);
+    let out = sb.churn(&["run", "--to", "promote", "--users", "300", "--days", "200"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let out = sb.churn(&["run", "--stage", "train", "--stage", "promote"]);
     assert!(out.status.success(), "{}", stderr(&out));
