@@ -1,6 +1,7 @@
 //! The churn model: inputs read from DuckDB, a fitted transform and
 //! logistic regression, metrics, and the registry tables.
 
+pub mod baseline;
 pub mod data;
 pub mod logistic;
 pub mod metrics;

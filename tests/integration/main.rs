@@ -12,4 +12,5 @@ mod k8s;
 mod model;
 mod prepare;
 mod report;
+mod steady_state;
 mod validate;

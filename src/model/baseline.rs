@@ -1,0 +1,150 @@
+//! Single-input baselines: every numeric input used alone as a ranker, in
+//! both directions, on the same rows as the model. A model worth serving
+//! must rank better than the best of them (DESIGN §3).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::model::data::Frame;
+use crate::model::metrics::average_precision;
+
+/// Which way a single input ranks the rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Higher values mean higher risk.
+    Higher,
+    /// Lower values mean higher risk.
+    Lower,
+}
+
+/// One input used alone as a ranker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    pub feature: String,
+    pub direction: Direction,
+    pub pr_auc: f64,
+}
+
+impl Baseline {
+    /// "days_since_last_activity (higher = riskier)".
+    pub fn describe(&self) -> String {
+        let way = match self.direction {
+            Direction::Higher => "higher",
+            Direction::Lower => "lower",
+        };
+        format!("{} ({way} = riskier)", self.feature)
+    }
+}
+
+/// The ranking score of one numeric column on `rows`: the value, a NULL
+/// taking the mean of the column's values on these rows (a neutral rank).
+fn column_scores(frame: &Frame, j: usize, rows: &[usize]) -> Vec<f64> {
+    let column = frame.numeric.column(j);
+    let (sum, n) = rows
+        .iter()
+        .map(|&i| column[i])
+        .filter(|v| !v.is_nan())
+        .fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    let mean = if n > 0 { sum / n as f64 } else { 0.0 };
+    rows.iter()
+        .map(|&i| if column[i].is_nan() { mean } else { column[i] })
+        .collect()
+}
+
+/// PR-AUC of every numeric input of `frame` on `rows`, in both directions,
+/// best first (ties by name, then direction).
+pub fn single_inputs(frame: &Frame, rows: &[usize]) -> Result<Vec<Baseline>> {
+    let labels: Vec<f64> = rows.iter().map(|&i| frame.label[i]).collect();
+    let mut out = Vec::with_capacity(2 * frame.numeric_names.len());
+    for (j, name) in frame.numeric_names.iter().enumerate() {
+        let mut scores = column_scores(frame, j, rows);
+        for direction in [Direction::Higher, Direction::Lower] {
+            if direction == Direction::Lower {
+                scores.iter_mut().for_each(|v| *v = -*v);
+            }
+            out.push(Baseline {
+                feature: name.clone(),
+                direction,
+                pr_auc: average_precision(&labels, &scores)?,
+            });
+        }
+    }
+    out.sort_by(|a, b| {
+        b.pr_auc
+            .total_cmp(&a.pr_auc)
+            .then_with(|| a.feature.cmp(&b.feature))
+            .then_with(|| (a.direction as u8).cmp(&(b.direction as u8)))
+    });
+    Ok(out)
+}
+
+/// The best single input on `rows`, if the frame has any numeric input.
+pub fn best_single_input(frame: &Frame, rows: &[usize]) -> Result<Option<Baseline>> {
+    Ok(single_inputs(frame, rows)?.into_iter().next())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    fn frame(columns: &[(&str, &[f64])], label: &[f64]) -> Frame {
+        let n = label.len();
+        let p = columns.len();
+        let numeric = Array2::from_shape_fn((n, p), |(i, j)| columns[j].1[i]);
+        Frame {
+            user_id: (0..n).map(|i| format!("u{i}")).collect(),
+            as_of: vec![0; n],
+            numeric_names: columns.iter().map(|(c, _)| c.to_string()).collect(),
+            numeric,
+            categorical: vec![vec![None; n]; crate::model::data::CATEGORICAL.len()],
+            label: label.to_vec(),
+        }
+    }
+
+    #[test]
+    fn both_directions_are_tried_and_the_best_wins() {
+        // `silence` ranks the two positives first when higher = riskier
+        // (PR-AUC 1); `usage` does when lower = riskier (also 1, and it sorts
+        // by name after silence). `noise` is in between.
+        let label = [1.0, 1.0, 0.0, 0.0, 0.0];
+        let f = frame(
+            &[
+                ("usage", &[0.0, 1.0, 5.0, 6.0, 7.0]),
+                ("silence", &[9.0, 8.0, 1.0, 2.0, 3.0]),
+                ("noise", &[3.0, 1.0, 2.0, 5.0, 4.0]),
+            ],
+            &label,
+        );
+        let all = single_inputs(&f, &[0, 1, 2, 3, 4]).unwrap();
+        assert_eq!(all.len(), 6);
+        assert_eq!(
+            (all[0].feature.as_str(), all[0].direction, all[0].pr_auc),
+            ("silence", Direction::Higher, 1.0)
+        );
+        assert_eq!(
+            (all[1].feature.as_str(), all[1].direction, all[1].pr_auc),
+            ("usage", Direction::Lower, 1.0)
+        );
+        // noise, higher: ranks 5, 4, 3, 2, 1 -> labels 0 0 1 0 1:
+        // AP = 1/2 * 1/3 + 1/2 * 2/5 = 0.3666...
+        let noise = all
+            .iter()
+            .find(|b| b.feature == "noise" && b.direction == Direction::Higher)
+            .unwrap();
+        assert!(
+            (noise.pr_auc - (1.0 / 6.0 + 1.0 / 5.0)).abs() < 1e-12,
+            "{}",
+            noise.pr_auc
+        );
+    }
+
+    #[test]
+    fn nulls_rank_at_the_mean() {
+        // NaN takes the mean 2 of (1, 3): ranks 3 > NaN(2) > 1.
+        let f = frame(&[("x", &[3.0, f64::NAN, 1.0])], &[1.0, 1.0, 0.0]);
+        let best = best_single_input(&f, &[0, 1, 2]).unwrap().unwrap();
+        assert_eq!((best.direction, best.pr_auc), (Direction::Higher, 1.0));
+    }
+}
