@@ -16,6 +16,7 @@ pub struct Config {
     pub labels: LabelsConfig,
     pub train: TrainConfig,
     pub promote: PromoteConfig,
+    pub monitor: MonitorConfig,
     pub drift: DriftConfig,
     pub serve: ServeConfig,
     pub store: StoreConfig,
@@ -165,9 +166,36 @@ impl LabelsConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
+    /// The last share of the labelled as-of dates that is the test window.
     pub test_fraction: f64,
+    /// Inverse L2 strength, as scikit-learn's C.
     pub c: f64,
     pub max_iter: u32,
+    /// Class weights of the objective; "balanced" scores are prior-corrected.
+    pub class_weight: ClassWeight,
+    /// User-clustered bootstrap resamples for the metrics' 95% intervals
+    /// (0: no intervals).
+    pub bootstrap: u32,
+}
+
+/// scikit-learn's `class_weight`: `None` (every row weighs 1, so
+/// `churn_risk` is a calibrated probability) or "balanced" (each class
+/// weighs n / (2 n_class); the intercept is then shifted by the training
+/// log-odds, so the score is a probability again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassWeight {
+    None,
+    Balanced,
+}
+
+impl ClassWeight {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClassWeight::None => "none",
+            ClassWeight::Balanced => "balanced",
+        }
+    }
 }
 
 impl Default for TrainConfig {
@@ -176,14 +204,49 @@ impl Default for TrainConfig {
             test_fraction: 0.2,
             c: 1.0,
             max_iter: 500,
+            class_weight: ClassWeight::None,
+            bootstrap: 200,
         }
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+/// The promotion gate (DESIGN §3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PromoteConfig {
+    /// PR-AUC gain a candidate needs over production, on the same rows.
     pub min_improvement: f64,
+    /// PR-AUC gain a candidate needs over the best single input.
+    pub min_lift_over_baseline: f64,
+    /// Largest expected calibration error a candidate may have.
+    pub max_ece: f64,
+}
+
+impl Default for PromoteConfig {
+    fn default() -> Self {
+        PromoteConfig {
+            min_improvement: 0.0,
+            min_lift_over_baseline: 0.01,
+            max_ece: 0.05,
+        }
+    }
+}
+
+/// Realised performance (the evaluate stage).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitorConfig {
+    /// evaluate FAILs when production's realised PR-AUC falls more than
+    /// this below its test PR-AUC.
+    pub max_pr_auc_drop: f64,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            max_pr_auc_drop: 0.05,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -404,6 +467,31 @@ impl Config {
         if t.max_iter == 0 {
             return bad("train.max_iter", "must be at least 1".into());
         }
+        let pr = &self.promote;
+        for (key, v) in [
+            ("promote.min_improvement", pr.min_improvement),
+            ("promote.min_lift_over_baseline", pr.min_lift_over_baseline),
+        ] {
+            if !(v.is_finite() && (-1.0..=1.0).contains(&v)) {
+                return bad(
+                    key,
+                    format!("must be a PR-AUC difference between -1 and 1, got {v}"),
+                );
+            }
+        }
+        if !(pr.max_ece.is_finite() && (0.0..=1.0).contains(&pr.max_ece)) {
+            return bad(
+                "promote.max_ece",
+                format!("must be between 0 and 1, got {}", pr.max_ece),
+            );
+        }
+        let drop = self.monitor.max_pr_auc_drop;
+        if !(drop.is_finite() && (0.0..=1.0).contains(&drop)) {
+            return bad(
+                "monitor.max_pr_auc_drop",
+                format!("must be between 0 and 1, got {drop}"),
+            );
+        }
         let d = &self.drift;
         if d.bins < 2 {
             return bad("drift.bins", format!("must be at least 2, got {}", d.bins));
@@ -546,6 +634,13 @@ mod tests {
         assert_eq!(c.features.windows, vec![7, 14, 30]);
         assert_eq!(c.labels.population, Population::Active);
         assert_eq!(c.train.max_iter, 500);
+        assert_eq!(c.train.class_weight, ClassWeight::None);
+        assert_eq!(c.train.bootstrap, 200);
+        assert_eq!(
+            (c.promote.min_lift_over_baseline, c.promote.max_ece),
+            (0.01, 0.05)
+        );
+        assert_eq!(c.monitor.max_pr_auc_drop, 0.05);
         assert_eq!(c.serve.addr, "0.0.0.0:8000");
     }
 

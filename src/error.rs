@@ -27,6 +27,11 @@ pub enum Error {
     #[error("validation failed: {0}")]
     ValidationFailed(String),
 
+    /// The first candidate failed the promotion gate: no model is served.
+    /// The decision is stored.
+    #[error("model rejected: {0}")]
+    ModelRejected(String),
+
     /// The drift stage measured a FAIL; the results are stored.
     #[error("drift FAIL: {0}")]
     DriftFail(String),

@@ -1,6 +1,12 @@
 -- models: one row per fitted model. status: candidate (fitted, not yet
 -- decided), production (exactly one), retired (was production), rejected
--- (lost its promotion). role: the stage that made it (train, retrain).
+-- (failed the promotion gate or lost to production). role: the stage that
+-- made it (train, retrain). Test-window figures: pr_auc, roc_auc, log_loss,
+-- brier; mean_risk beside pos_rate_test; ece (10 equal-count bins);
+-- brier_constant and log_loss_constant of predicting the test rate for every
+-- row; baseline_feature and baseline_pr_auc, the best single input used alone
+-- as a ranker; *_low / *_high the user-clustered bootstrap 95% intervals, lift
+-- being pr_auc - baseline_pr_auc.
 create table if not exists models (
     model_id varchar not null,
     algorithm varchar not null,
@@ -21,7 +27,35 @@ create table if not exists models (
     brier double,
     metrics_json json,
     params_json json,
+    class_weight varchar,
+    mean_risk double,
+    ece double,
+    brier_constant double,
+    log_loss_constant double,
+    baseline_feature varchar,
+    baseline_pr_auc double,
+    pr_auc_low double,
+    pr_auc_high double,
+    roc_auc_low double,
+    roc_auc_high double,
+    lift_low double,
+    lift_high double,
 );
+
+-- Files made before these columns existed get them (NULL for old models).
+alter table models add column if not exists class_weight varchar;
+alter table models add column if not exists mean_risk double;
+alter table models add column if not exists ece double;
+alter table models add column if not exists brier_constant double;
+alter table models add column if not exists log_loss_constant double;
+alter table models add column if not exists baseline_feature varchar;
+alter table models add column if not exists baseline_pr_auc double;
+alter table models add column if not exists pr_auc_low double;
+alter table models add column if not exists pr_auc_high double;
+alter table models add column if not exists roc_auc_low double;
+alter table models add column if not exists roc_auc_high double;
+alter table models add column if not exists lift_low double;
+alter table models add column if not exists lift_high double;
 
 -- model_terms: one row per (model_id, term); the intercept is a term.
 -- risk = 1 / (1 + exp(-(intercept + sum of coefficient * z))), where

@@ -52,6 +52,19 @@ fn column_scores(frame: &Frame, j: usize, rows: &[usize]) -> Vec<f64> {
         .collect()
 }
 
+/// The scores `baseline` ranks `rows` by (its column, negated when lower
+/// values mean higher risk).
+pub fn ranking_scores(frame: &Frame, rows: &[usize], baseline: &Baseline) -> Vec<f64> {
+    let Some(j) = frame.numeric_index(&baseline.feature) else {
+        return vec![0.0; rows.len()];
+    };
+    let scores = column_scores(frame, j, rows);
+    match baseline.direction {
+        Direction::Higher => scores,
+        Direction::Lower => scores.into_iter().map(|v| -v).collect(),
+    }
+}
+
 /// PR-AUC of every numeric input of `frame` on `rows`, in both directions,
 /// best first (ties by name, then direction).
 pub fn single_inputs(frame: &Frame, rows: &[usize]) -> Result<Vec<Baseline>> {

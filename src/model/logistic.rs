@@ -38,6 +38,19 @@ pub fn logloss(y: f64, z: f64) -> f64 {
 /// "Balanced" class weights: w_c = n / (2·n_c), each row gets its class's.
 pub fn balanced_weights(y: ArrayView1<'_, f64>) -> Result<Array1<f64>> {
     let n = y.len() as f64;
+    let (n_pos, n_neg) = class_counts(y)?;
+    Ok(y.mapv(|v| {
+        if v == 1.0 {
+            n / (2.0 * n_pos)
+        } else {
+            n / (2.0 * n_neg)
+        }
+    }))
+}
+
+/// The positive and negative row counts; an error when one is zero.
+fn class_counts(y: ArrayView1<'_, f64>) -> Result<(f64, f64)> {
+    let n = y.len() as f64;
     let n_pos = y.iter().filter(|&&v| v == 1.0).count() as f64;
     let n_neg = n - n_pos;
     if n_pos == 0.0 || n_neg == 0.0 {
@@ -46,13 +59,17 @@ pub fn balanced_weights(y: ArrayView1<'_, f64>) -> Result<Array1<f64>> {
              a classifier needs both: use more days of data or another population"
         )));
     }
-    Ok(y.mapv(|v| {
-        if v == 1.0 {
-            n / (2.0 * n_pos)
-        } else {
-            n / (2.0 * n_neg)
-        }
-    }))
+    Ok((n_pos, n_neg))
+}
+
+/// The intercept shift that turns a "balanced" fit's scores back into
+/// probabilities: ln(n₁ / n₀), the training log-odds. Balanced weights make
+/// the fit see both classes as equally common (prior ½); with the prior
+/// shift, logit p = logit p_balanced − logit ½ + logit(n₁ / n).
+pub fn balanced_prior_offset(y: ArrayView1<'_, f64>) -> f64 {
+    let n_pos = y.iter().filter(|&&v| v == 1.0).count() as f64;
+    let n_neg = y.len() as f64 - n_pos;
+    (n_pos / n_neg).ln()
 }
 
 fn margins(x: &Array2<f64>, theta: &Array1<f64>) -> Array1<f64> {
@@ -93,7 +110,7 @@ pub struct Params {
     pub max_iter: u64,
     /// Stop when the preconditioned gradient ‖L⁻¹∇f‖ / (C·Σw) falls below this.
     pub tol: f64,
-    /// Class weights "balanced" (true) or all 1.
+    /// Class weights "balanced" (true) or all 1 (scikit-learn's `None`).
     pub balanced: bool,
 }
 
@@ -103,7 +120,7 @@ impl Default for Params {
             c: 1.0,
             max_iter: 500,
             tol: 1e-7,
-            balanced: true,
+            balanced: false,
         }
     }
 }
@@ -358,6 +375,7 @@ pub fn fit(x: &Array2<f64>, y: &Array1<f64>, params: &Params) -> Result<Fit> {
     if x.iter().any(|v| !v.is_finite()) {
         return Err(Error::Other("the design matrix holds a non-finite value".into()));
     }
+    class_counts(y.view())?;
     let w = if params.balanced {
         balanced_weights(y.view())?
     } else {
@@ -545,6 +563,7 @@ mod tests {
                 &y,
                 &Params {
                     c,
+                    balanced: true,
                     ..Params::default()
                 }
             )
@@ -647,6 +666,7 @@ mod tests {
             &y,
             &Params {
                 c,
+                balanced: true,
                 ..Params::default()
             },
         )
@@ -655,6 +675,29 @@ mod tests {
         let p = balanced.predict(&x);
         assert_abs_diff_eq!((&p * &w).sum() / w.sum(), 0.5, epsilon = 1e-7);
         assert!(balanced.intercept > plain.intercept);
+        // The prior shift: odds × n₁/n₀, so the corrected mean risk comes
+        // back near the base rate (not exactly: the fit is not the plain one).
+        let offset = balanced_prior_offset(y.view());
+        let n_pos = y.sum();
+        assert_abs_diff_eq!(offset, (n_pos / (y.len() as f64 - n_pos)).ln(), epsilon = 1e-15);
+        let corrected = Fit {
+            intercept: balanced.intercept + offset,
+            ..balanced.clone()
+        }
+        .predict(&x);
+        for (pb, pc) in p.iter().zip(&corrected) {
+            let odds = |q: f64| q / (1.0 - q);
+            assert_abs_diff_eq!(
+                odds(*pc),
+                odds(*pb) * n_pos / (y.len() as f64 - n_pos),
+                epsilon = 1e-9
+            );
+        }
+        let mean = corrected.mean().unwrap();
+        assert!(
+            (mean - base_rate).abs() < 0.1,
+            "corrected mean {mean}, base rate {base_rate}"
+        );
     }
 
     #[test]

@@ -14,6 +14,22 @@ pub struct Metrics {
     pub roc_auc: f64,
     pub log_loss: f64,
     pub brier: f64,
+    /// Mean predicted risk, to set beside the observed rate (`base_rate`).
+    #[serde(default)]
+    pub mean_predicted: f64,
+    /// Expected calibration error over `reliability`'s 10 equal-count bins.
+    #[serde(default)]
+    pub ece: f64,
+    /// The rows sorted by risk in 10 groups of (nearly) equal size: mean
+    /// predicted against observed rate in each.
+    #[serde(default)]
+    pub reliability: Vec<CalibrationBin>,
+    /// Brier and log loss of the constant prediction of the observed rate
+    /// (the reference of the Brier skill score): a model must do better.
+    #[serde(default)]
+    pub brier_constant: f64,
+    #[serde(default)]
+    pub log_loss_constant: f64,
     pub precision_at_05: f64,
     pub recall_at_05: f64,
     pub f1_at_05: f64,
@@ -243,6 +259,42 @@ pub fn log_loss(y: &[f64], p: &[f64]) -> f64 {
     total / y.len() as f64
 }
 
+/// Expected calibration error: the rows sorted by score in `bins` groups
+/// of (nearly) equal size, group b holding the sorted rows ⌊b·n/bins⌋ to
+/// ⌊(b+1)·n/bins⌋ − 1; ECE = Σ (n_b / n)·|mean score_b − observed rate_b|.
+/// Returns the ECE and the groups (lower/upper: their score range).
+pub fn expected_calibration_error(y: &[f64], p: &[f64], bins: usize) -> (f64, Vec<CalibrationBin>) {
+    let n = y.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let mut ece = 0.0;
+    let mut groups = Vec::with_capacity(bins);
+    for b in 0..bins {
+        let rows = &order[b * n / bins..(b + 1) * n / bins];
+        if rows.is_empty() {
+            continue;
+        }
+        let count = rows.len();
+        let mean_p = rows.iter().map(|&i| p[i]).sum::<f64>() / count as f64;
+        let rate = rows.iter().map(|&i| y[i]).sum::<f64>() / count as f64;
+        ece += count as f64 / n as f64 * (mean_p - rate).abs();
+        groups.push(CalibrationBin {
+            lower: p[rows[0]],
+            upper: p[rows[count - 1]],
+            count,
+            mean_predicted: Some(mean_p),
+            observed_rate: Some(rate),
+        });
+    }
+    (ece, groups)
+}
+
+/// Brier score and log loss of predicting the constant `rate` for every row.
+pub fn constant_scores(y: &[f64], rate: f64) -> (f64, f64) {
+    let p = vec![rate; y.len()];
+    (brier(y, &p), log_loss(y, &p))
+}
+
 /// Mean squared difference between score and label.
 pub fn brier(y: &[f64], p: &[f64]) -> f64 {
     y.iter().zip(p).map(|(&y, &p)| (p - y).powi(2)).sum::<f64>() / y.len() as f64
@@ -301,6 +353,8 @@ pub fn evaluate(y: &[f64], p: &[f64]) -> Result<Metrics> {
         })
         .collect();
     let (pr_curve, roc_curve) = curves(y, p, positives);
+    let (ece, reliability) = expected_calibration_error(y, p, 10);
+    let (brier_constant, log_loss_constant) = constant_scores(y, base_rate);
     Ok(Metrics {
         n,
         positives,
@@ -309,6 +363,11 @@ pub fn evaluate(y: &[f64], p: &[f64]) -> Result<Metrics> {
         roc_auc: roc_auc(y, p)?,
         log_loss: log_loss(y, p),
         brier: brier(y, p),
+        mean_predicted: p.iter().sum::<f64>() / n as f64,
+        ece,
+        reliability,
+        brier_constant,
+        log_loss_constant,
         precision_at_05: precision,
         recall_at_05: recall,
         f1_at_05: f1,
@@ -429,6 +488,31 @@ mod tests {
         assert_eq!(counts, vec![2, 2, 2, 3, 2, 2, 1, 3, 2, 1]);
         assert_abs_diff_eq!(got.calibration[9].mean_predicted.unwrap(), 0.9, epsilon = 1e-12);
         assert_abs_diff_eq!(got.calibration[8].observed_rate.unwrap(), 0.5, epsilon = 1e-12);
+    }
+
+    #[test]
+    fn ece_by_hand() {
+        // 10 rows, 5 groups of 2 sorted by score:
+        //   (0.1, 0.1) y 0 0: |0.1 - 0| = 0.1;  (0.2, 0.3) y 0 1: |0.25 - 0.5| = 0.25
+        //   (0.4, 0.5) y 0 0: 0.45;  (0.6, 0.7) y 1 1: 0.35;  (0.8, 0.9) y 1 0: 0.35
+        // ECE = (0.1 + 0.25 + 0.45 + 0.35 + 0.35) / 5 = 0.3
+        let p = [0.9, 0.1, 0.3, 0.5, 0.7, 0.2, 0.1, 0.4, 0.6, 0.8];
+        let y = [0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 1.0];
+        let (ece, groups) = expected_calibration_error(&y, &p, 5);
+        assert_abs_diff_eq!(ece, 0.3, epsilon = 1e-12);
+        assert_eq!(groups.len(), 5);
+        assert_eq!((groups[1].lower, groups[1].upper), (0.2, 0.3));
+        assert_abs_diff_eq!(groups[4].observed_rate.unwrap(), 0.5, epsilon = 1e-12);
+        // A perfectly calibrated constant: ECE 0; 7 rows in 3 groups of 2, 2, 3.
+        let (ece, groups) = expected_calibration_error(&[1.0, 0.0, 0.0, 1.0], &[0.5; 4], 2);
+        assert_eq!(ece, 0.0);
+        assert_eq!(groups.len(), 2);
+        let (_, groups) = expected_calibration_error(&[0.0; 7], &[0.1; 7], 3);
+        assert_eq!(groups.iter().map(|g| g.count).collect::<Vec<_>>(), [2, 2, 3]);
+        // The constant predictor of the observed rate r: Brier r(1 - r).
+        let (b, l) = constant_scores(&[1.0, 0.0, 0.0, 0.0], 0.25);
+        assert_abs_diff_eq!(b, 0.1875, epsilon = 1e-15);
+        assert_abs_diff_eq!(l, -(0.25f64.ln() + 3.0 * 0.75f64.ln()) / 4.0, epsilon = 1e-15);
     }
 
     #[test]

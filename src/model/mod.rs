@@ -2,6 +2,7 @@
 //! logistic regression, metrics, and the registry tables.
 
 pub mod baseline;
+pub mod bootstrap;
 pub mod data;
 pub mod logistic;
 pub mod metrics;

@@ -32,6 +32,42 @@ pub struct ModelRow {
     pub brier: f64,
     pub metrics_json: String,
     pub params_json: String,
+    /// Calibration, baselines and intervals, as columns for analysts (NULL
+    /// for models trained before they were recorded).
+    #[serde(flatten)]
+    pub quality: Quality,
+}
+
+/// The columns of `models` that say whether a model is worth serving.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Quality {
+    /// "none" or "balanced" (prior-corrected).
+    pub class_weight: Option<String>,
+    /// Mean predicted risk on the test rows (beside `pos_rate_test`).
+    pub mean_risk: Option<f64>,
+    /// Expected calibration error, 10 equal-count bins.
+    pub ece: Option<f64>,
+    /// Brier and log loss of the constant prediction of the test rate.
+    pub brier_constant: Option<f64>,
+    pub log_loss_constant: Option<f64>,
+    /// The best single input used alone as a ranker on the test rows.
+    pub baseline_feature: Option<String>,
+    pub baseline_pr_auc: Option<f64>,
+    /// User-clustered bootstrap 95% intervals.
+    pub pr_auc_low: Option<f64>,
+    pub pr_auc_high: Option<f64>,
+    pub roc_auc_low: Option<f64>,
+    pub roc_auc_high: Option<f64>,
+    /// Of PR-AUC minus the baseline's PR-AUC.
+    pub lift_low: Option<f64>,
+    pub lift_high: Option<f64>,
+}
+
+impl ModelRow {
+    /// PR-AUC minus the best single input's, when it was recorded.
+    pub fn lift_over_baseline(&self) -> Option<f64> {
+        self.quality.baseline_pr_auc.map(|b| self.pr_auc - b)
+    }
 }
 
 /// A readable, unique id: logreg-20261127T081500Z-3f2a.
@@ -41,8 +77,13 @@ pub fn new_model_id(now: NaiveDateTime) -> String {
 }
 
 pub fn insert(conn: &Connection, m: &ModelRow, terms: &[Term]) -> Result<()> {
+    let q = &m.quality;
     conn.execute(
-        "insert into models values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        &format!(
+            "insert into models ({}) values ({})",
+            MODEL_COLUMNS.replace("::varchar", ""),
+            vec!["?"; 32].join(", ")
+        ),
         params![
             m.model_id,
             m.algorithm,
@@ -62,7 +103,20 @@ pub fn insert(conn: &Connection, m: &ModelRow, terms: &[Term]) -> Result<()> {
             m.log_loss,
             m.brier,
             m.metrics_json,
-            m.params_json
+            m.params_json,
+            q.class_weight,
+            q.mean_risk,
+            q.ece,
+            q.brier_constant,
+            q.log_loss_constant,
+            q.baseline_feature,
+            q.baseline_pr_auc,
+            q.pr_auc_low,
+            q.pr_auc_high,
+            q.roc_auc_low,
+            q.roc_auc_high,
+            q.lift_low,
+            q.lift_high
         ],
     )
     .context(|| format!("registering model {}", m.model_id))?;
@@ -88,7 +142,9 @@ pub fn insert(conn: &Connection, m: &ModelRow, terms: &[Term]) -> Result<()> {
 
 const MODEL_COLUMNS: &str = "model_id, algorithm, role, status, created_at, train_from, train_to, test_from, \
      test_to, n_train, n_test, pos_rate_train, pos_rate_test, pr_auc, roc_auc, log_loss, brier, \
-     metrics_json::varchar, params_json::varchar";
+     metrics_json::varchar, params_json::varchar, class_weight, mean_risk, ece, brier_constant, \
+     log_loss_constant, baseline_feature, baseline_pr_auc, pr_auc_low, pr_auc_high, roc_auc_low, \
+     roc_auc_high, lift_low, lift_high";
 
 fn model_row(r: &duckdb::Row<'_>) -> duckdb::Result<ModelRow> {
     Ok(ModelRow {
@@ -111,6 +167,21 @@ fn model_row(r: &duckdb::Row<'_>) -> duckdb::Result<ModelRow> {
         brier: r.get(16)?,
         metrics_json: r.get(17)?,
         params_json: r.get(18)?,
+        quality: Quality {
+            class_weight: r.get(19)?,
+            mean_risk: r.get(20)?,
+            ece: r.get(21)?,
+            brier_constant: r.get(22)?,
+            log_loss_constant: r.get(23)?,
+            baseline_feature: r.get(24)?,
+            baseline_pr_auc: r.get(25)?,
+            pr_auc_low: r.get(26)?,
+            pr_auc_high: r.get(27)?,
+            roc_auc_low: r.get(28)?,
+            roc_auc_high: r.get(29)?,
+            lift_low: r.get(30)?,
+            lift_high: r.get(31)?,
+        },
     })
 }
 
@@ -208,8 +279,13 @@ pub fn load(conn: &Connection, model_id: &str) -> Result<Model> {
 /// How a promotion decision came about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
+    /// The candidate passed the gate and beat production (or there was none).
     Promoted,
+    /// The candidate passed the gate but did not beat production.
     Kept,
+    /// The candidate failed the gate (baseline or calibration).
+    Rejected,
+    /// `churn models promote ID`: an operator's choice (the rollback).
     Manual,
 }
 
@@ -218,14 +294,15 @@ impl Decision {
         match self {
             Decision::Promoted => "promoted",
             Decision::Kept => "kept",
+            Decision::Rejected => "rejected",
             Decision::Manual => "manual",
         }
     }
 }
 
 /// Records a decision; for `Promoted` and `Manual`, makes `model_id` the one
-/// production model (the previous one retired). A kept decision marks the
-/// candidate rejected. Runs inside the caller's transaction.
+/// production model (the previous one retired). A kept or rejected decision
+/// marks the candidate rejected. Runs inside the caller's transaction.
 pub fn decide(
     conn: &Connection,
     model_id: &str,
@@ -248,7 +325,7 @@ pub fn decide(
             )
             .context(|| format!("promoting {model_id}"))?;
         }
-        Decision::Kept => {
+        Decision::Kept | Decision::Rejected => {
             conn.execute(
                 "update models set status = 'rejected' where model_id = ?",
                 [model_id],

@@ -1,6 +1,9 @@
-//! promote: the newest candidate replaces production only when its PR-AUC
-//! beats production's, re-measured on the candidate's own test rows, by at
-//! least `promote.min_improvement`. Every decision is recorded.
+//! promote: the newest candidate replaces production only when it passes
+//! the gate (its PR-AUC beats the best single input's by
+//! `promote.min_lift_over_baseline`, its ECE is at most `promote.max_ece`)
+//! and its PR-AUC beats production's, re-measured on the candidate's own
+//! test rows, by at least `promote.min_improvement`. Every decision is
+//! recorded with its figures.
 
 use duckdb::Connection;
 
@@ -58,45 +61,82 @@ pub fn run(conn: &Connection, config: &Config) -> Result<Outcome> {
     decide(conn, config, &candidate)
 }
 
-/// Decides on `candidate` against the production model by the promotion rule
-/// and records the decision.
+/// The gate every candidate must pass, the first model included: its
+/// PR-AUC beats the best single input's by `promote.min_lift_over_baseline`
+/// and its ECE is at most `promote.max_ece`. Ok with the figures, or Err
+/// with the reason.
+pub fn gate(config: &Config, candidate: &ModelRow) -> std::result::Result<String, String> {
+    let q = &candidate.quality;
+    let (Some(baseline), Some(feature), Some(ece)) = (q.baseline_pr_auc, &q.baseline_feature, q.ece) else {
+        return Err(format!(
+            "{} was trained before baselines and calibration were recorded: train a new candidate",
+            candidate.model_id
+        ));
+    };
+    let need = config.promote.min_lift_over_baseline;
+    let lift = candidate.pr_auc - baseline;
+    let interval = match (q.lift_low, q.lift_high) {
+        (Some(lo), Some(hi)) => format!(" (95% interval {lo:.4} to {hi:.4})"),
+        _ => String::new(),
+    };
+    let ranking = format!(
+        "PR-AUC {:.4} vs the best single input {feature} {baseline:.4}: lift {lift:.4}{interval}",
+        candidate.pr_auc
+    );
+    let max_ece = config.promote.max_ece;
+    let calibration = format!(
+        "ECE {ece:.4}, mean risk {:.4} vs observed {:.4}",
+        q.mean_risk.unwrap_or(f64::NAN),
+        candidate.pos_rate_test
+    );
+    if lift < need {
+        return Err(format!(
+            "{ranking} < {need} (promote.min_lift_over_baseline): the model does not rank better than one \
+             input alone; {calibration}"
+        ));
+    }
+    if ece > max_ece {
+        return Err(format!(
+            "{ranking}; {calibration}: ECE above {max_ece} (promote.max_ece), the risks are not \
+             probabilities to act on"
+        ));
+    }
+    Ok(format!("{ranking} >= {need}; {calibration} <= {max_ece}"))
+}
+
+/// Decides on `candidate` by the gate and against the production model,
+/// and records the decision. A candidate that fails the gate is rejected;
+/// when there is no production model either, the stage fails (exit 1) with
+/// the figures and the next step, its decision row committed.
 pub fn decide(conn: &Connection, config: &Config, candidate: &ModelRow) -> Result<Outcome> {
-    let (decision, reason, cand_score, prod_score) = match registry::production(conn)? {
-        None => (
+    let production = registry::production(conn)?;
+    let (decision, reason, cand_score, prod_score) = match (gate(config, candidate), &production) {
+        (Err(why), _) => (Decision::Rejected, why, candidate.pr_auc, None),
+        (Ok(passed), None) => (
             Decision::Promoted,
-            "first model: no production model yet".to_string(),
+            format!("first model: {passed}"),
             candidate.pr_auc,
             None,
         ),
-        Some(production) => {
-            let (c, p) = compare_on_test_rows(conn, candidate, &production)?;
+        (Ok(passed), Some(production)) => {
+            let (c, p) = compare_on_test_rows(conn, candidate, production)?;
             let needed = config.promote.min_improvement;
+            let versus = format!(
+                "PR-AUC {c:.4} vs production {} {p:.4} on {} .. {}: gain {:.4}",
+                production.model_id,
+                candidate.test_from,
+                candidate.test_to,
+                c - p
+            );
             if c - p >= needed {
                 (
                     Decision::Promoted,
-                    format!(
-                        "PR-AUC {c:.4} vs production {} {p:.4} on {} .. {}: gain {:.4} >= {needed}",
-                        production.model_id,
-                        candidate.test_from,
-                        candidate.test_to,
-                        c - p
-                    ),
+                    format!("{versus} >= {needed}; {passed}"),
                     c,
                     Some(p),
                 )
             } else {
-                (
-                    Decision::Kept,
-                    format!(
-                        "PR-AUC {c:.4} vs production {} {p:.4} on {} .. {}: gain {:.4} < {needed}",
-                        production.model_id,
-                        candidate.test_from,
-                        candidate.test_to,
-                        c - p
-                    ),
-                    c,
-                    Some(p),
-                )
+                (Decision::Kept, format!("{versus} < {needed}"), c, Some(p))
             }
         }
     };
@@ -110,8 +150,19 @@ pub fn decide(conn: &Connection, config: &Config, candidate: &ModelRow) -> Resul
     )?;
     let verb = match decision {
         Decision::Promoted => "promoted to production",
+        Decision::Rejected => "rejected",
         _ => "kept out of production",
     };
+    let summary = format!("{} {verb}: {reason}", candidate.model_id);
+    let failure = (decision == Decision::Rejected && production.is_none()).then(|| {
+        Error::ModelRejected(format!(
+            "{summary}. No model is served. Next: look at `churn models show {}` and the report, then \
+             improve the data or the features (more days or users, other features.windows) and run \
+             `churn run --from training-set --to promote`; or lower promote.min_lift_over_baseline / raise \
+             promote.max_ece if you accept such a model",
+            candidate.model_id
+        ))
+    });
     Ok(Outcome {
         rows_out: 1,
         params: serde_json::json!({
@@ -119,9 +170,14 @@ pub fn decide(conn: &Connection, config: &Config, candidate: &ModelRow) -> Resul
             "decision": decision.as_str(),
             "candidate_score": cand_score,
             "production_score": prod_score,
+            "baseline_pr_auc": candidate.quality.baseline_pr_auc,
+            "baseline_feature": candidate.quality.baseline_feature,
+            "ece": candidate.quality.ece,
             "min_improvement": config.promote.min_improvement,
+            "min_lift_over_baseline": config.promote.min_lift_over_baseline,
+            "max_ece": config.promote.max_ece,
         }),
-        failure: None,
-        summary: format!("{} {verb}: {reason}", candidate.model_id),
+        failure,
+        summary,
     })
 }

@@ -5,14 +5,15 @@ use chrono::Utc;
 use duckdb::Connection;
 use ndarray::Array1;
 
-use crate::config::Config;
+use crate::config::{ClassWeight, Config};
 use crate::error::Result;
 use crate::model::data::{Frame, Split, as_of_days, day_to_date, load, numeric_features};
 use crate::model::logistic::{self, Params};
 use crate::model::metrics::{self, Metrics};
 use crate::model::preprocess::{INTERCEPT, Preprocessor, Term, design};
-use crate::model::registry::{self, ModelRow};
+use crate::model::registry::{self, ModelRow, Quality};
 use crate::model::{Model, data};
+use crate::model::{baseline, bootstrap};
 use crate::stages::Outcome;
 use crate::stages::drift::{self, ReferenceBin};
 
@@ -30,9 +31,14 @@ fn params(config: &Config) -> Params {
     Params {
         c: config.train.c,
         max_iter: u64::from(config.train.max_iter),
+        balanced: config.train.class_weight == ClassWeight::Balanced,
         ..Params::default()
     }
 }
+
+/// The seed of the bootstrap's resamples: the same test rows give the same
+/// intervals.
+pub const BOOTSTRAP_SEED: u64 = 42;
 
 fn rate(frame: &Frame, rows: &[usize]) -> f64 {
     rows.iter().map(|&i| frame.label[i]).sum::<f64>() / rows.len().max(1) as f64
@@ -84,13 +90,21 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
         );
     }
 
+    // Balanced weights fit a world where both classes are equally common:
+    // shift the intercept by the training log-odds so the score is the
+    // probability of churn again.
+    let prior_offset = if params.balanced {
+        logistic::balanced_prior_offset(y.view())
+    } else {
+        0.0
+    };
     let mut terms = vec![Term {
         term: INTERCEPT.to_string(),
         feature: None,
         category: None,
         center: 0.0,
         scale: 1.0,
-        coefficient: fit.intercept,
+        coefficient: fit.intercept + prior_offset,
     }];
     terms.extend(pre.terms.iter().zip(fit.coefficients.iter()).map(|(t, &b)| Term {
         coefficient: b,
@@ -109,7 +123,21 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
     let test_scores = model.predict(&frame, &test_rows);
     let test_labels: Vec<f64> = test_rows.iter().map(|&i| frame.label[i]).collect();
     let metrics = metrics::evaluate(&test_labels, &test_scores)?;
-    done("evaluated on the test rows");
+    // The same test rows ranked by every single numeric input, both ways.
+    let baselines = baseline::single_inputs(&frame, &test_rows)?;
+    let best = baselines.first().cloned();
+    let intervals = match &best {
+        Some(b) => bootstrap::user_clustered(
+            &bootstrap::clusters(test_rows.iter().map(|&i| frame.user_id[i].as_str())),
+            &test_labels,
+            &test_scores,
+            &baseline::ranking_scores(&frame, &test_rows, b),
+            config.train.bootstrap,
+            BOOTSTRAP_SEED,
+        ),
+        None => None,
+    };
+    done("evaluated on the test rows, the baselines and the bootstrap");
     let row = ModelRow {
         model_id: model.model_id.clone(),
         algorithm: "logistic_regression".to_string(),
@@ -128,12 +156,20 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
         roc_auc: metrics.roc_auc,
         log_loss: metrics.log_loss,
         brier: metrics.brier,
-        metrics_json: serde_json::to_string(&metrics).unwrap_or_default(),
+        // The test metrics, with the ten best single inputs and the
+        // bootstrap intervals beside them.
+        metrics_json: {
+            let mut json = serde_json::to_value(&metrics).unwrap_or_default();
+            json["baselines"] = serde_json::json!(baselines.iter().take(10).collect::<Vec<_>>());
+            json["intervals"] = serde_json::json!(intervals);
+            json.to_string()
+        },
         params_json: serde_json::json!({
             "c": params.c,
             "max_iter": params.max_iter,
             "tol": params.tol,
-            "class_weight": "balanced",
+            "class_weight": config.train.class_weight.as_str(),
+            "prior_offset": prior_offset,
             "solver": "argmin L-BFGS (m = 10) + More-Thuente",
             "test_fraction": config.train.test_fraction,
             "purge_days": purge,
@@ -151,6 +187,21 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
             "fit_seconds": fit_seconds,
         })
         .to_string(),
+        quality: Quality {
+            class_weight: Some(config.train.class_weight.as_str().to_string()),
+            mean_risk: Some(metrics.mean_predicted),
+            ece: Some(metrics.ece),
+            brier_constant: Some(metrics.brier_constant),
+            log_loss_constant: Some(metrics.log_loss_constant),
+            baseline_feature: best.as_ref().map(baseline::Baseline::describe),
+            baseline_pr_auc: best.as_ref().map(|b| b.pr_auc),
+            pr_auc_low: intervals.as_ref().map(|i| i.pr_auc.low),
+            pr_auc_high: intervals.as_ref().map(|i| i.pr_auc.high),
+            roc_auc_low: intervals.as_ref().map(|i| i.roc_auc.low),
+            roc_auc_high: intervals.as_ref().map(|i| i.roc_auc.high),
+            lift_low: intervals.as_ref().map(|i| i.pr_auc_lift.low),
+            lift_high: intervals.as_ref().map(|i| i.pr_auc_lift.high),
+        },
     };
     Ok(Trained {
         row,
@@ -172,11 +223,17 @@ pub fn run(conn: &Connection, config: &Config) -> Result<Outcome> {
     register(conn, config, &t)?;
     Ok(Outcome {
         rows_out: t.model.terms.len() as i64,
-        params: serde_json::json!({"model_id": t.row.model_id, "pr_auc": t.metrics.pr_auc}),
+        params: serde_json::json!({
+            "model_id": t.row.model_id,
+            "pr_auc": t.metrics.pr_auc,
+            "ece": t.metrics.ece,
+            "baseline_pr_auc": t.row.quality.baseline_pr_auc,
+        }),
         failure: None,
         summary: format!(
-            "{} trained on {} rows ({} to {}), tested on {} rows ({} to {}): PR-AUC {:.4}, ROC-AUC {:.4}, \
-             base rate {:.4}",
+            "{} trained on {} rows ({} to {}), tested on {} rows ({} to {}): PR-AUC {:.4}, ROC-AUC {:.4}; \
+             mean risk {:.4} vs observed {:.4}, ECE {:.4}, Brier {:.4} vs constant {:.4}; best single input {} \
+             PR-AUC {:.4}",
             t.row.model_id,
             t.row.n_train,
             t.row.train_from,
@@ -186,7 +243,13 @@ pub fn run(conn: &Connection, config: &Config) -> Result<Outcome> {
             t.row.test_to,
             t.metrics.pr_auc,
             t.metrics.roc_auc,
-            t.metrics.base_rate
+            t.metrics.mean_predicted,
+            t.metrics.base_rate,
+            t.metrics.ece,
+            t.metrics.brier,
+            t.metrics.brier_constant,
+            t.row.quality.baseline_feature.as_deref().unwrap_or("none"),
+            t.row.quality.baseline_pr_auc.unwrap_or(f64::NAN),
         ),
     })
 }

@@ -89,6 +89,7 @@ fn hand_state() -> Arc<AppState> {
         brier: 0.2,
         metrics_json: r#"{"pr_auc": 0.61}"#.into(),
         params_json: "{}".into(),
+        quality: Default::default(),
     };
     let predictions = HashMap::from([(
         "u1".to_string(),

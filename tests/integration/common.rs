@@ -28,6 +28,13 @@ impl Sandbox {
         self.dir.path().join(name)
     }
 
+    /// Writes `small_toml(users, days)` to small.toml and returns its path.
+    pub fn small(&self, users: u32, days: u32) -> String {
+        self.write("small.toml", &small_toml(users, days))
+            .to_string_lossy()
+            .into_owned()
+    }
+
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
         let p = self.path(name);
         std::fs::write(&p, text).expect("write fixture");
@@ -73,16 +80,24 @@ pub fn ctx(config: &Config) -> Ctx<'_> {
 /// time settings scaled down with the data (windows of 7 and 14 days, a
 /// 14-day horizon and 14 inactive days, three times the default churn) so
 /// that a warm-up, a purged split and enough churners fit in 100 days.
+/// The promotion gate is open: a few hundred users make models too noisy
+/// to judge, and the gate has tests of its own (model::gate_*).
 pub fn small_config(users: u32, days: u32) -> Config {
-    let mut c = Config::default();
-    c.generate.users = users;
-    c.generate.days = days;
-    c.generate.churn_base_rate = 0.15;
-    c.generate.pre_churn_decay_days = 10;
-    c.features.windows = vec![7, 14];
-    c.labels.horizon_days = 14;
-    c.labels.inactive_days = 14;
-    c
+    let text = small_toml(users, days);
+    let table: toml::Table = toml::from_str(&text).expect("small config parses");
+    toml::Value::Table(table)
+        .try_into()
+        .expect("small config is a config")
+}
+
+/// `small_config` as a TOML file's text, for the binary's --config.
+pub fn small_toml(users: u32, days: u32) -> String {
+    format!(
+        "[generate]\nusers = {users}\ndays = {days}\nchurn_base_rate = 0.15\npre_churn_decay_days = 10\n\n\
+         [features]\nwindows = [7, 14]\n\n\
+         [labels]\nhorizon_days = 14\ninactive_days = 14\n\n\
+         [promote]\nmin_lift_over_baseline = -1.0\nmax_ece = 1.0\n"
+    )
 }
 
 /// All rows of a query, each cell rendered as text (NULL as "NULL").

@@ -213,6 +213,7 @@ fn run_append_drifted_days_drift_fails_and_retrain_decides() {
     let config = sb.write(
         "churn.toml",
         "[generate]\nusers = 400\ndays = 200\nseed = 3\n\n\
+         [promote]\nmin_lift_over_baseline = -1.0\nmax_ece = 1.0\n\n\
          [generate.drift]\nstart_day = 200\nactivity_multiplier = 0.3\nwatch_minutes_multiplier = 0.4\n",
     );
     let c = config.to_str().unwrap();

@@ -33,7 +33,14 @@ const ORDER: [&str; 6] = [
 /// The population is shrunk through the environment (a config layer above the
 /// ConfigMap's file) so the pipeline runs in seconds; every other setting is
 /// the ConfigMap's.
-const SMALL: [(&str, &str); 2] = [("CHURN_GENERATE_USERS", "300"), ("CHURN_GENERATE_DAYS", "200")];
+/// The promotion gate is opened too: a few hundred users make models too
+/// noisy to judge (the gate has tests of its own).
+const SMALL: [(&str, &str); 4] = [
+    ("CHURN_GENERATE_USERS", "300"),
+    ("CHURN_GENERATE_DAYS", "200"),
+    ("CHURN_PROMOTE_MIN_LIFT_OVER_BASELINE", "-1.0"),
+    ("CHURN_PROMOTE_MAX_ECE", "1.0"),
+];
 
 #[derive(Debug)]
 struct Workload {

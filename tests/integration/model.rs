@@ -143,12 +143,21 @@ fn score_sql_matches_the_rust_scores() {
 #[test]
 fn rescoring_replaces_the_slice_and_exports_the_same_rows() {
     let sb = Sandbox::new();
-    let out = sb.churn(&["run", "--to", "score", "--users", "300", "--days", "200"]);
+    let c = sb.small(300, 100);
+    let out = sb.churn(&["--config", &c, "run", "--to", "score"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let csv = sb.path("out/preds.csv");
     let parquet = sb.path("preds.parquet");
     for path in [&csv, &parquet] {
-        let out = sb.churn(&["run", "--stage", "score", "--export", path.to_str().unwrap()]);
+        let out = sb.churn(&[
+            "--config",
+            &c,
+            "run",
+            "--stage",
+            "score",
+            "--export",
+            path.to_str().unwrap(),
+        ]);
         assert!(out.status.success(), "{}", stderr(&out));
     }
     let store = sb.store();
@@ -176,12 +185,28 @@ fn rescoring_replaces_the_slice_and_exports_the_same_rows() {
     }
     drop(store);
     // An earlier date adds its own slice; an unknown date lists the range.
-    let out = sb.churn(&["run", "--stage", "score", "--as-of-date", "2026-02-15"]);
+    let out = sb.churn(&[
+        "--config",
+        &c,
+        "run",
+        "--stage",
+        "score",
+        "--as-of-date",
+        "2026-02-15",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = sb.churn(&["run", "--stage", "score", "--as-of-date", "2027-01-01"]);
+    let out = sb.churn(&[
+        "--config",
+        &c,
+        "run",
+        "--stage",
+        "score",
+        "--as-of-date",
+        "2027-01-01",
+    ]);
     assert_eq!(out.status.code(), Some(3));
     assert!(
-        stderr(&out).contains("from 2026-01-01 to 2026-07-19"),
+        stderr(&out).contains("from 2026-01-01 to 2026-04-10"),
         "{}",
         stderr(&out)
     );
@@ -270,9 +295,10 @@ fn promotion_compares_on_the_candidates_test_rows_and_records_every_decision() {
 #[test]
 fn models_commands_list_show_and_roll_back() {
     let sb = Sandbox::new();
-    let out = sb.churn(&["run", "--to", "promote", "--users", "300", "--days", "200"]);
+    let c = sb.small(300, 100);
+    let out = sb.churn(&["--config", &c, "run", "--to", "promote"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = sb.churn(&["run", "--stage", "train", "--stage", "promote"]);
+    let out = sb.churn(&["--config", &c, "run", "--stage", "train", "--stage", "promote"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let store = sb.store();
     let ids = rows(&store, "select model_id from models order by created_at");
@@ -379,5 +405,160 @@ fn retrain_keeps_production_against_a_worse_candidate_and_survives_a_failure() {
     assert_eq!(
         one(&store, "select count(*) from models where status = 'production'"),
         "1"
+    );
+}
+
+/// The gate against one input alone: a first model that does not beat the
+/// best single input by promote.min_lift_over_baseline is rejected, its
+/// decision stored with the figures, and the run exits 1 naming them.
+#[test]
+fn gate_rejects_a_first_model_that_does_not_beat_the_best_single_input() {
+    let sb = Sandbox::new();
+    let c = sb.write(
+        "gate.toml",
+        &crate::common::small_toml(300, 100)
+            .replace("min_lift_over_baseline = -1.0", "min_lift_over_baseline = 0.9"),
+    );
+    let c = c.to_str().unwrap();
+    let out = sb.churn(&["--config", c, "run", "--to", "score"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("model rejected"), "{err}");
+    assert!(
+        err.contains("best single input") && err.contains("promote.min_lift_over_baseline"),
+        "{err}"
+    );
+    let store = sb.store();
+    assert_eq!(one(&store, "select count(*) from production_model"), "0");
+    let decision = rows(
+        &store,
+        "select p.decision, m.status, p.reason like '%lift%< 0.9%', m.pr_auc - m.baseline_pr_auc < 0.9,
+                m.baseline_feature is not null
+         from model_promotions p join models m using (model_id)",
+    );
+    assert_eq!(
+        decision,
+        vec![vec!["rejected", "rejected", "true", "true", "true"]]
+    );
+    // score never ran; promote's run is recorded as failed with the reason.
+    assert_eq!(
+        rows(
+            &store,
+            "select status, error like '%best single input%' from pipeline_runs where stage = 'promote'"
+        ),
+        vec![vec!["failed", "true"]]
+    );
+    assert_eq!(
+        one(&store, "select count(*) from pipeline_runs where stage = 'score'"),
+        "0"
+    );
+}
+
+/// The calibration half of the gate, and a failing candidate beside a
+/// production model: rejected, production kept, exit 0.
+#[test]
+fn gate_rejects_an_uncalibrated_candidate_and_keeps_production() {
+    let (_sb, store, mut config) = scored();
+    let production = one(&store, "select model_id from production_model");
+    config.promote.max_ece = 0.0;
+    let out = run_stage(&store, &ctx(&config), Stage::Retrain).unwrap();
+    assert_eq!(out.params["decision"], "rejected", "{:?}", out.params);
+    assert_eq!(one(&store, "select model_id from production_model"), production);
+    let reason = one(
+        &store,
+        "select reason from model_promotions p join models m using (model_id) where m.role = 'retrain'",
+    );
+    assert!(
+        reason.contains("ECE") && reason.contains("promote.max_ece"),
+        "{reason}"
+    );
+}
+
+/// What train stores beside PR-AUC: calibration, the constant predictor,
+/// the best single input and the bootstrap intervals, consistent with each
+/// other and with the test rows.
+#[test]
+fn train_stores_calibration_baselines_and_intervals() {
+    let (_sb, store, config) = scored();
+    let m = rows(
+        &store,
+        "select pr_auc, pr_auc_low, pr_auc_high, roc_auc, roc_auc_low, roc_auc_high,
+                baseline_pr_auc, lift_low, lift_high, ece, mean_risk, pos_rate_test, brier, brier_constant,
+                log_loss, log_loss_constant, class_weight, baseline_feature, test_from, test_to
+         from production_model",
+    );
+    let v = |k: usize| m[0][k].parse::<f64>().unwrap();
+    assert!(
+        v(1) < v(0) && v(0) < v(2),
+        "PR-AUC {} in [{}, {}]",
+        v(0),
+        v(1),
+        v(2)
+    );
+    assert!(
+        v(4) < v(3) && v(3) < v(5),
+        "ROC-AUC {} in [{}, {}]",
+        v(3),
+        v(4),
+        v(5)
+    );
+    assert!(v(7) < v(0) - v(6) && v(0) - v(6) < v(8), "lift in its interval");
+    // The constant predictor of the observed rate r: Brier r(1 - r).
+    let r = v(11);
+    assert!((v(13) - r * (1.0 - r)).abs() < 1e-12);
+    assert!(v(15) > 0.0 && v(9) >= 0.0 && v(10) > 0.0);
+    assert_eq!(m[0][16], "none");
+    // The stored baseline is the best of every input in both directions on
+    // the test rows, recomputed here by SQL ranking: its PR-AUC, by hand.
+    let feature = m[0][17].split(' ').next().unwrap().to_string();
+    let lower = m[0][17].contains("lower");
+    let test = Rows::Dates(vec![(m[0][18].parse().unwrap(), m[0][19].parse().unwrap())]);
+    let numeric = churn::model::data::numeric_features(&store.conn, "training_set").unwrap();
+    let frame = load(&store.conn, "training_set", &test, &numeric, true).unwrap();
+    let j = frame.numeric_index(&feature).unwrap();
+    let all: Vec<usize> = (0..frame.len()).collect();
+    let scores: Vec<f64> = all
+        .iter()
+        .map(|&i| {
+            let x = frame.numeric[[i, j]];
+            if lower { -x } else { x }
+        })
+        .collect();
+    let ap = churn::model::metrics::average_precision(&frame.label, &scores).unwrap();
+    assert!((ap - v(6)).abs() < 1e-12, "{feature}: {ap} vs stored {}", v(6));
+    let _ = config;
+}
+
+/// "balanced" class weights are prior-corrected: the scores stay
+/// probabilities (mean risk near the observed rate), unlike the raw
+/// balanced fit whose weighted mean risk is 1/2.
+#[test]
+fn balanced_weights_are_prior_corrected() {
+    let sb = Sandbox::new();
+    let store = sb.store();
+    let mut config = config();
+    config.train.class_weight = churn::config::ClassWeight::Balanced;
+    for stage in pipeline().filter(|s| *s <= Stage::Train) {
+        run_stage(&store, &ctx(&config), stage).unwrap();
+    }
+    let m = rows(
+        &store,
+        "select mean_risk, pos_rate_test, pos_rate_train, class_weight, (params_json->>'prior_offset')::double
+         from models",
+    );
+    let (mean, observed, train_rate) = (
+        m[0][0].parse::<f64>().unwrap(),
+        m[0][1].parse::<f64>().unwrap(),
+        m[0][2].parse::<f64>().unwrap(),
+    );
+    assert_eq!(m[0][3], "balanced");
+    let offset: f64 = m[0][4].parse().unwrap();
+    assert!(
+        (offset - (train_rate / (1.0 - train_rate)).ln()).abs() < 1e-9,
+        "{offset}"
+    );
+    assert!(
+        mean < 2.0 * observed && mean > 0.5 * observed,
+        "mean risk {mean}, observed {observed}"
     );
 }

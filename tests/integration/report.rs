@@ -47,6 +47,7 @@ fn row(model_id: &str, status: &str, pr_auc: f64, metrics_json: String) -> Model
         brier: 0.1009,
         metrics_json,
         params_json: "{}".into(),
+        quality: Default::default(),
     }
 }
 

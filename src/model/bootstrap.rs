@@ -1,0 +1,251 @@
+//! User-clustered bootstrap intervals for the ranking metrics. Rows of one
+//! user are not independent (a churner is positive on many as-of dates), so
+//! a resample draws users with replacement and takes all their rows: a row
+//! weighs as many times as its user was drawn. Each metric is computed with
+//! those weights on the rows sorted once, so a resample costs one pass.
+//! The interval is the 2.5th to 97.5th percentile of the resampled values
+//! (numpy's linear interpolation).
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A 95% interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    pub low: f64,
+    pub high: f64,
+}
+
+/// The intervals of one evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Intervals {
+    pub resamples: u32,
+    pub seed: u64,
+    pub users: usize,
+    pub pr_auc: Interval,
+    pub roc_auc: Interval,
+    /// PR-AUC of the model minus that of the baseline ranker.
+    pub pr_auc_lift: Interval,
+    pub baseline_pr_auc: Interval,
+}
+
+/// Rows sorted by score, highest first, with the start of each run of
+/// equal scores marked.
+struct Ranking {
+    order: Vec<u32>,
+    /// true where a new score begins (order position 0 included).
+    starts: Vec<bool>,
+}
+
+impl Ranking {
+    fn new(scores: &[f64]) -> Ranking {
+        let mut order: Vec<u32> = (0..scores.len() as u32).collect();
+        order.sort_by(|&a, &b| scores[b as usize].total_cmp(&scores[a as usize]));
+        let starts = (0..order.len())
+            .map(|k| k == 0 || scores[order[k] as usize] != scores[order[k - 1] as usize])
+            .collect();
+        Ranking { order, starts }
+    }
+
+    /// Weighted average precision: Σ (Rₖ − Rₖ₋₁)·Pₖ over the distinct
+    /// thresholds, with tp and fp summed by weight.
+    fn average_precision(&self, y: &[f64], w: impl Fn(usize) -> f64) -> Option<f64> {
+        let (mut tp, mut fp, mut ap, mut prev_recall) = (0.0, 0.0, 0.0, 0.0);
+        let total: f64 = self.order.iter().map(|&i| w(i as usize) * y[i as usize]).sum();
+        if total <= 0.0 {
+            return None;
+        }
+        for k in 0..self.order.len() {
+            let i = self.order[k] as usize;
+            let wi = w(i);
+            tp += wi * y[i];
+            fp += wi * (1.0 - y[i]);
+            let group_ends = k + 1 == self.order.len() || self.starts[k + 1];
+            if group_ends && tp + fp > 0.0 {
+                let recall = tp / total;
+                ap += (recall - prev_recall) * tp / (tp + fp);
+                prev_recall = recall;
+            }
+        }
+        Some(ap)
+    }
+
+    /// Weighted ROC-AUC: the weight of (positive, negative) pairs ranked
+    /// correctly, ties counting half, over all pairs' weight.
+    fn roc_auc(&self, y: &[f64], w: impl Fn(usize) -> f64) -> Option<f64> {
+        // Walk from the highest score: each positive beats the negatives
+        // below it. Within a group of ties, pairs count half.
+        let (mut pos_above, mut pairs, mut total_pos, mut total_neg) = (0.0, 0.0, 0.0, 0.0);
+        let (mut group_pos, mut group_neg) = (0.0, 0.0);
+        for k in 0..self.order.len() {
+            let i = self.order[k] as usize;
+            let wi = w(i);
+            if y[i] == 1.0 {
+                group_pos += wi;
+            } else {
+                group_neg += wi;
+            }
+            if k + 1 == self.order.len() || self.starts[k + 1] {
+                // Negatives of this group lose to every positive above it,
+                // and tie with the group's positives.
+                pairs += group_neg * (pos_above + 0.5 * group_pos);
+                pos_above += group_pos;
+                total_pos += group_pos;
+                total_neg += group_neg;
+                group_pos = 0.0;
+                group_neg = 0.0;
+            }
+        }
+        (total_pos > 0.0 && total_neg > 0.0).then(|| pairs / (total_pos * total_neg))
+    }
+}
+
+/// numpy's percentile with linear interpolation, of sorted values.
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    let h = (sorted.len() - 1) as f64 * q;
+    let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
+    sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
+}
+
+fn interval(mut values: Vec<f64>) -> Interval {
+    values.sort_by(f64::total_cmp);
+    Interval {
+        low: percentile(&values, 0.025),
+        high: percentile(&values, 0.975),
+    }
+}
+
+/// Intervals for the model's PR-AUC and ROC-AUC and for its PR-AUC lift
+/// over a baseline ranker, from `resamples` resamples of the users.
+/// `cluster[i]` numbers the user of row i (0..users). None when there are
+/// no resamples or no rows.
+pub fn user_clustered(
+    cluster: &[u32],
+    y: &[f64],
+    model: &[f64],
+    baseline: &[f64],
+    resamples: u32,
+    seed: u64,
+) -> Option<Intervals> {
+    let users = cluster.iter().map(|&c| c as usize + 1).max().unwrap_or(0);
+    if resamples == 0 || users == 0 {
+        return None;
+    }
+    let (by_model, by_baseline) = (Ranking::new(model), Ranking::new(baseline));
+    let draws: Vec<Option<(f64, f64, f64)>> = (0..resamples)
+        .into_par_iter()
+        .map(|r| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            rng.set_stream(u64::from(r));
+            let mut times = vec![0u32; users];
+            for _ in 0..users {
+                times[rng.random_range(0..users)] += 1;
+            }
+            let w = |i: usize| f64::from(times[cluster[i] as usize]);
+            let pr = by_model.average_precision(y, w)?;
+            let roc = by_model.roc_auc(y, w)?;
+            let base = by_baseline.average_precision(y, w)?;
+            Some((pr, roc, base))
+        })
+        .collect();
+    let kept: Vec<(f64, f64, f64)> = draws.into_iter().flatten().collect();
+    if kept.is_empty() {
+        return None;
+    }
+    Some(Intervals {
+        resamples,
+        seed,
+        users,
+        pr_auc: interval(kept.iter().map(|d| d.0).collect()),
+        roc_auc: interval(kept.iter().map(|d| d.1).collect()),
+        pr_auc_lift: interval(kept.iter().map(|d| d.0 - d.2).collect()),
+        baseline_pr_auc: interval(kept.iter().map(|d| d.2).collect()),
+    })
+}
+
+/// Numbers the distinct values of `keys` 0.. in order of first appearance.
+pub fn clusters<'a>(keys: impl IntoIterator<Item = &'a str>) -> Vec<u32> {
+    let mut ids = std::collections::HashMap::new();
+    keys.into_iter()
+        .map(|k| {
+            let next = ids.len() as u32;
+            *ids.entry(k).or_insert(next)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::metrics::{average_precision, roc_auc};
+    use approx::assert_abs_diff_eq;
+
+    fn sample() -> (Vec<f64>, Vec<f64>) {
+        // Ties on purpose: scores on a coarse grid.
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let y: Vec<f64> = (0..500).map(|_| f64::from(rng.random::<f64>() < 0.2)).collect();
+        let p: Vec<f64> = y
+            .iter()
+            .map(|&v| ((0.3 * v + rng.random::<f64>()) * 10.0).round() / 10.0)
+            .collect();
+        (y, p)
+    }
+
+    #[test]
+    fn unit_weights_give_the_plain_metrics() {
+        let (y, p) = sample();
+        let r = Ranking::new(&p);
+        assert_abs_diff_eq!(
+            r.average_precision(&y, |_| 1.0).unwrap(),
+            average_precision(&y, &p).unwrap(),
+            epsilon = 1e-12
+        );
+        assert_abs_diff_eq!(
+            r.roc_auc(&y, |_| 1.0).unwrap(),
+            roc_auc(&y, &p).unwrap(),
+            epsilon = 1e-12
+        );
+    }
+
+    #[test]
+    fn integer_weights_equal_repeated_rows() {
+        let (y, p) = sample();
+        let w: Vec<f64> = (0..y.len()).map(|i| (i % 3) as f64).collect();
+        let (mut yy, mut pp) = (Vec::new(), Vec::new());
+        for i in 0..y.len() {
+            for _ in 0..w[i] as usize {
+                yy.push(y[i]);
+                pp.push(p[i]);
+            }
+        }
+        let r = Ranking::new(&p);
+        assert_abs_diff_eq!(
+            r.average_precision(&y, |i| w[i]).unwrap(),
+            average_precision(&yy, &pp).unwrap(),
+            epsilon = 1e-12
+        );
+        assert_abs_diff_eq!(
+            r.roc_auc(&y, |i| w[i]).unwrap(),
+            roc_auc(&yy, &pp).unwrap(),
+            epsilon = 1e-12
+        );
+    }
+
+    #[test]
+    fn intervals_cover_the_estimate_and_repeat_with_the_seed() {
+        let (y, p) = sample();
+        let cluster: Vec<u32> = (0..y.len() as u32).map(|i| i / 5).collect();
+        let base: Vec<f64> = p.iter().map(|v| (v * 3.0).round()).collect();
+        let a = user_clustered(&cluster, &y, &p, &base, 200, 42).unwrap();
+        let b = user_clustered(&cluster, &y, &p, &base, 200, 42).unwrap();
+        assert_eq!(a, b);
+        let pr = average_precision(&y, &p).unwrap();
+        assert!(a.pr_auc.low < pr && pr < a.pr_auc.high, "{a:?} vs {pr}");
+        assert!(a.pr_auc.high - a.pr_auc.low < 0.3);
+        assert!(user_clustered(&cluster, &y, &p, &base, 0, 42).is_none());
+        assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0], 0.5), 2.5);
+        assert_eq!(clusters(["b", "a", "b", "c"]), [0, 1, 0, 2]);
+    }
+}
