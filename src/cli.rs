@@ -88,8 +88,16 @@ pub struct RunArgs {
     pub sim: SimArgs,
 
     /// score: the as-of date to score, YYYY-MM-DD (default: the latest).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["from_date", "to_date"])]
     pub as_of_date: Option<NaiveDate>,
+
+    /// score: backfill every as-of date from this one (default: the first).
+    #[arg(long)]
+    pub from_date: Option<NaiveDate>,
+
+    /// score: backfill every as-of date up to this one (default: the latest).
+    #[arg(long)]
+    pub to_date: Option<NaiveDate>,
 
     /// score: also write the scored slice to this .csv or .parquet file.
     #[arg(long)]

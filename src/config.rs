@@ -47,8 +47,9 @@ pub struct GenerateConfig {
 }
 
 /// `[generate.drift]`: from simulated day `start_day` (0 = the start date) on,
-/// daily activity and watch minutes are multiplied, and new signups get
-/// `paid_ratio`. The defaults change nothing.
+/// daily activity and watch minutes are multiplied, new signups get
+/// `paid_ratio`, and `churn_driver` may change who leaves. The defaults
+/// change nothing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DriftScenario {
@@ -56,6 +57,19 @@ pub struct DriftScenario {
     pub activity_multiplier: f64,
     pub watch_minutes_multiplier: f64,
     pub paid_ratio: Option<f64>,
+    pub churn_driver: ChurnDriver,
+}
+
+/// Who leaves: the hazard grows with disengagement (the world's story), or,
+/// from `start_day` on, with engagement (users who got what they came for):
+/// a change in what predicts churn, which a model trained before it cannot
+/// know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChurnDriver {
+    #[default]
+    Disengagement,
+    Engagement,
 }
 
 impl Default for DriftScenario {
@@ -65,6 +79,7 @@ impl Default for DriftScenario {
             activity_multiplier: 1.0,
             watch_minutes_multiplier: 1.0,
             paid_ratio: None,
+            churn_driver: ChurnDriver::Disengagement,
         }
     }
 }
@@ -239,12 +254,17 @@ pub struct MonitorConfig {
     /// evaluate FAILs when production's realised PR-AUC falls more than
     /// this below its test PR-AUC.
     pub max_pr_auc_drop: f64,
+    /// The realised PR-AUC that decides pools the production model's last
+    /// this many days of matured predictions (one day of a few thousand
+    /// users is too noisy to judge).
+    pub window_days: u32,
 }
 
 impl Default for MonitorConfig {
     fn default() -> Self {
         MonitorConfig {
             max_pr_auc_drop: 0.05,
+            window_days: 30,
         }
     }
 }
@@ -318,6 +338,13 @@ fn replaced_key(section: &str, key: &str) -> Option<&'static str> {
         .iter()
         .find(|(s, k, _)| *s == section && *k == key)
         .map(|(_, _, why)| *why)
+}
+
+impl DriftScenario {
+    /// Whether the churn driver switches on `start_day`.
+    pub fn switches_churn_driver(&self) -> bool {
+        self.churn_driver != ChurnDriver::Disengagement
+    }
 }
 
 /// Overrides given as command-line flags (the highest precedence).
@@ -484,6 +511,9 @@ impl Config {
                 "promote.max_ece",
                 format!("must be between 0 and 1, got {}", pr.max_ece),
             );
+        }
+        if self.monitor.window_days == 0 {
+            return bad("monitor.window_days", "must be at least 1".into());
         }
         let drop = self.monitor.max_pr_auc_drop;
         if !(drop.is_finite() && (0.0..=1.0).contains(&drop)) {

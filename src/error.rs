@@ -1,5 +1,6 @@
 //! One error type for the whole binary, and the one place where errors become
-//! exit codes (DESIGN §5: 0 ok, 1 failure, 2 drift FAIL, 3 usage/config).
+//! exit codes (DESIGN §5: 0 ok, 1 failure, 2 monitoring FAIL (drift or realised
+//! performance), 3 usage/config).
 
 use std::path::PathBuf;
 
@@ -31,6 +32,11 @@ pub enum Error {
     /// The decision is stored.
     #[error("model rejected: {0}")]
     ModelRejected(String),
+
+    /// The evaluate stage found the production model's realised PR-AUC
+    /// fallen too far; the results are stored.
+    #[error("realised performance FAIL: {0}")]
+    PerformanceFail(String),
 
     /// The drift stage measured a FAIL; the results are stored.
     #[error("drift FAIL: {0}")]
@@ -80,7 +86,7 @@ impl Error {
     pub fn code(&self) -> i32 {
         match self {
             Error::Usage(_) | Error::Config(_) => 3,
-            Error::DriftFail(_) => 2,
+            Error::DriftFail(_) | Error::PerformanceFail(_) => 2,
             _ => 1,
         }
     }

@@ -35,7 +35,11 @@
 //! - Paid users pay monthly on their own billing day, the day of the month
 //!   they signed up (the month's last day when it is shorter): success 93%.
 //! - `[generate.drift]` changes activity, watch minutes and the paid share of
-//!   new signups from a given day on.
+//!   new signups from a given day on; with `churn_driver = "engagement"` the
+//!   hazard follows engagement instead of disengagement from that day:
+//!   m(1 − e, plan) in place of m(e, plan). Users present on the day draw
+//!   their remaining life anew from the new hazard (memoryless, so nothing
+//!   else changes), and arrivals from then on are born with it.
 //!
 //! Every user draws from its own ChaCha8 stream (seed, user index): its
 //! attributes at the start of the stream, each simulated day at a fixed
@@ -51,7 +55,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Beta, Distribution, Normal, Poisson};
 
-use crate::config::{DriftScenario, GenerateConfig};
+use crate::config::{ChurnDriver, DriftScenario, GenerateConfig};
 
 pub const COUNTRIES: [&str; 6] = ["IN", "US", "UK", "CA", "AU", "SG"];
 pub const SOURCES: [&str; 5] = ["organic", "referral", "ads", "youtube", "community"];
@@ -290,14 +294,22 @@ impl World {
         }
     }
 
+    /// The hazard of a user under `driver`.
+    fn driven_hazard(&self, engagement: f64, paid: bool, driver: ChurnDriver) -> f64 {
+        match driver {
+            ChurnDriver::Disengagement => self.hazard(engagement, paid),
+            ChurnDriver::Engagement => self.hazard(1.0 - engagement, paid),
+        }
+    }
+
     /// A user signing up on `day`, with the paid share `paid_ratio`.
-    fn draw_arrival(&self, index: u32, day: i64, paid_ratio: f64) -> User {
+    fn draw_arrival(&self, index: u32, day: i64, paid_ratio: f64, driver: ChurnDriver) -> User {
         let rng = &mut user_rng(self.cfg.seed, index);
         let engagement = draw_engagement(rng);
         let paid = rng.random::<f64>() < paid_ratio;
         let country = COUNTRIES[rng.random_range(0..COUNTRIES.len())];
         let source = SOURCES[rng.random_range(0..SOURCES.len())];
-        let h = self.hazard(engagement, paid);
+        let h = self.driven_hazard(engagement, paid, driver);
         let churn_day = (h > 0.0).then(|| day + 1 + geometric_failures(rng, h));
         User {
             index,
@@ -330,16 +342,49 @@ impl World {
         let mut users = Vec::new();
         let mut index = next_index;
         for day in days {
-            let paid_ratio = match scenario.paid_ratio {
-                Some(r) if scenario.applies(day) => r,
-                _ => self.cfg.paid_ratio,
+            let (paid_ratio, driver) = if scenario.applies(day) {
+                (
+                    scenario.paid_ratio.unwrap_or(self.cfg.paid_ratio),
+                    scenario.churn_driver,
+                )
+            } else {
+                (self.cfg.paid_ratio, ChurnDriver::Disengagement)
             };
             for _ in 0..self.signups_on(day) {
-                users.push(self.draw_arrival(index, i64::from(day), paid_ratio));
+                users.push(self.draw_arrival(index, i64::from(day), paid_ratio, driver));
                 index += 1;
             }
         }
         users
+    }
+
+    /// Switches the churn driver of the users present on the scenario's
+    /// `start_day`, when it switches and the day lies in `days`: each draws
+    /// a new hazard and its remaining life from it. Returns how many users
+    /// changed.
+    pub fn switch_churn_driver(
+        &self,
+        scenario: &DriftScenario,
+        days: Range<u32>,
+        users: &mut [User],
+    ) -> usize {
+        let day = scenario.start_day;
+        if !scenario.switches_churn_driver() || !days.contains(&day) {
+            return 0;
+        }
+        let d = i64::from(day);
+        let mut changed = 0;
+        // Arrivals of the day are born with the new driver; the start
+        // population (which may have signed up on day 0) is not.
+        let born_before = |u: &User| u.signup_day < d || u.index < self.cfg.users;
+        for u in users.iter_mut().filter(|u| u.present_on(d) && born_before(u)) {
+            let h = self.driven_hazard(u.engagement, u.paid, scenario.churn_driver);
+            let rng = &mut stream_rng(self.cfg.seed, u64::from(u.index), REGIME_AT + u128::from(day));
+            u.daily_hazard = h;
+            u.churn_day = (h > 0.0).then(|| d + 1 + geometric_failures(rng, h));
+            changed += 1;
+        }
+        changed
     }
 
     /// The date of `day`.
@@ -482,6 +527,9 @@ fn clipped_normal(rng: &mut ChaCha8Rng, mean: f64, sd: f64, lo: f64, hi: f64) ->
 
 /// Words of a user's stream reserved for one day (far more than a day draws).
 const DAY_WORDS_SHIFT: u32 = 16;
+/// Where the draws of a user's stream for a change of churn driver begin
+/// (far past any day's words).
+const REGIME_AT: u128 = 1 << 60;
 /// The stream of the daily signup counts (user streams are below 2^32).
 const SIGNUP_STREAM: u64 = 1 << 40;
 
@@ -617,6 +665,42 @@ mod tests {
             });
         }
         assert!(days_seen > 300 * 30);
+    }
+
+    #[test]
+    fn a_new_churn_driver_makes_the_engaged_leave() {
+        // Before day 60 the less engaged leave more; after the switch the
+        // more engaged do, among those present and among arrivals.
+        let w = world(20_000);
+        let scenario = DriftScenario {
+            start_day: 60,
+            churn_driver: ChurnDriver::Engagement,
+            ..DriftScenario::default()
+        };
+        let mut users = w.initial_population();
+        users.extend(w.arrivals(1..120, 20_000, &scenario));
+        let changed = w.switch_churn_driver(&scenario, 0..120, &mut users);
+        assert!(changed > 15_000, "{changed}");
+        // Nothing changes when the day lies outside the simulated range.
+        let mut again = users.clone();
+        assert_eq!(w.switch_churn_driver(&scenario, 120..200, &mut again), 0);
+        assert_eq!(again, users);
+        let mean_engagement_of_leavers = |from: i64, to: i64| {
+            let leavers: Vec<f64> = users
+                .iter()
+                .filter(|u| u.churn_day.is_some_and(|c| c >= from && c < to))
+                .map(|u| u.engagement)
+                .collect();
+            leavers.iter().sum::<f64>() / leavers.len() as f64
+        };
+        let (before, after) = (
+            mean_engagement_of_leavers(1, 60),
+            mean_engagement_of_leavers(61, 120),
+        );
+        assert!(after > before + 0.1, "leavers' engagement {before} -> {after}");
+        // Users present on the day keep their past: signup and any earlier
+        // churn day are untouched, and nobody leaves before the switch.
+        assert!(users.iter().all(|u| u.churn_day.is_none_or(|c| c > 0)));
     }
 
     #[test]

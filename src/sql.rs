@@ -27,6 +27,7 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "schema/models.sql",
     "schema/predictions.sql",
     "schema/drift.sql",
+    "schema/performance_runs.sql",
     "validate/tables_not_empty.sql",
     "validate/users_primary_key_unique.sql",
     "validate/users_signup_date_present.sql",
@@ -48,6 +49,7 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "drift/binned.sql",
     "drift/bins.sql",
     "drift/results.sql",
+    "evaluate/matured.sql",
 ];
 
 /// The values a template may use, all derived from the config.

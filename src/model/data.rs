@@ -105,9 +105,14 @@ pub enum Rows {
     /// Rows whose `as_of_date` lies in one of these ranges (both ends
     /// included).
     Dates(Vec<(NaiveDate, NaiveDate)>),
-    /// The rows of one as-of date, of the configured population
-    /// (`recently_active` for `active`, the rule of user_features_daily).
-    Population { date: NaiveDate, population: Population },
+    /// The rows of the as-of dates from `from` to `to` (both included), of
+    /// the configured population (`recently_active` for `active`, the rule
+    /// of user_features_daily).
+    Population {
+        from: NaiveDate,
+        to: NaiveDate,
+        population: Population,
+    },
 }
 
 impl Rows {
@@ -122,18 +127,18 @@ impl Rows {
             Rows::Population {
                 population: Population::All,
                 ..
-            } => "as_of_date = ?".into(),
+            } => "as_of_date between ? and ?".into(),
             Rows::Population {
                 population: Population::Active,
                 ..
-            } => "as_of_date = ? and recently_active".into(),
+            } => "as_of_date between ? and ? and recently_active".into(),
         }
     }
 
     fn params(&self) -> Vec<NaiveDate> {
         match self {
             Rows::Dates(ranges) => ranges.iter().flat_map(|&(a, b)| [a, b]).collect(),
-            Rows::Population { date, .. } => vec![*date],
+            Rows::Population { from, to, .. } => vec![*from, *to],
         }
     }
 }

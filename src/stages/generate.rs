@@ -258,6 +258,31 @@ fn insert_users(conn: &Connection, world: &World, users: &[User]) -> Result<()> 
     Ok(())
 }
 
+/// Rewrites the hidden hazard and churn date of stored `users` (after a
+/// change of churn driver).
+fn update_truth(conn: &Connection, world: &World, users: &[User]) -> Result<()> {
+    let (_, truth) = users_batches(world, users)?;
+    conn.execute_batch(
+        "create or replace table generate_truth_update as select * from synthetic_truth limit 0",
+    )
+    .context(|| "generate: preparing the truth update".into())?;
+    let mut appender = conn
+        .appender("generate_truth_update")
+        .context(|| "generate: preparing the truth update".into())?;
+    appender
+        .append_record_batch(truth)
+        .and_then(|()| appender.flush())
+        .context(|| "generate: preparing the truth update".into())?;
+    drop(appender);
+    conn.execute_batch(
+        "update synthetic_truth t set daily_hazard = u.daily_hazard, churn_probability = u.churn_probability,
+             churn_date = u.churn_date
+         from generate_truth_update u where u.user_id = t.user_id;
+         drop table generate_truth_update;",
+    )
+    .context(|| "generate: updating synthetic_truth".into())
+}
+
 /// One row of `simulation`: what a generate or append call simulated.
 fn record_simulation(
     conn: &Connection,
@@ -310,6 +335,7 @@ pub fn run(
     // begin on the next day.
     users.extend(world.arrivals(1..cfg.days, cfg.users, scenario));
     let days = 0..cfg.days;
+    world.switch_churn_driver(scenario, days.clone(), &mut users);
     let n_events = simulate(conn, &world, scenario, &users, days.clone(), 1, progress)?;
     insert_users(conn, &world, &users)?;
     record_simulation(conn, "generate", cfg, scenario, &days, users.len(), n_events)?;
@@ -465,6 +491,16 @@ pub fn append(
         .filter(|u| u.churn_day.is_none_or(|c| c > i64::from(first_day)))
         .collect();
     let n_old = users.len();
+    let switched = world.switch_churn_driver(scenario, days.clone(), &mut users);
+    if switched > 0 {
+        update_truth(conn, &world, &users)?;
+        tracing::info!(
+            "generate: the churn driver switches to {:?} on day {}: {switched} present users draw their \
+             remaining life anew",
+            scenario.churn_driver,
+            scenario.start_day
+        );
+    }
     users.extend(world.arrivals(days.clone(), next_index, scenario));
     let first_id: i64 = conn
         .query_row("select coalesce(max(event_id), 0) + 1 from events", [], |r| {

@@ -2,6 +2,7 @@
 //! gives every stage one transaction and a row in `pipeline_runs`.
 
 pub mod drift;
+pub mod evaluate;
 pub mod features;
 pub mod generate;
 pub mod ingest;
@@ -42,11 +43,12 @@ pub enum Stage {
     Promote,
     Score,
     Drift,
+    Evaluate,
     Retrain,
 }
 
 /// What `churn run` runs with no stage named.
-pub const DEFAULT_PIPELINE: [Stage; 10] = [
+pub const DEFAULT_PIPELINE: [Stage; 11] = [
     Stage::Generate,
     Stage::Validate,
     Stage::Prepare,
@@ -57,6 +59,7 @@ pub const DEFAULT_PIPELINE: [Stage; 10] = [
     Stage::Promote,
     Stage::Score,
     Stage::Drift,
+    Stage::Evaluate,
 ];
 
 impl Stage {
@@ -73,6 +76,7 @@ impl Stage {
             Stage::Promote => "promote",
             Stage::Score => "score",
             Stage::Drift => "drift",
+            Stage::Evaluate => "evaluate",
             Stage::Retrain => "retrain",
         }
     }
@@ -88,6 +92,7 @@ impl Stage {
             Stage::Promote => &["models"],
             Stage::Score => &["user_features_daily", "models"],
             Stage::Drift => &["predictions", "models", "training_set", "user_features_daily"],
+            Stage::Evaluate => &["predictions", "models", "labels_daily"],
         }
     }
 
@@ -101,6 +106,7 @@ impl Stage {
             Stage::Labels => vec![(Some("labels_daily"), "labels/labels_daily.sql")],
             Stage::TrainingSet => vec![(Some("training_set"), "training/training_set.sql")],
             Stage::Score => vec![(None, "scoring/score.sql")],
+            Stage::Evaluate => vec![(None, "evaluate/matured.sql")],
             _ => Vec::new(),
         }
     }
@@ -328,15 +334,29 @@ pub fn run_pipeline(
         show_progress,
         score: score::ScoreArgs {
             as_of_date: args.as_of_date,
+            from_date: args.from_date,
+            to_date: args.to_date,
             export: args.export.clone(),
+            // The whole pipeline also scores the new model's test window,
+            // so that evaluate has matured predictions to show at once.
+            seed_test_window: args.stages.is_empty() && args.from.is_none(),
         },
         drift_json: args.json.clone(),
         append_days: None,
     };
+    // The monitoring stages all run: a drift FAIL does not hide what
+    // evaluate would say. The first monitoring FAIL is the result.
+    let mut monitoring_fail = None;
     for stage in stages {
-        run_stage(&store, &ctx, stage)?;
+        match run_stage(&store, &ctx, stage) {
+            Ok(_) => {}
+            Err(e @ (Error::DriftFail(_) | Error::PerformanceFail(_))) => {
+                monitoring_fail.get_or_insert(e);
+            }
+            Err(e) => return Err(e),
+        }
     }
-    Ok(())
+    monitoring_fail.map_or(Ok(()), Err)
 }
 
 /// Runs one stage through the recorded runner.
@@ -361,6 +381,7 @@ pub fn run_stage(store: &Store, ctx: &Ctx<'_>, stage: Stage) -> Result<Outcome> 
         Stage::Promote => promote::run(conn, ctx.config),
         Stage::Score => score::run(conn, ctx.config, &ctx.score),
         Stage::Drift => drift::run(conn, ctx.config, &ctx.run_id, ctx.drift_json.as_deref()),
+        Stage::Evaluate => evaluate::run(conn, ctx.config, &sql_ctx, &ctx.run_id),
         Stage::Retrain => retrain::run(conn, ctx.config),
         Stage::Ingest => Err(Error::Usage(
             "ingest reads your files: use `churn ingest --users FILE --events FILE`".into(),

@@ -1,5 +1,6 @@
 //! score: the production model applied to the population at one as-of date
-//! (the latest by default), into `predictions`; optionally exported.
+//! (the latest by default) or, to backfill, at every date of a range, into
+//! `predictions` (one slice per date and model); optionally exported.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -20,11 +21,21 @@ use crate::stages::Outcome;
 /// Options of the score stage.
 #[derive(Debug, Clone, Default)]
 pub struct ScoreArgs {
+    /// Score this date (default: the latest).
     pub as_of_date: Option<NaiveDate>,
+    /// Backfill: score every as-of date from `from_date` to `to_date`.
+    pub from_date: Option<NaiveDate>,
+    pub to_date: Option<NaiveDate>,
     pub export: Option<std::path::PathBuf>,
+    /// Also score the production model's test window when none of its
+    /// days is scored yet (`churn run` of the whole pipeline), so that
+    /// `evaluate` has matured predictions to measure at once.
+    pub seed_test_window: bool,
 }
 
-fn pick_date(conn: &Connection, wanted: Option<NaiveDate>) -> Result<NaiveDate> {
+/// The as-of dates to score: the given one, a backfill range, or the
+/// latest; each must have features.
+fn pick_dates(conn: &Connection, args: &ScoreArgs) -> Result<(NaiveDate, NaiveDate)> {
     let (first, last): (Option<NaiveDate>, Option<NaiveDate>) = conn
         .query_row(
             "select min(as_of_date), max(as_of_date) from user_features_daily",
@@ -37,12 +48,31 @@ fn pick_date(conn: &Connection, wanted: Option<NaiveDate>) -> Result<NaiveDate> 
             "score needs rows in user_features_daily: run `churn run --stage features`".into(),
         ));
     };
-    match wanted {
-        None => Ok(last),
-        Some(d) if d >= first && d <= last => Ok(d),
-        Some(d) => Err(Error::Usage(format!(
-            "--as-of-date {d} has no features; the available as-of dates run from {first} to {last}"
-        ))),
+    let check = |flag: &str, d: NaiveDate| {
+        if d >= first && d <= last {
+            Ok(d)
+        } else {
+            Err(Error::Usage(format!(
+                "{flag} {d} has no features; the available as-of dates run from {first} to {last}"
+            )))
+        }
+    };
+    match (args.as_of_date, args.from_date, args.to_date) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(Error::Usage(
+            "--as-of-date scores one date and --from-date/--to-date a range: give one or the other".into(),
+        )),
+        (Some(d), None, None) => check("--as-of-date", d).map(|d| (d, d)),
+        (None, None, None) => Ok((last, last)),
+        (None, from, to) => {
+            let from = check("--from-date", from.unwrap_or(first))?;
+            let to = check("--to-date", to.unwrap_or(last))?;
+            if from > to {
+                return Err(Error::Usage(format!(
+                    "--from-date {from} comes after --to-date {to}: nothing to score"
+                )));
+            }
+            Ok((from, to))
+        }
     }
 }
 
@@ -54,7 +84,24 @@ pub fn run(conn: &Connection, config: &Config, args: &ScoreArgs) -> Result<Outco
         )
     })?;
     let model = registry::load(conn, &production.model_id)?;
-    let date = pick_date(conn, args.as_of_date)?;
+    let (from, to) = pick_dates(conn, args)?;
+    let mut ranges = vec![(from, to)];
+    if args.seed_test_window
+        && args.as_of_date.is_none()
+        && args.from_date.is_none()
+        && args.to_date.is_none()
+    {
+        let scored: i64 = conn
+            .query_row(
+                "select count(*) from predictions where model_id = ? and as_of_date between ? and ?",
+                duckdb::params![production.model_id, production.test_from, production.test_to],
+                |r| r.get(0),
+            )
+            .context(|| "score: looking for the test window's predictions".into())?;
+        if scored == 0 && production.test_to < from {
+            ranges.insert(0, (production.test_from, production.test_to));
+        }
+    }
     let available = numeric_features(conn, "user_features_daily")?;
     let missing: Vec<String> = model
         .numeric_features()
@@ -69,11 +116,65 @@ pub fn run(conn: &Connection, config: &Config, args: &ScoreArgs) -> Result<Outco
             missing.join(", ")
         )));
     }
+    let mut n = 0;
+    let mut slices = 0;
+    let mut risk_sum = 0.0;
+    for &(from, to) in &ranges {
+        let (rows, days, sum) = score_range(conn, config, &model, from, to)?;
+        n += rows;
+        slices += days;
+        risk_sum += sum;
+    }
+    if let Some(path) = &args.export {
+        export(conn, path, (from, to), &model.model_id)?;
+    }
+    let mean = risk_sum / n.max(1) as f64;
+    let dates = match ranges.as_slice() {
+        [(a, b)] if a == b => format!("at {b}"),
+        [(a, b)] => format!("on {slices} dates from {a} to {b}"),
+        _ => format!(
+            "on {slices} dates: the latest, {to}, and the test window {} .. {} (for evaluate)",
+            ranges[0].0, ranges[0].1
+        ),
+    };
+    Ok(Outcome {
+        rows_out: n as i64,
+        params: serde_json::json!({
+            "as_of_date": to.to_string(),
+            "from_date": from.to_string(),
+            "ranges": ranges.iter().map(|(a, b)| [a.to_string(), b.to_string()]).collect::<Vec<_>>(),
+            "slices": slices,
+            "model_id": model.model_id,
+            "population": config.labels.population.as_str(),
+            "export": args.export.as_ref().map(|p| p.display().to_string()),
+        }),
+        failure: None,
+        summary: format!(
+            "{n} users scored {dates} by {} (mean risk {mean:.4}){}",
+            model.model_id,
+            args.export
+                .as_ref()
+                .map_or(String::new(), |p| format!("; exported to {}", p.display()))
+        ),
+    })
+}
+
+/// Scores the population of every as-of date from `from` to `to` with
+/// `model`, replacing the model's slices of those dates. Returns the rows,
+/// the dates scored and the sum of the risks.
+fn score_range(
+    conn: &Connection,
+    config: &Config,
+    model: &crate::model::Model,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<(usize, usize, f64)> {
     let frame = load(
         conn,
         "user_features_daily",
         &Rows::Population {
-            date,
+            from,
+            to,
             population: config.labels.population,
         },
         &model.numeric_features(),
@@ -81,30 +182,37 @@ pub fn run(conn: &Connection, config: &Config, args: &ScoreArgs) -> Result<Outco
     )?;
     let rows: Vec<usize> = (0..frame.len()).collect();
     let risk = model.predict(&frame, &rows);
-    // Rank 1 = highest risk; ties broken by user_id for a stable order.
+    // Rank 1 = highest risk within each date; ties broken by user_id.
     let mut order: Vec<usize> = rows.clone();
     order.sort_by(|&a, &b| {
-        risk[b]
-            .total_cmp(&risk[a])
+        frame.as_of[a]
+            .cmp(&frame.as_of[b])
+            .then_with(|| risk[b].total_cmp(&risk[a]))
             .then_with(|| frame.user_id[a].cmp(&frame.user_id[b]))
     });
     let mut rank = vec![0i64; rows.len()];
-    for (r, &i) in order.iter().enumerate() {
-        rank[i] = r as i64 + 1;
+    let mut slices = 0;
+    let mut r = 0i64;
+    for (k, &i) in order.iter().enumerate() {
+        if k == 0 || frame.as_of[i] != frame.as_of[order[k - 1]] {
+            r = 0;
+            slices += 1;
+        }
+        r += 1;
+        rank[i] = r;
     }
 
     conn.execute(
-        "delete from predictions where as_of_date = ? and model_id = ?",
-        duckdb::params![date, model.model_id],
+        "delete from predictions where as_of_date between ? and ? and model_id = ?",
+        duckdb::params![from, to, model.model_id],
     )
-    .context(|| "score: replacing the previous slice".into())?;
+    .context(|| "score: replacing the previous slices".into())?;
     let n = rows.len();
-    let day = (date - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32;
     let now = Utc::now().naive_utc().and_utc().timestamp_micros();
     let batch = RecordBatch::try_from_iter(vec![
         (
             "as_of_date",
-            Arc::new(Date32Array::from(vec![day; n])) as ArrayRef,
+            Arc::new(Date32Array::from(frame.as_of.clone())) as ArrayRef,
         ),
         (
             "user_id",
@@ -128,31 +236,10 @@ pub fn run(conn: &Connection, config: &Config, args: &ScoreArgs) -> Result<Outco
     app.append_record_batch(batch)
         .context(|| "score: appending predictions".into())?;
     app.flush().context(|| "score: flushing predictions".into())?;
-
-    if let Some(path) = &args.export {
-        export(conn, path, date, &model.model_id)?;
-    }
-    let mean = risk.iter().sum::<f64>() / n.max(1) as f64;
-    Ok(Outcome {
-        rows_out: n as i64,
-        params: serde_json::json!({
-            "as_of_date": date.to_string(),
-            "model_id": model.model_id,
-            "population": config.labels.population.as_str(),
-            "export": args.export.as_ref().map(|p| p.display().to_string()),
-        }),
-        failure: None,
-        summary: format!(
-            "{n} users scored at {date} by {} (mean risk {mean:.4}){}",
-            model.model_id,
-            args.export
-                .as_ref()
-                .map_or(String::new(), |p| format!("; exported to {}", p.display()))
-        ),
-    })
+    Ok((n, slices, risk.iter().sum()))
 }
 
-fn export(conn: &Connection, path: &Path, date: NaiveDate, model_id: &str) -> Result<()> {
+fn export(conn: &Connection, path: &Path, (from, to): (NaiveDate, NaiveDate), model_id: &str) -> Result<()> {
     let name = path.to_string_lossy();
     let format = if name.ends_with(".csv") {
         "(header true)"
@@ -169,8 +256,8 @@ fn export(conn: &Connection, path: &Path, date: NaiveDate, model_id: &str) -> Re
     let quoted = format!("'{}'", name.replace('\'', "''"));
     let model = format!("'{}'", model_id.replace('\'', "''"));
     conn.execute_batch(&format!(
-        "copy (select * from predictions where as_of_date = date '{date}' and model_id = {model} \
-         order by risk_rank) to {quoted} {format}"
+        "copy (select * from predictions where as_of_date between date '{from}' and date '{to}' \
+         and model_id = {model} order by as_of_date, risk_rank) to {quoted} {format}"
     ))
     .context(|| format!("score: exporting to {name}"))
 }

@@ -91,7 +91,8 @@ fn the_pipeline_leaves_a_production_model_and_every_user_scored_by_their_own_row
             ),
         );
         let only = Rows::Population {
-            date,
+            from: date,
+            to: date,
             population: Population::All,
         };
         let frame = load(&store.conn, "one_row", &only, &model.numeric_features(), false).unwrap();
@@ -179,10 +180,28 @@ fn rescoring_replaces_the_slice_and_exports_the_same_rows() {
         );
         let stored = rows(
             &store,
-            "select user_id, churn_risk, risk_rank from predictions order by user_id",
+            "select user_id, churn_risk, risk_rank from predictions
+             where as_of_date = (select max(as_of_date) from predictions) order by user_id",
         );
-        assert_eq!(exported, stored, "{}", path.display());
+        assert!(
+            exported == stored,
+            "{} differs from the latest slice",
+            path.display()
+        );
     }
+    // The whole pipeline also scored the model's test window for evaluate:
+    // one slice per date of it, besides the latest.
+    assert_eq!(
+        one(
+            &store,
+            "select count(distinct as_of_date) = (select test_to - test_from + 2 from production_model)
+             from predictions"
+        ),
+        "true"
+    );
+    let slices_before: i64 = one(&store, "select count(distinct as_of_date) from predictions")
+        .parse()
+        .unwrap();
     drop(store);
     // An earlier date adds its own slice; an unknown date lists the range.
     let out = sb.churn(&[
@@ -213,7 +232,7 @@ fn rescoring_replaces_the_slice_and_exports_the_same_rows() {
     let store = sb.store();
     assert_eq!(
         one(&store, "select count(distinct as_of_date) from predictions"),
-        "2"
+        (slices_before + 1).to_string()
     );
 }
 
