@@ -58,6 +58,9 @@ pub struct DriftScenario {
     pub watch_minutes_multiplier: f64,
     pub paid_ratio: Option<f64>,
     pub churn_driver: ChurnDriver,
+    /// Days over which activity fades before churn, from `start_day` on
+    /// (unset: generate.pre_churn_decay_days; 0: users leave without warning).
+    pub pre_churn_decay_days: Option<u32>,
 }
 
 /// Who leaves: the hazard grows with disengagement (the world's story), or,
@@ -80,6 +83,7 @@ impl Default for DriftScenario {
             watch_minutes_multiplier: 1.0,
             paid_ratio: None,
             churn_driver: ChurnDriver::Disengagement,
+            pre_churn_decay_days: None,
         }
     }
 }
@@ -191,6 +195,10 @@ pub struct TrainConfig {
     /// User-clustered bootstrap resamples for the metrics' 95% intervals
     /// (0: no intervals).
     pub bootstrap: u32,
+    /// Train on at most the last this many as-of dates before the purge gap
+    /// (0: every labelled date): a rolling window, so that a retrain learns
+    /// the world as it is now.
+    pub window_days: u32,
 }
 
 /// scikit-learn's `class_weight`: `None` (every row weighs 1, so
@@ -221,6 +229,7 @@ impl Default for TrainConfig {
             max_iter: 500,
             class_weight: ClassWeight::None,
             bootstrap: 200,
+            window_days: 0,
         }
     }
 }

@@ -39,7 +39,9 @@
 //!   hazard follows engagement instead of disengagement from that day:
 //!   m(1 − e, plan) in place of m(e, plan). Users present on the day draw
 //!   their remaining life anew from the new hazard (memoryless, so nothing
-//!   else changes), and arrivals from then on are born with it.
+//!   else changes), and arrivals from then on are born with it. Its
+//!   `pre_churn_decay_days` changes how long activity fades before churn
+//!   (0: users leave without warning).
 //!
 //! Every user draws from its own ChaCha8 stream (seed, user index): its
 //! attributes at the start of the stream, each simulated day at a fixed
@@ -434,8 +436,11 @@ impl World {
                 });
             }
 
-            let mut p_active =
-                base_active * activity_factor(d, user.churn_day, self.cfg.pre_churn_decay_days);
+            let decay_days = match scenario.pre_churn_decay_days {
+                Some(days) if drifted => days,
+                _ => self.cfg.pre_churn_decay_days,
+            };
+            let mut p_active = base_active * activity_factor(d, user.churn_day, decay_days);
             if drifted {
                 p_active = (p_active * scenario.activity_multiplier).min(1.0);
             }

@@ -343,7 +343,10 @@ impl Split {
     /// least one date); train rows end more than `purge_days` days before
     /// the first test date, so no train label's look-ahead reaches into the
     /// test period (`purge_days` = horizon + inactive days).
-    pub fn by_date(dates: &[i32], test_fraction: f64, purge_days: u32) -> Result<Split> {
+    /// With `window_days` > 0, train dates reach back at most that many
+    /// days from the last one (a rolling window: a retrain learns the world
+    /// as it is now).
+    pub fn by_date(dates: &[i32], test_fraction: f64, purge_days: u32, window_days: u32) -> Result<Split> {
         let distinct: Vec<i32> = dates
             .iter()
             .copied()
@@ -360,7 +363,16 @@ impl Split {
         let n_test = ((distinct.len() as f64 * test_fraction).ceil() as usize).clamp(1, distinct.len() - 1);
         let test_from = distinct[distinct.len() - n_test];
         let last_train = test_from - 1 - purge_days as i32;
-        let train: Vec<i32> = distinct.iter().copied().filter(|&d| d <= last_train).collect();
+        let first_train = if window_days > 0 {
+            last_train - window_days as i32 + 1
+        } else {
+            i32::MIN
+        };
+        let train: Vec<i32> = distinct
+            .iter()
+            .copied()
+            .filter(|&d| d <= last_train && d >= first_train)
+            .collect();
         let (Some(&train_from), Some(&train_to)) = (train.first(), train.last()) else {
             return Err(Error::Other(format!(
                 "no as-of date is left for training: the test period starts on day {} of {} and the \
@@ -459,13 +471,16 @@ mod tests {
     #[test]
     fn split_takes_the_last_dates_and_purges_the_gap() {
         let dates: Vec<i32> = (0..100).collect();
-        let s = Split::by_date(&dates, 0.2, 30).unwrap();
+        let s = Split::by_date(&dates, 0.2, 30, 0).unwrap();
         assert_eq!((s.test_from, s.test_to), (80, 99));
         // train as-of days d with d + 30 < 80: the last label horizon ends on day 79.
         assert_eq!((s.train_from, s.train_to), (0, 49));
-        let s = Split::by_date(&dates, 0.2, 0).unwrap();
+        let s = Split::by_date(&dates, 0.2, 0, 0).unwrap();
         assert_eq!(s.train_to, 79);
-        assert!(Split::by_date(&(0..20).collect::<Vec<_>>(), 0.5, 30).is_err());
-        assert!(Split::by_date(&[3, 3, 3], 0.2, 0).is_err());
+        // A 20-day rolling window: train days 30..=49.
+        let s = Split::by_date(&dates, 0.2, 30, 20).unwrap();
+        assert_eq!((s.train_from, s.train_to, s.test_from), (30, 49, 80));
+        assert!(Split::by_date(&(0..20).collect::<Vec<_>>(), 0.5, 30, 0).is_err());
+        assert!(Split::by_date(&[3, 3, 3], 0.2, 0, 0).is_err());
     }
 }

@@ -62,6 +62,7 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
         &as_of_days(conn, "training_set")?,
         config.train.test_fraction,
         purge,
+        config.train.window_days,
     )?;
     let numeric = numeric_features(conn, "training_set")?;
     let frame = load(conn, "training_set", &split.rows(), &numeric, true)?;
@@ -173,6 +174,7 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
             "solver": "argmin L-BFGS (m = 10) + More-Thuente",
             "test_fraction": config.train.test_fraction,
             "purge_days": purge,
+            "window_days": config.train.window_days,
             "population": config.labels.population.as_str(),
             "horizon_days": config.labels.horizon_days,
             "inactive_days": config.labels.inactive_days,

@@ -10,6 +10,7 @@ mod generate;
 mod ingest;
 mod k8s;
 mod model;
+mod monitor;
 mod prepare;
 mod report;
 mod steady_state;
