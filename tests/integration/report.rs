@@ -62,12 +62,26 @@ fn fixture(sb: &Sandbox) {
         term("logins_7d", Some("logins_7d"), None, -2.25),
         term("plan=paid", Some("plan"), Some("paid"), 0.5),
     ];
-    registry::insert(
-        &store.conn,
-        &row("logreg-prod", "production", 0.8123, json.clone()),
-        &terms,
-    )
-    .unwrap();
+    let production = ModelRow {
+        quality: churn::model::registry::Quality {
+            class_weight: Some("none".into()),
+            mean_risk: Some(0.1187),
+            ece: Some(0.0123),
+            brier_constant: Some(0.1067),
+            log_loss_constant: Some(0.3712),
+            baseline_feature: Some("days_since_last_activity (higher = riskier)".into()),
+            baseline_pr_auc: Some(0.8523),
+            pr_auc_low: Some(0.79),
+            pr_auc_high: Some(0.83),
+            roc_auc_low: Some(0.91),
+            roc_auc_high: Some(0.94),
+            lift_low: Some(-0.061),
+            lift_high: Some(-0.02),
+        },
+        params_json: r#"{"horizon_days": 30, "inactive_days": 30}"#.into(),
+        ..row("logreg-prod", "production", 0.8123, json.clone())
+    };
+    registry::insert(&store.conn, &production, &terms).unwrap();
     registry::insert(
         &store.conn,
         &row("logreg-challenger", "rejected", 0.7001, json),
@@ -91,6 +105,13 @@ fn fixture(sb: &Sandbox) {
            ('run-1', 'active_days_7d', 'numeric', 2, 2.0, 'inf', null, 32052, 2, 0.3906, 0.6667, 0.2),
            ('run-1', 'churn_risk', 'score', 1, '-inf', 0.5, null, 41026, 1, 0.5, 0.3333, 0.05),
            ('run-1', 'churn_risk', 'score', 2, 0.5, 'inf', null, 41026, 2, 0.5, 0.6667, 0.0);
+         insert into performance_runs values
+           ('run-e', '2026-04-30 07:00:00', 'logreg-prod', true, 'day', '2026-03-20', '2026-03-20', 1, 'test',
+            1000, 120, 0.12, 0.118, 0.79, 0.9, 0.011, 3.1, 0.8123, 0.0223, 'OK'),
+           ('run-e', '2026-04-30 07:00:00', 'logreg-prod', true, 'day', '2026-03-21', '2026-03-21', 1, 'test',
+            1000, 125, 0.125, 0.119, 0.81, 0.91, 0.012, 3.2, 0.8123, 0.0023, 'OK'),
+           ('run-e', '2026-04-30 07:00:00', 'logreg-prod', true, 'window', '2026-03-20', '2026-03-21', 2, 'test',
+            2000, 245, 0.1225, 0.1185, 0.8, 0.905, 0.0101, 3.15, 0.8123, 0.0123, 'OK');
          insert into predictions values
            ('2026-04-29', 'u9', 'logreg-prod', 0.99, 1, '2026-04-29 06:00:00'),
            ('2026-04-30', 'u2', 'logreg-prod', 0.25, 3, '2026-04-30 06:00:00'),
@@ -155,10 +176,7 @@ fn the_report_shows_the_stored_figures() {
 
     // Model card: the models row, formatted.
     let field = |f: &str| texts(&doc, &format!("#production td[data-field={f}]"));
-    assert_eq!(field("pr_auc"), ["0.8123"]);
-    assert_eq!(field("roc_auc"), ["0.9277"]);
-    assert_eq!(field("log_loss"), ["0.3897"]);
-    assert_eq!(field("brier"), ["0.1009"]);
+    assert_eq!(field("roc_auc"), ["0.9277 (0.910–0.940)"]);
     assert_eq!(field("n_train"), ["82,052"]);
     assert_eq!(field("n_test"), ["32,360"]);
     assert_eq!(field("pos_rate_train"), ["1.5%"]);
@@ -184,8 +202,41 @@ fn the_report_shows_the_stored_figures() {
     assert_eq!(attrs(&doc, "#production-pr polyline", "points").len(), 1);
     assert_eq!(
         attrs(&doc, "#production-calibration circle", "cx").len(),
-        4,
-        "four non-empty calibration bins"
+        5,
+        "ten equal-count reliability bins of five rows: five non-empty"
+    );
+    // Calibration beside the constant, the baseline and the intervals.
+    assert_eq!(field("mean_risk"), ["0.119 vs 0.121"]);
+    assert_eq!(field("ece"), ["0.0123"]);
+    assert_eq!(field("brier"), ["0.1009 vs 0.1067"]);
+    assert_eq!(field("log_loss"), ["0.3897 vs 0.3712"]);
+    assert_eq!(field("pr_auc"), ["0.8123 (0.790–0.830)"]);
+    assert_eq!(
+        field("baseline_feature"),
+        ["days_since_last_activity (higher = riskier)"]
+    );
+    assert_eq!(field("lift"), ["-0.0400 (-0.061–-0.020)"]);
+    // Warnings: the base rate moved 1.5% -> 12.2%, and one input alone ranks better.
+    let warnings = texts(&doc, "#production .warning");
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].contains("1.5% in training to 12.2%"), "{warnings:?}");
+    assert!(
+        warnings[1].contains("does not beat the best single input"),
+        "{warnings:?}"
+    );
+    // A model stored without baselines says so.
+    assert!(
+        texts(&doc, "#challenger .warning")
+            .iter()
+            .any(|w| w.contains("No single-input baseline"))
+    );
+    // What churn_risk means, from the model's label.
+    assert!(html.contains("stops within 30 days and stays away at least 30 more"));
+    // Realised performance: the days on a chart, the window in the table.
+    assert_eq!(attrs(&doc, "#realised-chart circle", "cx").len(), 2);
+    assert_eq!(
+        rows_of(&doc, "#realised-windows tbody tr"),
+        ["2026-03-20 .. 2026-03-21 test 2,000 0.122 0.118 0.8000 0.0101 3.15 OK 2026-04-30 07:00:00"]
     );
     // Lift: five non-empty deciles (n = 5), highest lift 2.5.
     let lift_titles = texts(&doc, "#production-lift rect title");
@@ -248,9 +299,9 @@ fn the_report_shows_the_stored_figures() {
     assert_eq!(
         risk,
         [
-            "1 <script>alert(1)</script> 0.8750 0 0 free",
-            "2 u1 0.5000 1.25 3 paid",
-            "3 u2 0.2500 0.333 – free"
+            "1 <script>alert(1)</script> 0.875 0 0 free",
+            "2 u1 0.500 1.25 3 paid",
+            "3 u2 0.250 0.333 – free"
         ]
     );
     assert_eq!(

@@ -1,40 +1,22 @@
-//! `churn report`: one self-contained HTML page (model card, drift report,
-//! risk list) rendered from `templates/` with minijinja, HTML auto-escaped.
-//!
-//! Every figure is read from the DuckDB tables: the models' rows and their
-//! stored metrics (curves and deciles included), model_terms,
-//! model_promotions, drift_runs/_results/_bins and predictions. The only
-//! arithmetic here is drawing: mapping those numbers to SVG coordinates.
-
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-use std::time::Instant;
+//! What the report shows, gathered from the DuckDB tables: the models' rows
+//! and their stored metrics (curves, deciles, baselines, intervals),
+//! model_terms, model_promotions, performance_runs, drift_runs/_results/_bins,
+//! predictions, and, for synthetic data, the label's agreement with
+//! synthetic_truth. No figure is computed here that a table does not hold,
+//! but for that agreement and the drawing (`svg`).
 
 use chrono::{NaiveDate, NaiveDateTime, Utc};
 use duckdb::{Connection, OptionalExt};
-use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde::Serialize;
 
-use crate::db::{Access, Store};
-use crate::error::{Context, Error, Result};
+use super::svg::{Bars, Plot, bars, paired, plot, round1};
+use crate::db::Store;
+use crate::error::{Context, Result};
 use crate::model::Model;
+use crate::model::baseline::Baseline;
+use crate::model::bootstrap::Intervals;
 use crate::model::metrics::Metrics;
 use crate::model::registry::{self, ModelRow};
-
-macro_rules! templates {
-    ($($name:literal),* $(,)?) => {
-        &[$(($name, include_str!(concat!("../templates/", $name)))),*]
-    };
-}
-
-/// Every template: (path under templates/, source).
-pub const TEMPLATES: &[(&str, &str)] = templates![
-    "report.html",
-    "charts.html",
-    "model_card.html",
-    "drift.html",
-    "risk_list.html",
-];
 
 /// How many users the risk list shows, and how many of the model's inputs.
 pub const RISK_ROWS: usize = 50;
@@ -43,14 +25,6 @@ const RISK_FEATURES: usize = 6;
 const TOP_COEFFICIENTS: usize = 15;
 /// How many drifted inputs get their bins drawn.
 const TOP_DRIFTED: usize = 5;
-
-// Plot geometry, in SVG user units.
-const W: f64 = 320.0;
-const H: f64 = 220.0;
-const LEFT: f64 = 44.0;
-const TOP: f64 = 12.0;
-const PW: f64 = W - LEFT - 12.0;
-const PH: f64 = H - TOP - 34.0;
 
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -61,6 +35,55 @@ pub struct Report {
     pub promotions: Vec<Promotion>,
     pub drift: Option<DriftView>,
     pub risk: Option<RiskList>,
+    pub realised: Option<Realised>,
+    /// How the labels agree with the generator's hidden truth (synthetic
+    /// data only).
+    pub truth: Option<LabelTruth>,
+}
+
+/// The production model's realised performance over time (`performance_runs`).
+#[derive(Debug, Serialize)]
+pub struct Realised {
+    pub model_id: String,
+    pub test_pr_auc: f64,
+    pub days: Vec<RealisedDay>,
+    /// Realised PR-AUC by day (x: the days' span, y: PR-AUC on [0, scale]).
+    pub chart: Plot,
+    pub scale: f64,
+    /// The chart's first, middle and last day.
+    pub x_labels: [String; 3],
+    /// The pooled windows of the latest evaluate runs, newest first.
+    pub windows: Vec<RealisedDay>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RealisedDay {
+    pub slice_from: NaiveDate,
+    pub slice_to: NaiveDate,
+    pub period: String,
+    pub n: i64,
+    pub observed_rate: f64,
+    pub mean_risk: f64,
+    pub pr_auc: Option<f64>,
+    pub ece: f64,
+    pub top10_lift: Option<f64>,
+    pub status: Option<String>,
+    pub evaluated_at: NaiveDateTime,
+}
+
+/// The label against `synthetic_truth` over the training population.
+#[derive(Debug, Serialize)]
+pub struct LabelTruth {
+    pub rows: i64,
+    pub horizon_days: i64,
+    pub allowance_days: i64,
+    /// Of rows whose user's churn date is at most d + horizon, the share labelled 1.
+    pub recall: Option<f64>,
+    /// Of rows labelled 1, the share whose user's churn date is at most
+    /// d + horizon + allowance (the pre-churn fade).
+    pub precision: Option<f64>,
+    /// The same against d + horizon alone.
+    pub precision_at_horizon: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -68,11 +91,33 @@ pub struct ModelCard {
     pub row: ModelRow,
     /// None for a model whose stored metrics do not parse.
     pub metrics: Option<Metrics>,
+    /// The single inputs used alone as rankers, best first, and the
+    /// bootstrap intervals (none for models trained before they were kept).
+    pub baselines: Vec<Baseline>,
+    pub intervals: Option<Intervals>,
+    /// PR-AUC minus the best single input's.
+    pub lift: Option<f64>,
+    /// What a reader must know before trusting the model.
+    pub warnings: Vec<String>,
+    /// The reliability chart's axis scale (the largest mean risk or rate).
+    pub calibration_scale: f64,
+    /// The label the model was trained on (None for older models).
+    pub horizon_days: Option<i64>,
+    pub inactive_days: Option<i64>,
     pub coefficients: Vec<Coefficient>,
     pub pr: Plot,
     pub roc: Plot,
     pub calibration: Plot,
-    pub lift: Bars,
+    pub deciles: Bars,
+}
+
+/// The parts of `metrics_json` beside the test metrics.
+#[derive(Debug, Default, serde::Deserialize)]
+struct Extras {
+    #[serde(default)]
+    baselines: Vec<Baseline>,
+    #[serde(default)]
+    intervals: Option<Intervals>,
 }
 
 #[derive(Debug, Serialize)]
@@ -82,41 +127,6 @@ pub struct Coefficient {
     pub positive: bool,
     /// Bar from the centre line, in percent of the half width.
     pub bar_pct: f64,
-}
-
-/// A line chart on the unit square: an SVG polyline and its point markers.
-#[derive(Debug, Default, Serialize)]
-pub struct Plot {
-    pub points: String,
-    pub markers: Vec<Marker>,
-    pub empty: bool,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Marker {
-    pub cx: f64,
-    pub cy: f64,
-    pub title: String,
-}
-
-/// Vertical bars with a reference line.
-#[derive(Debug, Default, Serialize)]
-pub struct Bars {
-    pub bars: Vec<Bar>,
-    pub reference_y: f64,
-    pub y_max: f64,
-    pub empty: bool,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Bar {
-    pub x: f64,
-    pub y: f64,
-    pub width: f64,
-    pub height: f64,
-    pub label: String,
-    pub value: f64,
-    pub title: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -204,98 +214,61 @@ pub struct RiskRow {
     pub values: Vec<Option<String>>,
 }
 
-fn sx(x: f64) -> f64 {
-    round1(LEFT + x.clamp(0.0, 1.0) * PW)
-}
-
-fn sy(y: f64) -> f64 {
-    round1(TOP + (1.0 - y.clamp(0.0, 1.0)) * PH)
-}
-
-fn round1(v: f64) -> f64 {
-    (v * 10.0).round() / 10.0
-}
-
-fn plot(points: impl IntoIterator<Item = (f64, f64, String)>, with_markers: bool) -> Plot {
-    let mut p = Plot::default();
-    let mut coords = Vec::new();
-    for (x, y, title) in points {
-        let (cx, cy) = (sx(x), sy(y));
-        coords.push(format!("{cx},{cy}"));
-        if with_markers {
-            p.markers.push(Marker { cx, cy, title });
-        }
-    }
-    p.empty = coords.is_empty();
-    p.points = coords.join(" ");
-    p
-}
-
-/// Bars for values ≥ 0 with a horizontal reference line at `reference`.
-fn bars(values: &[(String, f64, String)], reference: f64) -> Bars {
-    let top = values.iter().map(|v| v.1).fold(reference, f64::max);
-    let y_max = if top > 0.0 { top * 1.1 } else { 1.0 };
-    let slot = PW / values.len().max(1) as f64;
-    let bars = values
-        .iter()
-        .enumerate()
-        .map(|(i, (label, value, title))| {
-            let height = round1(value.max(0.0) / y_max * PH);
-            Bar {
-                x: round1(LEFT + i as f64 * slot + slot * 0.15),
-                y: round1(TOP + PH - height),
-                width: round1(slot * 0.7),
-                height,
-                label: label.clone(),
-                value: *value,
-                title: title.clone(),
-            }
-        })
-        .collect();
-    Bars {
-        bars,
-        reference_y: round1(TOP + PH - reference / y_max * PH),
-        y_max,
-        empty: values.is_empty(),
-    }
-}
-
-/// Paired bars (reference, current) per bin, shares on a common scale.
-fn paired(bins: &[BinRow]) -> Bars {
-    let top = bins
-        .iter()
-        .map(|b| b.reference_share.max(b.current_share))
-        .fold(0.0, f64::max);
-    let y_max = if top > 0.0 { top * 1.1 } else { 1.0 };
-    let slot = PW / bins.len().max(1) as f64;
+/// What the card warns about: base rates that moved between train and test,
+/// and a model that does not clearly beat one input alone.
+fn warnings(row: &ModelRow) -> Vec<String> {
     let mut out = Vec::new();
-    for (i, b) in bins.iter().enumerate() {
-        for (j, (share, who)) in [(b.reference_share, "reference"), (b.current_share, "current")]
-            .into_iter()
-            .enumerate()
-        {
-            let height = round1(share / y_max * PH);
-            out.push(Bar {
-                x: round1(LEFT + i as f64 * slot + slot * (0.1 + 0.4 * j as f64)),
-                y: round1(TOP + PH - height),
-                width: round1(slot * 0.4),
-                height,
-                label: if j == 0 { b.label.clone() } else { String::new() },
-                value: share,
-                title: format!("{}: {who} {:.2}%", b.label, share * 100.0),
-            });
-        }
+    let (train, test) = (row.pos_rate_train, row.pos_rate_test);
+    if train > 0.0 && test > 0.0 && (train / test).max(test / train) > 1.5 {
+        out.push(format!(
+            "The base rate moved from {:.1}% in training to {:.1}% in the test window (more than 1.5×): \
+             the risks may not be probabilities of the present.",
+            train * 100.0,
+            test * 100.0
+        ));
     }
-    Bars {
-        bars: out,
-        reference_y: TOP + PH,
-        y_max,
-        empty: bins.is_empty(),
+    let q = &row.quality;
+    match (row.lift_over_baseline(), &q.baseline_feature) {
+        (None, _) | (_, None) => out.push(
+            "No single-input baseline was recorded for this model (trained before they were): retrain to \
+             check it beats one input alone."
+                .into(),
+        ),
+        (Some(lift), Some(feature)) if lift <= 0.0 => out.push(format!(
+            "The model does not beat the best single input, {feature}, used alone (PR-AUC lift {lift:.3})."
+        )),
+        (Some(lift), Some(feature)) if q.lift_low.is_some_and(|lo| lo <= 0.0) => out.push(format!(
+            "The model's lead over the best single input, {feature}, is not certain: lift {lift:.3}, 95% \
+             interval {:.3} to {:.3}.",
+            q.lift_low.unwrap_or(f64::NAN),
+            q.lift_high.unwrap_or(f64::NAN)
+        )),
+        _ => {}
     }
+    out
 }
 
 fn card(row: ModelRow, model: &Model) -> ModelCard {
     let metrics: Option<Metrics> = serde_json::from_str(&row.metrics_json).ok();
+    let extras: Extras = serde_json::from_str(&row.metrics_json).unwrap_or_default();
+    // The reliability bins (equal counts) when recorded, else the fixed ones.
+    let reliability: Vec<(f64, f64, usize, f64, f64)> = metrics
+        .iter()
+        .flat_map(|m| {
+            if m.reliability.is_empty() {
+                &m.calibration
+            } else {
+                &m.reliability
+            }
+        })
+        .filter_map(|b| Some((b.lower, b.upper, b.count, b.mean_predicted?, b.observed_rate?)))
+        .collect();
+    let calibration_scale = reliability
+        .iter()
+        .map(|b| b.3.max(b.4))
+        .fold(0.0, f64::max)
+        .max(0.01)
+        * 1.1;
     let mut coefs: Vec<_> = model.terms.iter().filter(|t| !t.is_intercept()).collect();
     coefs.sort_by(|a, b| b.coefficient.abs().total_cmp(&a.coefficient.abs()));
     coefs.truncate(TOP_COEFFICIENTS);
@@ -313,11 +286,12 @@ fn card(row: ModelRow, model: &Model) -> ModelCard {
             },
         })
         .collect();
-    let (pr, roc, calibration, lift) = match &metrics {
-        Some(m) => {
-            let threshold =
-                |t: Option<f64>| t.map_or("no threshold".to_string(), |t| format!("threshold {t:.4}"));
-            (
+    let (pr, roc, calibration, lift) =
+        match &metrics {
+            Some(m) => {
+                let threshold =
+                    |t: Option<f64>| t.map_or("no threshold".to_string(), |t| format!("threshold {t:.4}"));
+                (
                 plot(
                     m.pr_curve.iter().map(|c| {
                         (
@@ -344,15 +318,18 @@ fn card(row: ModelRow, model: &Model) -> ModelCard {
                     false,
                 ),
                 plot(
-                    m.calibration.iter().filter_map(|b| {
-                        Some((
-                            b.mean_predicted?,
-                            b.observed_rate?,
+                    reliability.iter().map(|&(lower, upper, count, predicted, observed)| {
+                        (
+                            predicted / calibration_scale,
+                            observed / calibration_scale,
                             format!(
-                                "scores {:.1}–{:.1}: {} rows, mean predicted {:.3}, observed {:.3}",
-                                b.lower, b.upper, b.count, b.mean_predicted?, b.observed_rate?
+                                "risks {}–{}: {count} rows, mean predicted {}, observed {}",
+                                sig3(lower),
+                                sig3(upper),
+                                sig3(predicted),
+                                sig3(observed)
                             ),
-                        ))
+                        )
                     }),
                     true,
                 ),
@@ -379,18 +356,173 @@ fn card(row: ModelRow, model: &Model) -> ModelCard {
                     1.0,
                 ),
             )
-        }
-        None => Default::default(),
-    };
+            }
+            None => Default::default(),
+        };
+    let params: serde_json::Value = serde_json::from_str(&row.params_json).unwrap_or_default();
     ModelCard {
+        horizon_days: params["horizon_days"].as_i64(),
+        inactive_days: params["inactive_days"].as_i64(),
+        warnings: warnings(&row),
+        lift: row.lift_over_baseline(),
         row,
         metrics,
+        baselines: extras.baselines,
+        intervals: extras.intervals,
+        calibration_scale,
         coefficients,
         pr,
         roc,
         calibration,
-        lift,
+        deciles: lift,
     }
+}
+
+/// A probability to three significant digits: 0.0576, 0.153, 0.999; a
+/// risk that would round to 1 shows as "> 0.999", never "1.000".
+pub fn sig3(v: f64) -> String {
+    if !v.is_finite() {
+        return "–".into();
+    }
+    if v == 0.0 {
+        return "0".into();
+    }
+    let digits = (2 - v.abs().log10().floor() as i32).max(0) as usize;
+    let text = format!("{v:.digits$}");
+    if v < 1.0 && text.parse::<f64>().is_ok_and(|r| r >= 1.0) {
+        "> 0.999".into()
+    } else {
+        text
+    }
+}
+
+/// The production model's realised performance, when evaluate has run.
+fn realised(store: &Store, production: &ModelCard) -> Result<Option<Realised>> {
+    if !store.table_exists("performance_runs")? {
+        return Ok(None);
+    }
+    let read = |kind: &str, order: &str, limit: usize| -> Result<Vec<RealisedDay>> {
+        store
+            .conn
+            .prepare(&format!(
+                "select slice_from, slice_to, period, n, observed_rate, mean_risk, pr_auc, ece, top10_lift, status, \
+                 evaluated_at from performance_runs where model_id = ? and kind = ? order by {order} limit {limit}"
+            ))
+            .and_then(|mut s| {
+                s.query_map(duckdb::params![production.row.model_id, kind], |r| {
+                    Ok(RealisedDay {
+                        slice_from: r.get(0)?,
+                        slice_to: r.get(1)?,
+                        period: r.get(2)?,
+                        n: r.get(3)?,
+                        observed_rate: r.get(4)?,
+                        mean_risk: r.get(5)?,
+                        pr_auc: r.get(6)?,
+                        ece: r.get(7)?,
+                        top10_lift: r.get(8)?,
+                        status: r.get(9)?,
+                        evaluated_at: r.get(10)?,
+                    })
+                })?
+                .collect()
+            })
+            .context(|| "reading performance_runs".into())
+    };
+    let days = read("day", "slice_from", 10_000)?;
+    let windows = read("window", "evaluated_at desc", 10)?;
+    if days.is_empty() && windows.is_empty() {
+        return Ok(None);
+    }
+    let test_pr_auc = production.row.pr_auc;
+    let scale = days
+        .iter()
+        .filter_map(|d| d.pr_auc)
+        .fold(test_pr_auc, f64::max)
+        .max(0.05)
+        * 1.1;
+    let (first, last) = match (days.first(), days.last()) {
+        (Some(a), Some(b)) => (a.slice_from, b.slice_from),
+        _ => (Utc::now().date_naive(), Utc::now().date_naive()),
+    };
+    let span = ((last - first).num_days().max(1)) as f64;
+    let chart = plot(
+        days.iter().filter_map(|d| {
+            let v = d.pr_auc?;
+            Some((
+                (d.slice_from - first).num_days() as f64 / span,
+                v / scale,
+                format!(
+                    "{}: PR-AUC {v:.3}, {} rows, observed {}, mean risk {}",
+                    d.slice_from,
+                    d.n,
+                    sig3(d.observed_rate),
+                    sig3(d.mean_risk)
+                ),
+            ))
+        }),
+        true,
+    );
+    let middle = first + chrono::Duration::days((last - first).num_days() / 2);
+    Ok(Some(Realised {
+        model_id: production.row.model_id.clone(),
+        test_pr_auc,
+        days,
+        chart,
+        scale,
+        x_labels: [first.to_string(), middle.to_string(), last.to_string()],
+        windows,
+    }))
+}
+
+/// The label against the hidden truth, when the data is synthetic: over
+/// training_set, with the production model's horizon and the generator's
+/// pre-churn fade as the allowance.
+fn label_truth(store: &Store, production: &ModelCard) -> Result<Option<LabelTruth>> {
+    for table in ["synthetic_truth", "training_set", "simulation"] {
+        if !store.table_exists(table)? {
+            return Ok(None);
+        }
+    }
+    let params: serde_json::Value = serde_json::from_str(&production.row.params_json).unwrap_or_default();
+    let Some(horizon) = params["horizon_days"].as_i64() else {
+        return Ok(None);
+    };
+    let allowance: Option<i64> = store
+        .conn
+        .query_row(
+            "select (config_json->>'pre_churn_decay_days')::bigint from simulation where mode = 'generate' \
+             order by generated_at limit 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .context(|| "reading the simulation's config".into())?
+        .flatten();
+    let Some(allowance) = allowance else {
+        return Ok(None);
+    };
+    store
+        .conn
+        .query_row(
+            "select count(*),
+                 avg(s.churn_label) filter (where t.churn_date <= s.as_of_date + ?::integer),
+                 avg((t.churn_date <= s.as_of_date + ?::integer)::int) filter (where s.churn_label = 1),
+                 avg((t.churn_date <= s.as_of_date + ?::integer)::int) filter (where s.churn_label = 1)
+             from training_set s join synthetic_truth t using (user_id)",
+            duckdb::params![horizon, horizon + allowance, horizon],
+            |r| {
+                Ok(LabelTruth {
+                    rows: r.get(0)?,
+                    horizon_days: horizon,
+                    allowance_days: allowance,
+                    recall: r.get(1)?,
+                    precision: r.get(2)?,
+                    precision_at_horizon: r.get(3)?,
+                })
+            },
+        )
+        .map(|t| (t.rows > 0).then_some(t))
+        .context(|| "comparing the labels with synthetic_truth".into())
 }
 
 fn promotions(conn: &Connection) -> Result<Vec<Promotion>> {
@@ -688,9 +820,9 @@ pub fn gather_for(store: &Store, production: Option<(ModelRow, &Model)>) -> Resu
     } else {
         Vec::new()
     };
-    let risk = match &production {
-        Some(p) => risk_list(store, p)?,
-        None => None,
+    let (risk, realised, truth) = match &production {
+        Some(p) => (risk_list(store, p)?, realised(store, p)?, label_truth(store, p)?),
+        None => (None, None, None),
     };
     Ok(Report {
         generated_at: Utc::now().format("%Y-%m-%d %H:%M:%S UTC").to_string(),
@@ -700,85 +832,9 @@ pub fn gather_for(store: &Store, production: Option<(ModelRow, &Model)>) -> Resu
         promotions,
         drift: drift(store)?,
         risk,
+        realised,
+        truth,
     })
-}
-
-fn environment() -> &'static Environment<'static> {
-    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        // Every template is HTML: escape everything it prints.
-        env.set_auto_escape_callback(|_| AutoEscape::Html);
-        env.add_filter("num", |v: f64, digits: Option<usize>| {
-            format!("{v:.*}", digits.unwrap_or(4))
-        });
-        env.add_filter("pct", |v: f64, digits: Option<usize>| {
-            format!("{:.*}%", digits.unwrap_or(1), v * 100.0)
-        });
-        // Timestamps to the second: 2026-11-27T17:04:14.186 -> 2026-11-27 17:04:14.
-        env.add_filter("when", |v: String| {
-            v.chars().take(19).collect::<String>().replace('T', " ")
-        });
-        env.add_filter("thousands", |v: i64| {
-            let digits = v.abs().to_string();
-            let mut out = String::new();
-            for (i, c) in digits.chars().enumerate() {
-                if i > 0 && (digits.len() - i) % 3 == 0 {
-                    out.push(',');
-                }
-                out.push(c);
-            }
-            if v < 0 { format!("-{out}") } else { out }
-        });
-        for (name, source) in TEMPLATES {
-            env.add_template(name, source).expect("embedded templates parse");
-        }
-        env
-    })
-}
-
-/// The page as HTML.
-pub fn render(report: &Report) -> Result<String> {
-    environment()
-        .get_template("report.html")
-        .and_then(|t| t.render(report))
-        .map_err(|source| Error::Template {
-            name: "report.html".into(),
-            source,
-        })
-}
-
-/// `churn report`: reads the file, writes `OUT/churn-report-<time>.html`,
-/// returns its path.
-pub fn write(db: &Path, out: &Path, lock_timeout: std::time::Duration) -> Result<PathBuf> {
-    let start = Instant::now();
-    let store = Store::open_existing(db, Access::ReadOnly, lock_timeout)?;
-    let report = gather(&store)?;
-    drop(store);
-    if report.production.is_none() && report.drift.is_none() {
-        return Err(Error::MissingInput(format!(
-            "{} has no production model and no drift check to report on: run `churn run` first",
-            db.display()
-        )));
-    }
-    let html = render(&report)?;
-    std::fs::create_dir_all(out).context(|| format!("creating the report folder {}", out.display()))?;
-    let path = out.join(format!(
-        "churn-report-{}.html",
-        Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
-    ));
-    // Written beside its final name and renamed: never a half-written report.
-    let partial = path.with_extension("html.partial");
-    std::fs::write(&partial, html.as_bytes()).context(|| format!("writing {}", partial.display()))?;
-    std::fs::rename(&partial, &path).context(|| format!("writing {}", path.display()))?;
-    tracing::info!(
-        "report: {} ({} KiB) in {:.2} s",
-        path.display(),
-        html.len() / 1024,
-        start.elapsed().as_secs_f64()
-    );
-    Ok(path)
 }
 
 #[cfg(test)]
@@ -797,14 +853,12 @@ mod tests {
     }
 
     #[test]
-    fn plots_map_the_unit_square_onto_the_plot_area() {
-        let p = plot([(0.0, 0.0, String::new()), (1.0, 1.0, String::new())], false);
-        assert_eq!(p.points, format!("{LEFT},{} {},{TOP}", TOP + PH, LEFT + PW));
-        let b = bars(
-            &[("1".into(), 2.0, String::new()), ("2".into(), 1.0, String::new())],
-            1.0,
-        );
-        assert!((b.bars[0].height - round1(2.0 / 2.2 * PH)).abs() < 1e-9);
-        assert!((b.reference_y - round1(TOP + PH - PH / 2.2)).abs() < 1e-9);
+    fn risks_show_three_significant_digits() {
+        assert_eq!(sig3(0.0576123), "0.0576");
+        assert_eq!(sig3(0.15291), "0.153");
+        assert_eq!(sig3(0.000123456), "0.000123");
+        assert_eq!(sig3(0.9991), "0.999");
+        assert_eq!(sig3(0.99991), "> 0.999");
+        assert_eq!(sig3(0.0), "0");
     }
 }
