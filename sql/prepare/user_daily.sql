@@ -2,15 +2,17 @@
 -- later of the user's signup date and the dataset's first event date to the
 -- dataset's last event date. Counts are zero-filled; quiz_avg_score is NULL on
 -- days without a scored quiz. is_active_day = 1 when the user had any event.
--- Large inputs are built a batch of users at a time: `batch` is then the
--- number of a batch in prepare_batches(user_id, batch), whose batches follow
--- user_id order; the dataset's dates always come from every event.
+-- Large inputs are built a batch of users at a time (`batched`): the users
+-- with user_id between $1 and $2, the batch's first and last id, bound as
+-- parameters (the batches follow user_id order); the dataset's dates always
+-- come from every event (first_date and last_date, read once before the
+-- batches).
 with
 
 users as (
     select * from users
-{% if batch is defined %}
-    where user_id in (select user_id from prepare_batches where batch = {{ batch }})
+{% if batched is defined and batched %}
+    where user_id between $1 and $2
 {% endif %}
 ),
 
@@ -25,10 +27,16 @@ events as (
 ),
 
 bounds as (
+{% if batched is defined and batched %}
+    select
+        date '{{ first_date }}' as first_date,
+        date '{{ last_date }}' as last_date,
+{% else %}
     select
         min(activity_date) as first_date,
         max(activity_date) as last_date,
     from events
+{% endif %}
 ),
 
 user_span as (
@@ -62,8 +70,8 @@ daily_events as (
         count(*) filter (where event_type = 'payment_failed')::integer as payment_failed_count,
         count(*) filter (where event_type = 'support_ticket')::integer as support_ticket_count,
     from events
-{% if batch is defined %}
-    where user_id in (select user_id from prepare_batches where batch = {{ batch }})
+{% if batched is defined and batched %}
+    where user_id between $1 and $2
 {% endif %}
     group by user_id, activity_date
 ),

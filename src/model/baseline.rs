@@ -65,24 +65,61 @@ pub fn ranking_scores(frame: &Frame, rows: &[usize], baseline: &Baseline) -> Vec
     }
 }
 
-/// PR-AUC of every numeric input of `frame` on `rows`, in both directions,
-/// best first (ties by name, then direction).
-pub fn single_inputs(frame: &Frame, rows: &[usize]) -> Result<Vec<Baseline>> {
-    let labels: Vec<f64> = rows.iter().map(|&i| frame.label[i]).collect();
-    let mut out = Vec::with_capacity(2 * frame.numeric_names.len());
-    for (j, name) in frame.numeric_names.iter().enumerate() {
-        let mut scores = column_scores(frame, j, rows);
-        for direction in [Direction::Higher, Direction::Lower] {
-            if direction == Direction::Lower {
-                scores.iter_mut().for_each(|v| *v = -*v);
-            }
-            out.push(Baseline {
-                feature: name.clone(),
-                direction,
-                pr_auc: average_precision(&labels, &scores)?,
-            });
+/// Average precision of rows already in ranking order (highest score
+/// first), ties (equal `value`) entering together: Σ (Rₖ − Rₖ₋₁)·Pₖ, as
+/// `metrics::average_precision`.
+fn ranked_average_precision<'a>(ranked: impl Iterator<Item = &'a (f64, f64)>, positives: f64) -> f64 {
+    let (mut tp, mut fp, mut ap, mut prev_recall) = (0.0, 0.0, 0.0, 0.0);
+    let mut ranked = ranked.peekable();
+    while let Some(&(value, label)) = ranked.next() {
+        tp += label;
+        fp += 1.0 - label;
+        if ranked.peek().is_none_or(|next| next.0 != value) {
+            let recall = tp / positives;
+            ap += (recall - prev_recall) * tp / (tp + fp);
+            prev_recall = recall;
         }
     }
+    ap
+}
+
+/// PR-AUC of every numeric input of `frame` on `rows`, in both directions,
+/// best first (ties by name, then direction). One sort per input serves
+/// both directions; the inputs are ranked in parallel.
+pub fn single_inputs(frame: &Frame, rows: &[usize]) -> Result<Vec<Baseline>> {
+    use rayon::prelude::*;
+    let labels: Vec<f64> = rows.iter().map(|&i| frame.label[i]).collect();
+    // The one-class and empty cases are errors, as for the model's metrics.
+    let positives = labels.iter().sum::<f64>();
+    if positives == 0.0 || positives == labels.len() as f64 {
+        average_precision(&labels, &vec![0.0; labels.len()])?;
+    }
+    let mut out: Vec<Baseline> = frame
+        .numeric_names
+        .par_iter()
+        .enumerate()
+        .flat_map_iter(|(j, name)| {
+            let mut pairs: Vec<(f64, f64)> = column_scores(frame, j, rows)
+                .into_iter()
+                .zip(labels.iter().copied())
+                .collect();
+            pairs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+            let higher = ranked_average_precision(pairs.iter().rev(), positives);
+            let lower = ranked_average_precision(pairs.iter(), positives);
+            [
+                Baseline {
+                    feature: name.clone(),
+                    direction: Direction::Higher,
+                    pr_auc: higher,
+                },
+                Baseline {
+                    feature: name.clone(),
+                    direction: Direction::Lower,
+                    pr_auc: lower,
+                },
+            ]
+        })
+        .collect();
     out.sort_by(|a, b| {
         b.pr_auc
             .total_cmp(&a.pr_auc)
@@ -151,6 +188,26 @@ mod tests {
             "{}",
             noise.pr_auc
         );
+    }
+
+    #[test]
+    fn one_sort_gives_both_directions_as_the_metric_does() {
+        // Many ties: values on a coarse grid.
+        let n = 400;
+        let x: Vec<f64> = (0..n).map(|i| ((i * 37 % 11) as f64).sqrt().round()).collect();
+        let y: Vec<f64> = (0..n).map(|i| f64::from(i % 7 == 0 || i % 11 == 3)).collect();
+        let f = frame(&[("x", &x)], &y);
+        let rows: Vec<usize> = (0..n).collect();
+        let all = single_inputs(&f, &rows).unwrap();
+        let neg: Vec<f64> = x.iter().map(|v| -v).collect();
+        for b in all {
+            let want = match b.direction {
+                Direction::Higher => average_precision(&y, &x).unwrap(),
+                Direction::Lower => average_precision(&y, &neg).unwrap(),
+            };
+            assert!((b.pr_auc - want).abs() < 1e-12, "{b:?} vs {want}");
+        }
+        assert!(single_inputs(&frame(&[("x", &[1.0, 2.0])], &[1.0, 1.0]), &[0, 1]).is_err());
     }
 
     #[test]

@@ -31,39 +31,50 @@ pub struct Intervals {
     pub baseline_pr_auc: Interval,
 }
 
-/// Rows sorted by score, highest first, with the start of each run of
-/// equal scores marked.
+/// Rows sorted by score, highest first: their users and labels laid out in
+/// that order (a resample then reads them front to back), and where each
+/// run of equal scores ends.
 struct Ranking {
-    order: Vec<u32>,
-    /// true where a new score begins (order position 0 included).
-    starts: Vec<bool>,
+    cluster: Vec<u32>,
+    y: Vec<f64>,
+    /// true at the last row of a run of equal scores.
+    ends: Vec<bool>,
 }
 
 impl Ranking {
-    fn new(scores: &[f64]) -> Ranking {
+    fn new(scores: &[f64], cluster: &[u32], y: &[f64]) -> Ranking {
         let mut order: Vec<u32> = (0..scores.len() as u32).collect();
         order.sort_by(|&a, &b| scores[b as usize].total_cmp(&scores[a as usize]));
-        let starts = (0..order.len())
-            .map(|k| k == 0 || scores[order[k] as usize] != scores[order[k - 1] as usize])
+        let n = order.len();
+        let ends = (0..n)
+            .map(|k| k + 1 == n || scores[order[k] as usize] != scores[order[k + 1] as usize])
             .collect();
-        Ranking { order, starts }
+        Ranking {
+            cluster: order.iter().map(|&i| cluster[i as usize]).collect(),
+            y: order.iter().map(|&i| y[i as usize]).collect(),
+            ends,
+        }
     }
 
-    /// Weighted average precision: Σ (Rₖ − Rₖ₋₁)·Pₖ over the distinct
-    /// thresholds, with tp and fp summed by weight.
-    fn average_precision(&self, y: &[f64], w: impl Fn(usize) -> f64) -> Option<f64> {
-        let (mut tp, mut fp, mut ap, mut prev_recall) = (0.0, 0.0, 0.0, 0.0);
-        let total: f64 = self.order.iter().map(|&i| w(i as usize) * y[i as usize]).sum();
+    /// Weighted average precision, a row weighing `times[its user]`:
+    /// Σ (Rₖ − Rₖ₋₁)·Pₖ over the distinct thresholds, tp and fp summed by
+    /// weight.
+    fn average_precision(&self, times: &[u32]) -> Option<f64> {
+        let total: f64 = self
+            .cluster
+            .iter()
+            .zip(&self.y)
+            .map(|(&c, &y)| f64::from(times[c as usize]) * y)
+            .sum();
         if total <= 0.0 {
             return None;
         }
-        for k in 0..self.order.len() {
-            let i = self.order[k] as usize;
-            let wi = w(i);
-            tp += wi * y[i];
-            fp += wi * (1.0 - y[i]);
-            let group_ends = k + 1 == self.order.len() || self.starts[k + 1];
-            if group_ends && tp + fp > 0.0 {
+        let (mut tp, mut fp, mut ap, mut prev_recall) = (0.0, 0.0, 0.0, 0.0);
+        for ((&c, &y), &end) in self.cluster.iter().zip(&self.y).zip(&self.ends) {
+            let w = f64::from(times[c as usize]);
+            tp += w * y;
+            fp += w * (1.0 - y);
+            if end && tp + fp > 0.0 {
                 let recall = tp / total;
                 ap += (recall - prev_recall) * tp / (tp + fp);
                 prev_recall = recall;
@@ -74,31 +85,27 @@ impl Ranking {
 
     /// Weighted ROC-AUC: the weight of (positive, negative) pairs ranked
     /// correctly, ties counting half, over all pairs' weight.
-    fn roc_auc(&self, y: &[f64], w: impl Fn(usize) -> f64) -> Option<f64> {
-        // Walk from the highest score: each positive beats the negatives
-        // below it. Within a group of ties, pairs count half.
-        let (mut pos_above, mut pairs, mut total_pos, mut total_neg) = (0.0, 0.0, 0.0, 0.0);
+    fn roc_auc(&self, times: &[u32]) -> Option<f64> {
+        // Walk from the highest score: each negative loses to every positive
+        // above it and ties with the positives of its own group.
+        let (mut pos_above, mut pairs, mut total_neg) = (0.0, 0.0, 0.0);
         let (mut group_pos, mut group_neg) = (0.0, 0.0);
-        for k in 0..self.order.len() {
-            let i = self.order[k] as usize;
-            let wi = w(i);
-            if y[i] == 1.0 {
-                group_pos += wi;
+        for ((&c, &y), &end) in self.cluster.iter().zip(&self.y).zip(&self.ends) {
+            let w = f64::from(times[c as usize]);
+            if y == 1.0 {
+                group_pos += w;
             } else {
-                group_neg += wi;
+                group_neg += w;
             }
-            if k + 1 == self.order.len() || self.starts[k + 1] {
-                // Negatives of this group lose to every positive above it,
-                // and tie with the group's positives.
+            if end {
                 pairs += group_neg * (pos_above + 0.5 * group_pos);
                 pos_above += group_pos;
-                total_pos += group_pos;
                 total_neg += group_neg;
                 group_pos = 0.0;
                 group_neg = 0.0;
             }
         }
-        (total_pos > 0.0 && total_neg > 0.0).then(|| pairs / (total_pos * total_neg))
+        (pos_above > 0.0 && total_neg > 0.0).then(|| pairs / (pos_above * total_neg))
     }
 }
 
@@ -133,7 +140,8 @@ pub fn user_clustered(
     if resamples == 0 || users == 0 {
         return None;
     }
-    let (by_model, by_baseline) = (Ranking::new(model), Ranking::new(baseline));
+    let by_model = Ranking::new(model, cluster, y);
+    let by_baseline = Ranking::new(baseline, cluster, y);
     let draws: Vec<Option<(f64, f64, f64)>> = (0..resamples)
         .into_par_iter()
         .map(|r| {
@@ -143,10 +151,9 @@ pub fn user_clustered(
             for _ in 0..users {
                 times[rng.random_range(0..users)] += 1;
             }
-            let w = |i: usize| f64::from(times[cluster[i] as usize]);
-            let pr = by_model.average_precision(y, w)?;
-            let roc = by_model.roc_auc(y, w)?;
-            let base = by_baseline.average_precision(y, w)?;
+            let pr = by_model.average_precision(&times)?;
+            let roc = by_model.roc_auc(&times)?;
+            let base = by_baseline.average_precision(&times)?;
             Some((pr, roc, base))
         })
         .collect();
@@ -196,14 +203,16 @@ mod tests {
     #[test]
     fn unit_weights_give_the_plain_metrics() {
         let (y, p) = sample();
-        let r = Ranking::new(&p);
+        let own: Vec<u32> = (0..y.len() as u32).collect();
+        let r = Ranking::new(&p, &own, &y);
+        let ones = vec![1; y.len()];
         assert_abs_diff_eq!(
-            r.average_precision(&y, |_| 1.0).unwrap(),
+            r.average_precision(&ones).unwrap(),
             average_precision(&y, &p).unwrap(),
             epsilon = 1e-12
         );
         assert_abs_diff_eq!(
-            r.roc_auc(&y, |_| 1.0).unwrap(),
+            r.roc_auc(&ones).unwrap(),
             roc_auc(&y, &p).unwrap(),
             epsilon = 1e-12
         );
@@ -212,22 +221,23 @@ mod tests {
     #[test]
     fn integer_weights_equal_repeated_rows() {
         let (y, p) = sample();
-        let w: Vec<f64> = (0..y.len()).map(|i| (i % 3) as f64).collect();
+        let w: Vec<u32> = (0..y.len() as u32).map(|i| i % 3).collect();
         let (mut yy, mut pp) = (Vec::new(), Vec::new());
         for i in 0..y.len() {
-            for _ in 0..w[i] as usize {
+            for _ in 0..w[i] {
                 yy.push(y[i]);
                 pp.push(p[i]);
             }
         }
-        let r = Ranking::new(&p);
+        let own: Vec<u32> = (0..y.len() as u32).collect();
+        let r = Ranking::new(&p, &own, &y);
         assert_abs_diff_eq!(
-            r.average_precision(&y, |i| w[i]).unwrap(),
+            r.average_precision(&w).unwrap(),
             average_precision(&yy, &pp).unwrap(),
             epsilon = 1e-12
         );
         assert_abs_diff_eq!(
-            r.roc_auc(&y, |i| w[i]).unwrap(),
+            r.roc_auc(&w).unwrap(),
             roc_auc(&yy, &pp).unwrap(),
             epsilon = 1e-12
         );

@@ -1,11 +1,13 @@
 //! prepare: `user_daily`, the dense per-user daily table (sql/prepare/user_daily.sql).
 //!
 //! Large inputs are built a batch of users at a time, each batch a range of
-//! user ids in order, inside the stage's one transaction: DuckDB's memory for
+//! user ids in order (bound as parameters), inside the stage's one
+//! transaction: DuckDB's memory for
 //! the daily aggregate, the join and the sort then follows the batch, not the
 //! whole file (at 100,000 users, 4.9 GB in one statement). The table comes
 //! out the same, row for row and in the same order.
 
+use chrono::NaiveDate;
 use duckdb::Connection;
 use serde::Serialize;
 
@@ -23,10 +25,15 @@ pub const EVENTS_PER_BATCH: i64 = 6_000_000;
 struct BatchContext<'a> {
     #[serde(flatten)]
     base: &'a SqlContext,
-    /// The batch number of this statement in `prepare_batches`; none when
-    /// everything is one batch (the template as `churn sql` prints it).
+    /// Whether the statement keeps one batch of users: `user_id between $1
+    /// and $2`, the batch's first and last user id bound as parameters.
+    batched: bool,
+    /// The first and last event dates of the whole data, read once for
+    /// every batch.
     #[serde(skip_serializing_if = "Option::is_none")]
-    batch: Option<i64>,
+    first_date: Option<NaiveDate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_date: Option<NaiveDate>,
 }
 
 pub fn run(conn: &Connection, ctx: &SqlContext) -> Result<Outcome> {
@@ -35,10 +42,25 @@ pub fn run(conn: &Connection, ctx: &SqlContext) -> Result<Outcome> {
 
 /// `run` with a given batch size (tests use tiny ones).
 pub fn run_in_batches(conn: &Connection, ctx: &SqlContext, events_per_batch: i64) -> Result<Outcome> {
-    let numbers = plan_batches(conn, events_per_batch)?;
-    let n_batches = numbers.len();
-    for (k, batch) in numbers.into_iter().enumerate() {
-        let batch_ctx = BatchContext { base: ctx, batch };
+    let plan = plan_batches(conn, events_per_batch)?;
+    let n_batches = plan.len();
+    let (first_date, last_date): (Option<NaiveDate>, Option<NaiveDate>) = if n_batches > 1 {
+        conn.query_row(
+            "select min(event_time)::date, max(event_time)::date from events",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .context(|| "prepare: reading the data's dates".into())?
+    } else {
+        (None, None)
+    };
+    for (k, bounds) in plan.iter().enumerate() {
+        let batch_ctx = BatchContext {
+            base: ctx,
+            batched: bounds.is_some(),
+            first_date,
+            last_date,
+        };
         let statement = if k == 0 {
             sql::create_table_as("user_daily", TEMPLATE, &batch_ctx)?
         } else {
@@ -47,18 +69,20 @@ pub fn run_in_batches(conn: &Connection, ctx: &SqlContext, events_per_batch: i64
                 sql::render_with(TEMPLATE, &batch_ctx)?
             )
         };
-        conn.execute_batch(&statement).context(|| {
-            let which = if n_batches > 1 {
+        let which = || {
+            if n_batches > 1 {
                 format!(" (batch {} of {n_batches})", k + 1)
             } else {
                 String::new()
-            };
-            format!("prepare: running sql/{TEMPLATE}{which}")
-        })?;
-    }
-    if n_batches > 1 {
-        conn.execute_batch("drop table prepare_batches")
-            .context(|| "prepare: dropping the batch plan".into())?;
+            }
+        };
+        match bounds {
+            None => conn.execute_batch(&statement),
+            Some((first, last)) => conn
+                .execute(statement.trim_end_matches(';'), duckdb::params![first, last])
+                .map(|_| ()),
+        }
+        .context(|| format!("prepare: running sql/{TEMPLATE}{}", which()))?;
     }
     let (rows, users, first, last): (i64, i64, String, String) = conn
         .query_row(
@@ -79,11 +103,12 @@ pub fn run_in_batches(conn: &Connection, ctx: &SqlContext, events_per_batch: i64
 }
 
 /// The batches to build: one `None` when the events fit in one batch.
-/// Otherwise a temporary table `prepare_batches(user_id, batch)` gives each
-/// user a batch number, consecutive users (in user_id order) sharing one
-/// until they hold about `events_per_batch` events, and the batch numbers
-/// are returned in order. A user id that is NULL builds no row either way.
-fn plan_batches(conn: &Connection, events_per_batch: i64) -> Result<Vec<Option<i64>>> {
+/// Otherwise consecutive ranges of users in user_id order, each holding
+/// about `events_per_batch` events, as (first, last) user ids: a range
+/// predicate, so DuckDB skips the row groups of other users when the events
+/// are stored in user order (as generate writes them). A NULL user id
+/// builds no row either way.
+fn plan_batches(conn: &Connection, events_per_batch: i64) -> Result<Vec<Option<(String, String)>>> {
     let per_batch = events_per_batch.max(1);
     let events: i64 = conn
         .query_row("select count(*) from events", [], |r| r.get(0))
@@ -91,28 +116,25 @@ fn plan_batches(conn: &Connection, events_per_batch: i64) -> Result<Vec<Option<i
     if events <= per_batch {
         return Ok(vec![None]);
     }
-    conn.execute(
-        "create or replace temp table prepare_batches as
-         with per_user as (
-             select users.user_id, count(events.user_id) as n
-             from users left join events on events.user_id = users.user_id
-             where users.user_id is not null
-             group by users.user_id
-         ),
-         running as (
-             select user_id, sum(n) over (order by user_id rows unbounded preceding) as upto
-             from per_user
-         )
-         select user_id, (greatest(upto - 1, 0) // ?)::bigint as batch from running",
-        [per_batch],
-    )
-    .context(|| "prepare: planning the batches".into())?;
     let mut stmt = conn
-        .prepare("select distinct batch from prepare_batches order by batch")
+        .prepare(
+            "with per_user as (
+                 select users.user_id, count(events.user_id) as n
+                 from users left join events on events.user_id = users.user_id
+                 where users.user_id is not null
+                 group by users.user_id
+             ),
+             running as (
+                 select user_id, sum(n) over (order by user_id rows unbounded preceding) as upto
+                 from per_user
+             )
+             select min(user_id), max(user_id) from running
+             group by greatest(upto - 1, 0) // ? order by 1",
+        )
         .context(|| "prepare: planning the batches".into())?;
-    let numbers: Vec<i64> = stmt
-        .query_map([], |r| r.get(0))
+    let bounds: Vec<(String, String)> = stmt
+        .query_map([per_batch], |r| Ok((r.get(0)?, r.get(1)?)))
         .and_then(|rows| rows.collect())
         .context(|| "prepare: planning the batches".into())?;
-    Ok(numbers.into_iter().map(Some).collect())
+    Ok(bounds.into_iter().map(Some).collect())
 }

@@ -124,9 +124,11 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
     let test_scores = model.predict(&frame, &test_rows);
     let test_labels: Vec<f64> = test_rows.iter().map(|&i| frame.label[i]).collect();
     let metrics = metrics::evaluate(&test_labels, &test_scores)?;
+    done("evaluated on the test rows");
     // The same test rows ranked by every single numeric input, both ways.
     let baselines = baseline::single_inputs(&frame, &test_rows)?;
     let best = baselines.first().cloned();
+    done("ranked the test rows by every single input");
     let intervals = match &best {
         Some(b) => bootstrap::user_clustered(
             &bootstrap::clusters(test_rows.iter().map(|&i| frame.user_id[i].as_str())),
@@ -138,7 +140,7 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
         ),
         None => None,
     };
-    done("evaluated on the test rows, the baselines and the bootstrap");
+    done("bootstrapped the intervals");
     let row = ModelRow {
         model_id: model.model_id.clone(),
         algorithm: "logistic_regression".to_string(),
