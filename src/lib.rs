@@ -69,8 +69,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Ingest(args) => {
             let store = Store::open(&cli.db, Access::ReadWrite, lock_timeout)?;
             let ctx = Ctx::new(&config, show_progress);
+            let load_id = ctx.load_id(Stage::Ingest.name());
             stages::run_recorded(&store, &ctx, Stage::Ingest.name(), &[], |conn| {
-                stages::ingest::run(conn, &args.users, &args.events, args.mode)
+                stages::ingest::run(conn, &args.users, &args.events, args.mode, &load_id)
             })?;
             Ok(())
         }

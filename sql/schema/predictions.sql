@@ -7,4 +7,7 @@ create table if not exists predictions (
     churn_risk double not null,
     risk_rank bigint not null,
     scored_at timestamp not null,
+    load_id varchar,
 );
+
+alter table predictions add column if not exists load_id varchar;

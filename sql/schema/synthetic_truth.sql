@@ -11,4 +11,5 @@ create table if not exists synthetic_truth (
     daily_hazard double,
     churn_probability double,
     churn_date date,
+    load_id varchar,
 );

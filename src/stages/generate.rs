@@ -69,8 +69,9 @@ impl Chunk {
         self.n_events += 1;
     }
 
-    /// The events as a record batch in `events` column order, ids from `first_id`.
-    fn events_batch(&mut self, first_id: i64) -> Result<RecordBatch> {
+    /// The events as a record batch in `events` column order, ids from
+    /// `first_id`, tagged with `load_id`.
+    fn events_batch(&mut self, first_id: i64, load_id: &str) -> Result<RecordBatch> {
         let ids = Int64Array::from_iter_values(first_id..first_id + self.n_events as i64);
         let columns: Vec<(&str, ArrayRef)> = vec![
             ("event_id", Arc::new(ids)),
@@ -81,6 +82,10 @@ impl Chunk {
             ("watch_minutes", Arc::new(self.watch_minutes.finish())),
             ("quiz_score", Arc::new(self.quiz_score.finish())),
             ("amount", Arc::new(self.amount.finish())),
+            (
+                "load_id",
+                Arc::new(StringArray::from(vec![load_id; self.n_events])),
+            ),
         ];
         RecordBatch::try_from_iter(columns).map_err(|e| Error::Other(format!("building events batch: {e}")))
     }
@@ -109,7 +114,8 @@ fn days_since_epoch(d: NaiveDate) -> i32 {
     (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
 }
 
-fn users_batches(world: &World, users: &[User]) -> Result<(RecordBatch, RecordBatch)> {
+fn users_batches(world: &World, users: &[User], load_id: &str) -> Result<(RecordBatch, RecordBatch)> {
+    let tag: ArrayRef = Arc::new(StringArray::from(vec![load_id; users.len()]));
     let user_id: ArrayRef = Arc::new(StringArray::from_iter_values(
         users.iter().map(|u| u.user_id.as_str()),
     ));
@@ -139,6 +145,7 @@ fn users_batches(world: &World, users: &[User]) -> Result<(RecordBatch, RecordBa
             "marketing_source",
             Arc::new(StringArray::from_iter_values(users.iter().map(|u| u.source))),
         ),
+        ("load_id", tag.clone()),
     ]);
     let truth_batch = RecordBatch::try_from_iter(vec![
         ("user_id", user_id),
@@ -166,6 +173,7 @@ fn users_batches(world: &World, users: &[User]) -> Result<(RecordBatch, RecordBa
                     .map(|u| u.churn_day.map(|d| days_since_epoch(world.date(d)))),
             )),
         ),
+        ("load_id", tag),
     ]);
     match (users_batch, truth_batch) {
         (Ok(u), Ok(t)) => Ok((u, t)),
@@ -174,14 +182,15 @@ fn users_batches(world: &World, users: &[User]) -> Result<(RecordBatch, RecordBa
 }
 
 /// Simulates `days` of `users` on worker threads and appends their events
-/// in user order, with ids from `first_event_id`. Returns the event count.
+/// in user order, with ids from `first_event_id`, tagged with `load_id`.
+/// Returns the event count.
 fn simulate(
     conn: &Connection,
     world: &World,
     scenario: &DriftScenario,
     users: &[User],
     days: std::ops::Range<u32>,
-    first_event_id: i64,
+    (first_event_id, load_id): (i64, &str),
     progress: &indicatif::ProgressBar,
 ) -> Result<i64> {
     let chunks: Vec<&[User]> = users.chunks(USERS_PER_CHUNK).collect();
@@ -223,7 +232,7 @@ fn simulate(
         for (i, chunk) in rx {
             pending.insert(i, chunk);
             while let Some(mut chunk) = pending.remove(&want) {
-                let batch = chunk.events_batch(first_event_id + n_events)?;
+                let batch = chunk.events_batch(first_event_id + n_events, load_id)?;
                 appender
                     .append_record_batch(batch)
                     .context(|| "generate: appending events".into())?;
@@ -238,12 +247,12 @@ fn simulate(
     Ok(n_events)
 }
 
-/// Appends `users` to `users` and `synthetic_truth`.
-fn insert_users(conn: &Connection, world: &World, users: &[User]) -> Result<()> {
+/// Appends `users` to `users` and `synthetic_truth`, tagged with `load_id`.
+fn insert_users(conn: &Connection, world: &World, users: &[User], load_id: &str) -> Result<()> {
     if users.is_empty() {
         return Ok(());
     }
-    let (users_batch, truth_batch) = users_batches(world, users)?;
+    let (users_batch, truth_batch) = users_batches(world, users, load_id)?;
     for (table, batch) in [("users", users_batch), ("synthetic_truth", truth_batch)] {
         let mut appender = conn
             .appender(table)
@@ -261,7 +270,7 @@ fn insert_users(conn: &Connection, world: &World, users: &[User]) -> Result<()> 
 /// Rewrites the hidden hazard and churn date of stored `users` (after a
 /// change of churn driver).
 fn update_truth(conn: &Connection, world: &World, users: &[User]) -> Result<()> {
-    let (_, truth) = users_batches(world, users)?;
+    let (_, truth) = users_batches(world, users, "")?;
     conn.execute_batch(
         "create or replace table generate_truth_update as select * from synthetic_truth limit 0",
     )
@@ -316,6 +325,7 @@ pub fn run(
     conn: &Connection,
     cfg: &GenerateConfig,
     scenario: &DriftScenario,
+    load_id: &str,
     progress: &indicatif::ProgressBar,
 ) -> Result<Outcome> {
     for table in ["events", "users", "simulation"] {
@@ -336,8 +346,16 @@ pub fn run(
     users.extend(world.arrivals(1..cfg.days, cfg.users, scenario));
     let days = 0..cfg.days;
     world.switch_churn_driver(scenario, days.clone(), &mut users);
-    let n_events = simulate(conn, &world, scenario, &users, days.clone(), 1, progress)?;
-    insert_users(conn, &world, &users)?;
+    let n_events = simulate(
+        conn,
+        &world,
+        scenario,
+        &users,
+        days.clone(),
+        (1, load_id),
+        progress,
+    )?;
+    insert_users(conn, &world, &users, load_id)?;
     record_simulation(conn, "generate", cfg, scenario, &days, users.len(), n_events)?;
     Ok(Outcome {
         rows_out: n_events,
@@ -475,6 +493,7 @@ pub fn append(
     conn: &Connection,
     scenario: &DriftScenario,
     n_days: u32,
+    load_id: &str,
     progress: &indicatif::ProgressBar,
 ) -> Result<Outcome> {
     if n_days == 0 {
@@ -507,9 +526,17 @@ pub fn append(
             r.get(0)
         })
         .context(|| "generate: reading the last event id".into())?;
-    let n_events = simulate(conn, &world, scenario, &users, days.clone(), first_id, progress)?;
+    let n_events = simulate(
+        conn,
+        &world,
+        scenario,
+        &users,
+        days.clone(),
+        (first_id, load_id),
+        progress,
+    )?;
     let added = users.len() - n_old;
-    insert_users(conn, &world, &users[n_old..])?;
+    insert_users(conn, &world, &users[n_old..], load_id)?;
     record_simulation(conn, "append", &cfg, scenario, &days, added, n_events)?;
     let (from, to) = (
         world.date(i64::from(days.start)),

@@ -319,7 +319,13 @@ fn typed_select(file: &Staged<'_>, spec: &[Column]) -> String {
 }
 
 /// Replaces `users` and `events` with the two files.
-pub fn run(conn: &Connection, users: &Path, events: &Path, mode: IngestMode) -> Result<Outcome> {
+pub fn run(
+    conn: &Connection,
+    users: &Path,
+    events: &Path,
+    mode: IngestMode,
+    load_id: &str,
+) -> Result<Outcome> {
     let u = stage_file(conn, users, "ingest_users_raw", "users")?;
     check_file(conn, &u, USER_COLUMNS, "user_id")?;
     let e = stage_file(conn, events, "ingest_events_raw", "events")?;
@@ -341,16 +347,21 @@ pub fn run(conn: &Connection, users: &Path, events: &Path, mode: IngestMode) -> 
             ""
         }
     };
-    let load = format!(
-        "{clear}\n\
-         insert into users {};\n\
-         insert into events {};\n\
-         drop table ingest_users_raw; drop table ingest_events_raw;",
-        typed_select(&u, USER_COLUMNS),
-        typed_select(&e, EVENT_COLUMNS)
-    );
-    conn.execute_batch(&load)
-        .context(|| "ingest: loading users and events".into())?;
+    conn.execute_batch(clear)
+        .context(|| "ingest: clearing the stored users and events".into())?;
+    // Every row carries the load's id (a bound parameter), the last column.
+    for (table, select) in [
+        ("users", typed_select(&u, USER_COLUMNS)),
+        ("events", typed_select(&e, EVENT_COLUMNS)),
+    ] {
+        conn.execute(
+            &format!("insert into {table} select *, ?::varchar as load_id from ({select})"),
+            [load_id],
+        )
+        .context(|| format!("ingest: loading {table}"))?;
+    }
+    conn.execute_batch("drop table ingest_users_raw; drop table ingest_events_raw;")
+        .context(|| "ingest: dropping the staged files".into())?;
     let n_users: i64 = conn
         .query_row("select count(*) from users", [], |r| r.get(0))
         .context(|| "ingest: counting users".into())?;

@@ -188,6 +188,11 @@ impl<'a> Ctx<'a> {
     pub fn sql(&self) -> SqlContext {
         SqlContext::new(self.config)
     }
+
+    /// The id a stage's bulk rows are tagged with: the run and the stage.
+    pub fn load_id(&self, stage: &str) -> String {
+        format!("{}:{stage}", self.run_id)
+    }
 }
 
 /// A readable, unique id for one invocation: run-20261127T081500Z-3f2a.
@@ -196,8 +201,27 @@ pub fn new_run_id() -> String {
     format!("run-{}-{suffix:04x}", Utc::now().format("%Y%m%dT%H%M%SZ"))
 }
 
+/// The stages that append rows in bulk, tagging them with their load id
+/// and writing a row of the `loads` ledger in their transaction.
+const LOADING_STAGES: [&str; 3] = ["generate", "ingest", "score"];
+
+/// The `pipeline_runs` status of a stage that ran to the end but found a
+/// problem (its results are committed): not "failed", which is a crash.
+fn verdict_status(failure: &Error) -> &'static str {
+    match failure {
+        Error::ValidationFailed(_) => "invalid",
+        Error::DriftFail(_) | Error::PerformanceFail(_) => "alert",
+        Error::ModelRejected(_) => "rejected",
+        _ => "failed",
+    }
+}
+
 /// Runs `body` as stage `name`: checks the needed tables, runs it in one
-/// transaction, and records the run (failed runs too) in `pipeline_runs`.
+/// transaction that also writes its row of `pipeline_runs` (and, for a
+/// load, of `loads`), so the outputs and their record commit together. A
+/// stage that fails is rolled back and recorded as failed afterwards; if
+/// that record cannot be written either, the stage's own error is the one
+/// returned.
 pub fn run_recorded(
     store: &Store,
     ctx: &Ctx<'_>,
@@ -206,29 +230,53 @@ pub fn run_recorded(
     body: impl FnOnce(&Connection) -> Result<Outcome>,
 ) -> Result<Outcome> {
     let started_at = Utc::now().naive_utc();
-    let checked = check_inputs(store, name, needs);
-    let result = checked.and_then(|()| store.transaction(body));
-    let finished_at = Utc::now().naive_utc();
-    let (status, rows_out, params, error) = match &result {
-        Ok(out) => (
-            if out.failure.is_some() { "failed" } else { "ok" },
-            Some(out.rows_out),
-            out.params.to_string(),
-            out.failure.as_ref().map(ToString::to_string),
-        ),
-        Err(e) => ("failed", None, "{}".to_string(), Some(e.to_string())),
+    let load_id = ctx.load_id(name);
+    let result = check_inputs(store, name, needs).and_then(|()| {
+        store.transaction(|conn| {
+            let out = body(conn)?;
+            let finished_at = Utc::now().naive_utc();
+            if LOADING_STAGES.contains(&name) {
+                crate::db::torn_commit_fault(conn, name, &load_id)?;
+                crate::db::record_load(conn, &load_id, &ctx.run_id, name)?;
+            }
+            crate::db::record_run(
+                conn,
+                &RunRecord {
+                    run_id: &ctx.run_id,
+                    stage: name,
+                    started_at,
+                    finished_at,
+                    status: out.failure.as_ref().map_or("ok", verdict_status),
+                    rows_out: Some(out.rows_out),
+                    params_json: out.params.to_string(),
+                    error: out.failure.as_ref().map(ToString::to_string),
+                },
+            )?;
+            Ok((out, finished_at))
+        })
+    });
+    let (out, finished_at) = match result {
+        Ok(done) => done,
+        Err(e) => {
+            let failed = RunRecord {
+                run_id: &ctx.run_id,
+                stage: name,
+                started_at,
+                finished_at: Utc::now().naive_utc(),
+                status: "failed",
+                rows_out: None,
+                params_json: "{}".to_string(),
+                error: Some(e.to_string()),
+            };
+            if let Err(record) = store.transaction(|conn| crate::db::record_run(conn, &failed)) {
+                tracing::warn!(
+                    stage = name,
+                    "the failed run could not be recorded in pipeline_runs: {record}"
+                );
+            }
+            return Err(e);
+        }
     };
-    store.record_run(&RunRecord {
-        run_id: &ctx.run_id,
-        stage: name,
-        started_at,
-        finished_at,
-        status,
-        rows_out,
-        params_json: params,
-        error,
-    })?;
-    let out = result?;
     let seconds = (finished_at - started_at).num_milliseconds() as f64 / 1000.0;
     tracing::info!(
         stage = name,
@@ -367,9 +415,10 @@ pub fn run_stage(store: &Store, ctx: &Ctx<'_>, stage: Stage) -> Result<Outcome> 
         Stage::Generate => {
             let bar = ctx.progress_bar("users");
             let g = &ctx.config.generate;
+            let load_id = ctx.load_id(name);
             match ctx.append_days {
-                Some(days) => generate::append(conn, &g.drift, days, &bar),
-                None => generate::run(conn, g, &g.drift, &bar),
+                Some(days) => generate::append(conn, &g.drift, days, &load_id, &bar),
+                None => generate::run(conn, g, &g.drift, &load_id, &bar),
             }
         }
         Stage::Validate => validate::run(conn, &sql_ctx, &ctx.run_id),
@@ -379,7 +428,7 @@ pub fn run_stage(store: &Store, ctx: &Ctx<'_>, stage: Stage) -> Result<Outcome> 
         Stage::TrainingSet => training_set::run(conn, &sql_ctx),
         Stage::Train => train::run(conn, ctx.config),
         Stage::Promote => promote::run(conn, ctx.config),
-        Stage::Score => score::run(conn, ctx.config, &ctx.score),
+        Stage::Score => score::run(conn, ctx.config, &ctx.score, &ctx.load_id(name)),
         Stage::Drift => drift::run(conn, ctx.config, &ctx.run_id, ctx.drift_json.as_deref()),
         Stage::Evaluate => evaluate::run(conn, ctx.config, &sql_ctx, &ctx.run_id),
         Stage::Retrain => retrain::run(conn, ctx.config),

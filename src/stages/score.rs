@@ -76,7 +76,7 @@ fn pick_dates(conn: &Connection, args: &ScoreArgs) -> Result<(NaiveDate, NaiveDa
     }
 }
 
-pub fn run(conn: &Connection, config: &Config, args: &ScoreArgs) -> Result<Outcome> {
+pub fn run(conn: &Connection, config: &Config, args: &ScoreArgs, load_id: &str) -> Result<Outcome> {
     let production = registry::production(conn)?.ok_or_else(|| {
         Error::MissingInput(
             "score needs a production model and there is none: run `churn run --stage train --stage promote`"
@@ -120,7 +120,7 @@ pub fn run(conn: &Connection, config: &Config, args: &ScoreArgs) -> Result<Outco
     let mut slices = 0;
     let mut risk_sum = 0.0;
     for &(from, to) in &ranges {
-        let (rows, days, sum) = score_range(conn, config, &model, from, to)?;
+        let (rows, days, sum) = score_range(conn, config, &model, (from, to), load_id)?;
         n += rows;
         slices += days;
         risk_sum += sum;
@@ -166,8 +166,8 @@ fn score_range(
     conn: &Connection,
     config: &Config,
     model: &crate::model::Model,
-    from: NaiveDate,
-    to: NaiveDate,
+    (from, to): (NaiveDate, NaiveDate),
+    load_id: &str,
 ) -> Result<(usize, usize, f64)> {
     let frame = load(
         conn,
@@ -228,6 +228,7 @@ fn score_range(
             "scored_at",
             Arc::new(TimestampMicrosecondArray::from(vec![now; n])),
         ),
+        ("load_id", Arc::new(StringArray::from(vec![load_id; n]))),
     ])
     .map_err(|e| Error::Other(format!("score: building the predictions batch: {e}")))?;
     let mut app = conn

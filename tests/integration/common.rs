@@ -49,12 +49,18 @@ impl Sandbox {
     /// The real binary, on the sandbox database, with no CHURN_* settings
     /// leaking in from the environment.
     pub fn churn(&self, args: &[&str]) -> Output {
+        self.churn_env(&[], args)
+    }
+
+    /// `churn` with these environment variables set (and no other CHURN_*).
+    pub fn churn_env(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_churn"));
         for (k, _) in std::env::vars() {
             if k.starts_with("CHURN_") {
                 cmd.env_remove(k);
             }
         }
+        cmd.envs(env.iter().copied());
         cmd.arg("--db").arg(self.db()).args(args);
         cmd.current_dir(self.dir.path());
         cmd.output().expect("run churn")

@@ -18,12 +18,12 @@ use crate::common::{Sandbox, ctx, exec, rows, small_config, table_rows};
 /// C (signed up 2025-12-01, before the data): one login on day 3.
 /// D (signs up day 0): one login on day 39, the last observed day.
 const FIXTURE: &str = "
-insert into users values
+insert into users (user_id, signup_date, plan, is_paid, country, marketing_source) values
     ('A', '2026-01-01', 'paid', true, 'IN', 'ads'),
     ('B', '2026-01-10', 'free', false, 'US', 'organic'),
     ('C', '2025-12-01', 'free', false, 'UK', 'referral'),
     ('D', '2026-01-01', 'free', false, 'SG', 'youtube');
-insert into events values
+insert into events (event_id, user_id, event_time, event_type, course_id, watch_minutes, quiz_score, amount) values
     (1, 'A', '2026-01-01 09:00:00', 'login', null, null, null, null),
     (2, 'A', '2026-01-01 09:10:00', 'video_watch', 'c1', 10, null, null),
     (3, 'A', '2026-01-01 09:20:00', 'payment_success', null, null, null, 499),
@@ -161,7 +161,7 @@ fn features_never_look_past_the_as_of_day() {
         &store,
         &format!(
             "delete from events where event_time >= date '{cut}' + 1 and hash(user_id) % 2 = 0;
-             insert into events
+             insert into events (event_id, user_id, event_time, event_type, course_id, watch_minutes, quiz_score, amount)
                  select 1000000 + row_number() over (), user_id, timestamp '{cut}' + interval 2 day,
                         'quiz_attempt', 'c1', null, 3, null
                  from users where hash(user_id) % 2 = 1;
@@ -194,12 +194,12 @@ fn labels_look_past_the_horizon_for_a_month_away() {
     let store = sb.store();
     exec(
         &store,
-        "insert into users values
+        "insert into users (user_id, signup_date, plan, is_paid, country, marketing_source) values
              ('W', '2026-01-01', 'free', false, 'IN', 'ads'),
              ('X', '2026-01-01', 'free', false, 'IN', 'ads'),
              ('Y', '2026-01-01', 'free', false, 'IN', 'ads'),
              ('Z', '2026-01-01', 'free', false, 'IN', 'ads');
-         insert into events values
+         insert into events (event_id, user_id, event_time, event_type, course_id, watch_minutes, quiz_score, amount) values
              (1, 'X', '2026-01-01 10:00:00', 'login', null, null, null, null),
              (2, 'X', '2026-01-21 10:00:00', 'login', null, null, null, null),
              (3, 'Y', '2026-01-01 10:00:00', 'login', null, null, null, null),

@@ -13,5 +13,6 @@ mod model;
 mod monitor;
 mod prepare;
 mod report;
+mod safety;
 mod steady_state;
 mod validate;

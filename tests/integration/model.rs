@@ -465,7 +465,7 @@ fn gate_rejects_a_first_model_that_does_not_beat_the_best_single_input() {
             &store,
             "select status, error like '%best single input%' from pipeline_runs where stage = 'promote'"
         ),
-        vec![vec!["failed", "true"]]
+        vec![vec!["rejected", "true"]]
     );
     assert_eq!(
         one(&store, "select count(*) from pipeline_runs where stage = 'score'"),

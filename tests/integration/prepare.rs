@@ -12,12 +12,12 @@ use crate::common::{Sandbox, ctx, exec, rows, table_rows};
 /// u3: signed up 2025-12-20, before the data starts: rows start 2026-01-01.
 /// u4: signs up after the last event date: no rows.
 const FIXTURE: &str = "
-insert into users values
+insert into users (user_id, signup_date, plan, is_paid, country, marketing_source) values
     ('u1', '2026-01-01', 'paid', true, 'IN', 'ads'),
     ('u2', '2026-01-03', 'free', false, 'US', 'organic'),
     ('u3', '2025-12-20', 'free', false, 'UK', 'referral'),
     ('u4', '2026-01-10', 'free', false, 'CA', 'youtube');
-insert into events values
+insert into events (event_id, user_id, event_time, event_type, course_id, watch_minutes, quiz_score, amount) values
     (1, 'u1', '2026-01-01 10:00:00', 'login', null, null, null, null),
     (2, 'u1', '2026-01-01 10:05:00', 'video_watch', 'c1', 12.5, null, null),
     (3, 'u1', '2026-01-01 10:10:00', 'quiz_attempt', 'c1', null, 80, null),

@@ -112,7 +112,7 @@ fn fixture(sb: &Sandbox) {
             1000, 125, 0.125, 0.119, 0.81, 0.91, 0.012, 3.2, 0.8123, 0.0023, 'OK'),
            ('run-e', '2026-04-30 07:00:00', 'logreg-prod', true, 'window', '2026-03-20', '2026-03-21', 2, 'test',
             2000, 245, 0.1225, 0.1185, 0.8, 0.905, 0.0101, 3.15, 0.8123, 0.0123, 'OK');
-         insert into predictions values
+         insert into predictions (as_of_date, user_id, model_id, churn_risk, risk_rank, scored_at) values
            ('2026-04-29', 'u9', 'logreg-prod', 0.99, 1, '2026-04-29 06:00:00'),
            ('2026-04-30', 'u2', 'logreg-prod', 0.25, 3, '2026-04-30 06:00:00'),
            ('2026-04-30', '<script>alert(1)</script>', 'logreg-prod', 0.875, 1, '2026-04-30 06:00:00'),

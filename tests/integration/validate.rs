@@ -9,10 +9,10 @@ use crate::common::{Sandbox, ctx, exec, rows};
 
 /// A clean dataset: every check passes.
 const CLEAN: &str = "
-insert into users values
+insert into users (user_id, signup_date, plan, is_paid, country, marketing_source) values
     ('u1', '2026-01-01', 'paid', true, 'IN', 'ads'),
     ('u2', '2026-01-02', 'free', false, 'US', 'organic');
-insert into events values
+insert into events (event_id, user_id, event_time, event_type, course_id, watch_minutes, quiz_score, amount) values
     (1, 'u1', '2026-01-01 10:00:00', 'login', null, null, null, null),
     (2, 'u1', '2026-01-01 10:05:00', 'video_watch', 'c1', 12.5, null, null),
     (3, 'u1', '2026-01-01 10:10:00', 'quiz_attempt', 'c1', null, 80, null),
@@ -56,12 +56,12 @@ macro_rules! breaks_only {
 breaks_only! {
     empty_events_table: "tables_not_empty" <- "delete from events";
     duplicate_user_id: "users_primary_key_unique" <- "insert into users select * from users where user_id = 'u2'";
-    null_user_id: "users_primary_key_unique" <- "insert into users values (null, '2026-01-01', 'free', false, 'IN', 'ads')";
+    null_user_id: "users_primary_key_unique" <- "insert into users (user_id, signup_date, plan, is_paid, country, marketing_source) values (null, '2026-01-01', 'free', false, 'IN', 'ads')";
     missing_signup_date: "users_signup_date_present" <- "update users set signup_date = null where user_id = 'u2'; delete from events where user_id = 'u2'";
     unknown_plan: "users_plan_valid" <- "update users set plan = 'gold' where user_id = 'u1'";
     is_paid_inconsistent: "users_plan_valid" <- "update users set is_paid = true where user_id = 'u2'";
     duplicate_event_id: "events_primary_key_unique" <- "insert into events select * from events where event_id = 1";
-    event_of_unknown_user: "events_user_exists" <- "insert into events values (9, 'ghost', '2026-01-02 10:00:00', 'login', null, null, null, null)";
+    event_of_unknown_user: "events_user_exists" <- "insert into events (event_id, user_id, event_time, event_type, course_id, watch_minutes, quiz_score, amount) values (9, 'ghost', '2026-01-02 10:00:00', 'login', null, null, null, null)";
     event_before_signup: "events_time_after_signup" <- "update events set event_time = '2026-01-01 09:00:00' where event_id = 6";
     event_without_time: "events_time_after_signup" <- "update events set event_time = null where event_id = 6";
     unknown_event_type: "events_type_known" <- "update events set event_type = 'logout' where event_id = 6";
@@ -107,8 +107,9 @@ fn stage_stores_results_and_fails_on_errors_only() {
     assert_eq!(stored, vec![vec!["events_quiz_score_in_range", "1", "150.0"]]);
     assert_eq!(
         rows(&store, "select count(*) from validation_results"),
-        vec![vec!["12"]]
+        vec![vec!["13"]]
     );
+    // A check that found errors is a verdict ("invalid"), not a crash.
     let runs = rows(&store, "select status from pipeline_runs order by started_at");
-    assert_eq!(runs, vec![vec!["ok"], vec!["failed"]]);
+    assert_eq!(runs, vec![vec!["ok"], vec!["invalid"]]);
 }
