@@ -299,14 +299,20 @@ impl Default for DriftConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServeConfig {
+    /// Where `churn serve` listens: loopback by default; the image and
+    /// Kubernetes set 0.0.0.0:8000.
     pub addr: String,
+    /// Bearer token of /report, /model and /users/{id}/risk (empty: open).
+    /// Give it through the environment (CHURN_SERVE_TOKEN, from a Secret).
+    pub token: String,
     pub reload_interval_s: u64,
 }
 
 impl Default for ServeConfig {
     fn default() -> Self {
         ServeConfig {
-            addr: "0.0.0.0:8000".to_string(),
+            addr: "127.0.0.1:8000".to_string(),
+            token: String::new(),
             reload_interval_s: 30,
         }
     }
@@ -680,7 +686,7 @@ mod tests {
             (0.01, 0.05)
         );
         assert_eq!(c.monitor.max_pr_auc_drop, 0.05);
-        assert_eq!(c.serve.addr, "0.0.0.0:8000");
+        assert_eq!(c.serve.addr, "127.0.0.1:8000");
     }
 
     #[test]

@@ -26,6 +26,17 @@ impl Store {
     /// Opens (creating when read-write) the file and its schema. Retries with
     /// backoff while another process holds the lock, up to `lock_timeout`.
     pub fn open(path: &Path, access: Access, lock_timeout: Duration) -> Result<Store> {
+        if path.as_os_str().is_empty() || path.is_dir() {
+            return Err(Error::Config(format!(
+                "--db / CHURN_DB {:?} is {}: give the path of the DuckDB file, e.g. data/churn.duckdb",
+                path.display().to_string(),
+                if path.as_os_str().is_empty() {
+                    "empty"
+                } else {
+                    "a folder"
+                }
+            )));
+        }
         if access == Access::ReadWrite {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)
@@ -312,8 +323,13 @@ fn open_with_retry(path: &Path, access: Access, lock_timeout: Duration) -> Resul
             Access::ReadWrite => AccessMode::ReadWrite,
             Access::ReadOnly => AccessMode::ReadOnly,
         };
+        // No extension is ever fetched or loaded behind our back (a file with
+        // another format's header made DuckDB reach for sqlite_scanner over
+        // plain HTTP): parquet and json are built into the library.
         let config = duckdb::Config::default()
             .access_mode(mode)
+            .and_then(|c| c.with("autoinstall_known_extensions", "false"))
+            .and_then(|c| c.with("autoload_known_extensions", "false"))
             .context(|| "configuring DuckDB".into())?;
         match Connection::open_with_flags(path, config) {
             Ok(conn) => return Ok(conn),

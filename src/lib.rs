@@ -1,139 +1,104 @@
 //! churn: a customer-churn MLOps pipeline on one embedded DuckDB file.
 //!
-//! `run` is the whole program behind `main`: it loads the config once and
-//! dispatches to the command.
+//! `main` is the whole program behind the binary: it parses the command
+//! line, `run` dispatches to the command (`commands/`), and errors become
+//! exit codes in one place.
 
 pub mod api;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod model;
-pub mod models;
 pub mod report;
+pub mod signals;
 pub mod simulation;
 pub mod sql;
 pub mod stages;
-pub mod status;
 
 use std::io::IsTerminal;
-use std::time::Duration;
 
 use cli::{Cli, Command, LogFormat};
-use config::{Config, Overrides};
-use db::{Access, Store};
+use commands::Globals;
+pub use commands::sql::render_stage_sql;
 pub use error::{Error, Result};
-use stages::{Ctx, Stage};
 
 /// The DuckDB version this binary links; its file format is the one to open
 /// the database with.
 pub const DUCKDB_VERSION: &str = "1.5.6";
 
-/// Runs one parsed command line.
-pub fn run(cli: Cli) -> Result<()> {
-    init_logging(&cli);
-    if let Command::Probe(args) = &cli.command {
-        // No configuration or database: a probe only asks the server.
-        if !(args.timeout_s.is_finite() && args.timeout_s > 0.0) {
-            return Err(Error::Usage(format!(
-                "--timeout-s must be a positive number of seconds, not {}",
-                args.timeout_s
-            )));
-        }
-        let status = api::probe::run(&args.url, Duration::from_secs_f64(args.timeout_s))?;
-        tracing::debug!("probe {}: {status}", args.url);
-        return Ok(());
+/// The whole program: parses the command line, runs it, and turns the
+/// outcome into the exit code (DESIGN §5: 0 ok, 1 failure, 2 monitoring
+/// FAIL, 3 usage or configuration, clap's own errors included).
+pub fn main() -> i32 {
+    // A closed pipe (`churn status | head -1`) ends the process quietly, as
+    // for any Unix filter, instead of a panic on the next print.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let overrides = match &cli.command {
-        Command::Run(args) => stages::overrides(&args.sim),
-        Command::Generate(args) => stages::overrides(&args.sim),
-        _ => Overrides::default(),
+    let cli = match <Cli as clap::Parser>::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // --help and --version print to stdout and succeed.
+            return if e.use_stderr() { 3 } else { 0 };
+        }
     };
-    let config = Config::load(cli.config.as_deref(), std::env::vars(), &overrides)?;
-    let show_progress = std::io::stderr().is_terminal() && cli.log_format == LogFormat::Text && !cli.quiet;
-    let lock_timeout = Duration::from_secs_f64(config.store.lock_timeout_s);
-    match &cli.command {
-        Command::Run(args) => stages::run_pipeline(&cli.db, &config, args, show_progress),
-        Command::Generate(args) => {
-            let store = match args.append_days {
-                Some(_) => Store::open_existing(&cli.db, Access::ReadWrite, lock_timeout)?,
-                None => Store::open(&cli.db, Access::ReadWrite, lock_timeout)?,
-            };
-            let ctx = Ctx {
-                append_days: args.append_days,
-                ..Ctx::new(&config, show_progress)
-            };
-            stages::run_stage(&store, &ctx, Stage::Generate)?;
-            Ok(())
+    let json = cli.log_format == LogFormat::Json;
+    match run(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            report_error(&e, json);
+            e.code()
         }
-        Command::Ingest(args) => {
-            let store = Store::open(&cli.db, Access::ReadWrite, lock_timeout)?;
-            let ctx = Ctx::new(&config, show_progress);
-            let load_id = ctx.load_id(Stage::Ingest.name());
-            stages::run_recorded(&store, &ctx, Stage::Ingest.name(), &[], |conn| {
-                stages::ingest::run(conn, &args.users, &args.events, args.mode, &load_id)
-            })?;
-            Ok(())
-        }
-        Command::Sql(args) => {
-            print!("{}", render_stage_sql(args.stage, &config)?);
-            Ok(())
-        }
-        Command::Status => status::print(&cli.db, lock_timeout),
-        Command::Serve(args) => api::serve(&cli.db, &config, args.addr.as_deref()),
-        Command::Models(cmd) => models::run(cmd, &cli.db, &config, lock_timeout),
-        Command::Report(args) => {
-            let path = report::write(&cli.db, &args.out, lock_timeout)?;
-            println!("{}", path.display());
-            Ok(())
-        }
-        Command::Probe(_) => unreachable!("answered before the configuration is loaded"),
     }
 }
 
-/// The SQL a stage runs, as `churn sql STAGE` prints it.
-pub fn render_stage_sql(stage: Stage, config: &Config) -> Result<String> {
-    let ctx = sql::SqlContext::new(config);
-    if stage == Stage::Drift {
-        // The drift templates are rendered at run time with the production
-        // model's features and the reference's bin edges: print them raw.
-        let mut out = String::from(
-            "-- drift renders these templates at run time with the production model's features and the\n\
-             -- bins of its training rows (model_reference_bins; drift_bins keeps the bins of each run).\n\n",
-        );
-        for name in sql::names_under("drift/") {
-            out.push_str(&format!(
-                "-- sql/{name}\n{}\n",
-                sql::source(name).unwrap_or_default()
-            ));
-        }
-        return Ok(out);
+/// The last line of a failed command: plain text, or in JSON mode one JSON
+/// object like every log line, with the stage that failed when there was one.
+fn report_error(e: &Error, json: bool) {
+    if json {
+        let line = serde_json::json!({
+            "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "level": "ERROR",
+            "message": format!("error: {e}"),
+            "stage": stages::failed_stage(),
+            "error": e.to_string(),
+            "exit_code": e.code(),
+        });
+        eprintln!("{line}");
+    } else {
+        eprintln!("error: {e}");
     }
-    let templates = stage.templates();
-    if templates.is_empty() {
-        return Err(Error::Usage(format!(
-            "stage {stage} runs no SQL template; the SQL stages are: {}",
-            stages::DEFAULT_PIPELINE
-                .iter()
-                .filter(|s| !s.templates().is_empty())
-                .map(|s| s.name())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
+}
+
+/// Runs one parsed command line: one match, each command's own `run`.
+pub fn run(cli: Cli) -> Result<()> {
+    init_logging(&cli);
+    if !matches!(cli.command, Command::Serve(_)) {
+        // The server drains on SIGTERM by itself; every other command
+        // stops at once, its open transaction never committed.
+        signals::exit_on_interrupt();
     }
-    let mut out = String::new();
-    for (table, name) in templates {
-        out.push_str(&format!("-- sql/{name}\n"));
-        match table {
-            Some(table) => out.push_str(&sql::create_table_as(table, name, &ctx)?),
-            None => {
-                out.push_str(&sql::render(name, &ctx)?);
-                out.push_str("\n;");
-            }
-        }
-        out.push_str("\n\n");
+    let g = Globals {
+        db: cli.db.clone(),
+        config_file: cli.config.clone(),
+        show_progress: std::io::stderr().is_terminal() && cli.log_format == LogFormat::Text && !cli.quiet,
+    };
+    match &cli.command {
+        Command::Run(args) => args.run(&g),
+        Command::Generate(args) => args.run(&g),
+        Command::Ingest(args) => args.run(&g),
+        Command::Serve(args) => args.run(&g),
+        Command::Report(args) => args.run(&g),
+        Command::Probe(args) => args.run(),
+        Command::Sql(args) => args.run(&g),
+        Command::Status(args) => args.run(&g),
+        Command::Models(cmd) => cmd.run(&g),
+        Command::Completions(args) => args.run(),
     }
-    Ok(out)
 }
 
 fn init_logging(cli: &Cli) {
@@ -152,8 +117,9 @@ fn init_logging(cli: &Cli) {
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     // A second init (tests calling run twice) is harmless: keep the first.
+    // JSON: one object per line, the message and fields at the top level.
     let _ = match cli.log_format {
-        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
     };
 }

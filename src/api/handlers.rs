@@ -1,70 +1,32 @@
-//! The routes of DESIGN §6. Bodies are read and parsed here (not by axum's
-//! extractors) so every bad input gets the JSON error body of the contract:
-//! malformed JSON 400, unknown names / wrong types / non-finite values 422
-//! naming each key, oversized bodies 413, never a 500 for bad input.
+//! The routes of DESIGN §6. Bodies come through our own extractors
+//! (`input`), errors are `error::ApiError`: malformed JSON 400, unknown
+//! names / wrong types / non-finite values 422 naming each key, oversized
+//! bodies 413, never a 500 for bad input.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::{Body, Bytes};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::api::error::{ApiError, ErrorBody, Problem};
+use crate::api::input::{BatchBody, BatchRequest, JsonValue, NON_FINITE, PredictRequest, UserId};
 use crate::api::state::{AppState, Loaded, Slot};
 use crate::model::data::{CATEGORICAL, Frame};
-
-/// Largest request body of /predict.
-pub const MAX_BODY: usize = 1 << 20;
-/// Largest request body of /predict/batch.
-pub const MAX_BATCH_BODY: usize = 64 << 20;
-/// Most instances in one /predict/batch request.
-pub const MAX_BATCH: usize = 10_000;
-
-/// Marks a non-finite number in a request body (see `mark_non_finite`).
-const NON_FINITE: &str = "\u{0}non-finite:";
-
-/// Every error: what went wrong, and the details (e.g. one entry per key).
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: String,
-    #[schema(value_type = Object)]
-    pub details: Value,
-}
-
-pub struct ApiError {
-    status: StatusCode,
-    body: ErrorBody,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, error: impl Into<String>, details: Value) -> ApiError {
-        ApiError {
-            status,
-            body: ErrorBody {
-                error: error.into(),
-                details,
-            },
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.status, Json(self.body)).into_response()
-    }
-}
 
 fn not_ready(state: &AppState) -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "no production model loaded",
-        Value::String(state.not_ready.lock().expect("reason lock").clone()),
+        state
+            .not_ready_reason()
+            .unwrap_or_else(|| "no production model loaded yet".into()),
     )
 }
 
@@ -72,32 +34,36 @@ fn model_or_503(state: &AppState) -> Result<Arc<Loaded>, ApiError> {
     state.model().ok_or_else(|| not_ready(state))
 }
 
-/// One instance to score.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct PredictRequest {
-    /// A string or an integer; echoed back.
-    #[schema(value_type = Object, example = json!("u000123"))]
-    pub user_id: Value,
-    /// Feature name -> number (numeric inputs; null = missing) or string
-    /// (plan, country, marketing_source). Missing inputs are imputed.
-    #[schema(value_type = Object, example = json!({"active_days_7d": 3, "plan": "paid"}))]
-    pub features: BTreeMap<String, Value>,
+/// The bearer token check of /report, /model and /users/{id}/risk (open
+/// when `serve.token` is empty). Compared in constant time.
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(token) = &state.token else {
+        return Ok(());
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let (a, b) = (given.as_bytes(), token.as_bytes());
+    let same = a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0;
+    if same {
+        Ok(())
+    } else {
+        Err(ApiError::unauthorized())
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"user_id": "u000123", "churn_risk": 0.0576, "model_id": "logreg-20261204T071339Z-d369", "imputed": ["quiz_avg_score_7d"]}))]
 pub struct PredictResponse {
-    #[schema(value_type = Object)]
-    pub user_id: Value,
+    pub user_id: UserId,
+    /// The probability that the user stops within the horizon and stays away.
     pub churn_risk: f64,
     pub model_id: String,
     /// Inputs that were missing or null: numeric ones took the training
     /// mean, categorical ones count as unknown.
     pub imputed: Vec<String>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct BatchRequest {
-    pub instances: Vec<PredictRequest>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -107,11 +73,13 @@ pub struct BatchResponse {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
 pub struct Health {
     pub status: String,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"status": "ready", "model_id": "logreg-20261204T071339Z-d369", "loaded_at": "2026-12-04T07:13:41.000+00:00"}))]
 pub struct Ready {
     pub status: String,
     pub model_id: String,
@@ -119,11 +87,14 @@ pub struct Ready {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"user_id": "u000042", "as_of_date": "2026-08-28", "churn_risk": 0.0712, "risk_rank": 131, "model_id": "logreg-20261204T071339Z-d369"}))]
 pub struct UserRiskResponse {
     pub user_id: String,
     pub as_of_date: String,
     pub churn_risk: f64,
     pub risk_rank: i64,
+    /// The model that scored this slice: the production model, or the
+    /// previous one until the production model has scored.
     pub model_id: String,
 }
 
@@ -147,7 +118,8 @@ pub struct ModelResponse {
     pub test_to: String,
     pub n_train: i64,
     pub n_test: i64,
-    /// Every test metric (PR-AUC, ROC-AUC, log loss, Brier, ...).
+    /// Every test metric (PR-AUC, ROC-AUC, log loss, Brier, ECE, the
+    /// baselines, the bootstrap intervals, ...).
     #[schema(value_type = Object)]
     pub metrics: Value,
     pub numeric_features: Vec<String>,
@@ -155,110 +127,6 @@ pub struct ModelResponse {
     pub terms: Vec<TermRow>,
     pub predictions_as_of: Option<String>,
     pub drift_max_psi: Option<f64>,
-}
-
-/// Replaces bare `NaN`, `Infinity`, `-Infinity` and numbers too large for a
-/// double (which JSON itself cannot carry, but many clients write) with a
-/// marker string, so they can be refused as non-finite with the key named
-/// rather than as malformed JSON.
-pub fn mark_non_finite(text: &str) -> std::borrow::Cow<'_, str> {
-    let bytes = text.as_bytes();
-    let mut out: Option<String> = None;
-    let (mut i, mut copied, mut in_string) = (0, 0, false);
-    while i < bytes.len() {
-        let b = bytes[i];
-        if in_string {
-            match b {
-                b'\\' => i += 2,
-                b'"' => {
-                    in_string = false;
-                    i += 1;
-                }
-                _ => i += 1,
-            }
-            continue;
-        }
-        let token_end = |from: usize| {
-            let mut j = from;
-            while j < bytes.len() && matches!(bytes[j], b'0'..=b'9' | b'+' | b'-' | b'.' | b'e' | b'E') {
-                j += 1;
-            }
-            j
-        };
-        let replace = if b == b'"' {
-            in_string = true;
-            None
-        } else if bytes[i..].starts_with(b"NaN") {
-            Some(i + 3)
-        } else if bytes[i..].starts_with(b"Infinity") {
-            Some(i + 8)
-        } else if bytes[i..].starts_with(b"-Infinity") {
-            Some(i + 9)
-        } else if b == b'-' || b.is_ascii_digit() {
-            let end = token_end(i);
-            match text[i..end].parse::<f64>() {
-                Ok(x) if !x.is_finite() => Some(end),
-                _ => {
-                    i = end;
-                    continue;
-                }
-            }
-        } else {
-            None
-        };
-        match replace {
-            Some(end) => {
-                let o = out.get_or_insert_with(|| String::with_capacity(text.len() + 32));
-                o.push_str(&text[copied..i]);
-                o.push('"');
-                o.push_str(&NON_FINITE.replace('\u{0}', "\\u0000"));
-                o.push_str(&text[i..end]);
-                o.push('"');
-                copied = end;
-                i = end;
-            }
-            None => i += 1,
-        }
-    }
-    match out {
-        None => std::borrow::Cow::Borrowed(text),
-        Some(mut o) => {
-            o.push_str(&text[copied..]);
-            std::borrow::Cow::Owned(o)
-        }
-    }
-}
-
-/// Reads a body up to `limit` bytes and parses it as JSON.
-async fn read_json(body: Body, limit: usize) -> Result<Value, ApiError> {
-    let bytes: Bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "request body too large",
-            Value::String(format!("the limit is {limit} bytes")),
-        )
-    })?;
-    let text = std::str::from_utf8(&bytes).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed JSON",
-            Value::String(format!("the body is not UTF-8: {e}")),
-        )
-    })?;
-    serde_json::from_str(&mark_non_finite(text)).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed JSON",
-            Value::String(e.to_string()),
-        )
-    })
-}
-
-/// A problem with one key of an instance.
-#[derive(Debug, Serialize)]
-struct Problem {
-    field: String,
-    problem: String,
 }
 
 fn problem(field: String, problem: impl Into<String>) -> Problem {
@@ -275,7 +143,7 @@ fn parse_instance(
     value: &Value,
     at: &str,
     problems: &mut Vec<Problem>,
-) -> Option<(Value, Frame, Vec<String>)> {
+) -> Option<(UserId, Frame, Vec<String>)> {
     let before = problems.len();
     let Some(obj) = value.as_object() else {
         problems.push(problem(
@@ -291,15 +159,18 @@ fn parse_instance(
         ));
     }
     let user_id = match obj.get("user_id") {
-        Some(v @ Value::String(_)) => v.clone(),
-        Some(v @ Value::Number(n)) if n.is_i64() || n.is_u64() => v.clone(),
+        Some(Value::String(s)) if !s.starts_with(NON_FINITE) => Some(UserId::Text(s.clone())),
+        Some(Value::Number(n)) if n.is_i64() => n.as_i64().map(UserId::Integer),
         Some(_) => {
-            problems.push(problem(format!("{at}user_id"), "expected a string or an integer"));
-            Value::Null
+            problems.push(problem(
+                format!("{at}user_id"),
+                "expected a string or an integer (of at most 64 bits)",
+            ));
+            None
         }
         None => {
             problems.push(problem(format!("{at}user_id"), "missing"));
-            Value::Null
+            None
         }
     };
     let empty = serde_json::Map::new();
@@ -345,9 +216,30 @@ fn parse_instance(
             },
         }
     }
+    // Every standardized input must be finite, or the risk is not a number.
+    for (j, name) in m.numeric.iter().enumerate() {
+        let x = numeric[[0, j]];
+        if x.is_finite() {
+            let z = m
+                .model
+                .terms
+                .iter()
+                .find(|t| !t.is_categorical() && t.feature.as_deref() == Some(name.as_str()));
+            if let Some(t) = z {
+                let v = (x - t.center) / t.scale * t.coefficient;
+                if !v.is_finite() {
+                    problems.push(problem(
+                        format!("{at}features.{name}"),
+                        "too large: the risk would not be a finite number",
+                    ));
+                }
+            }
+        }
+    }
     if problems.len() > before {
         return None;
     }
+    let user_id = user_id?;
     let mut imputed: Vec<String> = m
         .numeric
         .iter()
@@ -378,39 +270,44 @@ fn parse_instance(
     Some((user_id, frame, imputed))
 }
 
-fn invalid(problems: Vec<Problem>) -> ApiError {
-    ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid instance",
-        serde_json::to_value(problems).unwrap_or_default(),
-    )
-}
-
+/// Scores one parsed instance; a risk that is not a finite number (inputs
+/// whose contributions overflow together) is refused, naming the inputs.
 fn score(
     state: &AppState,
     m: &Loaded,
-    user_id: Value,
-    frame: &Frame,
-    imputed: Vec<String>,
-) -> PredictResponse {
-    let churn_risk = m.model.predict(frame, &[0])[0];
+    (user_id, frame, imputed): (UserId, Frame, Vec<String>),
+    at: &str,
+) -> Result<PredictResponse, Problem> {
+    let churn_risk = m.model.predict(&frame, &[0])[0];
+    if !churn_risk.is_finite() {
+        return Err(problem(
+            format!("{at}features"),
+            "these values give no finite risk; give values of the size the inputs have (GET /model)",
+        ));
+    }
     state.metrics.predictions.inc();
-    PredictResponse {
+    Ok(PredictResponse {
         user_id,
         churn_risk,
         model_id: m.version.model_id.clone(),
         imputed,
-    }
+    })
 }
 
 /// Liveness: 200 while the process runs.
-#[utoipa::path(get, path = "/health", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/health", tag = "probes", responses((status = 200, body = Health)))]
 pub async fn health() -> Json<Health> {
     Json(Health { status: "ok".into() })
 }
 
+/// Liveness, the Kubernetes name: 200 while the process runs.
+#[utoipa::path(get, path = "/live", tag = "probes", responses((status = 200, body = Health)))]
+pub async fn live() -> Json<Health> {
+    health().await
+}
+
 /// Readiness: 200 with the model id once a production model is loaded.
-#[utoipa::path(get, path = "/ready", responses((status = 200, body = Ready), (status = 503, body = ErrorBody)))]
+#[utoipa::path(get, path = "/ready", tag = "probes", responses((status = 200, body = Ready), (status = 503, description = "no model loaded yet", body = ErrorBody)))]
 pub async fn ready(State(state): State<Arc<AppState>>) -> Result<Json<Ready>, ApiError> {
     let m = model_or_503(&state)?;
     Ok(Json(Ready {
@@ -421,71 +318,59 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Result<Json<Ready>, Ap
 }
 
 /// Scores one instance with the production model.
-#[utoipa::path(post, path = "/predict", request_body = PredictRequest, responses(
+#[utoipa::path(post, path = "/predict", tag = "predictions", request_body = PredictRequest, responses(
     (status = 200, body = PredictResponse),
     (status = 400, description = "malformed JSON", body = ErrorBody),
     (status = 413, description = "body over 1 MiB", body = ErrorBody),
     (status = 422, description = "unknown feature, wrong type or non-finite value; each key named", body = ErrorBody),
-    (status = 503, description = "no model loaded yet", body = ErrorBody),
+    (status = 503, description = "no model loaded yet, or too many requests in flight", body = ErrorBody),
 ))]
 pub async fn predict(
     State(state): State<Arc<AppState>>,
-    body: Body,
+    JsonValue(value): JsonValue,
 ) -> Result<Json<PredictResponse>, ApiError> {
-    let value = read_json(body, MAX_BODY).await?;
     let m = model_or_503(&state)?;
     let mut problems = Vec::new();
-    match parse_instance(&m, &value, "", &mut problems) {
-        Some((user_id, frame, imputed)) => Ok(Json(score(&state, &m, user_id, &frame, imputed))),
-        None => Err(invalid(problems)),
-    }
+    let parsed = parse_instance(&m, &value, "", &mut problems).ok_or_else(|| ApiError::invalid(problems))?;
+    score(&state, &m, parsed, "")
+        .map(Json)
+        .map_err(|p| ApiError::invalid(vec![p]))
 }
 
 /// Scores up to 10,000 instances; any invalid instance refuses the batch,
 /// naming every offending key as instances[i].features.name.
-#[utoipa::path(post, path = "/predict/batch", request_body = BatchRequest, responses(
+#[utoipa::path(post, path = "/predict/batch", tag = "predictions", request_body = BatchRequest, responses(
     (status = 200, body = BatchResponse),
     (status = 400, description = "malformed JSON", body = ErrorBody),
-    (status = 413, description = "more than 10,000 instances or a body over 64 MiB", body = ErrorBody),
+    (status = 413, description = "more than 10,000 instances or a body over 16 MiB", body = ErrorBody),
     (status = 422, body = ErrorBody),
     (status = 503, body = ErrorBody),
 ))]
 pub async fn predict_batch(
     State(state): State<Arc<AppState>>,
-    body: Body,
+    body: BatchBody,
 ) -> Result<Json<BatchResponse>, ApiError> {
-    let value = read_json(body, MAX_BATCH_BODY).await?;
     let m = model_or_503(&state)?;
-    let Some(instances) = value.get("instances").and_then(Value::as_array) else {
-        return Err(invalid(vec![problem(
-            "instances".into(),
-            "expected {\"instances\": [...]}",
-        )]));
-    };
-    if instances.len() > MAX_BATCH {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too many instances",
-            Value::String(format!(
-                "{} instances; the limit is {MAX_BATCH} per request",
-                instances.len()
-            )),
-        ));
-    }
-    let mut problems = Vec::new();
-    let mut parsed = Vec::with_capacity(instances.len());
-    for (i, v) in instances.iter().enumerate() {
+    let mut problems = body.problems;
+    let mut parsed = Vec::with_capacity(body.instances.len());
+    for (i, v) in body.instances.iter().enumerate() {
         if let Some(p) = parse_instance(&m, v, &format!("instances[{i}]."), &mut problems) {
             parsed.push(p);
         }
     }
     if !problems.is_empty() {
-        return Err(invalid(problems));
+        return Err(ApiError::invalid(problems));
     }
-    let predictions = parsed
-        .into_iter()
-        .map(|(user_id, frame, imputed)| score(&state, &m, user_id, &frame, imputed))
-        .collect();
+    let mut predictions = Vec::with_capacity(parsed.len());
+    for (i, p) in parsed.into_iter().enumerate() {
+        match score(&state, &m, p, &format!("instances[{i}].")) {
+            Ok(r) => predictions.push(r),
+            Err(p) => problems.push(p),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::invalid(problems));
+    }
     Ok(Json(BatchResponse {
         model_id: m.version.model_id.clone(),
         predictions,
@@ -493,37 +378,44 @@ pub async fn predict_batch(
 }
 
 /// The latest batch prediction of a user.
-#[utoipa::path(get, path = "/users/{user_id}/risk", params(("user_id" = String, Path)), responses(
+#[utoipa::path(get, path = "/users/{user_id}/risk", tag = "predictions", params(("user_id" = String, Path)),
+    security((), ("bearer" = [])), responses(
     (status = 200, body = UserRiskResponse),
+    (status = 400, description = "a path that does not parse", body = ErrorBody),
+    (status = 401, description = "serve.token is set and the bearer token is missing or wrong", body = ErrorBody),
     (status = 404, body = ErrorBody),
     (status = 503, body = ErrorBody),
 ))]
 pub async fn user_risk(
     State(state): State<Arc<AppState>>,
-    Path(user_id): Path<String>,
+    headers: HeaderMap,
+    user_id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<UserRiskResponse>, ApiError> {
+    authorize(&state, &headers)?;
+    let Path(user_id) = user_id?;
     let m = model_or_503(&state)?;
+    let slice_model = m
+        .predictions_model_id
+        .clone()
+        .unwrap_or_else(|| m.version.model_id.clone());
     match (m.predictions.get(&user_id), m.predictions_as_of) {
         (Some(r), Some(as_of)) => Ok(Json(UserRiskResponse {
             user_id,
             as_of_date: as_of.to_string(),
             churn_risk: r.churn_risk,
             risk_rank: r.risk_rank,
-            model_id: m.version.model_id.clone(),
+            model_id: slice_model,
         })),
         _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "no batch prediction for this user",
-            Value::String(match m.predictions_as_of {
-                Some(d) => format!(
-                    "user {user_id} is not in the slice {} scored on {d}",
-                    m.version.model_id
-                ),
+            match m.predictions_as_of {
+                Some(d) => format!("user {user_id} is not in the slice {slice_model} scored on {d}"),
                 None => format!(
                     "model {} has scored nothing yet: run `churn run --stage score`",
                     m.version.model_id
                 ),
-            }),
+            },
         )),
     }
 }
@@ -533,12 +425,16 @@ pub async fn user_risk(
 #[utoipa::path(
     get,
     path = "/report",
+    tag = "model",
+    security((), ("bearer" = [])),
     responses(
-        (status = 200, description = "The report page", content_type = "text/html"),
+        (status = 200, description = "The report page", content_type = "text/html", body = String),
+        (status = 401, description = "serve.token is set and the bearer token is missing or wrong", body = ErrorBody),
         (status = 503, body = ErrorBody)
     )
 )]
-pub async fn report(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+pub async fn report(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
     let m = model_or_503(&state)?;
     match &m.report {
         Some(html) => {
@@ -547,14 +443,22 @@ pub async fn report(State(state): State<Arc<AppState>>) -> Result<Response, ApiE
         None => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "the report could not be built at the last model load",
-            Value::String("the server log says why; it is rebuilt at the next reload".into()),
+            "the server log says why; it is rebuilt at the next reload",
         )),
     }
 }
 
 /// The production model: metadata, metrics, features and terms.
-#[utoipa::path(get, path = "/model", responses((status = 200, body = ModelResponse), (status = 503, body = ErrorBody)))]
-pub async fn model(State(state): State<Arc<AppState>>) -> Result<Json<ModelResponse>, ApiError> {
+#[utoipa::path(get, path = "/model", tag = "model", security((), ("bearer" = [])), responses(
+    (status = 200, body = ModelResponse),
+    (status = 401, description = "serve.token is set and the bearer token is missing or wrong", body = ErrorBody),
+    (status = 503, body = ErrorBody)
+))]
+pub async fn model(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<ModelResponse>, ApiError> {
+    authorize(&state, &headers)?;
     let m = model_or_503(&state)?;
     let r = &m.row;
     Ok(Json(ModelResponse {
@@ -588,44 +492,11 @@ pub async fn model(State(state): State<Arc<AppState>>) -> Result<Json<ModelRespo
 }
 
 /// Prometheus text exposition.
-#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", body = String)))]
+#[utoipa::path(get, path = "/metrics", tag = "probes", responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         state.metrics.render(),
     )
         .into_response()
-}
-
-/// Unknown routes: a JSON 404.
-pub async fn not_found() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "no such route",
-        Value::String("see GET /openapi.json for the routes".into()),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn non_finite_numbers_become_markers_outside_strings_only() {
-        let got =
-            mark_non_finite(r#"{"a": NaN, "b": -Infinity, "c": 1e999, "d": "NaN", "e": 1.5, "f": "x\"NaN"}"#);
-        let v: Value = serde_json::from_str(&got).unwrap();
-        for key in ["a", "b", "c"] {
-            assert!(v[key].as_str().unwrap().starts_with(NON_FINITE), "{key}: {got}");
-        }
-        assert_eq!(v["d"], "NaN");
-        assert_eq!(v["e"], 1.5);
-        assert_eq!(v["f"], "x\"NaN");
-        assert!(matches!(
-            mark_non_finite(r#"{"a": -1e3}"#),
-            std::borrow::Cow::Borrowed(_)
-        ));
-        // Invalid JSON stays invalid, without a panic on multi-byte text.
-        assert!(serde_json::from_str::<Value>(&mark_non_finite("{\"a\": é NaN}")).is_err());
-    }
 }

@@ -6,11 +6,14 @@
 //! swapping it in atomically (requests in flight keep the model they started
 //! with). `app(state)` is the whole router, so tests run it in-process.
 
+pub mod error;
 pub mod handlers;
+pub mod input;
 pub mod metrics;
 pub mod probe;
 pub mod state;
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -18,68 +21,151 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
 use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use error::ApiError;
 pub use state::AppState;
+
+/// A client must send its request headers within this long.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A request is answered (or refused with a 503) within this long.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Requests in flight at SIGTERM get this long to finish.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+/// Largest header section we answer (a larger one: a JSON 431).
+pub const MAX_HEADER_BYTES: usize = 16 << 10;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "churn",
-        description = "Churn risk from the promoted model of a churn DuckDB file"
+        description = "Churn risk from the promoted model of a churn DuckDB file. Every error is a JSON \
+                       ErrorBody; /report, /model and /users/{user_id}/risk need a bearer token when \
+                       serve.token is set."
     ),
     paths(
         handlers::health,
+        handlers::live,
         handlers::ready,
         handlers::predict,
         handlers::predict_batch,
         handlers::user_risk,
         handlers::model,
         handlers::report,
-        handlers::metrics
+        handlers::metrics,
+        openapi
     ),
     components(schemas(
-        handlers::ErrorBody,
-        handlers::PredictRequest,
+        error::ErrorBody,
+        error::Details,
+        error::Problem,
+        input::UserId,
+        input::FeatureValue,
+        input::PredictRequest,
+        input::BatchRequest,
         handlers::PredictResponse,
-        handlers::BatchRequest,
         handlers::BatchResponse,
         handlers::Health,
         handlers::Ready,
         handlers::UserRiskResponse,
         handlers::ModelResponse,
         handlers::TermRow
-    ))
+    )),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "probes", description = "Liveness, readiness, metrics and this document"),
+        (name = "predictions", description = "Scores: on demand and from the latest batch"),
+        (name = "model", description = "The production model and its report")
+    )
 )]
 pub struct ApiDoc;
 
-async fn openapi() -> impl IntoResponse {
+/// This OpenAPI document.
+#[utoipa::path(get, path = "/openapi.json", tag = "probes", responses(
+    (status = 200, description = "The OpenAPI 3 document of this server", content_type = "application/json", body = Object)
+))]
+pub async fn openapi() -> impl IntoResponse {
     axum::Json(ApiDoc::openapi())
 }
 
-/// Counts and times every request by its matched route (never the raw URL)
-/// and logs it; health, liveness, readiness and metrics log at debug.
+/// Every request: a bounded number in flight (more get a 503 at once), a
+/// time limit (a 503 after it), header sections of a bounded size (a 431),
+/// counted and timed by its matched route (never the raw URL) and a known
+/// method (any other counts as "other"), and logged; health, liveness,
+/// readiness and metrics log at debug.
 async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_string();
+    let method = metrics::method_label(request.method().as_str());
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let response = next.run(request).await;
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    let response = if header_bytes > MAX_HEADER_BYTES {
+        ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request headers too large",
+            format!("the headers take {header_bytes} bytes; the limit is {MAX_HEADER_BYTES}"),
+        )
+        .into_response()
+    } else {
+        match state.in_flight.try_acquire() {
+            Err(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many requests in flight",
+                format!(
+                    "more than {} requests are in flight; retry shortly",
+                    state::MAX_IN_FLIGHT
+                ),
+            )
+            .into_response(),
+            Ok(_permit) => match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+                Ok(response) => response,
+                Err(_) => ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "request timed out",
+                    format!("no answer within {} s", REQUEST_TIMEOUT.as_secs()),
+                )
+                .into_response(),
+            },
+        }
+    };
     let seconds = started.elapsed().as_secs_f64();
     let status = response.status();
     let m = &state.metrics;
     m.requests
-        .with_label_values(&[method.as_str(), route.as_str(), status.as_str()])
+        .with_label_values(&[method, route.as_str(), status.as_str()])
         .inc();
     m.duration
-        .with_label_values(&[method.as_str(), route.as_str()])
+        .with_label_values(&[method, route.as_str()])
         .observe(seconds);
     let quiet = matches!(route.as_str(), "/health" | "/live" | "/ready" | "/metrics");
     if status.is_server_error() {
@@ -96,7 +182,7 @@ async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next)
 pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(handlers::health))
-        .route("/live", get(handlers::health))
+        .route("/live", get(handlers::live))
         .route("/ready", get(handlers::ready))
         .route("/predict", post(handlers::predict))
         .route("/predict/batch", post(handlers::predict_batch))
@@ -105,13 +191,14 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/report", get(handlers::report))
         .route("/metrics", get(handlers::metrics))
         .route("/openapi.json", get(openapi))
-        .fallback(handlers::not_found)
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -133,13 +220,63 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
+/// Serves `app` on `listener` until `shutdown` resolves, then drains the
+/// requests in flight (up to `DRAIN_TIMEOUT`). HTTP/1.1, with a header read
+/// timeout: a client that sends half its headers is dropped.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let builder = builder.http1_only();
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of descriptors and the like: wait, then go on.
+                        tracing::warn!("accepting a connection: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let service = TowerToHyperService::new(app.clone());
+                let connection = builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .into_owned();
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {},
+        () = tokio::time::sleep(DRAIN_TIMEOUT) => {
+            tracing::warn!("requests still in flight after {} s: closing them", DRAIN_TIMEOUT.as_secs());
+        },
+    }
+    Ok(())
+}
+
 /// `churn serve`: binds, loads the model (or starts not ready), polls for
 /// new models, and drains on SIGTERM.
-pub fn serve(db: &Path, config: &Config, addr: Option<&str>) -> Result<()> {
+pub fn serve_at(db: &Path, config: &Config, addr: Option<&str>) -> Result<()> {
     let addr_text = addr.unwrap_or(&config.serve.addr).to_string();
     let addr: SocketAddr = addr_text.parse().map_err(|e| {
         Error::Usage(format!(
-            "--addr {addr_text}: {e}; give an address like 0.0.0.0:8000 or 127.0.0.1:8080"
+            "--addr {addr_text}: {e}; give an address like 127.0.0.1:8000 or 0.0.0.0:8000"
         ))
     })?;
     let interval = Duration::from_secs(config.serve.reload_interval_s.max(1));
@@ -150,20 +287,29 @@ pub fn serve(db: &Path, config: &Config, addr: Option<&str>) -> Result<()> {
             context: "starting the async runtime".into(),
             source,
         })?;
-    let state = AppState::new(db);
+    let token = Some(config.serve.token.clone()).filter(|t| !t.is_empty());
+    if token.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(
+            %addr,
+            "serving /report, /model and /users/{{id}}/risk without a token on a non-loopback address; \
+             set serve.token (CHURN_SERVE_TOKEN) to protect them"
+        );
+    }
+    let state = AppState::with_token(db, token);
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| Error::Io {
-                context: format!("binding {addr} (is another server running there?)"),
-                source,
-            })?;
+        let listener = TcpListener::bind(addr).await.map_err(|source| Error::Io {
+            context: format!("binding {addr} (is another server running there?)"),
+            source,
+        })?;
         let first = {
             let s = state.clone();
             tokio::task::spawn_blocking(move || s.reload()).await
         };
-        if let Ok(state::Reload::NoModel(reason) | state::Reload::Failed(reason)) = first {
-            tracing::warn!("starting not ready: {reason}");
+        if let Ok(state::Reload::NoModel(_) | state::Reload::Failed(_)) = first {
+            tracing::warn!(
+                "starting not ready: {}",
+                state.not_ready_reason().unwrap_or_default()
+            );
         }
         let poller = {
             let s = state.clone();
@@ -178,9 +324,7 @@ pub fn serve(db: &Path, config: &Config, addr: Option<&str>) -> Result<()> {
             })
         };
         tracing::info!(%addr, db = %db.display(), "serving; reloading every {} s", interval.as_secs());
-        let served = axum::serve(listener, app(state))
-            .with_graceful_shutdown(shutdown_signal())
-            .await;
+        let served = serve(listener, app(state), shutdown_signal()).await;
         poller.abort();
         served.map_err(|source| Error::Io {
             context: "serving HTTP".into(),

@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use duckdb::OptionalExt;
 
-use crate::api::metrics::Metrics;
+use crate::api::metrics::{Gauges, Metrics};
 use crate::db::{Access, Store};
 use crate::error::{Context, Result};
 use crate::model::Model;
@@ -31,14 +31,23 @@ pub struct UserRisk {
     pub risk_rank: i64,
 }
 
+/// A stage's record in `pipeline_runs`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageRun {
+    pub stage: String,
+    pub last_success: Option<NaiveDateTime>,
+    /// Whether its latest run ended "failed" (a crash, not a verdict).
+    pub last_failed: bool,
+}
+
 /// What identifies a loaded state: a change of any part triggers a reload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Version {
     pub model_id: String,
     pub scored_at: Option<NaiveDateTime>,
     pub drift_run: Option<String>,
-    /// The newest promotion decision or drift check of any model: the
-    /// report's history changes with them.
+    /// The newest promotion decision, drift check, evaluation or stage run:
+    /// the report and the batch gauges change with them.
     pub history: Option<NaiveDateTime>,
 }
 
@@ -52,10 +61,22 @@ pub struct Loaded {
     pub numeric: Vec<String>,
     pub categorical: Vec<String>,
     pub slots: HashMap<String, Slot>,
-    /// The latest scored slice of this model: its as-of date and the users.
+    /// The latest scored slice: its as-of date, the model that scored it
+    /// (this one, or the previous production model until this one has
+    /// scored: no known user gets a 404 across a promotion), when it was
+    /// scored, and the users.
     pub predictions_as_of: Option<NaiveDate>,
+    pub predictions_model_id: Option<String>,
+    pub predictions_scored_at: Option<NaiveDateTime>,
     pub predictions: HashMap<String, UserRisk>,
     pub drift_max_psi: Option<f64>,
+    /// OK, WARN or FAIL of the model's last drift check.
+    pub drift_status: Option<String>,
+    /// The model's last realised-performance window: PR-AUC and its drop
+    /// below the test PR-AUC.
+    pub realised: Option<(f64, f64)>,
+    /// Each stage's last successful run, and whether its last run failed.
+    pub stage_runs: Vec<StageRun>,
     pub loaded_at: DateTime<Utc>,
     /// The HTML report (`churn report`'s page) built at this load; None when
     /// building it failed (logged).
@@ -86,10 +107,39 @@ impl Loaded {
             categorical,
             slots,
             predictions_as_of: None,
+            predictions_model_id: None,
+            predictions_scored_at: None,
             predictions: HashMap::new(),
             drift_max_psi: None,
+            drift_status: None,
+            realised: None,
+            stage_runs: Vec::new(),
             loaded_at: Utc::now(),
             report: None,
+        }
+    }
+
+    /// What the metrics show of this state.
+    pub fn gauges(&self) -> Gauges {
+        Gauges {
+            model_id: self.version.model_id.clone(),
+            pr_auc: self.row.pr_auc,
+            created_at_s: self.row.created_at.and_utc().timestamp() as f64,
+            drift_max_psi: self.drift_max_psi,
+            drift_status: self.drift_status.clone(),
+            realised: self.realised,
+            predictions_scored_at_s: self.predictions_scored_at.map(|t| t.and_utc().timestamp() as f64),
+            stage_runs: self
+                .stage_runs
+                .iter()
+                .map(|r| {
+                    (
+                        r.stage.clone(),
+                        r.last_success.map(|t| t.and_utc().timestamp() as f64),
+                        r.last_failed,
+                    )
+                })
+                .collect(),
         }
     }
 
@@ -123,43 +173,75 @@ impl Reload {
     }
 }
 
+/// Whether the server can answer with a model.
+#[derive(Debug, Clone)]
+pub enum Readiness {
+    /// Not yet: the public reason (no paths, no engine messages).
+    NotReady(String),
+    Ready(Arc<Loaded>),
+}
+
 /// The shared state of the server.
 pub struct AppState {
     pub db: PathBuf,
-    pub current: RwLock<Option<Arc<Loaded>>>,
-    /// Why the server is not ready (no model yet, unreadable file).
-    pub not_ready: Mutex<String>,
+    pub readiness: RwLock<Readiness>,
     pub metrics: Metrics,
+    /// The bearer token of /report, /model and /users/{id}/risk (none: open).
+    pub token: Option<String>,
+    /// Requests in flight beyond this many are refused with a 503 at once.
+    pub in_flight: tokio::sync::Semaphore,
     /// Whether the last reload failed (failures are logged once per streak).
     failing: Mutex<bool>,
 }
 
+/// Most requests in flight at once.
+pub const MAX_IN_FLIGHT: usize = 512;
+
 impl AppState {
     pub fn new(db: &Path) -> Arc<AppState> {
+        AppState::with_token(db, None)
+    }
+
+    pub fn with_token(db: &Path, token: Option<String>) -> Arc<AppState> {
         Arc::new(AppState {
             db: db.to_path_buf(),
-            current: RwLock::new(None),
-            not_ready: Mutex::new("no production model loaded yet".into()),
+            readiness: RwLock::new(Readiness::NotReady("no production model loaded yet".into())),
             metrics: Metrics::new(),
+            token: token.filter(|t| !t.is_empty()),
+            in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
             failing: Mutex::new(false),
         })
     }
 
     /// The loaded model, if any (requests keep the Arc they started with).
     pub fn model(&self) -> Option<Arc<Loaded>> {
-        self.current.read().expect("state lock").clone()
+        match &*self.readiness.read().expect("state lock") {
+            Readiness::Ready(m) => Some(m.clone()),
+            Readiness::NotReady(_) => None,
+        }
+    }
+
+    /// Why the server is not ready (None when it is).
+    pub fn not_ready_reason(&self) -> Option<String> {
+        match &*self.readiness.read().expect("state lock") {
+            Readiness::Ready(_) => None,
+            Readiness::NotReady(reason) => Some(reason.clone()),
+        }
     }
 
     /// Installs a state (used by reload, and by tests).
     pub fn install(&self, loaded: Loaded) {
-        self.metrics.model_swapped(&loaded);
-        *self.current.write().expect("state lock") = Some(Arc::new(loaded));
+        self.metrics.model_swapped(&loaded.gauges());
+        *self.readiness.write().expect("state lock") = Readiness::Ready(Arc::new(loaded));
     }
 
     /// Checks the file for a newer production model or slice and swaps it
     /// in; a locked, missing or unreadable file keeps the current state.
+    /// The full reason of a failure goes to the log; readiness keeps a short
+    /// one for the answers.
     pub fn reload(&self) -> Reload {
         let known = self.model().map(|m| m.version.clone());
+        let mut public = "no production model in the database yet: run `churn run --to promote`";
         let outcome = match read_state(&self.db, known.as_ref()) {
             Ok(None) => Reload::Unchanged,
             Ok(Some(Err(reason))) => Reload::NoModel(reason),
@@ -168,7 +250,18 @@ impl AppState {
                 self.install(loaded);
                 Reload::Loaded(id)
             }
-            Err(e) => Reload::Failed(e.to_string()),
+            Err(e) => {
+                public = match &e {
+                    crate::error::Error::MissingInput(_) => {
+                        "the database does not exist yet: `churn run` creates it; retrying"
+                    }
+                    crate::error::Error::Locked { .. } => {
+                        "the database is busy (another churn command is writing it); retrying"
+                    }
+                    _ => "the database could not be read (the server log says why); retrying",
+                };
+                Reload::Failed(e.to_string())
+            }
         };
         self.metrics.reloads.with_label_values(&[outcome.label()]).inc();
         let mut failing = self.failing.lock().expect("flag lock");
@@ -186,7 +279,7 @@ impl AppState {
                 }
                 *failing = true;
                 if self.model().is_none() {
-                    *self.not_ready.lock().expect("reason lock") = reason.clone();
+                    *self.readiness.write().expect("state lock") = Readiness::NotReady(public.into());
                 }
             }
         }
@@ -221,11 +314,11 @@ fn read_state(db: &Path, known: Option<&Version>) -> Result<Option<std::result::
     } else {
         None
     };
-    let drift: Option<(String, f64)> = if store.table_exists("drift_runs")? {
+    let drift: Option<(String, f64, String)> = if store.table_exists("drift_runs")? {
         conn.query_row(
-            "select run_id, max_psi from drift_runs where model_id = ? order by checked_at desc limit 1",
+            "select run_id, max_psi, status from drift_runs where model_id = ? order by checked_at desc limit 1",
             [&row.model_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()
         .context(|| "reading drift_runs".into())?
@@ -233,7 +326,12 @@ fn read_state(db: &Path, known: Option<&Version>) -> Result<Option<std::result::
         None
     };
     let mut history: Option<NaiveDateTime> = None;
-    for (table, column) in [("model_promotions", "promoted_at"), ("drift_runs", "checked_at")] {
+    for (table, column) in [
+        ("model_promotions", "promoted_at"),
+        ("drift_runs", "checked_at"),
+        ("performance_runs", "evaluated_at"),
+        ("pipeline_runs", "finished_at"),
+    ] {
         if store.table_exists(table)? {
             let newest: Option<NaiveDateTime> = conn
                 .query_row(&format!("select max({column}) from {table}"), [], |r| r.get(0))
@@ -252,21 +350,61 @@ fn read_state(db: &Path, known: Option<&Version>) -> Result<Option<std::result::
     }
     let model = registry::load(conn, &row.model_id)?;
     let mut loaded = Loaded::new(version, row, model);
-    loaded.drift_max_psi = drift.map(|d| d.1);
-    if scored_at.is_some() {
-        let as_of: Option<NaiveDate> = conn
-            .query_row(
-                "select max(as_of_date) from predictions where model_id = ?",
-                [&loaded.row.model_id],
-                |r| r.get(0),
+    if let Some((_, psi, status)) = drift {
+        loaded.drift_max_psi = Some(psi);
+        loaded.drift_status = Some(status);
+    }
+    loaded.realised = if store.table_exists("performance_runs")? {
+        conn.query_row(
+            "select pr_auc, pr_auc_drop from performance_runs where model_id = ? and kind = 'window' \
+             and pr_auc is not null order by evaluated_at desc limit 1",
+            [&loaded.row.model_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .context(|| "reading performance_runs".into())?
+    } else {
+        None
+    };
+    if store.table_exists("pipeline_runs")? {
+        loaded.stage_runs = conn
+            .prepare(
+                "select stage, max(finished_at) filter (where status = 'ok'), \
+                 arg_max(status, finished_at) = 'failed' from pipeline_runs group by stage order by stage",
             )
-            .context(|| "reading predictions".into())?;
-        if let Some(as_of) = as_of {
+            .and_then(|mut s| {
+                s.query_map([], |r| {
+                    Ok(StageRun {
+                        stage: r.get(0)?,
+                        last_success: r.get(1)?,
+                        last_failed: r.get(2)?,
+                    })
+                })?
+                .collect()
+            })
+            .context(|| "reading pipeline_runs".into())?;
+    }
+    // The slice to serve: the production model's latest, else (right after
+    // a promotion, before it has scored) the newest slice of any model.
+    let slice: Option<(String, NaiveDate, NaiveDateTime)> = if store.table_exists("predictions")? {
+        conn.query_row(
+            "select model_id, as_of_date, max(scored_at) from predictions group by model_id, as_of_date \
+             order by model_id = ? desc, as_of_date desc, max(scored_at) desc limit 1",
+            [&loaded.row.model_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .context(|| "reading predictions".into())?
+    } else {
+        None
+    };
+    if let Some((slice_model, as_of, slice_scored_at)) = slice {
+        {
             let mut stmt = conn
                 .prepare("select user_id, churn_risk, risk_rank from predictions where model_id = ? and as_of_date = ?")
                 .context(|| "reading predictions".into())?;
             let rows = stmt
-                .query_map(duckdb::params![loaded.row.model_id, as_of], |r| {
+                .query_map(duckdb::params![slice_model, as_of], |r| {
                     Ok((
                         r.get::<_, String>(0)?,
                         UserRisk {
@@ -279,6 +417,8 @@ fn read_state(db: &Path, known: Option<&Version>) -> Result<Option<std::result::
                 .context(|| "reading predictions".into())?;
             loaded.predictions = rows;
             loaded.predictions_as_of = Some(as_of);
+            loaded.predictions_model_id = Some(slice_model);
+            loaded.predictions_scored_at = Some(slice_scored_at);
         }
     }
     let report = crate::report::gather_for(&store, Some((loaded.row.clone(), &loaded.model)));
@@ -308,6 +448,7 @@ pub fn loaded_from(
     };
     let mut l = Loaded::new(version, row, model);
     l.predictions_as_of = predictions_as_of;
+    l.predictions_model_id = predictions_as_of.map(|_| l.row.model_id.clone());
     l.predictions = predictions;
     l
 }

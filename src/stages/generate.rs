@@ -22,13 +22,45 @@ use duckdb::arrow::array::{
 };
 use duckdb::arrow::record_batch::RecordBatch;
 
-use crate::config::{DriftScenario, GenerateConfig};
+use crate::config::{DriftScenario, GenerateConfig, Overrides};
 use crate::error::{Context, Error, Result};
 use crate::simulation::{COUNTRIES, Event, SECONDS_PER_DAY, SOURCES, User, World};
 use crate::sql;
 use crate::stages::Outcome;
 
 const USERS_PER_CHUNK: usize = 512;
+
+/// Flags of the generate stage that override config values.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimArgs {
+    /// generate: number of users (overrides generate.users).
+    #[arg(long)]
+    pub users: Option<u32>,
+
+    /// generate: number of days (overrides generate.days).
+    #[arg(long)]
+    pub days: Option<u32>,
+
+    /// generate: first simulated day, YYYY-MM-DD (overrides generate.start_date).
+    #[arg(long)]
+    pub start_date: Option<NaiveDate>,
+
+    /// generate: random seed (overrides generate.seed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+impl SimArgs {
+    /// The flags as config overrides (the highest precedence).
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            users: self.users,
+            days: self.days,
+            start_date: self.start_date,
+            seed: self.seed,
+        }
+    }
+}
 
 /// A chunk of consecutive users' events, as Arrow columns.
 struct Chunk {

@@ -7,7 +7,6 @@ use std::path::Path;
 
 use duckdb::Connection;
 
-use crate::cli::IngestMode;
 use crate::error::{Context, Error, Result};
 use crate::stages::Outcome;
 
@@ -24,6 +23,13 @@ const fn col(name: &'static str, sql_type: &'static str, required: bool) -> Colu
         sql_type,
         required,
     }
+}
+
+/// replace: the files become the users and events; append: they are added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IngestMode {
+    Replace,
+    Append,
 }
 
 const USER_COLUMNS: &[Column] = &[

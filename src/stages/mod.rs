@@ -16,16 +16,14 @@ pub mod training_set;
 pub mod validate;
 
 use std::fmt;
-use std::time::Duration;
 
 use chrono::Utc;
 use clap::ValueEnum;
 use duckdb::Connection;
 use rand::Rng;
 
-use crate::cli::{RunArgs, SimArgs};
-use crate::config::{Config, Overrides};
-use crate::db::{Access, RunRecord, Store};
+use crate::config::Config;
+use crate::db::{RunRecord, Store};
 use crate::error::{Context, Error, Result};
 use crate::sql::{self, SqlContext};
 
@@ -201,6 +199,15 @@ pub fn new_run_id() -> String {
     format!("run-{}-{suffix:04x}", Utc::now().format("%Y%m%dT%H%M%SZ"))
 }
 
+/// The stage running now (or that failed last), for the final error line
+/// and the interrupt message.
+static CURRENT_STAGE: std::sync::Mutex<Option<&'static str>> = std::sync::Mutex::new(None);
+
+/// The stage that was running when the command stopped, if any.
+pub fn failed_stage() -> Option<&'static str> {
+    *CURRENT_STAGE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The stages that append rows in bulk, tagging them with their load id
 /// and writing a row of the `loads` ledger in their transaction.
 const LOADING_STAGES: [&str; 3] = ["generate", "ingest", "score"];
@@ -231,6 +238,10 @@ pub fn run_recorded(
 ) -> Result<Outcome> {
     let started_at = Utc::now().naive_utc();
     let load_id = ctx.load_id(name);
+    *CURRENT_STAGE.lock().unwrap_or_else(|e| e.into_inner()) = Stage::value_variants()
+        .iter()
+        .map(|s| s.name())
+        .find(|s| *s == name);
     let result = check_inputs(store, name, needs).and_then(|()| {
         store.transaction(|conn| {
             let out = body(conn)?;
@@ -287,7 +298,10 @@ pub fn run_recorded(
     );
     match out.failure {
         Some(e) => Err(e),
-        None => Ok(out),
+        None => {
+            *CURRENT_STAGE.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            Ok(out)
+        }
     }
 }
 
@@ -320,93 +334,6 @@ pub fn build_table(
         .context(|| format!("{stage}: counting {table}"))
 }
 
-/// The stages `churn run` was asked for, in pipeline order.
-pub fn select_stages(args: &RunArgs) -> Result<Vec<Stage>> {
-    let stages: Vec<Stage> = if args.stages.is_empty() {
-        let pos = |s: Stage, flag: &str| {
-            DEFAULT_PIPELINE.iter().position(|&p| p == s).ok_or_else(|| {
-                Error::Usage(format!(
-                    "--{flag} {s}: {s} is not part of the default pipeline; use `churn {}`",
-                    if s == Stage::Ingest {
-                        "ingest --users FILE --events FILE".to_string()
-                    } else {
-                        format!("run --stage {s}")
-                    }
-                ))
-            })
-        };
-        let from = args.from.map(|s| pos(s, "from")).transpose()?.unwrap_or(0);
-        let to = args
-            .to
-            .map(|s| pos(s, "to"))
-            .transpose()?
-            .unwrap_or(DEFAULT_PIPELINE.len() - 1);
-        if from > to {
-            return Err(Error::Usage(format!(
-                "--from {} comes after --to {}: nothing to run",
-                DEFAULT_PIPELINE[from], DEFAULT_PIPELINE[to]
-            )));
-        }
-        DEFAULT_PIPELINE[from..=to].to_vec()
-    } else {
-        let mut s = args.stages.clone();
-        s.sort();
-        s.dedup();
-        s
-    };
-    if stages.contains(&Stage::Ingest) {
-        return Err(Error::Usage(
-            "ingest reads your files: use `churn ingest --users FILE --events FILE`".into(),
-        ));
-    }
-    Ok(stages)
-}
-
-/// `churn run`.
-pub fn run_pipeline(
-    db: &std::path::Path,
-    config: &Config,
-    args: &RunArgs,
-    show_progress: bool,
-) -> Result<()> {
-    let stages = select_stages(args)?;
-    let lock_timeout = Duration::from_secs_f64(config.store.lock_timeout_s);
-    let store = if stages[0] == Stage::Generate {
-        Store::open(db, Access::ReadWrite, lock_timeout)?
-    } else {
-        Store::open_existing(db, Access::ReadWrite, lock_timeout)?
-    };
-    let ctx = Ctx {
-        config,
-        run_id: new_run_id(),
-        show_progress,
-        score: score::ScoreArgs {
-            as_of_date: args.as_of_date,
-            from_date: args.from_date,
-            to_date: args.to_date,
-            export: args.export.clone(),
-            // The whole pipeline also scores the new model's test window,
-            // so that evaluate has matured predictions to show at once.
-            seed_test_window: args.stages.is_empty() && args.from.is_none(),
-        },
-        drift_json: args.json.clone(),
-        append_days: None,
-    };
-    // The monitoring stages all run: a drift FAIL does not hide what
-    // evaluate would say. The first monitoring FAIL is the result.
-    let mut monitoring_fail = None;
-    for stage in stages {
-        match run_stage(&store, &ctx, stage) {
-            Ok(_) => {}
-            Err(e @ (Error::DriftFail(_) | Error::PerformanceFail(_))) => {
-                monitoring_fail.get_or_insert(e);
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    monitoring_fail.map_or(Ok(()), Err)
-}
-
 /// Runs one stage through the recorded runner.
 pub fn run_stage(store: &Store, ctx: &Ctx<'_>, stage: Stage) -> Result<Outcome> {
     let sql_ctx = ctx.sql();
@@ -436,14 +363,4 @@ pub fn run_stage(store: &Store, ctx: &Ctx<'_>, stage: Stage) -> Result<Outcome> 
             "ingest reads your files: use `churn ingest --users FILE --events FILE`".into(),
         )),
     })
-}
-
-/// Flags of `churn run` that override config values.
-pub fn overrides(args: &SimArgs) -> Overrides {
-    Overrides {
-        users: args.users,
-        days: args.days,
-        start_date: args.start_date,
-        seed: args.seed,
-    }
 }

@@ -22,7 +22,10 @@ use crate::common::{Sandbox, ctx, rows, small_config};
 
 /// Sends one request to a fresh router over `state`.
 fn call(state: &Arc<AppState>, method: &str, uri: &str, body: Option<String>) -> (StatusCode, Value, String) {
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let request = Request::builder()
             .method(method)

@@ -1,20 +1,55 @@
 //! `churn models list | show ID | promote ID`.
 
-use std::path::Path;
-use std::time::Duration;
+use clap::Subcommand;
 
-use crate::cli::ModelsCommand;
-use crate::config::Config;
+use crate::commands::{Globals, lock_timeout};
+use crate::config::Overrides;
 use crate::db::{Access, Store};
 use crate::error::{Context, Error, Result};
 use crate::model::registry::{self, Decision};
 use crate::stages::{self, Ctx, Outcome};
 
-pub fn run(cmd: &ModelsCommand, db: &Path, config: &Config, lock_timeout: Duration) -> Result<()> {
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Every model, newest first, with its status and test metrics.
+    List {
+        /// Print a JSON array of the models' rows instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One model: metadata, metrics, terms and promotion history.
+    Show {
+        /// The model id (see `churn models list`).
+        model_id: String,
+        /// Print one JSON object (the model's row, terms, promotions).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a model the production model (the rollback path); recorded in
+    /// model_promotions.
+    Promote {
+        /// The model id (see `churn models list`).
+        model_id: String,
+    },
+}
+
+impl ModelsCommand {
+    pub fn run(&self, g: &Globals) -> Result<()> {
+        let config = g.config(&Overrides::default())?;
+        run(self, g.db(), &config)
+    }
+}
+
+fn run(cmd: &ModelsCommand, db: &std::path::Path, config: &crate::config::Config) -> Result<()> {
+    let lock_timeout = lock_timeout(config);
     match cmd {
-        ModelsCommand::List => {
+        ModelsCommand::List { json } => {
             let store = Store::open_existing(db, Access::ReadOnly, lock_timeout)?;
             let models = registry::list(&store.conn)?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&models).unwrap_or_default());
+                return Ok(());
+            }
             if models.is_empty() {
                 println!("no models yet: `churn run --to promote` trains and promotes one");
                 return Ok(());
@@ -38,9 +73,12 @@ pub fn run(cmd: &ModelsCommand, db: &Path, config: &Config, lock_timeout: Durati
             }
             Ok(())
         }
-        ModelsCommand::Show { model_id } => {
+        ModelsCommand::Show { model_id, json } => {
             let store = Store::open_existing(db, Access::ReadOnly, lock_timeout)?;
             let m = registry::get(&store.conn, model_id)?.ok_or_else(|| unknown(model_id))?;
+            if *json {
+                return show_json(&store, m);
+            }
             println!("model_id      {}", m.model_id);
             println!("status        {} (role {})", m.status, m.role);
             println!("created_at    {}", m.created_at);
@@ -121,6 +159,34 @@ pub fn run(cmd: &ModelsCommand, db: &Path, config: &Config, lock_timeout: Durati
             Ok(())
         }
     }
+}
+
+/// `churn models show ID --json`: the row, the terms and the decisions.
+fn show_json(store: &Store, m: registry::ModelRow) -> Result<()> {
+    let model = registry::load(&store.conn, &m.model_id)?;
+    let promotions: Vec<serde_json::Value> = store
+        .conn
+        .prepare(
+            "select strftime(promoted_at, '%Y-%m-%dT%H:%M:%S'), decision, reason, candidate_score, \
+             production_score, previous_model_id from model_promotions where model_id = ? order by promoted_at",
+        )
+        .and_then(|mut s| {
+            s.query_map([&m.model_id], |r| {
+                Ok(serde_json::json!({
+                    "promoted_at": r.get::<_, String>(0)?,
+                    "decision": r.get::<_, String>(1)?,
+                    "reason": r.get::<_, String>(2)?,
+                    "candidate_score": r.get::<_, Option<f64>>(3)?,
+                    "production_score": r.get::<_, Option<f64>>(4)?,
+                    "previous_model_id": r.get::<_, Option<String>>(5)?,
+                }))
+            })?
+            .collect()
+        })
+        .context(|| "reading model_promotions".into())?;
+    let out = serde_json::json!({"model": m, "terms": model.terms, "promotions": promotions});
+    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    Ok(())
 }
 
 fn unknown(model_id: &str) -> Error {

@@ -1,0 +1,73 @@
+//! The subcommands: one file each, holding its clap arguments (their `///`
+//! lines are the `--help` text) and its `run`. `crate::run` only matches.
+
+pub mod completions;
+pub mod generate;
+pub mod ingest;
+pub mod models;
+pub mod probe;
+pub mod report;
+pub mod run;
+pub mod serve;
+pub mod sql;
+pub mod status;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Subcommand;
+
+use crate::config::{Config, Overrides};
+use crate::error::Result;
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run pipeline stages (default: every stage, generate through evaluate).
+    Run(run::RunArgs),
+    /// Simulate users and events (the generate stage), or continue the
+    /// simulation with --append-days.
+    Generate(generate::GenerateArgs),
+    /// Load your own users and events (CSV or Parquet) in place of, or in
+    /// addition to (--mode append), the data in the database.
+    Ingest(ingest::IngestArgs),
+    /// Serve the production model over HTTP (/predict, /ready, /metrics, ...).
+    Serve(serve::ServeArgs),
+    /// Write the HTML report (model card, drift, risk list) of the file.
+    Report(report::ReportArgs),
+    /// GET an http:// URL; exit 0 on a 2xx answer, 1 otherwise (the
+    /// container's health check: `churn probe http://127.0.0.1:8000/live`).
+    Probe(probe::ProbeArgs),
+    /// Print the SQL a stage runs, ready to paste into DuckDB's CLI.
+    Sql(sql::SqlArgs),
+    /// Tables with row counts, the production model and each stage's last run.
+    Status(status::StatusArgs),
+    /// The model registry: list, show, promote (rollback).
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
+}
+
+/// What every command gets from the global flags.
+pub struct Globals {
+    pub db: PathBuf,
+    pub config_file: Option<PathBuf>,
+    /// Draw progress bars (stderr is a terminal, text logs, not -q).
+    pub show_progress: bool,
+}
+
+impl Globals {
+    /// The settings: defaults < file < environment < `overrides` (flags).
+    pub fn config(&self, overrides: &Overrides) -> Result<Config> {
+        Config::load(self.config_file.as_deref(), std::env::vars(), overrides)
+    }
+
+    pub fn db(&self) -> &Path {
+        &self.db
+    }
+}
+
+/// How long to retry a database another process holds.
+pub fn lock_timeout(config: &Config) -> Duration {
+    Duration::from_secs_f64(config.store.lock_timeout_s)
+}

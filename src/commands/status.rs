@@ -1,0 +1,185 @@
+//! `churn status`: the tables with their row counts, the production model,
+//! the last drift check and each stage's last run; `--json` for scripts.
+
+use clap::Args;
+use duckdb::OptionalExt;
+use serde::Serialize;
+
+use crate::commands::{Globals, lock_timeout};
+use crate::config::Overrides;
+use crate::db::{Access, Store};
+use crate::error::{Context, Result};
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print one JSON object instead of the text tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub database: String,
+    pub tables: Vec<TableRows>,
+    pub production_model: Option<crate::model::registry::ModelRow>,
+    pub last_drift: Option<LastDrift>,
+    pub last_runs: Vec<LastRun>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TableRows {
+    pub table: String,
+    pub rows: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LastDrift {
+    pub status: String,
+    pub scored_on: String,
+    pub max_psi: f64,
+    pub max_psi_feature: String,
+    pub model_id: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LastRun {
+    pub stage: String,
+    pub status: String,
+    pub finished_at: String,
+    pub rows_out: Option<i64>,
+    pub error: Option<String>,
+}
+
+impl StatusArgs {
+    pub fn run(&self, g: &Globals) -> Result<()> {
+        let config = g.config(&Overrides::default())?;
+        let store = Store::open_existing(g.db(), Access::ReadOnly, lock_timeout(&config))?;
+        let status = gather(&store)?;
+        drop(store);
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&status).unwrap_or_default());
+        } else {
+            print_text(&status);
+        }
+        Ok(())
+    }
+}
+
+/// Everything `churn status` shows, read from an open store.
+pub fn gather(store: &Store) -> Result<Status> {
+    let conn = &store.conn;
+    let names: Vec<String> = conn
+        .prepare("select table_name from duckdb_tables() where schema_name = 'main' order by table_name")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .context(|| "status: listing tables".into())?;
+    let mut tables = Vec::with_capacity(names.len());
+    for table in names {
+        let rows = store.count_rows(&table)?;
+        tables.push(TableRows { table, rows });
+    }
+    let production_model = if store.table_exists("models")? {
+        crate::model::registry::production(conn)?
+    } else {
+        None
+    };
+    let last_drift = if store.table_exists("drift_runs")? {
+        conn.query_row(
+            "select status, strftime(current_as_of, '%Y-%m-%d'), max_psi, max_psi_feature, model_id \
+             from drift_runs order by checked_at desc limit 1",
+            [],
+            |r| {
+                Ok(LastDrift {
+                    status: r.get(0)?,
+                    scored_on: r.get(1)?,
+                    max_psi: r.get(2)?,
+                    max_psi_feature: r.get(3)?,
+                    model_id: r.get(4)?,
+                })
+            },
+        )
+        .optional()
+        .context(|| "status: reading drift_runs".into())?
+    } else {
+        None
+    };
+    let last_runs = if store.table_exists("pipeline_runs")? {
+        conn.prepare(
+            "select stage, status, strftime(finished_at, '%Y-%m-%d %H:%M:%S'), rows_out, error \
+             from pipeline_runs \
+             qualify row_number() over (partition by stage order by finished_at desc) = 1 \
+             order by finished_at",
+        )
+        .and_then(|mut s| {
+            s.query_map([], |r| {
+                Ok(LastRun {
+                    stage: r.get(0)?,
+                    status: r.get(1)?,
+                    finished_at: r.get(2)?,
+                    rows_out: r.get(3)?,
+                    error: r.get(4)?,
+                })
+            })?
+            .collect()
+        })
+        .context(|| "status: reading pipeline_runs".into())?
+    } else {
+        Vec::new()
+    };
+    Ok(Status {
+        database: store.path().display().to_string(),
+        tables,
+        production_model,
+        last_drift,
+        last_runs,
+    })
+}
+
+fn print_text(s: &Status) {
+    println!("database: {}", s.database);
+    println!();
+    println!("{:<24} {:>12}", "table", "rows");
+    for t in &s.tables {
+        println!("{:<24} {:>12}", t.table, t.rows);
+    }
+    println!();
+    match &s.production_model {
+        Some(m) => println!(
+            "production model: {} (created {}, trained on {} to {}): PR-AUC {:.4}, ROC-AUC {:.4}, log loss {:.4}, \
+             Brier {:.4}",
+            m.model_id,
+            m.created_at.format("%Y-%m-%d %H:%M:%S"),
+            m.train_from,
+            m.train_to,
+            m.pr_auc,
+            m.roc_auc,
+            m.log_loss,
+            m.brier
+        ),
+        None => println!("production model: none yet (`churn run --to promote`)"),
+    }
+    match &s.last_drift {
+        Some(d) => println!(
+            "last drift check: {} on the population scored {} by {} (max PSI {:.4}, {})",
+            d.status, d.scored_on, d.model_id, d.max_psi, d.max_psi_feature
+        ),
+        None => println!("last drift check: none yet (`churn run --stage drift`)"),
+    }
+    println!();
+    if s.last_runs.is_empty() {
+        println!("no stage has run yet: `churn run`");
+        return;
+    }
+    println!(
+        "{:<14} {:<8} {:<20} {:>12}  error",
+        "stage", "status", "finished (UTC)", "rows out"
+    );
+    for r in &s.last_runs {
+        let rows = r.rows_out.map_or_else(|| "-".to_string(), |n| n.to_string());
+        let error = r.error.as_deref().unwrap_or_default();
+        let error = error.lines().next().unwrap_or_default();
+        println!(
+            "{:<14} {:<8} {:<20} {rows:>12}  {error}",
+            r.stage, r.status, r.finished_at
+        );
+    }
+}
