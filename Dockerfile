@@ -13,10 +13,10 @@
 # drift CronJob runs a two-line /bin/sh script (retrain only when drift
 # exits 2) and operators can `kubectl exec` into a pod to open the file.
 
-ARG RUST_VERSION=1.95
-ARG DEBIAN_RELEASE=bookworm
-
-FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS builder
+# Base images pinned by digest (tag kept for readers): a rebuild gets the
+# same bytes. Bump both together (the builder's glibc must not be newer
+# than the runtime's): `docker buildx imagetools inspect rust:1.95-slim-bookworm`.
+FROM rust:1.95-slim-bookworm@sha256:d7482085ff5b415f84dba5647ae71606650bdef00db7aeb69f4b3d170c3e4082 AS builder
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # hadolint ignore=DL3008
 RUN apt-get update \
@@ -51,7 +51,7 @@ RUN touch src/main.rs src/lib.rs \
     && cp .duckdb-lib/libduckdb.so /out/libduckdb.so \
     && /out/churn --version
 
-FROM debian:${DEBIAN_RELEASE}-slim AS runtime
+FROM debian:bookworm-slim@sha256:96e378d7e6531ac9a15ad505478fcc2e69f371b10f5cdf87857c4b8188404716 AS runtime
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="churn" \
       org.opencontainers.image.description="Customer-churn MLOps pipeline in one binary, on an embedded DuckDB file" \

@@ -143,6 +143,7 @@ impl Store {
                 .execute_batch(&text)
                 .context(|| format!("creating the schema ({name}) in {}", self.path.display()))?;
         }
+        crate::dictionary::comment_all(&self.conn)?;
         Ok(())
     }
 

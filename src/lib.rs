@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod db;
+pub mod dictionary;
 pub mod error;
 pub mod model;
 pub mod report;

@@ -42,6 +42,7 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "validate/events_payment_amount_positive.sql",
     "validate/events_amount_mostly_on_payments.sql",
     "validate/events_in_recorded_loads.sql",
+    "validate/events_values_finite.sql",
     "prepare/user_daily.sql",
     "features/user_features_daily.sql",
     "labels/labels_daily.sql",

@@ -27,7 +27,7 @@ numeric_values as (
     unpivot (
         select
             user_id,
-            columns(c -> c not in (
+            columns(lambda c: c not in (
                 'user_id', 'as_of_date', 'signup_date', 'is_paid', 'plan', 'country', 'marketing_source',
                 'recently_active'
             ))::double,

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use duckdb::Connection;
+use duckdb::{Connection, OptionalExt};
 
 use crate::error::{Context, Error, Result};
 use crate::stages::Outcome;
@@ -229,6 +229,31 @@ fn check_file(conn: &Connection, file: &Staged<'_>, spec: &[Column], key: &str) 
                 c.name,
                 c.sql_type
             )));
+        }
+        if c.sql_type == "double" {
+            // NaN and ±infinity read as doubles, but are no measurement.
+            let bad: Option<(i64, String)> = conn
+                .query_row(
+                    &format!(
+                        "select __row, \"{n}\"::varchar from {t} \
+                         where not isfinite(try_cast(\"{n}\" as double)) order by __row limit 1",
+                        n = c.name,
+                        t = file.table
+                    ),
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .context(|| format!("ingest: checking column {} of {}", c.name, file.path.display()))?;
+            if let Some((row, value)) = bad {
+                return Err(Error::BadInput(format!(
+                    "ingest: {}, {}, column {}: {value:?} is not a finite number; give a number or \
+                     leave it empty, and ingest again",
+                    file.path.display(),
+                    file.place(row),
+                    c.name
+                )));
+            }
         }
     }
     let empty: Option<i64> = conn

@@ -245,6 +245,11 @@ pub fn run_recorded(
     let result = check_inputs(store, name, needs).and_then(|()| {
         store.transaction(|conn| {
             let out = body(conn)?;
+            // The tables the stage built get the data dictionary's comments.
+            let undescribed = crate::dictionary::comment_all(conn)?;
+            if !undescribed.is_empty() {
+                tracing::debug!(columns = ?undescribed, "columns the data dictionary does not describe");
+            }
             let finished_at = Utc::now().naive_utc();
             if LOADING_STAGES.contains(&name) {
                 crate::db::torn_commit_fault(conn, name, &load_id)?;

@@ -157,6 +157,18 @@ fn unparseable_value_is_refused_with_line_and_column() {
 }
 
 #[test]
+fn non_finite_numbers_are_refused_with_line_and_column() {
+    for bad in ["NaN", "inf", "-Infinity"] {
+        let events = EVENTS.replace("12.5", bad);
+        assert_refused(
+            USERS,
+            &events,
+            &["events.csv, line 3, column watch_minutes", "not a finite number"],
+        );
+    }
+}
+
+#[test]
 fn duplicate_key_is_refused() {
     let users = format!("{USERS}a1,2026-01-05,free,UK,ads\n");
     assert_refused(&users, EVENTS, &["duplicate user_id \"a1\" at line 2 and line 4"]);

@@ -145,3 +145,36 @@ fn the_run_record_commits_with_the_stage() {
     );
     exec(&store, "alter table pipeline_runs_moved rename to pipeline_runs");
 }
+
+/// The data dictionary: after the whole pipeline every table, view and
+/// column of the file has a comment an analyst can read.
+#[test]
+fn every_table_and_column_has_a_comment() {
+    let sb = Sandbox::new();
+    let c = sb.small(200, 100);
+    let out = sb.churn(&["--config", &c, "run"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let store = sb.store();
+    let missing = rows(
+        &store,
+        "select table_name || '.' || column_name from duckdb_columns()
+         where schema_name = 'main' and not internal and coalesce(comment, '') = ''
+           and table_name not in (select table_name from duckdb_tables() where temporary)
+         order by 1",
+    );
+    assert!(missing.is_empty(), "columns without a comment: {missing:?}");
+    let tables = rows(
+        &store,
+        "select table_name from duckdb_tables() where schema_name = 'main' and coalesce(comment, '') = ''
+         union all select view_name from duckdb_views() where schema_name = 'main' and not internal
+           and coalesce(comment, '') = ''",
+    );
+    assert!(tables.is_empty(), "tables without a comment: {tables:?}");
+    let n: i64 = one(
+        &store,
+        "select count(*) from duckdb_columns() where schema_name = 'main' and comment <> ''",
+    )
+    .parse()
+    .unwrap();
+    assert!(n > 250, "{n} columns described");
+}

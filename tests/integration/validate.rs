@@ -69,6 +69,9 @@ breaks_only! {
     quiz_score_above_100: "events_quiz_score_in_range" <- "update events set quiz_score = 101 where event_id = 3";
     payment_without_amount: "events_payment_amount_positive" <- "update events set amount = 0 where event_id = 4";
     amounts_on_non_payments: "events_amount_mostly_on_payments" <- "update events set amount = 5 where event_type = 'login'";
+    nan_watch_minutes: "events_values_finite" <- "update events set watch_minutes = 'nan'::double where event_id = 2";
+    infinite_amount: "events_values_finite" <- "update events set amount = 'inf'::double where event_id = 4";
+    event_of_an_unrecorded_load: "events_in_recorded_loads" <- "update events set load_id = 'run-x:ingest' where event_id = 2";
 }
 
 #[test]
@@ -107,7 +110,7 @@ fn stage_stores_results_and_fails_on_errors_only() {
     assert_eq!(stored, vec![vec!["events_quiz_score_in_range", "1", "150.0"]]);
     assert_eq!(
         rows(&store, "select count(*) from validation_results"),
-        vec![vec!["13"]]
+        vec![vec!["14"]]
     );
     // A check that found errors is a verdict ("invalid"), not a crash.
     let runs = rows(&store, "select status from pipeline_runs order by started_at");
