@@ -306,6 +306,8 @@ pub struct ServeConfig {
     /// Give it through the environment (CHURN_SERVE_TOKEN, from a Secret).
     pub token: String,
     pub reload_interval_s: u64,
+    /// A client must send its request headers within this many seconds.
+    pub header_timeout_s: f64,
 }
 
 impl Default for ServeConfig {
@@ -314,6 +316,7 @@ impl Default for ServeConfig {
             addr: "127.0.0.1:8000".to_string(),
             token: String::new(),
             reload_interval_s: 30,
+            header_timeout_s: 10.0,
         }
     }
 }
@@ -548,6 +551,13 @@ impl Config {
                     "must be positive and below drift.fail_psi, got {} and {}",
                     d.warn_psi, d.fail_psi
                 ),
+            );
+        }
+        let h = self.serve.header_timeout_s;
+        if !(h.is_finite() && h > 0.0) {
+            return bad(
+                "serve.header_timeout_s",
+                format!("must be a positive number of seconds, got {h}"),
             );
         }
         if !(self.store.lock_timeout_s.is_finite() && self.store.lock_timeout_s >= 0.0) {

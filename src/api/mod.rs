@@ -38,8 +38,6 @@ use crate::error::{Error, Result};
 use error::ApiError;
 pub use state::AppState;
 
-/// A client must send its request headers within this long.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// A request is answered (or refused with a 503) within this long.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Requests in flight at SIGTERM get this long to finish.
@@ -222,17 +220,19 @@ pub async fn shutdown_signal() {
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains the
 /// requests in flight (up to `DRAIN_TIMEOUT`). HTTP/1.1, with a header read
-/// timeout: a client that sends half its headers is dropped.
+/// timeout: a client that has not sent its headers within `header_timeout`
+/// is dropped.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()>,
+    header_timeout: Duration,
 ) -> std::io::Result<()> {
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(header_timeout);
     let builder = builder.http1_only();
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -288,6 +288,7 @@ pub fn serve_at(db: &Path, config: &Config, addr: Option<&str>) -> Result<()> {
             source,
         })?;
     let token = Some(config.serve.token.clone()).filter(|t| !t.is_empty());
+    let header_timeout_s = config.serve.header_timeout_s;
     if token.is_none() && !addr.ip().is_loopback() {
         tracing::warn!(
             %addr,
@@ -324,7 +325,8 @@ pub fn serve_at(db: &Path, config: &Config, addr: Option<&str>) -> Result<()> {
             })
         };
         tracing::info!(%addr, db = %db.display(), "serving; reloading every {} s", interval.as_secs());
-        let served = serve(listener, app(state), shutdown_signal()).await;
+        let header_timeout = Duration::from_secs_f64(header_timeout_s);
+        let served = serve(listener, app(state), shutdown_signal(), header_timeout).await;
         poller.abort();
         served.map_err(|source| Error::Io {
             context: "serving HTTP".into(),

@@ -178,3 +178,194 @@ fn every_table_and_column_has_a_comment() {
     .unwrap();
     assert!(n > 250, "{n} columns described");
 }
+
+/// Usage and configuration errors exit 3 (2 is a monitoring FAIL): clap's
+/// own errors, bad environment values, a --db that is a folder.
+#[test]
+fn usage_and_configuration_errors_exit_3() {
+    let sb = Sandbox::new();
+    let dir = sb.path("a-folder");
+    std::fs::create_dir_all(&dir).unwrap();
+    let folder = dir.to_str().unwrap();
+    let cases: Vec<(Vec<(&str, &str)>, Vec<&str>, &str)> = vec![
+        (vec![], vec!["run", "--stage", "drift", "--jsn", "x"], "--jsn"),
+        (vec![], vec!["run", "--stage", "nonsense"], "nonsense"),
+        (vec![], vec!["frobnicate"], "frobnicate"),
+        (vec![("CHURN_LOG_FORMAT", "xml")], vec!["status"], "xml"),
+        (vec![("CHURN_DB", folder)], vec!["status"], "folder"),
+        (vec![("CHURN_DB", "")], vec!["status"], ""),
+        (
+            vec![("CHURN_GENERATE_USERS", "many")],
+            vec!["run", "--stage", "generate"],
+            "generate.users",
+        ),
+        (
+            vec![("CHURN_LABELS_WINDOW_DAYS", "30")],
+            vec!["status"],
+            "horizon_days",
+        ),
+    ];
+    for (env, args, named) in cases {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_churn"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("CHURN_") {
+                cmd.env_remove(k);
+            }
+        }
+        if !env.iter().any(|(k, _)| *k == "CHURN_DB") {
+            cmd.arg("--db").arg(sb.db());
+        }
+        let out = cmd.envs(env.iter().copied()).args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(3), "{env:?} {args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(named), "{args:?}: {}", stderr(&out));
+    }
+    // Help and version succeed; the version names the DuckDB of the file.
+    let out = sb.churn(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = sb.churn(&["--version"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        crate::common::stdout(&out).contains("DuckDB 1.5.6"),
+        "{}",
+        crate::common::stdout(&out)
+    );
+}
+
+/// `churn status | head -1`: a closed pipe ends the command quietly, never
+/// with a panic (exit 101).
+#[test]
+fn a_closed_pipe_is_not_a_panic() {
+    let sb = Sandbox::new();
+    let out = sb.churn(&["run", "--stage", "generate", "--users", "20", "--days", "10"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_churn"))
+        .arg("--db")
+        .arg(sb.db())
+        .arg("status")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_ne!(out.status.code(), Some(101), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    assert!(out.status.success() || out.status.signal() == Some(libc::SIGPIPE));
+}
+
+/// SIGTERM (what `docker stop` and Kubernetes send, also to PID 1) stops a
+/// batch command with 143 and a message, and nothing of the interrupted
+/// stage is kept.
+#[test]
+fn sigterm_stops_a_stage_and_keeps_nothing_of_it() {
+    let sb = Sandbox::new();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_churn"))
+        .arg("--db")
+        .arg(sb.db())
+        .args(["run", "--stage", "generate", "--users", "200000", "--days", "240"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("stopped by SIGTERM during generate"),
+        "{}",
+        stderr(&out)
+    );
+    let store = sb.store();
+    assert_eq!(one(&store, "select count(*) from users"), "0");
+    assert_eq!(one(&store, "select count(*) from events"), "0");
+    assert_eq!(one(&store, "select count(*) from pipeline_runs"), "0");
+}
+
+/// In JSON mode every line is one JSON object, the final error included,
+/// with message, level, stage and error at the top level.
+#[test]
+fn json_logs_are_one_object_a_line_to_the_last_error() {
+    let sb = Sandbox::new();
+    drop(sb.store());
+    let out = sb.churn(&["--log-format", "json", "run", "--stage", "prepare"]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines: Vec<serde_json::Value> = stderr(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(!lines.is_empty());
+    for l in &lines {
+        assert!(l["message"].is_string() && l["level"].is_string(), "{l}");
+        assert!(l.get("fields").is_none(), "{l}");
+    }
+    let last = lines.last().unwrap();
+    assert_eq!(last["level"], "ERROR");
+    assert_eq!(last["stage"], "prepare");
+    assert!(
+        last["error"]
+            .as_str()
+            .unwrap()
+            .contains("prepare needs table users"),
+        "{last}"
+    );
+    assert_eq!(last["exit_code"], 1);
+}
+
+/// Completions, and JSON for status and the registry.
+#[test]
+fn completions_and_json_output() {
+    let sb = Sandbox::new();
+    let out = sb.churn(&["completions", "bash"]);
+    assert!(out.status.success());
+    assert!(crate::common::stdout(&out).contains("churn"));
+    let c = sb.small(200, 100);
+    let out = sb.churn(&["--config", &c, "run", "--to", "promote"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = sb.churn(args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_str(&crate::common::stdout(&out)).unwrap()
+    };
+    let status = json(&["status", "--json"]);
+    assert!(
+        status["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["table"] == "events")
+    );
+    assert!(status["production_model"]["model_id"].is_string());
+    let list = json(&["models", "list", "--json"]);
+    let id = list[0]["model_id"].as_str().unwrap().to_string();
+    let show = json(&["models", "show", &id, "--json"]);
+    assert_eq!(show["model"]["model_id"], id.as_str());
+    assert!(show["terms"].as_array().unwrap().len() > 10);
+    assert_eq!(show["promotions"][0]["decision"], "promoted");
+}
+
+/// DuckDB fetches and loads no extension by itself on our connections.
+#[test]
+fn extensions_are_never_installed_or_loaded_behind_our_back() {
+    let sb = Sandbox::new();
+    let store = sb.store();
+    assert_eq!(
+        rows(
+            &store,
+            "select current_setting('autoinstall_known_extensions'), current_setting('autoload_known_extensions')"
+        ),
+        vec![vec!["false", "false"]]
+    );
+    // A file of another format is refused at once, without reaching out.
+    let other = Sandbox::new();
+    std::fs::write(
+        other.db(),
+        "SQLite format 3\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}",
+    )
+    .unwrap();
+    let out = other.churn(&["status"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("http"), "{}", stderr(&out));
+}
