@@ -187,7 +187,9 @@ fn usage_and_configuration_errors_exit_3() {
     let dir = sb.path("a-folder");
     std::fs::create_dir_all(&dir).unwrap();
     let folder = dir.to_str().unwrap();
-    let cases: Vec<(Vec<(&str, &str)>, Vec<&str>, &str)> = vec![
+    /// (environment, arguments, what the message names)
+    type Case<'a> = (Vec<(&'a str, &'a str)>, Vec<&'a str>, &'a str);
+    let cases: Vec<Case> = vec![
         (vec![], vec!["run", "--stage", "drift", "--jsn", "x"], "--jsn"),
         (vec![], vec!["run", "--stage", "nonsense"], "nonsense"),
         (vec![], vec!["frobnicate"], "frobnicate"),
