@@ -445,3 +445,464 @@ fn not_ready_until_a_model_then_predict_equals_the_batch_score() {
         assert!((p["churn_risk"].as_f64().unwrap() - batch).abs() < 1e-12);
     }
 }
+
+/// Sends one request with headers to a fresh router over `state`.
+fn call_with(
+    state: &Arc<AppState>,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, Value, String) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut request = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let response = app(state.clone())
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null), text)
+    })
+}
+
+/// The hand state with a bearer token.
+fn token_state() -> Arc<AppState> {
+    let hand = hand_state();
+    let loaded = hand.model().unwrap();
+    let state = AppState::with_token(
+        std::path::Path::new("/nonexistent/churn.duckdb"),
+        Some("s3cret".into()),
+    );
+    let mut copy = loaded_from(
+        loaded.row.clone(),
+        loaded.model.clone(),
+        loaded.predictions_as_of,
+        loaded.predictions.clone(),
+    );
+    copy.drift_max_psi = None;
+    state.install(copy);
+    state
+}
+
+#[test]
+fn the_token_guards_report_model_and_user_risk_only() {
+    let s = token_state();
+    for path in ["/model", "/report", "/users/u1/risk"] {
+        let (status, v, _) = call_with(&s, "GET", path, &[]);
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+        assert!(v["error"].is_string(), "{path}: {v}");
+        let (status, _, _) = call_with(&s, "GET", path, &[("authorization", "Bearer wrong")]);
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+    }
+    let (status, v, _) = call_with(&s, "GET", "/model", &[("authorization", "Bearer s3cret")]);
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let (status, _, _) = call_with(&s, "GET", "/users/u1/risk", &[("authorization", "Bearer s3cret")]);
+    assert_eq!(status, StatusCode::OK);
+    for path in ["/health", "/live", "/ready", "/metrics", "/openapi.json"] {
+        assert_eq!(
+            call_with(&s, "GET", path, &[]).0,
+            StatusCode::OK,
+            "{path} stays open"
+        );
+    }
+}
+
+#[test]
+fn errors_are_json_and_show_no_internals() {
+    let s = hand_state();
+    // A known route with another method, a bad path, oversized headers.
+    let (status, v, text) = call_with(&s, "DELETE", "/predict", &[]);
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{text}");
+    assert!(v["error"].is_string(), "{text}");
+    let (status, v, text) = call_with(&s, "GET", "/users/%FF%FE/risk", &[]);
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(v["error"].is_string(), "{text}");
+    let big = "x".repeat(20_000);
+    let (status, v, text) = call_with(&s, "GET", "/health", &[("x-big", &big)]);
+    assert_eq!(status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "{text}");
+    assert!(v["error"].is_string(), "{text}");
+    // Not ready on a missing file: the reason without the path.
+    let sb = Sandbox::new();
+    let state = AppState::new(&sb.db());
+    state.reload();
+    let (status, _, text) = call(&state, "GET", "/ready", None);
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(!text.contains(sb.dir.path().to_str().unwrap()), "{text}");
+    assert!(!text.contains("churn.duckdb"), "{text}");
+    // Made-up methods count as "other": no series per method name.
+    for m in ["FOO", "BAR", "BAZ"] {
+        call_with(&s, m, "/health", &[]);
+    }
+    let (_, _, metrics) = call(&s, "GET", "/metrics", None);
+    assert!(!metrics.contains("FOO") && !metrics.contains("BAZ"));
+    assert!(metrics.contains("method=\"other\""), "{metrics}");
+    // No drift check yet: the series is absent, not -1.
+    assert!(!metrics.contains("churn_drift_max_psi{"), "{metrics}");
+}
+
+#[test]
+fn values_that_give_no_finite_risk_are_refused() {
+    // A model whose inputs have a tiny spread: a large value overflows its
+    // standardized term, and two opposite ones would make the risk NaN.
+    let hand = hand_state();
+    let loaded = hand.model().unwrap();
+    let mut model = loaded.model.clone();
+    for t in model
+        .terms
+        .iter_mut()
+        .filter(|t| t.feature.is_some() && t.category.is_none())
+    {
+        t.scale = 1e-300;
+    }
+    let s = AppState::new(std::path::Path::new("/nonexistent/churn.duckdb"));
+    s.install(loaded_from(loaded.row.clone(), model, None, HashMap::new()));
+    let body = json!({"user_id": "u", "features": {"a": 1e10, "b": 1e10}}).to_string();
+    let (status, v, text) = call(&s, "POST", "/predict", Some(body));
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
+    assert!(text.contains("features"), "{v}");
+    let body = "{\"user_id\": 1e999, \"features\": {\"a\": 1}}".to_string();
+    let (status, _, text) = call(&s, "POST", "/predict", Some(body));
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
+    assert!(text.contains("user_id") && !text.contains("non-finite"), "{text}");
+    let body = json!({"instances": [{"user_id": "x", "features": {"a": 1e308, "b": -1e308}}]}).to_string();
+    let (status, _, text) = call(&s, "POST", "/predict/batch", Some(body));
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
+    assert!(text.contains("instances[0]"), "{text}");
+}
+
+/// Every answer the server gives, errors included, is valid against the
+/// OpenAPI document it serves.
+#[test]
+fn responses_match_the_openapi_document() {
+    let s = hand_state();
+    let (_, doc, _) = call(&s, "GET", "/openapi.json", None);
+    // The document itself: every route, tags by area, examples, exact types.
+    for path in [
+        "/health",
+        "/live",
+        "/ready",
+        "/predict",
+        "/predict/batch",
+        "/users/{user_id}/risk",
+        "/model",
+        "/report",
+        "/metrics",
+        "/openapi.json",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} missing");
+    }
+    let text = doc.to_string();
+    assert!(!text.contains("\"handlers\""), "every tag is handlers");
+    assert!(text.matches("\"example").count() >= 5, "examples missing");
+    let schemas = &doc["components"]["schemas"];
+    assert!(schemas["UserId"]["oneOf"].is_array(), "{}", schemas["UserId"]);
+    assert!(schemas["Details"]["oneOf"].is_array(), "{}", schemas["Details"]);
+    assert_eq!(schemas["PredictRequest"]["additionalProperties"], json!(false));
+    assert_eq!(schemas["ErrorBody"]["additionalProperties"], json!(false));
+
+    let check = |method: &str, path: &str, uri: &str, body: Option<String>| {
+        let (status, v, text) = call(&s, method, uri, body);
+        let op = &doc["paths"][path][method.to_lowercase()];
+        let response = &op["responses"][status.as_str()];
+        assert!(
+            response.is_object(),
+            "{method} {uri}: status {status} is not documented: {text}"
+        );
+        if let Some(schema) = response["content"]["application/json"]["schema"].as_object() {
+            let mut root = Value::Object(schema.clone());
+            root["components"] = doc["components"].clone();
+            let validator = jsonschema::validator_for(&root).unwrap();
+            let errors: Vec<String> = validator.iter_errors(&v).map(|e| e.to_string()).collect();
+            assert!(
+                errors.is_empty(),
+                "{method} {uri} ({status}): {errors:?} in {text}"
+            );
+        }
+    };
+    check("GET", "/health", "/health", None);
+    check("GET", "/live", "/live", None);
+    check("GET", "/ready", "/ready", None);
+    check(
+        "POST",
+        "/predict",
+        "/predict",
+        Some(json!({"user_id": "u", "features": {"a": 1, "plan": "paid"}}).to_string()),
+    );
+    check(
+        "POST",
+        "/predict",
+        "/predict",
+        Some(json!({"user_id": 7, "features": {"a": null}}).to_string()),
+    );
+    check("POST", "/predict", "/predict", Some("{\"user_id\": ".into()));
+    check(
+        "POST",
+        "/predict",
+        "/predict",
+        Some(json!({"user_id": "u", "features": {"zz": 1}}).to_string()),
+    );
+    check(
+        "POST",
+        "/predict",
+        "/predict",
+        Some(format!("{{\"user_id\": \"{}\"}}", "x".repeat(1 << 20))),
+    );
+    check(
+        "POST",
+        "/predict/batch",
+        "/predict/batch",
+        Some(json!({"instances": [{"user_id": "u", "features": {"a": 1}}]}).to_string()),
+    );
+    check(
+        "POST",
+        "/predict/batch",
+        "/predict/batch",
+        Some(json!({"rows": []}).to_string()),
+    );
+    check("GET", "/users/{user_id}/risk", "/users/u1/risk", None);
+    check("GET", "/users/{user_id}/risk", "/users/nobody/risk", None);
+    check("GET", "/model", "/model", None);
+    check("GET", "/report", "/report", None);
+    let not_ready = AppState::new(std::path::Path::new("/nonexistent/churn.duckdb"));
+    let (status, v, _) = call(&not_ready, "GET", "/ready", None);
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let schema = &doc["paths"]["/ready"]["get"]["responses"]["503"]["content"]["application/json"]["schema"];
+    let mut root = schema.clone();
+    root["components"] = doc["components"].clone();
+    assert!(jsonschema::validator_for(&root).unwrap().is_valid(&v), "{v}");
+}
+
+/// Across a promotion, known users keep an answer: the previous model's
+/// slice (labelled with its model) until the new model has scored.
+#[test]
+fn no_known_user_gets_a_404_across_train_promote_and_score() {
+    let sb = Sandbox::new();
+    let store = sb.store();
+    let mut config = small_config(200, 100);
+    for stage in churn::stages::DEFAULT_PIPELINE
+        .iter()
+        .filter(|s| **s <= Stage::Score && **s != Stage::Validate)
+    {
+        run_stage(&store, &ctx(&config), *stage).unwrap();
+    }
+    let (first, user) = {
+        let r = rows(
+            &store,
+            "select model_id, min(user_id) from predictions group by 1",
+        );
+        (r[0][0].clone(), r[0][1].clone())
+    };
+    drop(store);
+    let state = AppState::new(&sb.db());
+    assert!(matches!(state.reload(), Reload::Loaded(_)));
+    let risk = |state: &Arc<AppState>| {
+        let (status, v, text) = call(state, "GET", &format!("/users/{user}/risk"), None);
+        assert_eq!(status, StatusCode::OK, "{text}");
+        v["model_id"].as_str().unwrap().to_string()
+    };
+    assert_eq!(risk(&state), first);
+    // A new model is trained and promoted; it has scored nothing yet.
+    config.promote.min_improvement = -1.0;
+    let store = sb.store();
+    run_stage(&store, &ctx(&config), Stage::Train).unwrap();
+    run_stage(&store, &ctx(&config), Stage::Promote).unwrap();
+    let second = rows(&store, "select model_id from production_model")[0][0].clone();
+    assert_ne!(second, first);
+    drop(store);
+    assert!(matches!(state.reload(), Reload::Loaded(_)));
+    assert_eq!(state.model().unwrap().version.model_id, second);
+    assert_eq!(risk(&state), first, "the previous slice, labelled with its model");
+    let store = sb.store();
+    run_stage(&store, &ctx(&config), Stage::Score).unwrap();
+    drop(store);
+    state.reload();
+    assert_eq!(risk(&state), second);
+}
+
+/// The batch gauges an operator alerts on, read from the file.
+#[test]
+fn metrics_show_the_batch_side() {
+    let sb = Sandbox::new();
+    let c = sb.small(200, 100);
+    let out = sb.churn(&["--config", &c, "run"]);
+    assert!(out.status.success(), "{}", crate::common::stderr(&out));
+    let state = AppState::new(&sb.db());
+    assert!(matches!(state.reload(), Reload::Loaded(_)));
+    let (_, _, text) = call(&state, "GET", "/metrics", None);
+    for series in [
+        "churn_predictions_age_seconds ",
+        "churn_predictions_scored_timestamp_seconds ",
+        "churn_stage_last_success_timestamp_seconds{stage=\"score\"}",
+        "churn_stage_last_success_age_seconds{stage=\"generate\"}",
+        "churn_stage_last_run_failed{stage=\"drift\"} 0",
+        "churn_drift_max_psi{model_id=",
+        "churn_drift_status{model_id=",
+        "churn_realised_pr_auc{model_id=",
+    ] {
+        assert!(text.contains(series), "{series} missing");
+    }
+    // Exactly one drift status is on.
+    let on = text
+        .lines()
+        .filter(|l| l.starts_with("churn_drift_status{") && l.ends_with(" 1"))
+        .count();
+    assert_eq!(on, 1, "{text}");
+}
+
+/// A client that sends half its headers is dropped after the header
+/// timeout, not held open.
+#[test]
+fn a_client_that_stalls_in_its_headers_is_dropped() {
+    use std::io::{Read, Write};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = runtime.spawn(churn::api::serve(
+        listener,
+        app(hand_state()),
+        async {
+            let _ = stopped.await;
+        },
+        std::time::Duration::from_millis(300),
+    ));
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: churn\r\n")
+        .unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let _ = stream.read_to_end(&mut buf);
+    let waited = started.elapsed();
+    assert!(waited < std::time::Duration::from_secs(5), "held open {waited:?}");
+    // A complete request on a new connection is answered.
+    let mut ok = std::net::TcpStream::connect(addr).unwrap();
+    ok.write_all(b"GET /health HTTP/1.1\r\nHost: churn\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    ok.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let _ = stop.send(());
+    runtime.block_on(server).unwrap().unwrap();
+}
+
+/// The worst bodies, sent to a real server: each refused, and the
+/// process's peak memory stays far below the API pod's 1 GiB limit.
+#[test]
+fn the_worst_bodies_cannot_exhaust_the_server() {
+    use std::io::{Read, Write};
+    let sb = Sandbox::new();
+    let c = sb.small(200, 100);
+    let out = sb.churn(&["--config", &c, "run", "--to", "score"]);
+    assert!(out.status.success(), "{}", crate::common::stderr(&out));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_churn"))
+        .arg("--db")
+        .arg(sb.db())
+        .args(["--config", &c, "serve", "--addr", &addr])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let send = |head: &str, body: &[u8]| -> String {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .unwrap();
+        let _ = s.write_all(head.as_bytes());
+        // The server may answer (and close) before the whole body is sent.
+        let _ = s.write_all(body);
+        let mut answer = Vec::new();
+        let _ = s.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    let started = std::time::Instant::now();
+    loop {
+        let r = std::net::TcpStream::connect(&addr)
+            .ok()
+            .map(|_| send("GET /ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", b""));
+        if r.is_some_and(|a| a.starts_with("HTTP/1.1 200")) {
+            break;
+        }
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the server did not become ready"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let post = |len: usize| {
+        format!(
+            "POST /predict/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
+        )
+    };
+    // 1. 60 MB declared: refused before a byte of it is read.
+    let answer = send(&post(60 << 20), &vec![b'0'; 1 << 20]);
+    assert!(
+        answer.starts_with("HTTP/1.1 413"),
+        "{}",
+        &answer[..answer.len().min(200)]
+    );
+    // 2. 15 MB of tiny instances: the parse stops at the 10,001st.
+    let mut zeros = b"{\"instances\":[".to_vec();
+    while zeros.len() < 15 << 20 {
+        zeros.extend_from_slice(b"0,");
+    }
+    zeros.extend_from_slice(b"0]}");
+    let answer = send(&post(zeros.len()), &zeros);
+    assert!(
+        answer.starts_with("HTTP/1.1 413"),
+        "{}",
+        &answer[..answer.len().min(200)]
+    );
+    // 3. 15 MB of nesting: the parser's depth limit, a 400.
+    let nested = vec![b'['; 15 << 20];
+    let answer = send(&post(nested.len()), &nested);
+    assert!(
+        answer.starts_with("HTTP/1.1 400"),
+        "{}",
+        &answer[..answer.len().min(200)]
+    );
+    // 4. One 15 MB string.
+    let mut long = b"{\"instances\":[{\"user_id\":\"".to_vec();
+    long.extend(std::iter::repeat_n(b'x', 15 << 20));
+    long.extend_from_slice(b"\",\"features\":{}}]}");
+    let answer = send(&post(long.len()), &long);
+    assert!(answer.starts_with("HTTP/1.1 "), "no answer");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.id())).unwrap();
+    let peak_kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    eprintln!(
+        "server peak resident memory after the worst bodies: {} MB",
+        peak_kb / 1024
+    );
+    unsafe {
+        libc::kill(server.id() as i32, libc::SIGTERM);
+    }
+    let exit = server.wait().unwrap();
+    assert!(peak_kb < 300 * 1024, "peak {peak_kb} kB");
+    assert_eq!(exit.code(), Some(0), "drained and exited on SIGTERM");
+}
