@@ -7,6 +7,8 @@
 #   checkov              k8s/, terraform/ and the Dockerfile; accepted findings
 #                        are listed with their reasons in .checkov.yaml
 #   python-hcl2          parses every .tf file
+#   promtool             checks the alerting rules and runs their unit tests
+#                        (k8s/monitoring/tests/); Debian's prometheus package
 # The tools live in a venv cached in ~/.cache/churn/infra-venv.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,11 +32,12 @@ failed=0
 step() { printf '\n== %s\n' "$*"; }
 
 step "kubernetes-validate k8s/ (Kubernetes $k8s_version, strict)"
-# Skipped by name: kustomization files (kustomize's own format) and the
-# Prometheus Operator's CRD objects, which have no built-in schema. Any other
+# Skipped by name: kustomization files (kustomize's own format), the
+# Prometheus Operator's CRD objects, which have no built-in schema, and the
+# promtool tests of the alerting rules (k8s/monitoring/tests/). Any other
 # kind without a schema (a typo in `kind:` or `apiVersion:`) fails the check.
 crd_files="k8s/monitoring/prometheus-operator.yaml"
-mapfile -t manifests < <(find k8s -name '*.yaml' ! -name kustomization.yaml | sort | grep -vxF "$crd_files")
+mapfile -t manifests < <(find k8s -name '*.yaml' ! -name kustomization.yaml ! -path 'k8s/monitoring/tests/*' | sort | grep -vxF "$crd_files")
 if out=$("$bin/kubernetes-validate" --strict -k "$k8s_version" "${manifests[@]}" 2>&1); then
   echo "$out"
   if grep -q "WARN" <<<"$out"; then
@@ -55,6 +58,33 @@ for target in "-d k8s" "-d terraform" "--file Dockerfile"; do
   # shellcheck disable=SC2086
   "$bin/checkov" --config-file .checkov.yaml --quiet --compact $target || failed=1
 done
+
+step "promtool: the alerting rules and their tests, the Grafana dashboard"
+if ! command -v promtool >/dev/null; then
+  echo "check-infra: installing Debian's prometheus package for promtool" >&2
+  if [ "$(id -u)" -eq 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null
+  else
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null
+  fi
+fi
+rules_dir=$(mktemp -d)
+# The rules live in the PrometheusRule object; promtool reads their groups.
+"$bin/python" - k8s/monitoring/prometheus-operator.yaml k8s/monitoring/grafana-dashboard.yaml "$rules_dir" <<'PY' || failed=1
+import json, sys, yaml
+rules_yaml, dashboard_yaml, out = sys.argv[1:]
+docs = [d for d in yaml.safe_load_all(open(rules_yaml)) if d]
+spec = next(d["spec"] for d in docs if d["kind"] == "PrometheusRule")
+with open(f"{out}/churn.rules.yaml", "w") as f:
+    yaml.safe_dump(spec, f, sort_keys=False)
+cm = next(d for d in yaml.safe_load_all(open(dashboard_yaml)) if d)
+for name, text in cm["data"].items():
+    dash = json.loads(text)
+    print(f"{dashboard_yaml}: {name}: {len(dash['panels'])} panels")
+PY
+cp k8s/monitoring/tests/*.yaml "$rules_dir/"
+(cd "$rules_dir" && promtool check rules churn.rules.yaml && promtool test rules ./*.test.yaml) || failed=1
+rm -rf "$rules_dir"
 
 step "hcl2 parse terraform/*.tf"
 "$bin/python" - terraform/*.tf <<'PY' || failed=1

@@ -305,6 +305,9 @@ pub struct ServeConfig {
     /// Bearer token of /report, /model and /users/{id}/risk (empty: open).
     /// Give it through the environment (CHURN_SERVE_TOKEN, from a Secret).
     pub token: String,
+    /// A file holding the token (a mounted Kubernetes Secret); read at
+    /// start when set and present, and preferred to `token`.
+    pub token_file: String,
     pub reload_interval_s: u64,
     /// A client must send its request headers within this many seconds.
     pub header_timeout_s: f64,
@@ -315,6 +318,7 @@ impl Default for ServeConfig {
         ServeConfig {
             addr: "127.0.0.1:8000".to_string(),
             token: String::new(),
+            token_file: String::new(),
             reload_interval_s: 30,
             header_timeout_s: 10.0,
         }

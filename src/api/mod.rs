@@ -287,7 +287,13 @@ pub fn serve_at(db: &Path, config: &Config, addr: Option<&str>) -> Result<()> {
             context: "starting the async runtime".into(),
             source,
         })?;
-    let token = Some(config.serve.token.clone()).filter(|t| !t.is_empty());
+    let from_file = Some(config.serve.token_file.as_str())
+        .filter(|p| !p.is_empty())
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .map(|t| t.trim().to_string());
+    let token = from_file
+        .or_else(|| Some(config.serve.token.clone()))
+        .filter(|t| !t.is_empty());
     let header_timeout_s = config.serve.header_timeout_s;
     if token.is_none() && !addr.ip().is_loopback() {
         tracing::warn!(

@@ -749,6 +749,37 @@ fn metrics_show_the_batch_side() {
     ] {
         assert!(text.contains(series), "{series} missing");
     }
+    // Every series the alerts and the dashboard read is one the API exports.
+    for file in [
+        "k8s/monitoring/prometheus-operator.yaml",
+        "k8s/monitoring/grafana-dashboard.yaml",
+    ] {
+        let manifest =
+            std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
+        let mut rest = manifest.as_str();
+        while let Some(at) = rest.find("churn_") {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            rest = &rest[at + name.len()..];
+            if name.starts_with("churn_api_") || name.ends_with('_') || name == "churn_" {
+                // churn_api_* are the request series (exported on the first request).
+                if name.starts_with("churn_api_") {
+                    assert!(
+                        name == "churn_api_requests_total"
+                            || name.starts_with("churn_api_request_duration_seconds"),
+                        "{file}: unknown series {name}"
+                    );
+                }
+                continue;
+            }
+            assert!(
+                text.contains(&format!("\n{name}")),
+                "{file} reads {name}, which /metrics does not export"
+            );
+        }
+    }
     // Exactly one drift status is on.
     let on = text
         .lines()

@@ -131,6 +131,9 @@ fn mounts(
                 std::fs::write(dir.join(key), text).unwrap();
             }
             dir
+        } else if volume["secret"]["optional"].as_bool() == Some(true) {
+            // An optional Secret the cluster may not have: an empty folder.
+            sandbox.join(format!("secret-{}-{name}", w.name))
         } else if !volume["emptyDir"].is_badvalue() {
             sandbox.join(format!("emptydir-{}-{name}", w.name))
         } else {
