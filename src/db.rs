@@ -249,6 +249,17 @@ pub fn record_load(conn: &Connection, load_id: &str, run_id: &str, stage: &str) 
     Ok(())
 }
 
+/// A test hook (env `CHURN_TEST_FAULT=POINT:STAGE`, for bench/drills.sh
+/// and the tests): the process dies as by kill -9 at `point` of `stage`
+/// (`kill-before-commit`: the stage's work done, its transaction open;
+/// `kill-after-commit`: just after its commit).
+pub fn fault_point(point: &str, stage: &str) {
+    if std::env::var("CHURN_TEST_FAULT").ok().as_deref() == Some(format!("{point}:{stage}").as_str()) {
+        eprintln!("CHURN_TEST_FAULT: {stage} killed at {point}");
+        std::process::abort();
+    }
+}
+
 /// A test hook (env `CHURN_TEST_FAULT=torn-commit:STAGE`): leaves the file
 /// as DuckDB can leave it when a load is killed during its commit (its bulk
 /// rows on file, the rest of its transaction lost), then dies. The load's

@@ -16,7 +16,9 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::api::error::{ApiError, ErrorBody, Problem};
-use crate::api::input::{BatchBody, BatchRequest, JsonValue, NON_FINITE, PredictRequest, UserId};
+use crate::api::input::{
+    BatchBody, BatchRequest, JsonValue, MAX_ABS_VALUE, NON_FINITE, PredictRequest, UserId,
+};
 use crate::api::state::{AppState, Loaded, Slot};
 use crate::model::data::{CATEGORICAL, Frame};
 
@@ -196,10 +198,13 @@ fn parse_instance(
         match m.slots.get(name) {
             None => problems.push(problem(field, "unknown feature; GET /model lists the features")),
             Some(Slot::Numeric(j)) => match v {
-                Value::Number(n) => {
-                    numeric[[0, *j]] = n.as_f64().unwrap_or(f64::NAN);
-                    present[*j] = true;
-                }
+                Value::Number(n) => match n.as_f64() {
+                    Some(x) if x.abs() <= MAX_ABS_VALUE => {
+                        numeric[[0, *j]] = x;
+                        present[*j] = true;
+                    }
+                    _ => problems.push(problem(field, "outside -1e12..1e12")),
+                },
                 Value::Null => {}
                 Value::String(s) if s.starts_with(NON_FINITE) => {
                     problems.push(problem(field, "not a finite number"))

@@ -27,6 +27,10 @@ pub const MAX_BATCH_BODY: usize = 16 << 20;
 /// Most instances in one /predict/batch request.
 pub const MAX_BATCH: usize = 10_000;
 
+/// The largest magnitude a numeric feature may have: far beyond any count,
+/// minute or score, and small enough that no input overflows the model.
+pub const MAX_ABS_VALUE: f64 = 1e12;
+
 /// Marks a non-finite number in a request body (see `mark_non_finite`).
 pub const NON_FINITE: &str = "\u{0}non-finite:";
 

@@ -102,12 +102,40 @@ impl utoipa::Modify for BearerAuth {
 )]
 pub struct ApiDoc;
 
-/// This OpenAPI document.
+/// This OpenAPI document. With a model loaded, an instance's `features`
+/// are that model's inputs exactly: numbers within ±1e12 (or null) for the
+/// numeric ones, strings (or null) for plan, country and marketing_source,
+/// and no other name.
 #[utoipa::path(get, path = "/openapi.json", tag = "probes", responses(
     (status = 200, description = "The OpenAPI 3 document of this server", content_type = "application/json", body = Object)
 ))]
-pub async fn openapi() -> impl IntoResponse {
-    axum::Json(ApiDoc::openapi())
+pub async fn openapi(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    if let Some(m) = state.model() {
+        let mut properties = serde_json::Map::new();
+        for name in &m.numeric {
+            properties.insert(
+                name.clone(),
+                serde_json::json!({"oneOf": [
+                    {"type": "number", "minimum": -input::MAX_ABS_VALUE, "maximum": input::MAX_ABS_VALUE},
+                    {"type": "null"}
+                ]}),
+            );
+        }
+        for name in &m.categorical {
+            properties.insert(
+                name.clone(),
+                serde_json::json!({"oneOf": [{"type": "string"}, {"type": "null"}]}),
+            );
+        }
+        doc["components"]["schemas"]["PredictRequest"]["properties"]["features"] = serde_json::json!({
+            "type": "object",
+            "description": format!("The inputs of model {} (GET /model); a missing or null one is imputed.", m.version.model_id),
+            "properties": properties,
+            "additionalProperties": false
+        });
+    }
+    axum::Json(doc)
 }
 
 /// Every request: a bounded number in flight (more get a 503 at once), a

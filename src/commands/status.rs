@@ -15,6 +15,11 @@ pub struct StatusArgs {
     /// Print one JSON object instead of the text tables.
     #[arg(long)]
     pub json: bool,
+
+    /// Open the file for writing first, which removes the rows of any load
+    /// killed during its commit (every writing command does this too).
+    #[arg(long)]
+    pub recover: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -53,6 +58,13 @@ pub struct LastRun {
 impl StatusArgs {
     pub fn run(&self, g: &Globals) -> Result<()> {
         let config = g.config(&Overrides::default())?;
+        if self.recover {
+            drop(Store::open_existing(
+                g.db(),
+                Access::ReadWrite,
+                lock_timeout(&config),
+            )?);
+        }
         let store = Store::open_existing(g.db(), Access::ReadOnly, lock_timeout(&config))?;
         let status = gather(&store)?;
         drop(store);

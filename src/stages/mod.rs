@@ -268,9 +268,13 @@ pub fn run_recorded(
                     error: out.failure.as_ref().map(ToString::to_string),
                 },
             )?;
+            crate::db::fault_point("kill-before-commit", name);
             Ok((out, finished_at))
         })
     });
+    if result.is_ok() {
+        crate::db::fault_point("kill-after-commit", name);
+    }
     let (out, finished_at) = match result {
         Ok(done) => done,
         Err(e) => {
