@@ -330,11 +330,43 @@ impl Default for ServeConfig {
 pub struct StoreConfig {
     /// How long to keep retrying while another process holds the file.
     pub lock_timeout_s: f64,
+    /// DuckDB's memory limit, e.g. "8GB"; empty: 40% of the machine's
+    /// memory, leaving the rest to the Rust side (the model's matrices).
+    pub memory_limit: String,
+    /// DuckDB's worker threads; 0: one per core.
+    pub threads: u32,
+    /// Where DuckDB spills what does not fit; empty: `<db file>.tmp/` beside
+    /// the database file.
+    pub temp_directory: String,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { lock_timeout_s: 10.0 }
+        StoreConfig {
+            lock_timeout_s: 10.0,
+            memory_limit: String::new(),
+            threads: 0,
+            temp_directory: String::new(),
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The memory limit to give DuckDB: the setting, or 40% of the machine.
+    pub fn effective_memory_limit(&self) -> String {
+        if !self.memory_limit.trim().is_empty() {
+            return self.memory_limit.trim().to_string();
+        }
+        let total_kb = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|m| {
+                m.lines()
+                    .find(|l| l.starts_with("MemTotal:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
+            .unwrap_or(8 << 20);
+        format!("{}MB", total_kb * 4 / 10 / 1024)
     }
 }
 
@@ -562,6 +594,21 @@ impl Config {
             return bad(
                 "serve.header_timeout_s",
                 format!("must be a positive number of seconds, got {h}"),
+            );
+        }
+        let m = self.store.memory_limit.trim();
+        let valid_size = m.is_empty() || {
+            let digits = m.trim_end_matches(|c: char| c.is_ascii_alphabetic() || c == ' ');
+            let unit = m[digits.len()..].trim().to_ascii_uppercase();
+            digits.parse::<f64>().is_ok_and(|v| v > 0.0)
+                && ["B", "KB", "MB", "GB", "TB", "KIB", "MIB", "GIB", "TIB"].contains(&unit.as_str())
+        };
+        if !valid_size {
+            return bad(
+                "store.memory_limit",
+                format!(
+                    "must be a size like \"8GB\" or \"512MB\" (or empty for 40% of the memory), got {m:?}"
+                ),
             );
         }
         if !(self.store.lock_timeout_s.is_finite() && self.store.lock_timeout_s >= 0.0) {

@@ -217,6 +217,23 @@ pub fn record_run(conn: &Connection, run: &RunRecord<'_>) -> Result<()> {
     }
 }
 
+/// The store settings of this process: set once from the config by the
+/// command that loaded it (`configure`), the defaults otherwise (tests).
+static SETTINGS: std::sync::RwLock<Option<crate::config::StoreConfig>> = std::sync::RwLock::new(None);
+
+/// Makes `store` the settings of every connection this process opens.
+pub fn configure(store: &crate::config::StoreConfig) {
+    *SETTINGS.write().unwrap_or_else(|e| e.into_inner()) = Some(store.clone());
+}
+
+fn settings() -> crate::config::StoreConfig {
+    SETTINGS
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .unwrap_or_default()
+}
+
 /// The tables whose rows carry the id of the load that wrote them.
 pub const LOADED_TABLES: [&str; 4] = ["events", "users", "synthetic_truth", "predictions"];
 
@@ -338,11 +355,32 @@ fn open_with_retry(path: &Path, access: Access, lock_timeout: Duration) -> Resul
         // No extension is ever fetched or loaded behind our back (a file with
         // another format's header made DuckDB reach for sqlite_scanner over
         // plain HTTP): parquet and json are built into the library.
-        let config = duckdb::Config::default()
+        // Memory, threads and the spill folder from [store]: a stage that
+        // outgrows the limit spills, or fails naming the setting.
+        let s = settings();
+        let temp = if s.temp_directory.is_empty() {
+            let mut t = path.as_os_str().to_owned();
+            t.push(".tmp");
+            PathBuf::from(t)
+        } else {
+            PathBuf::from(&s.temp_directory)
+        };
+        let mut config = duckdb::Config::default()
             .access_mode(mode)
             .and_then(|c| c.with("autoinstall_known_extensions", "false"))
             .and_then(|c| c.with("autoload_known_extensions", "false"))
-            .context(|| "configuring DuckDB".into())?;
+            .and_then(|c| c.with("memory_limit", s.effective_memory_limit()))
+            .context(|| "configuring DuckDB (check store.memory_limit)".into())?;
+        if access == Access::ReadWrite {
+            config = config
+                .with("temp_directory", temp.to_string_lossy())
+                .context(|| "configuring DuckDB's spill folder (store.temp_directory)".into())?;
+        }
+        if s.threads > 0 {
+            config = config
+                .threads(i64::from(s.threads))
+                .context(|| "configuring DuckDB's threads (store.threads)".into())?;
+        }
         match Connection::open_with_flags(path, config) {
             Ok(conn) => return Ok(conn),
             Err(e) if is_lock_error(&e) => {

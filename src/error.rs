@@ -76,6 +76,10 @@ pub enum Error {
         source: minijinja::Error,
     },
 
+    /// DuckDB ran out of memory: the message names the settings to change.
+    #[error("{0}")]
+    OutOfMemory(String),
+
     /// A failure that fits no other kind (model fitting, metrics, ...).
     #[error("{0}")]
     Other(String),
@@ -99,9 +103,16 @@ pub trait Context<T> {
 
 impl<T> Context<T> for std::result::Result<T, duckdb::Error> {
     fn context(self, what: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|source| Error::Db {
-            context: what(),
-            source,
+        self.map_err(|source| {
+            let context = what();
+            if source.to_string().contains("Out of Memory") {
+                return Error::OutOfMemory(format!(
+                    "{context}: DuckDB ran out of memory ({source}); raise store.memory_limit \
+                     (CHURN_STORE_MEMORY_LIMIT, default 40% of the machine), lower store.threads, or give \
+                     store.temp_directory a disk with room to spill"
+                ));
+            }
+            Error::Db { context, source }
         })
     }
 }

@@ -10,7 +10,6 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -190,8 +189,8 @@ fn parse_instance(
             &empty
         }
     };
-    let mut numeric = Array2::from_elem((1, m.numeric.len()), f64::NAN);
-    let mut categorical: Vec<Vec<Option<String>>> = vec![vec![None]; CATEGORICAL.len()];
+    let mut numeric = vec![f64::NAN; m.numeric.len()];
+    let mut categorical: [Option<String>; 3] = Default::default();
     let mut present = vec![false; m.numeric.len() + CATEGORICAL.len()];
     for (name, v) in features {
         let field = format!("{at}features.{name}");
@@ -200,7 +199,7 @@ fn parse_instance(
             Some(Slot::Numeric(j)) => match v {
                 Value::Number(n) => match n.as_f64() {
                     Some(x) if x.abs() <= MAX_ABS_VALUE => {
-                        numeric[[0, *j]] = x;
+                        numeric[*j] = x;
                         present[*j] = true;
                     }
                     _ => problems.push(problem(field, "outside -1e12..1e12")),
@@ -213,7 +212,7 @@ fn parse_instance(
             },
             Some(Slot::Categorical(k)) => match v {
                 Value::String(s) if !s.starts_with(NON_FINITE) => {
-                    categorical[*k][0] = Some(s.clone());
+                    categorical[*k] = Some(s.clone());
                     present[m.numeric.len() + *k] = true;
                 }
                 Value::Null => {}
@@ -223,7 +222,7 @@ fn parse_instance(
     }
     // Every standardized input must be finite, or the risk is not a number.
     for (j, name) in m.numeric.iter().enumerate() {
-        let x = numeric[[0, j]];
+        let x = numeric[j];
         if x.is_finite() {
             let z = m
                 .model
@@ -264,14 +263,7 @@ fn parse_instance(
             })
             .cloned(),
     );
-    let frame = Frame {
-        user_id: vec![String::new()],
-        as_of: vec![0],
-        numeric_names: m.numeric.clone(),
-        numeric,
-        categorical,
-        label: vec![0.0],
-    };
+    let frame = Frame::single(m.numeric.clone(), numeric, categorical);
     Some((user_id, frame, imputed))
 }
 

@@ -59,7 +59,9 @@ pub struct Globals {
 impl Globals {
     /// The settings: defaults < file < environment < `overrides` (flags).
     pub fn config(&self, overrides: &Overrides) -> Result<Config> {
-        Config::load(self.config_file.as_deref(), std::env::vars(), overrides)
+        let config = Config::load(self.config_file.as_deref(), std::env::vars(), overrides)?;
+        crate::db::configure(&config.store);
+        Ok(config)
     }
 
     pub fn db(&self) -> &Path {

@@ -144,11 +144,13 @@ mod tests {
         let p = columns.len();
         let numeric = Array2::from_shape_fn((n, p), |(i, j)| columns[j].1[i]);
         Frame {
-            user_id: (0..n).map(|i| format!("u{i}")).collect(),
+            user: (0..n as u32).collect(),
+            users: (0..n).map(|i| format!("u{i}")).collect(),
             as_of: vec![0; n],
             numeric_names: columns.iter().map(|(c, _)| c.to_string()).collect(),
             numeric,
-            categorical: vec![vec![None; n]; crate::model::data::CATEGORICAL.len()],
+            categorical: vec![vec![0; n]; crate::model::data::CATEGORICAL.len()],
+            levels: vec![Vec::new(); crate::model::data::CATEGORICAL.len()],
             label: label.to_vec(),
         }
     }

@@ -1,7 +1,7 @@
 //! Reading model inputs from DuckDB straight into ndarray, column by column
 //! through Arrow (no per-cell parsing), and the purged time split.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::NaiveDate;
 use duckdb::Connection;
@@ -63,27 +63,34 @@ pub fn numeric_features(conn: &Connection, table: &str) -> Result<Vec<String>> {
 }
 
 /// Rows of model inputs: numeric values (NaN = NULL), categories, labels.
-#[derive(Debug, Clone)]
+/// Users and categories are held as small codes into dictionaries (at a
+/// million users a string per row was most of the train stage's memory).
+#[derive(Debug, Clone, Default)]
 pub struct Frame {
-    pub user_id: Vec<String>,
+    /// Each row's user, a code into `users`.
+    pub user: Vec<u32>,
+    /// The user ids, in the order first met.
+    pub users: Vec<String>,
     /// Days since 1970-01-01.
     pub as_of: Vec<i32>,
     pub numeric_names: Vec<String>,
     /// n × p, NaN where the value is NULL.
     pub numeric: Array2<f64>,
-    /// One vector per CATEGORICAL column.
-    pub categorical: Vec<Vec<Option<String>>>,
+    /// One column per CATEGORICAL input: 0 = NULL, c = `levels[k][c - 1]`.
+    pub categorical: Vec<Vec<u16>>,
+    /// The categories met, per CATEGORICAL input.
+    pub levels: Vec<Vec<String>>,
     /// 0/1 labels when loaded with labels.
     pub label: Vec<f64>,
 }
 
 impl Frame {
     pub fn len(&self) -> usize {
-        self.user_id.len()
+        self.as_of.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.user_id.is_empty()
+        self.as_of.is_empty()
     }
 
     pub fn numeric_index(&self, name: &str) -> Option<usize> {
@@ -92,6 +99,68 @@ impl Frame {
 
     pub fn categorical_index(name: &str) -> Option<usize> {
         CATEGORICAL.iter().position(|c| *c == name)
+    }
+
+    /// The user id of row `i`.
+    pub fn user_name(&self, i: usize) -> &str {
+        &self.users[self.user[i] as usize]
+    }
+
+    /// The category of categorical input `k` at row `i`.
+    pub fn category(&self, k: usize, i: usize) -> Option<&str> {
+        match self.categorical[k][i] {
+            0 => None,
+            c => Some(self.levels[k][c as usize - 1].as_str()),
+        }
+    }
+
+    /// The code of `category` in input `k` (None when no row has it).
+    pub fn category_code(&self, k: usize, category: &str) -> Option<u16> {
+        self.levels[k]
+            .iter()
+            .position(|c| c == category)
+            .map(|c| c as u16 + 1)
+    }
+
+    /// A one-row frame (the API's instances).
+    pub fn single(numeric_names: Vec<String>, numeric: Vec<f64>, categories: [Option<String>; 3]) -> Frame {
+        let p = numeric_names.len();
+        let mut levels = vec![Vec::new(); CATEGORICAL.len()];
+        let categorical = categories
+            .into_iter()
+            .enumerate()
+            .map(|(k, c)| match c {
+                Some(c) => {
+                    levels[k].push(c);
+                    vec![1]
+                }
+                None => vec![0],
+            })
+            .collect();
+        Frame {
+            user: vec![0],
+            users: vec![String::new()],
+            as_of: vec![0],
+            numeric_names,
+            numeric: Array2::from_shape_vec((1, p), numeric).expect("one row of p values"),
+            categorical,
+            levels,
+            label: vec![0.0],
+        }
+    }
+
+    /// An empty frame with room for `n` rows of `numeric` columns.
+    fn with_capacity(numeric: &[String], n: usize) -> Frame {
+        Frame {
+            user: Vec::with_capacity(n),
+            users: Vec::new(),
+            as_of: Vec::with_capacity(n),
+            numeric_names: numeric.to_vec(),
+            numeric: Array2::zeros((n, numeric.len())),
+            categorical: vec![Vec::with_capacity(n); CATEGORICAL.len()],
+            levels: vec![Vec::new(); CATEGORICAL.len()],
+            label: Vec::with_capacity(n),
+        }
     }
 }
 
@@ -143,6 +212,161 @@ impl Rows {
     }
 }
 
+/// Keeps every row, or the as-of dates of each user one in `every` days
+/// from an offset of its own (seeded): the sampled training rows of
+/// `train.as_of_every_days`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Sample {
+    All,
+    EveryDays { every: u32, seed: u64 },
+}
+
+impl Sample {
+    /// FNV-1a of the user id and the seed: the same offset on every run and
+    /// every engine.
+    fn offset(user_id: &str, every: u32, seed: u64) -> i64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
+        for b in user_id.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        (h % u64::from(every)) as i64
+    }
+
+    pub fn keeps(&self, user_id: &str, day: i32) -> bool {
+        match *self {
+            Sample::All => true,
+            Sample::EveryDays { every, .. } if every <= 1 => true,
+            Sample::EveryDays { every, seed } => {
+                (i64::from(day) + Sample::offset(user_id, every, seed)).rem_euclid(i64::from(every)) == 0
+            }
+        }
+    }
+}
+
+/// The select of `load` and `for_each_chunk`: keys, categoricals, label,
+/// the numeric columns, on the rows the condition keeps.
+fn select_sql(table: &str, rows: &Rows, numeric: &[String], with_label: bool) -> String {
+    let mut select = vec![
+        "user_id::varchar".to_string(),
+        "(as_of_date - date '1970-01-01')::integer".to_string(),
+    ];
+    select.extend(CATEGORICAL.iter().map(|c| format!("{c}::varchar")));
+    select.push(if with_label {
+        "churn_label::double".into()
+    } else {
+        "0::double".into()
+    });
+    select.extend(numeric.iter().map(|c| format!("{}::double", quote_ident(c))));
+    format!(
+        "select {} from {table} where {}",
+        select.join(", "),
+        rows.condition()
+    )
+}
+
+/// Appends the rows of `batch` that `keep` keeps to `frame` (whose numeric
+/// matrix has room from row `frame.len()` on), returning how many.
+fn append_batch(
+    frame: &mut Frame,
+    batch: &duckdb::arrow::record_batch::RecordBatch,
+    table: &str,
+    user_codes: &mut HashMap<String, u32>,
+    keep: &impl Fn(&str, i32) -> bool,
+) -> Result<usize> {
+    let bad = |what: &str| Error::Other(format!("reading {table}: unexpected Arrow type for {what}"));
+    let p = frame.numeric_names.len();
+    let ids = batch
+        .column(0)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(|| bad("user_id"))?;
+    let dates = batch
+        .column(1)
+        .as_any()
+        .downcast_ref::<Int32Array>()
+        .ok_or_else(|| bad("as_of_date"))?;
+    let categories = (0..CATEGORICAL.len())
+        .map(|k| {
+            batch
+                .column(2 + k)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| bad(CATEGORICAL[k]))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let base = 2 + CATEGORICAL.len();
+    let labels = batch
+        .column(base)
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .ok_or_else(|| bad("label"))?;
+    let columns = (0..p)
+        .map(|j| {
+            batch
+                .column(base + 1 + j)
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .ok_or_else(|| bad(&frame.numeric_names[j]))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut kept = 0;
+    for i in 0..batch.num_rows() {
+        let id = ids.value(i);
+        let day = dates.value(i);
+        if !keep(id, day) {
+            continue;
+        }
+        let row = frame.len();
+        if row >= frame.numeric.nrows() {
+            return Err(Error::Other(format!(
+                "{table} changed while it was being read; run the stage again"
+            )));
+        }
+        let code = match user_codes.get(id) {
+            Some(&c) => c,
+            None => {
+                let c = frame.users.len() as u32;
+                frame.users.push(id.to_string());
+                user_codes.insert(id.to_string(), c);
+                c
+            }
+        };
+        frame.user.push(code);
+        frame.as_of.push(day);
+        for (k, values) in categories.iter().enumerate() {
+            let code = if values.is_null(i) {
+                0
+            } else {
+                let v = values.value(i);
+                match frame.levels[k].iter().position(|c| c == v) {
+                    Some(c) => c as u16 + 1,
+                    None => {
+                        frame.levels[k].push(v.to_string());
+                        frame.levels[k].len() as u16
+                    }
+                }
+            };
+            frame.categorical[k].push(code);
+        }
+        frame.label.push(if labels.is_null(i) {
+            f64::NAN
+        } else {
+            labels.value(i)
+        });
+        let mut out = frame.numeric.row_mut(row);
+        for (cell, values) in out.iter_mut().zip(&columns) {
+            *cell = if values.is_null(i) {
+                f64::NAN
+            } else {
+                values.value(i)
+            };
+        }
+        kept += 1;
+    }
+    Ok(kept)
+}
+
 /// Loads `numeric` columns, the categoricals and (optionally) `churn_label`
 /// of the `rows` of `table`, ordered by user_id and as_of_date.
 ///
@@ -161,46 +385,36 @@ pub fn load(
     numeric: &[String],
     with_label: bool,
 ) -> Result<Frame> {
-    let condition = rows.condition();
+    load_sampled(conn, table, rows, numeric, with_label, Sample::All)
+}
+
+/// `load`, keeping only the rows `sample` keeps (the rest are read and
+/// dropped as they stream by, so they never take memory).
+pub fn load_sampled(
+    conn: &Connection,
+    table: &str,
+    rows: &Rows,
+    numeric: &[String],
+    with_label: bool,
+    sample: Sample,
+) -> Result<Frame> {
     let params = rows.params();
     let n: usize = conn
         .query_row(
-            &format!("select count(*) from {table} where {condition}"),
+            &format!("select count(*) from {table} where {}", rows.condition()),
             duckdb::params_from_iter(&params),
             |r| r.get::<_, i64>(0),
         )
         .context(|| format!("counting the rows of {table}"))?
         .try_into()
         .unwrap_or(0);
-    let mut select = vec![
-        "user_id::varchar".to_string(),
-        "(as_of_date - date '1970-01-01')::integer".to_string(),
-    ];
-    select.extend(CATEGORICAL.iter().map(|c| format!("{c}::varchar")));
-    select.push(if with_label {
-        "churn_label::double".into()
-    } else {
-        "0::double".into()
-    });
-    select.extend(numeric.iter().map(|c| format!("{}::double", quote_ident(c))));
-    let sql = format!("select {} from {table} where {condition}", select.join(", "));
-    let mut stmt = conn.prepare(&sql).context(|| format!("reading {table}"))?;
-    let p = numeric.len();
-    let mut frame = Frame {
-        user_id: Vec::with_capacity(n),
-        as_of: Vec::with_capacity(n),
-        numeric_names: numeric.to_vec(),
-        numeric: Array2::zeros((n, p)),
-        categorical: vec![Vec::with_capacity(n); CATEGORICAL.len()],
-        label: Vec::with_capacity(n),
-    };
-    let bad = |what: &str| Error::Other(format!("reading {table}: unexpected Arrow type for {what}"));
-    let changed = || {
-        Error::Other(format!(
-            "{table} changed while it was being read; run the stage again"
-        ))
-    };
-    let mut offset = 0;
+    // Room for every row the sample can keep (a sampled frame is shrunk
+    // to its rows at the end).
+    let mut frame = Frame::with_capacity(numeric, n);
+    let mut user_codes = HashMap::new();
+    let mut stmt = conn
+        .prepare(&select_sql(table, rows, numeric, with_label))
+        .context(|| format!("reading {table}"))?;
     // A streaming result: DuckDB hands over one chunk at a time instead of
     // materializing all the rows first (at 100,000 users that copy held
     // 3 GB beside the frame). Chunks are fetched with `step`, whose errors
@@ -208,64 +422,21 @@ pub fn load(
     let _ = stmt
         .stream_arrow(duckdb::params_from_iter(&params))
         .context(|| format!("reading {table}"))?;
+    let keep = |id: &str, day: i32| sample.keeps(id, day);
+    let mut read = 0;
     while let Some(chunk) = stmt.step().context(|| format!("reading {table}"))? {
         let batch = duckdb::arrow::record_batch::RecordBatch::from(&chunk);
-        let rows = batch.num_rows();
-        if offset + rows > n {
-            return Err(changed());
-        }
-        let ids = batch
-            .column(0)
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or_else(|| bad("user_id"))?;
-        frame
-            .user_id
-            .extend(ids.iter().map(|v| v.unwrap_or_default().to_string()));
-        let dates = batch
-            .column(1)
-            .as_any()
-            .downcast_ref::<Int32Array>()
-            .ok_or_else(|| bad("as_of_date"))?;
-        frame.as_of.extend(dates.iter().map(|v| v.unwrap_or_default()));
-        for (k, col) in frame.categorical.iter_mut().enumerate() {
-            let values = batch
-                .column(2 + k)
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .ok_or_else(|| bad(CATEGORICAL[k]))?;
-            col.extend(values.iter().map(|v| v.map(str::to_string)));
-        }
-        let base = 2 + CATEGORICAL.len();
-        let labels = batch
-            .column(base)
-            .as_any()
-            .downcast_ref::<Float64Array>()
-            .ok_or_else(|| bad("label"))?;
-        frame.label.extend(labels.iter().map(|v| v.unwrap_or(f64::NAN)));
-        let columns = (0..p)
-            .map(|j| {
-                batch
-                    .column(base + 1 + j)
-                    .as_any()
-                    .downcast_ref::<Float64Array>()
-                    .ok_or_else(|| bad(&numeric[j]))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let mut target = frame.numeric.slice_mut(ndarray::s![offset..offset + rows, ..]);
-        for (i, mut row) in target.rows_mut().into_iter().enumerate() {
-            for (cell, values) in row.iter_mut().zip(&columns) {
-                *cell = if values.is_null(i) {
-                    f64::NAN
-                } else {
-                    values.value(i)
-                };
-            }
-        }
-        offset += rows;
+        read += batch.num_rows();
+        append_batch(&mut frame, &batch, table, &mut user_codes, &keep)?;
     }
-    if offset != n {
-        return Err(changed());
+    if read != n {
+        return Err(Error::Other(format!(
+            "{table} changed while it was being read; run the stage again"
+        )));
+    }
+    if frame.len() < frame.numeric.nrows() {
+        let kept = frame.len();
+        frame.numeric = frame.numeric.slice(ndarray::s![..kept, ..]).to_owned();
     }
     if with_label && frame.label.iter().any(|v| v.is_nan()) {
         return Err(Error::Other(format!("{table} has rows without churn_label")));
@@ -274,11 +445,58 @@ pub fn load(
     Ok(frame)
 }
 
+/// Rows per chunk of `for_each_chunk`.
+pub const CHUNK_ROWS: usize = 1 << 16;
+
+/// Streams the `rows` of `table` to `f` in frames of at most `CHUNK_ROWS`
+/// rows (in scan order), so that a pass over tens of millions of rows holds
+/// one chunk at a time. Each chunk's user codes index its own `users`.
+pub fn for_each_chunk(
+    conn: &Connection,
+    table: &str,
+    rows: &Rows,
+    numeric: &[String],
+    with_label: bool,
+    mut f: impl FnMut(&Frame) -> Result<()>,
+) -> Result<()> {
+    let params = rows.params();
+    let mut stmt = conn
+        .prepare(&select_sql(table, rows, numeric, with_label))
+        .context(|| format!("reading {table}"))?;
+    let _ = stmt
+        .stream_arrow(duckdb::params_from_iter(&params))
+        .context(|| format!("reading {table}"))?;
+    let all = |_: &str, _: i32| true;
+    let mut frame = Frame::with_capacity(numeric, CHUNK_ROWS);
+    let mut user_codes = HashMap::new();
+    loop {
+        let chunk = stmt.step().context(|| format!("reading {table}"))?;
+        let Some(chunk) = chunk else {
+            break;
+        };
+        let batch = duckdb::arrow::record_batch::RecordBatch::from(&chunk);
+        if frame.len() + batch.num_rows() > CHUNK_ROWS {
+            let kept = frame.len();
+            frame.numeric = frame.numeric.slice(ndarray::s![..kept, ..]).to_owned();
+            f(&frame)?;
+            frame = Frame::with_capacity(numeric, CHUNK_ROWS.max(batch.num_rows()));
+            user_codes.clear();
+        }
+        append_batch(&mut frame, &batch, table, &mut user_codes, &all)?;
+    }
+    if !frame.is_empty() {
+        let kept = frame.len();
+        frame.numeric = frame.numeric.slice(ndarray::s![..kept, ..]).to_owned();
+        f(&frame)?;
+    }
+    Ok(())
+}
+
 impl Frame {
     /// Puts the rows in (user_id, as_of) order, in place.
     fn sort_by_key(&mut self) {
-        let (ids, days) = (&self.user_id, &self.as_of);
-        let key = |i: usize| (ids[i].as_str(), days[i]);
+        let (users, codes, days) = (&self.users, &self.user, &self.as_of);
+        let key = |i: usize| (users[codes[i] as usize].as_str(), days[i]);
         if (1..self.len()).all(|i| key(i - 1) <= key(i)) {
             return;
         }
@@ -288,14 +506,11 @@ impl Frame {
         // random reads of the strings, took minutes at 8.7 million rows.)
         let mut order: Vec<usize> = (0..self.len()).collect();
         order.sort_by(|&a, &b| key(a).cmp(&key(b)));
-        self.user_id = order
-            .iter()
-            .map(|&i| std::mem::take(&mut self.user_id[i]))
-            .collect();
+        self.user = order.iter().map(|&i| self.user[i]).collect();
         self.as_of = order.iter().map(|&i| self.as_of[i]).collect();
         self.label = order.iter().map(|&i| self.label[i]).collect();
         for col in &mut self.categorical {
-            *col = order.iter().map(|&i| col[i].take()).collect();
+            *col = order.iter().map(|&i| col[i]).collect();
         }
         permute_rows(&mut self.numeric, &order);
     }
@@ -447,25 +662,44 @@ mod tests {
     #[test]
     fn sort_by_key_orders_rows_by_user_then_date() {
         let mut frame = Frame {
-            user_id: ["b", "a", "c", "a"].map(String::from).to_vec(),
+            user: vec![0, 1, 2, 1],
+            users: ["b", "a", "c"].map(String::from).to_vec(),
             as_of: vec![2, 2, 1, 1],
             numeric_names: vec!["x".into()],
             numeric: Array2::from_shape_vec((4, 1), vec![0.0, 1.0, 2.0, 3.0]).unwrap(),
-            categorical: vec![
-                vec![Some("p0".into()), Some("p1".into()), None, Some("p3".into())];
-                CATEGORICAL.len()
-            ],
+            categorical: vec![vec![1, 2, 0, 3]; CATEGORICAL.len()],
+            levels: vec![["p0", "p1", "p3"].map(String::from).to_vec(); CATEGORICAL.len()],
             label: vec![0.0, 1.0, 0.0, 1.0],
         };
         frame.sort_by_key();
-        assert_eq!(frame.user_id, ["a", "a", "b", "c"]);
+        let names: Vec<&str> = (0..4).map(|i| frame.user_name(i)).collect();
+        assert_eq!(names, ["a", "a", "b", "c"]);
         assert_eq!(frame.as_of, [1, 2, 2, 1]);
         assert_eq!(frame.numeric.column(0).to_vec(), [3.0, 1.0, 0.0, 2.0]);
         assert_eq!(frame.label, [1.0, 1.0, 0.0, 0.0]);
-        assert_eq!(
-            frame.categorical[2],
-            [Some("p3".into()), Some("p1".into()), Some("p0".into()), None]
+        let cats: Vec<Option<&str>> = (0..4).map(|i| frame.category(2, i)).collect();
+        assert_eq!(cats, [Some("p3"), Some("p1"), Some("p0"), None]);
+    }
+
+    #[test]
+    fn the_sample_keeps_one_day_in_every_from_each_users_offset() {
+        let s = Sample::EveryDays { every: 7, seed: 42 };
+        for user in ["u000001", "u000002", "someone"] {
+            let kept: Vec<i32> = (0..28).filter(|&d| s.keeps(user, d)).collect();
+            assert_eq!(kept.len(), 4, "{user}: {kept:?}");
+            assert!(kept.windows(2).all(|w| w[1] - w[0] == 7));
+        }
+        // Offsets differ between users, and every day is kept with every = 1.
+        let first = |u: &str| (0..7).find(|&d| s.keeps(u, d)).unwrap();
+        assert!(
+            (1..50)
+                .map(|i| first(&format!("u{i:06}")))
+                .collect::<BTreeSet<_>>()
+                .len()
+                > 3
         );
+        assert!((0..10).all(|d| Sample::EveryDays { every: 1, seed: 1 }.keeps("x", d)));
+        assert!(Sample::All.keeps("x", 3));
     }
 
     #[test]

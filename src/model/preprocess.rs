@@ -95,10 +95,7 @@ impl Preprocessor {
             });
         }
         for (k, feature) in CATEGORICAL.iter().enumerate() {
-            let seen: BTreeSet<&str> = rows
-                .iter()
-                .filter_map(|&i| frame.categorical[k][i].as_deref())
-                .collect();
+            let seen: BTreeSet<&str> = rows.iter().filter_map(|&i| frame.category(k, i)).collect();
             for category in seen {
                 terms.push(Term {
                     term: format!("{feature}={category}"),
@@ -119,11 +116,12 @@ impl Preprocessor {
 }
 
 /// Where one design column reads its value.
-enum Source<'a> {
+enum Source {
     /// (x − center) / scale of numeric column `j`, NULL → 0 (the center).
     Numeric { j: usize, center: f64, scale: f64 },
-    /// 1 when categorical column `k` equals `category`.
-    OneHot { k: usize, category: &'a str },
+    /// 1 when categorical column `k` holds `code` (None: a category no row
+    /// of the frame has, always 0).
+    OneHot { k: usize, code: Option<u16> },
     /// A feature the frame lacks: always the imputed value, 0.
     Absent,
 }
@@ -142,7 +140,10 @@ pub fn design(terms: &[Term], frame: &Frame, rows: &[usize]) -> Array2<f64> {
             let feature = term.feature.as_deref().expect("input terms name a feature");
             match &term.category {
                 Some(category) => match Frame::categorical_index(feature) {
-                    Some(k) => Source::OneHot { k, category },
+                    Some(k) => Source::OneHot {
+                        k,
+                        code: frame.category_code(k, category),
+                    },
                     None => Source::Absent,
                 },
                 None => match frame.numeric_index(feature) {
@@ -169,9 +170,7 @@ pub fn design(terms: &[Term], frame: &Frame, rows: &[usize]) -> Array2<f64> {
                         let v = numeric[j];
                         if v.is_nan() { 0.0 } else { (v - center) / scale }
                     }
-                    Source::OneHot { k, category } => {
-                        f64::from(u8::from(frame.categorical[k][i].as_deref() == Some(category)))
-                    }
+                    Source::OneHot { k, code } => f64::from(u8::from(Some(frame.categorical[k][i]) == code)),
                     Source::Absent => 0.0,
                 };
             }

@@ -282,10 +282,9 @@ pub fn reference_profile(
     for name in model.categorical_features() {
         let k = Frame::categorical_index(&name)
             .ok_or_else(|| Error::Other(format!("drift: {name} is not a categorical input")))?;
-        let column = &frame.categorical[k];
         out.extend(categorical_reference(
             &name,
-            rows.iter().map(|&i| column[i].as_deref()),
+            rows.iter().map(|&i| frame.category(k, i)),
         ));
     }
     Ok(out)

@@ -188,7 +188,7 @@ fn score_range(
         frame.as_of[a]
             .cmp(&frame.as_of[b])
             .then_with(|| risk[b].total_cmp(&risk[a]))
-            .then_with(|| frame.user_id[a].cmp(&frame.user_id[b]))
+            .then_with(|| frame.user_name(a).cmp(frame.user_name(b)))
     });
     let mut rank = vec![0i64; rows.len()];
     let mut slices = 0;
@@ -216,7 +216,7 @@ fn score_range(
         ),
         (
             "user_id",
-            Arc::new(StringArray::from_iter_values(frame.user_id.iter())),
+            Arc::new(StringArray::from_iter_values((0..n).map(|i| frame.user_name(i)))),
         ),
         (
             "model_id",

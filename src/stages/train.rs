@@ -131,7 +131,7 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
     done("ranked the test rows by every single input");
     let intervals = match &best {
         Some(b) => bootstrap::user_clustered(
-            &bootstrap::clusters(test_rows.iter().map(|&i| frame.user_id[i].as_str())),
+            &bootstrap::clusters(test_rows.iter().map(|&i| frame.user_name(i))),
             &test_labels,
             &test_scores,
             &baseline::ranking_scores(&frame, &test_rows, b),

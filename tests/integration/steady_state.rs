@@ -108,7 +108,7 @@ fn psi_first_vs_last_month(store: &Store) -> Vec<(String, f64)> {
     for (k, name) in CATEGORICAL.iter().enumerate() {
         reference.extend(categorical_reference(
             name,
-            frame.categorical[k].iter().map(|c| c.as_deref()),
+            (0..frame.len()).map(|i| frame.category(k, i)),
         ));
     }
     exec(
