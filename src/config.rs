@@ -199,6 +199,29 @@ pub struct TrainConfig {
     /// (0: every labelled date): a rolling window, so that a retrain learns
     /// the world as it is now.
     pub window_days: u32,
+    /// Fit on one as-of date in this many per user, each user from an
+    /// offset of its own (seeded): 1 every date; 0 (default) the smallest
+    /// step that keeps at most `max_rows` training rows. The test metrics
+    /// always use every test row.
+    pub as_of_every_days: u32,
+    /// The most training rows a fit holds when `as_of_every_days` is 0.
+    pub max_rows: u64,
+}
+
+/// The seed of the per-user offsets of `train.as_of_every_days`.
+pub const SAMPLE_SEED: u64 = 20_240_601;
+
+impl TrainConfig {
+    /// The sampling step for `available` training rows.
+    pub fn every_days(&self, available: u64) -> u32 {
+        match self.as_of_every_days {
+            0 => available
+                .div_ceil(self.max_rows.max(1))
+                .max(1)
+                .min(u64::from(u32::MAX)) as u32,
+            every => every,
+        }
+    }
 }
 
 /// scikit-learn's `class_weight`: `None` (every row weighs 1, so
@@ -230,6 +253,8 @@ impl Default for TrainConfig {
             class_weight: ClassWeight::None,
             bootstrap: 200,
             window_days: 0,
+            as_of_every_days: 0,
+            max_rows: 8_000_000,
         }
     }
 }
@@ -357,7 +382,7 @@ impl StoreConfig {
         if !self.memory_limit.trim().is_empty() {
             return self.memory_limit.trim().to_string();
         }
-        let total_kb = std::fs::read_to_string("/proc/meminfo")
+        let total = std::fs::read_to_string("/proc/meminfo")
             .ok()
             .and_then(|m| {
                 m.lines()
@@ -365,9 +390,25 @@ impl StoreConfig {
                     .and_then(|l| l.split_whitespace().nth(1))
                     .and_then(|v| v.parse::<u64>().ok())
             })
-            .unwrap_or(8 << 20);
-        format!("{}MB", total_kb * 4 / 10 / 1024)
+            .map_or(8 << 30, |kb| kb * 1024);
+        // In a container the cgroup's limit (a pod's memory limit) is the
+        // machine: cgroup v2, then v1.
+        let cgroup = [
+            "/sys/fs/cgroup/memory.max",
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+        ]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+        format!("{}MB", memory_share(total, cgroup) / (1 << 20))
     }
+}
+
+/// 40% of the machine's memory, or of the cgroup's limit when that is
+/// lower (a limit of "max" or v1's huge number means none).
+fn memory_share(total_bytes: u64, cgroup_bytes: Option<u64>) -> u64 {
+    let machine = cgroup_bytes.map_or(total_bytes, |c| c.min(total_bytes));
+    machine / 10 * 4
 }
 
 /// Keys that were removed, with what replaced them: a config that still
@@ -548,6 +589,12 @@ impl Config {
         if t.max_iter == 0 {
             return bad("train.max_iter", "must be at least 1".into());
         }
+        if t.max_rows == 0 {
+            return bad(
+                "train.max_rows",
+                "must be at least 1 (the most training rows a fit holds)".into(),
+            );
+        }
         let pr = &self.promote;
         for (key, v) in [
             ("promote.min_improvement", pr.min_improvement),
@@ -720,6 +767,40 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_memory_share_follows_a_container_limit() {
+        let gib = 1u64 << 30;
+        assert_eq!(memory_share(10 * gib, None), 4 * gib);
+        assert_eq!(memory_share(10 * gib, Some(5 * gib)), 2 * gib);
+        // cgroup v1 without a limit reports a number beyond the machine.
+        assert_eq!(memory_share(10 * gib, Some(u64::MAX / 2)), 4 * gib);
+        let s = StoreConfig::default();
+        assert!(s.effective_memory_limit().ends_with("MB"));
+        let set = StoreConfig {
+            memory_limit: " 6GB ".into(),
+            ..StoreConfig::default()
+        };
+        assert_eq!(set.effective_memory_limit(), "6GB");
+    }
+
+    #[test]
+    fn the_sampling_step_keeps_at_most_max_rows() {
+        let mut t = TrainConfig::default();
+        // Auto: the smallest step that keeps at most max_rows rows.
+        assert_eq!(t.every_days(0), 1);
+        assert_eq!(t.every_days(8_000_000), 1);
+        assert_eq!(t.every_days(8_000_001), 2);
+        assert_eq!(t.every_days(100_000_000), 13);
+        assert!(100_000_000u64.div_ceil(13) <= t.max_rows && 100_000_000u64.div_ceil(12) > t.max_rows);
+        // A step given is kept whatever the rows.
+        t.as_of_every_days = 7;
+        assert_eq!(t.every_days(10), 7);
+        t.as_of_every_days = 1;
+        assert_eq!(t.every_days(100_000_000), 1);
+        let bad = Config::load(None, env(&[("CHURN_TRAIN_MAX_ROWS", "0")]), &Overrides::default());
+        assert!(bad.unwrap_err().to_string().contains("train.max_rows"));
     }
 
     #[test]

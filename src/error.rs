@@ -76,6 +76,10 @@ pub enum Error {
         source: minijinja::Error,
     },
 
+    /// The model could not be fitted.
+    #[error("fitting the model: {0}")]
+    Fit(#[from] crate::model::logistic::FitError),
+
     /// DuckDB ran out of memory: the message names the settings to change.
     #[error("{0}")]
     OutOfMemory(String),
@@ -123,5 +127,32 @@ impl<T> Context<T> for std::result::Result<T, std::io::Error> {
             context: what(),
             source,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_out_of_memory_names_the_settings() {
+        let conn = duckdb::Connection::open_in_memory().unwrap();
+        conn.execute_batch("set memory_limit = '8MB'; set threads = 1")
+            .unwrap();
+        // One list of ten million numbers cannot spill.
+        let err = conn
+            .query_row("select len(list(range)) from range(10000000)", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .context(|| "features: building the windows".into())
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, Error::OutOfMemory(_)), "{text}");
+        assert!(text.starts_with("features: building the windows"), "{text}");
+        assert!(
+            text.contains("store.memory_limit") && text.contains("store.threads"),
+            "{text}"
+        );
+        assert_eq!(err.code(), 1);
     }
 }

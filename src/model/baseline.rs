@@ -65,16 +65,165 @@ pub fn ranking_scores(frame: &Frame, rows: &[usize], baseline: &Baseline) -> Vec
     }
 }
 
-/// Average precision of rows already in ranking order (highest score
-/// first), ties (equal `value`) entering together: Σ (Rₖ − Rₖ₋₁)·Pₖ, as
+/// A hasher for f64 bit patterns: one multiply, folded so that the low
+/// bits (the bucket) depend on every bit of the key (small whole numbers
+/// as f64 differ only in their high bits).
+#[derive(Default, Clone, Copy)]
+struct BitsHasher(u64);
+
+impl std::hash::Hasher for BitsHasher {
+    fn finish(&self) -> u64 {
+        let h = self.0.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        h ^ (h >> 32)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).rotate_left(5);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+type BitsMap = std::collections::HashMap<u64, [u64; 2], std::hash::BuildHasherDefault<BitsHasher>>;
+
+/// One input's counts: negative and positive rows per distinct value, the
+/// NULL rows apart (they rank at the mean of the values).
+#[derive(Default, Clone)]
+struct ColumnTally {
+    counts: BitsMap,
+    nulls: [u64; 2],
+    sum: f64,
+    n: u64,
+}
+
+/// Every numeric input's rows counted by value and label, a chunk of rows
+/// at a time: the exact single-input PR-AUCs of rows that are never all in
+/// memory at once (the test rows of a million users).
+#[derive(Clone)]
+pub struct Tally {
+    names: Vec<String>,
+    columns: Vec<ColumnTally>,
+}
+
+impl Tally {
+    pub fn new(names: &[String]) -> Tally {
+        Tally {
+            names: names.to_vec(),
+            columns: vec![ColumnTally::default(); names.len()],
+        }
+    }
+
+    /// Counts `rows` of `frame`, which has every input of the tally.
+    pub fn add(&mut self, frame: &Frame, rows: &[usize]) {
+        use rayon::prelude::*;
+        let index: Vec<Option<usize>> = self.names.iter().map(|n| frame.numeric_index(n)).collect();
+        self.columns.par_iter_mut().zip(index).for_each(|(tally, j)| {
+            let Some(j) = j else { return };
+            let column = frame.numeric.column(j);
+            for &i in rows {
+                let class = usize::from(frame.label[i] == 1.0);
+                let v = column[i];
+                if v.is_nan() {
+                    tally.nulls[class] += 1;
+                } else {
+                    tally.sum += v;
+                    tally.n += 1;
+                    // -0.0 and 0.0 are one value.
+                    tally.counts.entry((v + 0.0).to_bits()).or_default()[class] += 1;
+                }
+            }
+        });
+    }
+
+    /// The value a NULL of `feature` ranks at: the mean of its values (0
+    /// when it has none).
+    pub fn null_value(&self, feature: &str) -> Option<f64> {
+        let j = self.names.iter().position(|n| n == feature)?;
+        let c = &self.columns[j];
+        Some(if c.n > 0 { c.sum / c.n as f64 } else { 0.0 })
+    }
+
+    /// PR-AUC of every input in both directions, best first (ties by name,
+    /// then direction).
+    pub fn finish(&self) -> Result<Vec<Baseline>> {
+        use rayon::prelude::*;
+        let Some(first) = self.columns.first() else {
+            return Ok(Vec::new());
+        };
+        let [negatives, positives] = first
+            .counts
+            .values()
+            .fold(first.nulls, |acc, c| [acc[0] + c[0], acc[1] + c[1]]);
+        // The one-class and empty cases are errors, as for the model's metrics.
+        if positives == 0 || negatives == 0 {
+            let labels = vec![if positives > 0 { 1.0 } else { 0.0 }; (positives + negatives) as usize];
+            average_precision(&labels, &vec![0.0; labels.len()])?;
+        }
+        let positives = positives as f64;
+        let mut out: Vec<Baseline> = self
+            .columns
+            .par_iter()
+            .zip(&self.names)
+            .flat_map_iter(|(tally, name)| {
+                let mean = if tally.n > 0 {
+                    tally.sum / tally.n as f64
+                } else {
+                    0.0
+                };
+                let mut groups: Vec<(f64, [u64; 2])> = tally
+                    .counts
+                    .iter()
+                    .map(|(&bits, &c)| (f64::from_bits(bits), c))
+                    .collect();
+                if tally.nulls != [0, 0] {
+                    match groups.iter_mut().find(|g| g.0 == mean) {
+                        Some(g) => {
+                            g.1[0] += tally.nulls[0];
+                            g.1[1] += tally.nulls[1];
+                        }
+                        None => groups.push((mean + 0.0, tally.nulls)),
+                    }
+                }
+                groups.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+                let higher = grouped_average_precision(groups.iter().rev(), positives);
+                let lower = grouped_average_precision(groups.iter(), positives);
+                [
+                    Baseline {
+                        feature: name.clone(),
+                        direction: Direction::Higher,
+                        pr_auc: higher,
+                    },
+                    Baseline {
+                        feature: name.clone(),
+                        direction: Direction::Lower,
+                        pr_auc: lower,
+                    },
+                ]
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.pr_auc
+                .total_cmp(&a.pr_auc)
+                .then_with(|| a.feature.cmp(&b.feature))
+                .then_with(|| (a.direction as u8).cmp(&(b.direction as u8)))
+        });
+        Ok(out)
+    }
+}
+
+/// Average precision of tied groups already in ranking order (highest
+/// score first), each group's rows entering together: Σ (Rₖ − Rₖ₋₁)·Pₖ, as
 /// `metrics::average_precision`.
-fn ranked_average_precision<'a>(ranked: impl Iterator<Item = &'a (f64, f64)>, positives: f64) -> f64 {
+fn grouped_average_precision<'a>(groups: impl Iterator<Item = &'a (f64, [u64; 2])>, positives: f64) -> f64 {
     let (mut tp, mut fp, mut ap, mut prev_recall) = (0.0, 0.0, 0.0, 0.0);
-    let mut ranked = ranked.peekable();
-    while let Some(&(value, label)) = ranked.next() {
-        tp += label;
-        fp += 1.0 - label;
-        if ranked.peek().is_none_or(|next| next.0 != value) {
+    for (_, [neg, pos]) in groups {
+        tp += *pos as f64;
+        fp += *neg as f64;
+        if tp + fp > 0.0 {
             let recall = tp / positives;
             ap += (recall - prev_recall) * tp / (tp + fp);
             prev_recall = recall;
@@ -84,49 +233,11 @@ fn ranked_average_precision<'a>(ranked: impl Iterator<Item = &'a (f64, f64)>, po
 }
 
 /// PR-AUC of every numeric input of `frame` on `rows`, in both directions,
-/// best first (ties by name, then direction). One sort per input serves
-/// both directions; the inputs are ranked in parallel.
+/// best first (ties by name, then direction).
 pub fn single_inputs(frame: &Frame, rows: &[usize]) -> Result<Vec<Baseline>> {
-    use rayon::prelude::*;
-    let labels: Vec<f64> = rows.iter().map(|&i| frame.label[i]).collect();
-    // The one-class and empty cases are errors, as for the model's metrics.
-    let positives = labels.iter().sum::<f64>();
-    if positives == 0.0 || positives == labels.len() as f64 {
-        average_precision(&labels, &vec![0.0; labels.len()])?;
-    }
-    let mut out: Vec<Baseline> = frame
-        .numeric_names
-        .par_iter()
-        .enumerate()
-        .flat_map_iter(|(j, name)| {
-            let mut pairs: Vec<(f64, f64)> = column_scores(frame, j, rows)
-                .into_iter()
-                .zip(labels.iter().copied())
-                .collect();
-            pairs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
-            let higher = ranked_average_precision(pairs.iter().rev(), positives);
-            let lower = ranked_average_precision(pairs.iter(), positives);
-            [
-                Baseline {
-                    feature: name.clone(),
-                    direction: Direction::Higher,
-                    pr_auc: higher,
-                },
-                Baseline {
-                    feature: name.clone(),
-                    direction: Direction::Lower,
-                    pr_auc: lower,
-                },
-            ]
-        })
-        .collect();
-    out.sort_by(|a, b| {
-        b.pr_auc
-            .total_cmp(&a.pr_auc)
-            .then_with(|| a.feature.cmp(&b.feature))
-            .then_with(|| (a.direction as u8).cmp(&(b.direction as u8)))
-    });
-    Ok(out)
+    let mut tally = Tally::new(&frame.numeric_names);
+    tally.add(frame, rows);
+    tally.finish()
 }
 
 /// The best single input on `rows`, if the frame has any numeric input.
@@ -218,5 +329,47 @@ mod tests {
         let f = frame(&[("x", &[3.0, f64::NAN, 1.0])], &[1.0, 1.0, 0.0]);
         let best = best_single_input(&f, &[0, 1, 2]).unwrap().unwrap();
         assert_eq!((best.direction, best.pr_auc), (Direction::Higher, 1.0));
+    }
+
+    #[test]
+    fn a_tally_of_chunks_is_the_tally_of_the_whole() {
+        // Ties, NULLs, and a NULL mean (2) equal to a value of the column:
+        // the NULL rows tie with the 2s.
+        let x = [
+            1.0,
+            3.0,
+            f64::NAN,
+            2.0,
+            2.0,
+            f64::NAN,
+            3.0,
+            1.0,
+            2.0,
+            -0.0,
+            0.0,
+            4.0,
+            4.0,
+        ];
+        let y = [0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0];
+        let f = frame(&[("x", &x)], &y);
+        let mut tally = Tally::new(&["x".to_string()]);
+        for rows in [&[0usize, 1, 2][..], &[3, 4, 5, 6], &[7, 8, 9, 10, 11, 12]] {
+            tally.add(&f, rows);
+        }
+        let mean = 2.0;
+        assert_eq!(tally.null_value("x"), Some(mean));
+        let filled: Vec<f64> = x.iter().map(|&v| if v.is_nan() { mean } else { v }).collect();
+        let negated: Vec<f64> = filled.iter().map(|v| -v).collect();
+        let got = tally.finish().unwrap();
+        assert_eq!(got.len(), 2);
+        for b in &got {
+            let want = match b.direction {
+                Direction::Higher => average_precision(&y, &filled).unwrap(),
+                Direction::Lower => average_precision(&y, &negated).unwrap(),
+            };
+            assert!((b.pr_auc - want).abs() < 1e-12, "{b:?} vs {want}");
+        }
+        let all: Vec<usize> = (0..x.len()).collect();
+        assert_eq!(got, single_inputs(&f, &all).unwrap());
     }
 }

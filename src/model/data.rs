@@ -367,6 +367,18 @@ fn append_batch(
     Ok(kept)
 }
 
+/// How many of the `rows` of `table` there are.
+pub fn count(conn: &Connection, table: &str, rows: &Rows) -> Result<u64> {
+    let n: i64 = conn
+        .query_row(
+            &format!("select count(*) from {table} where {}", rows.condition()),
+            duckdb::params_from_iter(&rows.params()),
+            |r| r.get(0),
+        )
+        .context(|| format!("counting the rows of {table}"))?;
+    Ok(n.max(0) as u64)
+}
+
 /// Loads `numeric` columns, the categoricals and (optionally) `churn_label`
 /// of the `rows` of `table`, ordered by user_id and as_of_date.
 ///
@@ -399,15 +411,7 @@ pub fn load_sampled(
     sample: Sample,
 ) -> Result<Frame> {
     let params = rows.params();
-    let n: usize = conn
-        .query_row(
-            &format!("select count(*) from {table} where {}", rows.condition()),
-            duckdb::params_from_iter(&params),
-            |r| r.get::<_, i64>(0),
-        )
-        .context(|| format!("counting the rows of {table}"))?
-        .try_into()
-        .unwrap_or(0);
+    let n = count(conn, table, rows)? as usize;
     // Room for every row the sample can keep (a sampled frame is shrunk
     // to its rows at the end).
     let mut frame = Frame::with_capacity(numeric, n);
@@ -605,24 +609,14 @@ impl Split {
         })
     }
 
-    /// The train and test rows (and not the purge gap between them).
-    pub fn rows(&self) -> Rows {
-        Rows::Dates(vec![
-            (day_to_date(self.train_from), day_to_date(self.train_to)),
-            (day_to_date(self.test_from), day_to_date(self.test_to)),
-        ])
+    /// The train rows.
+    pub fn train(&self) -> Rows {
+        Rows::Dates(vec![(day_to_date(self.train_from), day_to_date(self.train_to))])
     }
 
-    pub fn train_rows(&self, dates: &[i32]) -> Vec<usize> {
-        (0..dates.len())
-            .filter(|&i| dates[i] >= self.train_from && dates[i] <= self.train_to)
-            .collect()
-    }
-
-    pub fn test_rows(&self, dates: &[i32]) -> Vec<usize> {
-        (0..dates.len())
-            .filter(|&i| dates[i] >= self.test_from && dates[i] <= self.test_to)
-            .collect()
+    /// The test rows.
+    pub fn test(&self) -> Rows {
+        Rows::Dates(vec![(day_to_date(self.test_from), day_to_date(self.test_to))])
     }
 }
 

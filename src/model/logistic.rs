@@ -8,7 +8,35 @@ use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis, s};
 
-use crate::error::{Error, Result};
+/// Why a fit could not be made: the inputs, or the solver.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FitError {
+    #[error("train.c must be a positive number, got {0}")]
+    BadC(f64),
+    #[error("train.max_iter must be at least 1")]
+    BadMaxIter,
+    #[error("the tolerance must be a positive number, got {0}")]
+    BadTol(f64),
+    #[error("the design matrix has {rows} rows but there are {labels} labels")]
+    Shape { rows: usize, labels: usize },
+    #[error("there are no training rows: generate or ingest more days of data")]
+    NoRows,
+    #[error("labels must be 0 or 1, found {0}")]
+    BadLabel(f64),
+    #[error("the design matrix holds a non-finite value")]
+    NonFinite,
+    #[error(
+        "the training rows hold one class only ({positive} positive, {negative} negative); a classifier needs \
+         both: use more days of data or another population"
+    )]
+    OneClass { positive: usize, negative: usize },
+    #[error("the preconditioner is not positive definite at input {0}; check the design matrix")]
+    NotPositiveDefinite(usize),
+    #[error("L-BFGS: {0}")]
+    Solver(String),
+}
+
+type Result<T> = std::result::Result<T, FitError>;
 
 /// log(1 + e^t), without overflow for large |t|.
 pub fn softplus(t: f64) -> f64 {
@@ -54,10 +82,10 @@ fn class_counts(y: ArrayView1<'_, f64>) -> Result<(f64, f64)> {
     let n_pos = y.iter().filter(|&&v| v == 1.0).count() as f64;
     let n_neg = n - n_pos;
     if n_pos == 0.0 || n_neg == 0.0 {
-        return Err(Error::Other(format!(
-            "the training rows hold one class only ({n_pos} positive, {n_neg} negative of {n}); \
-             a classifier needs both: use more days of data or another population"
-        )));
+        return Err(FitError::OneClass {
+            positive: n_pos as usize,
+            negative: n_neg as usize,
+        });
     }
     Ok((n_pos, n_neg))
 }
@@ -128,19 +156,13 @@ impl Default for Params {
 impl Params {
     pub fn validate(&self) -> Result<()> {
         if !(self.c.is_finite() && self.c > 0.0) {
-            return Err(Error::Other(format!(
-                "C must be a positive number, got {}",
-                self.c
-            )));
+            return Err(FitError::BadC(self.c));
         }
         if self.max_iter == 0 {
-            return Err(Error::Other("max_iter must be at least 1".into()));
+            return Err(FitError::BadMaxIter);
         }
         if !(self.tol.is_finite() && self.tol > 0.0) {
-            return Err(Error::Other(format!(
-                "tol must be a positive number, got {}",
-                self.tol
-            )));
+            return Err(FitError::BadTol(self.tol));
         }
         Ok(())
     }
@@ -245,9 +267,7 @@ fn cholesky(a: &Array2<f64>) -> Result<Array2<f64>> {
             if i == j {
                 let d = a[[i, i]] - dot;
                 if !(d > 0.0 && d.is_finite()) {
-                    return Err(Error::Other(format!(
-                        "the preconditioner is not positive definite at input {i}; check the design matrix"
-                    )));
+                    return Err(FitError::NotPositiveDefinite(i));
                 }
                 l[[i, i]] = d.sqrt();
             } else {
@@ -360,20 +380,19 @@ impl Fit {
 pub fn fit(x: &Array2<f64>, y: &Array1<f64>, params: &Params) -> Result<Fit> {
     params.validate()?;
     if x.nrows() != y.len() {
-        return Err(Error::Other(format!(
-            "x has {} rows, y has {}",
-            x.nrows(),
-            y.len()
-        )));
+        return Err(FitError::Shape {
+            rows: x.nrows(),
+            labels: y.len(),
+        });
     }
     if x.nrows() == 0 {
-        return Err(Error::Other("no training rows".into()));
+        return Err(FitError::NoRows);
     }
     if let Some(bad) = y.iter().find(|&&v| v != 0.0 && v != 1.0) {
-        return Err(Error::Other(format!("labels must be 0 or 1, found {bad}")));
+        return Err(FitError::BadLabel(*bad));
     }
     if x.iter().any(|v| !v.is_finite()) {
-        return Err(Error::Other("the design matrix holds a non-finite value".into()));
+        return Err(FitError::NonFinite);
     }
     class_counts(y.view())?;
     let w = if params.balanced {
@@ -396,17 +415,17 @@ pub fn fit(x: &Array2<f64>, y: &Array1<f64>, params: &Params) -> Result<Fit> {
     let solver = LBFGS::new(linesearch, 10)
         .with_tolerance_grad(params.tol)
         .and_then(|s| s.with_tolerance_cost(0.0))
-        .map_err(|e| Error::Other(format!("setting up L-BFGS: {e}")))?;
+        .map_err(|e| FitError::Solver(format!("setting up: {e}")))?;
     let theta0 = Array1::zeros(x.ncols() + 1);
     let result = Executor::new(problem, solver)
         .configure(|state| state.param(theta0).max_iters(params.max_iter))
         .run()
-        .map_err(|e| Error::Other(format!("L-BFGS failed: {e}")))?;
+        .map_err(|e| FitError::Solver(e.to_string()))?;
     let state = result.state();
     let phi = state
         .get_best_param()
         .or(state.get_param())
-        .ok_or_else(|| Error::Other("L-BFGS returned no parameters".into()))?;
+        .ok_or_else(|| FitError::Solver("no parameters were returned".into()))?;
     let theta = solve_upper_t(&factor, phi);
     let (termination, converged) = match state.get_termination_status() {
         TerminationStatus::Terminated(reason) => (
@@ -729,11 +748,9 @@ mod tests {
         let err = fit(&x, &ones, &Params::default()).unwrap_err();
         assert!(err.to_string().contains("one class only"), "{err}");
         let short = y.slice(s![..10]).to_owned();
-        assert!(
-            fit(&x, &short, &Params::default())
-                .unwrap_err()
-                .to_string()
-                .contains("60 rows, y has 10")
+        assert_eq!(
+            fit(&x, &short, &Params::default()).unwrap_err(),
+            FitError::Shape { rows: 60, labels: 10 }
         );
     }
 }

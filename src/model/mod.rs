@@ -8,6 +8,7 @@ pub mod logistic;
 pub mod metrics;
 pub mod preprocess;
 pub mod registry;
+pub mod scored;
 
 use data::Frame;
 use preprocess::{Term, design};

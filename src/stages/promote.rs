@@ -9,9 +9,10 @@ use duckdb::Connection;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::model::data::{Rows, load, numeric_features};
+use crate::model::data::{Rows, numeric_features};
 use crate::model::metrics::average_precision;
 use crate::model::registry::{self, Decision, ModelRow};
+use crate::model::scored::score_rows;
 use crate::stages::Outcome;
 
 /// PR-AUC of two models on the candidate's test rows of `training_set`.
@@ -32,17 +33,25 @@ pub fn compare_on_test_rows(
         .into_iter()
         .collect();
     let rows = Rows::Dates(vec![(candidate.test_from, candidate.test_to)]);
-    let frame = load(conn, "training_set", &rows, &needed, true)?;
-    if frame.is_empty() {
+    // Streamed: both models' scores and the labels are all that is kept.
+    let scored = score_rows(
+        conn,
+        "training_set",
+        &rows,
+        &needed,
+        &[&cand, &prod],
+        true,
+        |_| Ok(()),
+    )?;
+    if scored.is_empty() {
         return Err(Error::Other(format!(
             "training_set has no rows between {} and {} (the test dates of {}): rebuild the training set \
              and train again",
             candidate.test_from, candidate.test_to, candidate.model_id
         )));
     }
-    let rows: Vec<usize> = (0..frame.len()).collect();
-    let c = average_precision(&frame.label, &cand.predict(&frame, &rows))?;
-    let p = average_precision(&frame.label, &prod.predict(&frame, &rows))?;
+    let c = average_precision(&scored.label, &scored.scores[0])?;
+    let p = average_precision(&scored.label, &scored.scores[1])?;
     Ok((c, p))
 }
 

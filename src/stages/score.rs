@@ -14,8 +14,9 @@ use duckdb::arrow::record_batch::RecordBatch;
 
 use crate::config::Config;
 use crate::error::{Context, Error, Result};
-use crate::model::data::{Rows, load, numeric_features};
+use crate::model::data::{Rows, numeric_features};
 use crate::model::registry;
+use crate::model::scored::score_rows;
 use crate::stages::Outcome;
 
 /// Options of the score stage.
@@ -159,9 +160,15 @@ pub fn run(conn: &Connection, config: &Config, args: &ScoreArgs, load_id: &str) 
     })
 }
 
+/// Rows appended to `predictions` per batch.
+const APPEND_ROWS: usize = 1 << 20;
+
 /// Scores the population of every as-of date from `from` to `to` with
-/// `model`, replacing the model's slices of those dates. Returns the rows,
-/// the dates scored and the sum of the risks.
+/// `model`, replacing the model's slices of those dates. The rows are read
+/// and scored a chunk at a time, keeping a user code, a day and a risk per
+/// row (a backfill of 30 dates of a million users holds about 0.5 GB), and
+/// appended in batches. Returns the rows, the dates scored and the sum of
+/// the risks.
 fn score_range(
     conn: &Connection,
     config: &Config,
@@ -169,73 +176,90 @@ fn score_range(
     (from, to): (NaiveDate, NaiveDate),
     load_id: &str,
 ) -> Result<(usize, usize, f64)> {
-    let frame = load(
+    let rows = Rows::Population {
+        from,
+        to,
+        population: config.labels.population,
+    };
+    let scored = score_rows(
         conn,
         "user_features_daily",
-        &Rows::Population {
-            from,
-            to,
-            population: config.labels.population,
-        },
+        &rows,
         &model.numeric_features(),
+        &[model],
         false,
+        |_| Ok(()),
     )?;
-    let rows: Vec<usize> = (0..frame.len()).collect();
-    let risk = model.predict(&frame, &rows);
+    let risk = &scored.scores[0];
+    let n = scored.len();
     // Rank 1 = highest risk within each date; ties broken by user_id.
-    let mut order: Vec<usize> = rows.clone();
-    order.sort_by(|&a, &b| {
-        frame.as_of[a]
-            .cmp(&frame.as_of[b])
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.sort_unstable_by(|&a, &b| {
+        let (a, b) = (a as usize, b as usize);
+        scored.as_of[a]
+            .cmp(&scored.as_of[b])
             .then_with(|| risk[b].total_cmp(&risk[a]))
-            .then_with(|| frame.user_name(a).cmp(frame.user_name(b)))
+            .then_with(|| scored.user_name(a).cmp(scored.user_name(b)))
     });
-    let mut rank = vec![0i64; rows.len()];
     let mut slices = 0;
-    let mut r = 0i64;
-    for (k, &i) in order.iter().enumerate() {
-        if k == 0 || frame.as_of[i] != frame.as_of[order[k - 1]] {
-            r = 0;
-            slices += 1;
-        }
-        r += 1;
-        rank[i] = r;
-    }
-
     conn.execute(
         "delete from predictions where as_of_date between ? and ? and model_id = ?",
         duckdb::params![from, to, model.model_id],
     )
     .context(|| "score: replacing the previous slices".into())?;
-    let n = rows.len();
     let now = Utc::now().naive_utc().and_utc().timestamp_micros();
-    let batch = RecordBatch::try_from_iter(vec![
-        (
-            "as_of_date",
-            Arc::new(Date32Array::from(frame.as_of.clone())) as ArrayRef,
-        ),
-        (
-            "user_id",
-            Arc::new(StringArray::from_iter_values((0..n).map(|i| frame.user_name(i)))),
-        ),
-        (
-            "model_id",
-            Arc::new(StringArray::from(vec![model.model_id.as_str(); n])),
-        ),
-        ("churn_risk", Arc::new(Float64Array::from(risk.clone()))),
-        ("risk_rank", Arc::new(Int64Array::from(rank))),
-        (
-            "scored_at",
-            Arc::new(TimestampMicrosecondArray::from(vec![now; n])),
-        ),
-        ("load_id", Arc::new(StringArray::from(vec![load_id; n]))),
-    ])
-    .map_err(|e| Error::Other(format!("score: building the predictions batch: {e}")))?;
     let mut app = conn
         .appender("predictions")
         .context(|| "score: opening the appender".into())?;
-    app.append_record_batch(batch)
-        .context(|| "score: appending predictions".into())?;
+    let mut r = 0i64;
+    let mut previous: Option<i32> = None;
+    for batch in order.chunks(APPEND_ROWS) {
+        let mut rank = Vec::with_capacity(batch.len());
+        for &i in batch {
+            let day = scored.as_of[i as usize];
+            if previous != Some(day) {
+                previous = Some(day);
+                r = 0;
+                slices += 1;
+            }
+            r += 1;
+            rank.push(r);
+        }
+        let m = batch.len();
+        let record = RecordBatch::try_from_iter(vec![
+            (
+                "as_of_date",
+                Arc::new(Date32Array::from_iter_values(
+                    batch.iter().map(|&i| scored.as_of[i as usize]),
+                )) as ArrayRef,
+            ),
+            (
+                "user_id",
+                Arc::new(StringArray::from_iter_values(
+                    batch.iter().map(|&i| scored.user_name(i as usize)),
+                )),
+            ),
+            (
+                "model_id",
+                Arc::new(StringArray::from(vec![model.model_id.as_str(); m])),
+            ),
+            (
+                "churn_risk",
+                Arc::new(Float64Array::from_iter_values(
+                    batch.iter().map(|&i| risk[i as usize]),
+                )),
+            ),
+            ("risk_rank", Arc::new(Int64Array::from(rank))),
+            (
+                "scored_at",
+                Arc::new(TimestampMicrosecondArray::from(vec![now; m])),
+            ),
+            ("load_id", Arc::new(StringArray::from(vec![load_id; m]))),
+        ])
+        .map_err(|e| Error::Other(format!("score: building the predictions batch: {e}")))?;
+        app.append_record_batch(record)
+            .context(|| "score: appending predictions".into())?;
+    }
     app.flush().context(|| "score: flushing predictions".into())?;
     Ok((n, slices, risk.iter().sum()))
 }

@@ -5,13 +5,15 @@ use chrono::Utc;
 use duckdb::Connection;
 use ndarray::Array1;
 
-use crate::config::{ClassWeight, Config};
+use crate::config::{ClassWeight, Config, SAMPLE_SEED};
 use crate::error::Result;
-use crate::model::data::{Frame, Split, as_of_days, day_to_date, load, numeric_features};
+use crate::model::baseline::Tally;
+use crate::model::data::{Sample, Split, as_of_days, day_to_date, load_sampled, numeric_features};
 use crate::model::logistic::{self, Params};
 use crate::model::metrics::{self, Metrics};
 use crate::model::preprocess::{INTERCEPT, Preprocessor, Term, design};
 use crate::model::registry::{self, ModelRow, Quality};
+use crate::model::scored::{column_of, score_rows};
 use crate::model::{Model, data};
 use crate::model::{baseline, bootstrap};
 use crate::stages::Outcome;
@@ -40,11 +42,16 @@ fn params(config: &Config) -> Params {
 /// intervals.
 pub const BOOTSTRAP_SEED: u64 = 42;
 
-fn rate(frame: &Frame, rows: &[usize]) -> f64 {
-    rows.iter().map(|&i| frame.label[i]).sum::<f64>() / rows.len().max(1) as f64
+fn rate(labels: &[f64]) -> f64 {
+    labels.iter().sum::<f64>() / labels.len().max(1) as f64
 }
 
 /// Fits and evaluates a model on the current `training_set`.
+///
+/// The train rows are read into memory (one as-of date in
+/// `train.as_of_every_days` per user when sampled); the test rows are
+/// streamed a chunk at a time and kept only as scores, labels and user
+/// codes, so every test row counts however many there are.
 pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<Trained> {
     let params = params(config);
     params.validate()?;
@@ -65,9 +72,33 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
         config.train.window_days,
     )?;
     let numeric = numeric_features(conn, "training_set")?;
-    let frame = load(conn, "training_set", &split.rows(), &numeric, true)?;
-    done(&format!("read {} rows of training_set", frame.len()));
-    let (train_rows, test_rows) = (split.train_rows(&frame.as_of), split.test_rows(&frame.as_of));
+    let available = data::count(conn, "training_set", &split.train())?;
+    let every = config.train.every_days(available);
+    let sample = if every > 1 {
+        Sample::EveryDays {
+            every,
+            seed: SAMPLE_SEED,
+        }
+    } else {
+        Sample::All
+    };
+    tracing::info!(
+        train_rows = available,
+        every_days = every,
+        train_from = %day_to_date(split.train_from),
+        train_to = %day_to_date(split.train_to),
+        test_from = %day_to_date(split.test_from),
+        test_to = %day_to_date(split.test_to),
+        "train: reading the training rows{}",
+        if every > 1 {
+            format!(" (one as-of date in {every} per user)")
+        } else {
+            String::new()
+        }
+    );
+    let frame = load_sampled(conn, "training_set", &split.train(), &numeric, true, sample)?;
+    done(&format!("read {} train rows of training_set", frame.len()));
+    let train_rows: Vec<usize> = (0..frame.len()).collect();
 
     let pre = Preprocessor::fit(&frame, &train_rows);
     if !pre.dropped.is_empty() {
@@ -75,8 +106,13 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
     }
     done("fitted the input transform");
     let x = design(&pre.terms, &frame, &train_rows);
-    let y: Array1<f64> = train_rows.iter().map(|&i| frame.label[i]).collect();
+    let y: Array1<f64> = frame.label.iter().copied().collect();
     done("built the design matrix");
+    tracing::info!(
+        rows = x.nrows(),
+        inputs = x.ncols(),
+        "train: fitting the logistic regression"
+    );
     let started = std::time::Instant::now();
     let fit = logistic::fit(&x, &y, &params)?;
     let fit_seconds = started.elapsed().as_secs_f64();
@@ -120,25 +156,59 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
     let train_scores = model.predict_design(&x);
     drop(x);
     let reference = drift::reference_profile(&model, &frame, &train_rows, &train_scores, config.drift.bins)?;
+    let (n_train, pos_rate_train) = (frame.len(), rate(&frame.label));
+    drop(frame);
     done("scored the train rows and binned the drift reference");
-    let test_scores = model.predict(&frame, &test_rows);
-    let test_labels: Vec<f64> = test_rows.iter().map(|&i| frame.label[i]).collect();
-    let metrics = metrics::evaluate(&test_labels, &test_scores)?;
+
+    // Every test row, scored and counted for the single-input baselines.
+    let test_rows = split.test();
+    tracing::info!(
+        rows = data::count(conn, "training_set", &test_rows)?,
+        "train: scoring the test rows"
+    );
+    let mut tally = Tally::new(&numeric);
+    let test = score_rows(
+        conn,
+        "training_set",
+        &test_rows,
+        &numeric,
+        &[&model],
+        true,
+        |chunk| {
+            tally.add(chunk, &(0..chunk.len()).collect::<Vec<_>>());
+            Ok(())
+        },
+    )?;
+    let test_scores = &test.scores[0];
+    let metrics = metrics::evaluate(&test.label, test_scores)?;
     done("evaluated on the test rows");
     // The same test rows ranked by every single numeric input, both ways.
-    let baselines = baseline::single_inputs(&frame, &test_rows)?;
+    let baselines = tally.finish()?;
     let best = baselines.first().cloned();
     done("ranked the test rows by every single input");
     let intervals = match &best {
-        Some(b) => bootstrap::user_clustered(
-            &bootstrap::clusters(test_rows.iter().map(|&i| frame.user_name(i))),
-            &test_labels,
-            &test_scores,
-            &baseline::ranking_scores(&frame, &test_rows, b),
-            config.train.bootstrap,
-            BOOTSTRAP_SEED,
-        ),
-        None => None,
+        Some(b) if config.train.bootstrap > 0 => {
+            // The best input's values again, NULL at the mean, negated when
+            // lower values mean higher risk.
+            let null = tally.null_value(&b.feature).unwrap_or(0.0);
+            let sign = match b.direction {
+                baseline::Direction::Higher => 1.0,
+                baseline::Direction::Lower => -1.0,
+            };
+            let ranking: Vec<f64> = column_of(conn, "training_set", &test_rows, &b.feature, &test)?
+                .into_iter()
+                .map(|v| sign * if v.is_nan() { null } else { v })
+                .collect();
+            bootstrap::user_clustered(
+                &test.user,
+                &test.label,
+                test_scores,
+                &ranking,
+                config.train.bootstrap,
+                BOOTSTRAP_SEED,
+            )
+        }
+        _ => None,
     };
     done("bootstrapped the intervals");
     let row = ModelRow {
@@ -151,10 +221,10 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
         train_to: day_to_date(split.train_to),
         test_from: day_to_date(split.test_from),
         test_to: day_to_date(split.test_to),
-        n_train: train_rows.len() as i64,
-        n_test: test_rows.len() as i64,
-        pos_rate_train: rate(&frame, &train_rows),
-        pos_rate_test: rate(&frame, &test_rows),
+        n_train: n_train as i64,
+        n_test: test.len() as i64,
+        pos_rate_train,
+        pos_rate_test: rate(&test.label),
         pr_auc: metrics.pr_auc,
         roc_auc: metrics.roc_auc,
         log_loss: metrics.log_loss,
@@ -177,6 +247,9 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
             "test_fraction": config.train.test_fraction,
             "purge_days": purge,
             "window_days": config.train.window_days,
+            "as_of_every_days": every,
+            "sample_seed": SAMPLE_SEED,
+            "train_rows_available": available,
             "population": config.labels.population.as_str(),
             "horizon_days": config.labels.horizon_days,
             "inactive_days": config.labels.inactive_days,

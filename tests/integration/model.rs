@@ -117,6 +117,127 @@ fn the_pipeline_leaves_a_production_model_and_every_user_scored_by_their_own_row
 }
 
 #[test]
+fn chunked_passes_agree_with_the_whole_frame() {
+    use churn::model::baseline::{Tally, single_inputs};
+    use churn::model::data::CHUNK_ROWS;
+    use churn::model::scored::{column_of, score_rows};
+    use std::collections::HashMap;
+
+    let (_sb, store, _config) = scored();
+    // The training set eight times over, each copy its own users: several
+    // chunks of the streamed passes.
+    exec(
+        &store,
+        "create temp table wide as select t.* replace (t.user_id || '-' || r.k as user_id)
+         from training_set t, range(8) r(k)",
+    );
+    let n: usize = one(&store, "select count(*) from wide").parse().unwrap();
+    assert!(n > 2 * CHUNK_ROWS, "{n} rows make fewer than three chunks");
+    let (first, last): (chrono::NaiveDate, chrono::NaiveDate) = (
+        one(&store, "select min(as_of_date) from wide").parse().unwrap(),
+        one(&store, "select max(as_of_date) from wide").parse().unwrap(),
+    );
+    let model_id = one(&store, "select model_id from production_model");
+    let model = registry::load(&store.conn, &model_id).unwrap();
+    let numeric = model.numeric_features();
+    let rows = Rows::Dates(vec![(first, last)]);
+
+    let frame = load(&store.conn, "wide", &rows, &numeric, true).unwrap();
+    let all: Vec<usize> = (0..frame.len()).collect();
+    let whole = model.predict(&frame, &all);
+    let by_key: HashMap<(&str, i32), usize> = all
+        .iter()
+        .map(|&i| ((frame.user_name(i), frame.as_of[i]), i))
+        .collect();
+
+    let mut tally = Tally::new(&numeric);
+    let mut chunks = 0;
+    let scored = score_rows(&store.conn, "wide", &rows, &numeric, &[&model], true, |chunk| {
+        chunks += 1;
+        tally.add(chunk, &(0..chunk.len()).collect::<Vec<_>>());
+        Ok(())
+    })
+    .unwrap();
+    assert!(chunks >= 3, "{chunks} chunks");
+    assert_eq!(scored.len(), n);
+    let column = column_of(&store.conn, "wide", &rows, &numeric[0], &scored).unwrap();
+    let j = frame.numeric_index(&numeric[0]).unwrap();
+    for k in 0..scored.len() {
+        let i = by_key[&(scored.user_name(k), scored.as_of[k])];
+        assert_eq!(scored.label[k], frame.label[i]);
+        assert!((scored.scores[0][k] - whole[i]).abs() < 1e-12, "row {k}");
+        let (a, b) = (column[k], frame.numeric[[i, j]]);
+        assert!(a == b || (a.is_nan() && b.is_nan()), "row {k}: {a} vs {b}");
+    }
+    // The streamed single-input PR-AUCs are those of the whole frame.
+    let streamed = tally.finish().unwrap();
+    let at_once = single_inputs(&frame, &all).unwrap();
+    assert_eq!(streamed.len(), at_once.len());
+    for (a, b) in streamed.iter().zip(&at_once) {
+        assert_eq!((&a.feature, a.direction), (&b.feature, b.direction));
+        assert!((a.pr_auc - b.pr_auc).abs() < 1e-12, "{a:?} vs {b:?}");
+    }
+}
+
+#[test]
+fn sampled_as_of_dates_keep_one_day_in_n_per_user_and_every_test_row() {
+    let sb = Sandbox::new();
+    let store = sb.store();
+    let mut config = config();
+    config.train.as_of_every_days = 4;
+    for stage in pipeline().filter(|s| *s <= Stage::Train) {
+        run_stage(&store, &ctx(&config), stage).unwrap();
+    }
+    let params: serde_json::Value =
+        serde_json::from_str(&one(&store, "select params_json::varchar from models")).unwrap();
+    assert_eq!(params["as_of_every_days"], 4, "{params}");
+    let (n_train, n_test, train_from, train_to, test_from, test_to): (
+        i64,
+        i64,
+        String,
+        String,
+        String,
+        String,
+    ) = {
+        let r = rows(
+            &store,
+            "select n_train, n_test, train_from, train_to, test_from, test_to from models",
+        );
+        (
+            r[0][0].parse().unwrap(),
+            r[0][1].parse().unwrap(),
+            r[0][2].clone(),
+            r[0][3].clone(),
+            r[0][4].clone(),
+            r[0][5].clone(),
+        )
+    };
+    let available: i64 = one(
+        &store,
+        &format!(
+            "select count(*) from training_set where as_of_date between '{train_from}' and '{train_to}'"
+        ),
+    )
+    .parse()
+    .unwrap();
+    assert_eq!(params["train_rows_available"], available, "{params}");
+    // Each user keeps the dates of one residue mod 4: a quarter, give or take
+    // the ends of each user's run of dates.
+    let share = n_train as f64 / available as f64;
+    assert!((0.2..0.3).contains(&share), "{n_train} of {available}");
+    // The test metrics use every test row.
+    assert_eq!(
+        n_test.to_string(),
+        one(
+            &store,
+            &format!(
+                "select count(*) from training_set where as_of_date between '{test_from}' and '{test_to}'"
+            ),
+        )
+    );
+}
+
+#[test]
 fn score_sql_matches_the_rust_scores() {
     let (_sb, store, config) = scored();
     let sql = churn::render_stage_sql(Stage::Score, &config).unwrap();

@@ -1,0 +1,118 @@
+//! Rows of a table scored a chunk at a time: what a pass over tens of
+//! millions of rows keeps (a user code, a day, a label and one score per
+//! model: 24 bytes a row) instead of every input of every row.
+
+use std::collections::HashMap;
+
+use duckdb::Connection;
+
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::model::data::{self, Frame, Rows};
+
+/// The scored rows, in the table's scan order.
+#[derive(Debug, Clone, Default)]
+pub struct Scored {
+    /// The user ids, in the order first met.
+    pub users: Vec<String>,
+    /// Each row's user, a code into `users`.
+    pub user: Vec<u32>,
+    /// Days since 1970-01-01.
+    pub as_of: Vec<i32>,
+    /// 0/1 labels (0 when read without labels).
+    pub label: Vec<f64>,
+    /// One column of risks per model, in the order the models were given.
+    pub scores: Vec<Vec<f64>>,
+}
+
+impl Scored {
+    pub fn len(&self) -> usize {
+        self.as_of.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.as_of.is_empty()
+    }
+
+    pub fn user_name(&self, i: usize) -> &str {
+        &self.users[self.user[i] as usize]
+    }
+}
+
+/// Scores the `rows` of `table` with every model of `models`, reading
+/// `numeric` (at least the models' numeric inputs), a chunk at a time.
+/// `each` sees every chunk as it goes by (to count what else is needed of
+/// the rows).
+pub fn score_rows(
+    conn: &Connection,
+    table: &str,
+    rows: &Rows,
+    numeric: &[String],
+    models: &[&Model],
+    with_label: bool,
+    mut each: impl FnMut(&Frame) -> Result<()>,
+) -> Result<Scored> {
+    let mut out = Scored {
+        scores: vec![Vec::new(); models.len()],
+        ..Scored::default()
+    };
+    let mut codes: HashMap<String, u32> = HashMap::new();
+    data::for_each_chunk(conn, table, rows, numeric, with_label, |chunk| {
+        let all: Vec<usize> = (0..chunk.len()).collect();
+        // The chunk's own user codes, as codes of the whole pass.
+        let global: Vec<u32> = chunk
+            .users
+            .iter()
+            .map(|u| match codes.get(u) {
+                Some(&c) => c,
+                None => {
+                    let c = out.users.len() as u32;
+                    out.users.push(u.clone());
+                    codes.insert(u.clone(), c);
+                    c
+                }
+            })
+            .collect();
+        out.user.extend(chunk.user.iter().map(|&c| global[c as usize]));
+        out.as_of.extend_from_slice(&chunk.as_of);
+        out.label.extend_from_slice(&chunk.label);
+        for (scores, model) in out.scores.iter_mut().zip(models) {
+            scores.extend(model.predict(chunk, &all));
+        }
+        each(chunk)
+    })?;
+    Ok(out)
+}
+
+/// One numeric column of the rows `scored` holds, read again in the same
+/// scan order (checked row by row: the table must not have changed).
+pub fn column_of(
+    conn: &Connection,
+    table: &str,
+    rows: &Rows,
+    feature: &str,
+    scored: &Scored,
+) -> Result<Vec<f64>> {
+    let mut values = Vec::with_capacity(scored.len());
+    data::for_each_chunk(conn, table, rows, &[feature.to_string()], false, |chunk| {
+        for i in 0..chunk.len() {
+            let k = values.len();
+            if k >= scored.len()
+                || chunk.as_of[i] != scored.as_of[k]
+                || chunk.user_name(i) != scored.user_name(k)
+            {
+                return Err(Error::Other(format!(
+                    "{table} changed while it was being read; run the stage again"
+                )));
+            }
+            values.push(chunk.numeric[[i, 0]]);
+        }
+        Ok(())
+    })?;
+    if values.len() != scored.len() {
+        return Err(Error::Other(format!(
+            "{table} changed while it was being read; run the stage again"
+        )));
+    }
+    Ok(values)
+}
