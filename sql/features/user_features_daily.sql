@@ -5,10 +5,15 @@
 -- Windows: {{ windows | join(", ") }}; fail rate over {{ fail_rate_window }} days.
 -- recently_active: an active day in the {{ recent_days }} days ending on the as-of day;
 -- the one definition of the "active" population that training and scoring use.
+-- Large inputs are built a batch of users at a time (`batched`): the users
+-- with user_id between $1 and $2, bound as parameters.
 with
 
 user_daily as (
     select * from user_daily
+{% if batched is defined and batched %}
+    where user_id between $1 and $2
+{% endif %}
 ),
 
 rolling as (

@@ -5,14 +5,24 @@
 -- {{ horizon_days }} days and stays away for at least {{ inactive_days }} more. future_active_days counts
 -- the active days of that interval. user_daily is dense per user up to the
 -- last date, so the frame's rows are its days.
+-- Large inputs are built a batch of users at a time (`batched`): the users
+-- with user_id between $1 and $2, bound as parameters; the data's last date
+-- then comes from every user (last_date, read once before the batches).
 with
 
 user_daily as (
     select * from user_daily
+{% if batched is defined and batched %}
+    where user_id between $1 and $2
+{% endif %}
 ),
 
 observed as (
+{% if batched is defined and batched %}
+    select date '{{ last_date }}' as last_date
+{% else %}
     select max(activity_date) as last_date from user_daily
+{% endif %}
 ),
 
 future as (

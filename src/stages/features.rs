@@ -5,15 +5,25 @@ use duckdb::Connection;
 
 use crate::error::Result;
 use crate::sql::SqlContext;
-use crate::stages::{Outcome, Stage, build_table};
+use crate::stages::batches::{self, ROWS_PER_BATCH};
+use crate::stages::{Outcome, Stage};
 
 pub fn run(conn: &Connection, ctx: &SqlContext) -> Result<Outcome> {
-    let rows = build_table(
+    run_in_batches(conn, ctx, ROWS_PER_BATCH)
+}
+
+/// `run` a range of users at a time, each about `rows_per_batch` rows of
+/// user_daily (tests use tiny ones).
+pub fn run_in_batches(conn: &Connection, ctx: &SqlContext, rows_per_batch: i64) -> Result<Outcome> {
+    let plan = batches::plan_by_rows(conn, Stage::Features, "user_daily", rows_per_batch)?;
+    let rows = batches::build(
         conn,
         Stage::Features,
         "user_features_daily",
         "features/user_features_daily.sql",
         ctx,
+        &plan,
+        (None, None),
     )?;
     Ok(Outcome {
         rows_out: rows,
@@ -21,6 +31,7 @@ pub fn run(conn: &Connection, ctx: &SqlContext) -> Result<Outcome> {
             "windows": ctx.windows,
             "fail_rate_window": ctx.fail_rate_window,
             "recent_days": ctx.recent_days,
+            "batches": plan.len(),
         }),
         failure: None,
         summary: format!(

@@ -236,7 +236,9 @@ fn simulate(
     progress.set_length(users.len() as u64);
 
     std::thread::scope(|scope| {
-        let (tx, rx) = mpsc::channel::<(usize, Chunk)>();
+        // Bounded: workers that outrun the one appender wait, instead of
+        // piling chunks up (the whole world's events at a million users).
+        let (tx, rx) = mpsc::sync_channel::<(usize, Chunk)>(2 * workers);
         for _ in 0..workers {
             let tx = tx.clone();
             let (next, chunks, days) = (&next, &chunks, days.clone());

@@ -4,15 +4,31 @@ use duckdb::Connection;
 
 use crate::error::{Context, Result};
 use crate::sql::SqlContext;
-use crate::stages::{Outcome, Stage, build_table};
+use crate::stages::batches::{self, ROWS_PER_BATCH};
+use crate::stages::{Outcome, Stage};
 
 pub fn run(conn: &Connection, ctx: &SqlContext) -> Result<Outcome> {
-    let rows = build_table(
+    run_in_batches(conn, ctx, ROWS_PER_BATCH)
+}
+
+/// `run` a range of users at a time, each about `rows_per_batch` rows of
+/// user_daily (tests use tiny ones).
+pub fn run_in_batches(conn: &Connection, ctx: &SqlContext, rows_per_batch: i64) -> Result<Outcome> {
+    let plan = batches::plan_by_rows(conn, Stage::Labels, "user_daily", rows_per_batch)?;
+    let dates = batches::dates(
+        conn,
+        Stage::Labels,
+        &plan,
+        "select min(activity_date), max(activity_date) from user_daily",
+    )?;
+    let rows = batches::build(
         conn,
         Stage::Labels,
         "labels_daily",
         "labels/labels_daily.sql",
         ctx,
+        &plan,
+        dates,
     )?;
     let positive_rate: Option<f64> = conn
         .query_row("select avg(churn_label) from labels_daily", [], |r| r.get(0))
@@ -23,6 +39,7 @@ pub fn run(conn: &Connection, ctx: &SqlContext) -> Result<Outcome> {
             "horizon_days": ctx.horizon_days,
             "inactive_days": ctx.inactive_days,
             "positive_rate": positive_rate,
+            "batches": plan.len(),
         }),
         failure: None,
         summary: format!(

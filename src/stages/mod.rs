@@ -1,6 +1,7 @@
 //! The pipeline stages (DESIGN §1): names, order, inputs, and the runner that
 //! gives every stage one transaction and a row in `pipeline_runs`.
 
+pub mod batches;
 pub mod drift;
 pub mod evaluate;
 pub mod features;
@@ -24,7 +25,7 @@ use rand::Rng;
 
 use crate::config::Config;
 use crate::db::{RunRecord, Store};
-use crate::error::{Context, Error, Result};
+use crate::error::{Error, Result};
 use crate::sql::{self, SqlContext};
 
 /// Every stage, in pipeline order.
@@ -183,6 +184,21 @@ impl<'a> Ctx<'a> {
         bar
     }
 
+    /// A spinner with the elapsed time while a stage without a bar of its
+    /// own runs (on a terminal; hidden otherwise).
+    pub fn spinner(&self, stage: &str) -> indicatif::ProgressBar {
+        if !self.show_progress || stage == "generate" {
+            return indicatif::ProgressBar::hidden();
+        }
+        let spinner = indicatif::ProgressBar::new_spinner();
+        spinner.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("valid template"),
+        );
+        spinner.set_message(stage.to_string());
+        spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+        spinner
+    }
+
     pub fn sql(&self) -> SqlContext {
         SqlContext::new(self.config)
     }
@@ -242,8 +258,10 @@ pub fn run_recorded(
         .iter()
         .map(|s| s.name())
         .find(|s| *s == name);
-    let result = check_inputs(store, name, needs).and_then(|()| {
-        store.transaction(|conn| {
+    let result = check_inputs(store, name, needs).and_then(|sizes| {
+        tracing::info!(stage = name, "{}", starting_line(name, &sizes));
+        let spinner = ctx.spinner(name);
+        let done = store.transaction(|conn| {
             let out = body(conn)?;
             // The tables the stage built get the data dictionary's comments.
             let undescribed = crate::dictionary::comment_all(conn)?;
@@ -270,7 +288,9 @@ pub fn run_recorded(
             )?;
             crate::db::fault_point("kill-before-commit", name);
             Ok((out, finished_at))
-        })
+        });
+        spinner.finish_and_clear();
+        done
     });
     if result.is_ok() {
         crate::db::fault_point("kill-after-commit", name);
@@ -314,33 +334,50 @@ pub fn run_recorded(
     }
 }
 
-fn check_inputs(store: &Store, stage: &str, needs: &[&str]) -> Result<()> {
+/// Checks that every table the stage needs has rows; returns their sizes.
+fn check_inputs(store: &Store, stage: &str, needs: &[&str]) -> Result<Vec<(String, i64)>> {
+    let mut sizes = Vec::with_capacity(needs.len());
     for table in needs {
-        let present = store.table_exists(table)? && store.count_rows(table)? > 0;
-        if !present {
+        let rows = if store.table_exists(table)? {
+            store.count_rows(table)?
+        } else {
+            0
+        };
+        if rows == 0 {
             return Err(Error::MissingInput(format!(
                 "{stage} needs table {table} with rows, and {} has none: run {} first",
                 store.path().display(),
                 producer_hint(table)
             )));
         }
+        sizes.push((table.to_string(), rows));
     }
-    Ok(())
+    Ok(sizes)
 }
 
-/// Builds `table` from a select template: the body of the thin SQL stages.
-pub fn build_table(
-    conn: &Connection,
-    stage: Stage,
-    table: &str,
-    template: &str,
-    ctx: &SqlContext,
-) -> Result<i64> {
-    let statement = sql::create_table_as(table, template, ctx)?;
-    conn.execute_batch(&statement)
-        .context(|| format!("{stage}: running sql/{template}"))?;
-    conn.query_row(&format!("select count(*) from {table}"), [], |r| r.get(0))
-        .context(|| format!("{stage}: counting {table}"))
+/// "starting (user_daily 28,881,628 rows)": a stage's first log line.
+fn starting_line(name: &str, sizes: &[(String, i64)]) -> String {
+    if sizes.is_empty() {
+        return format!("{name}: starting");
+    }
+    let inputs: Vec<String> = sizes
+        .iter()
+        .map(|(table, rows)| format!("{table} {} rows", thousands(*rows)))
+        .collect();
+    format!("{name}: starting ({})", inputs.join(", "))
+}
+
+/// 28881628 -> "28,881,628".
+fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (k, c) in digits.chars().enumerate() {
+        if k > 0 && (digits.len() - k) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
 }
 
 /// Runs one stage through the recorded runner.
@@ -372,4 +409,29 @@ pub fn run_stage(store: &Store, ctx: &Ctx<'_>, stage: Stage) -> Result<Outcome> 
             "ingest reads your files: use `churn ingest --users FILE --events FILE`".into(),
         )),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_starting_line_names_the_input_sizes() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(28_881_628), "28,881,628");
+        assert_eq!(thousands(-1_234_567), "-1,234,567");
+        assert_eq!(starting_line("generate", &[]), "generate: starting");
+        assert_eq!(
+            starting_line(
+                "training-set",
+                &[
+                    ("user_features_daily".into(), 28_881_628),
+                    ("labels_daily".into(), 21_000)
+                ]
+            ),
+            "training-set: starting (user_features_daily 28,881,628 rows, labels_daily 21,000 rows)"
+        );
+    }
 }

@@ -5,15 +5,31 @@ use duckdb::Connection;
 
 use crate::error::{Context, Result};
 use crate::sql::SqlContext;
-use crate::stages::{Outcome, Stage, build_table};
+use crate::stages::batches::{self, ROWS_PER_BATCH};
+use crate::stages::{Outcome, Stage};
 
 pub fn run(conn: &Connection, ctx: &SqlContext) -> Result<Outcome> {
-    let rows = build_table(
+    run_in_batches(conn, ctx, ROWS_PER_BATCH)
+}
+
+/// `run` a range of users at a time, each about `rows_per_batch` rows of
+/// user_features_daily (tests use tiny ones).
+pub fn run_in_batches(conn: &Connection, ctx: &SqlContext, rows_per_batch: i64) -> Result<Outcome> {
+    let plan = batches::plan_by_rows(conn, Stage::TrainingSet, "user_features_daily", rows_per_batch)?;
+    let dates = batches::dates(
+        conn,
+        Stage::TrainingSet,
+        &plan,
+        "select min(as_of_date), max(as_of_date) from user_features_daily",
+    )?;
+    let rows = batches::build(
         conn,
         Stage::TrainingSet,
         "training_set",
         "training/training_set.sql",
         ctx,
+        &plan,
+        dates,
     )?;
     let (positive_rate, users, first, last): (Option<f64>, i64, Option<String>, Option<String>) = conn
         .query_row(
@@ -32,6 +48,7 @@ pub fn run(conn: &Connection, ctx: &SqlContext) -> Result<Outcome> {
             "users": users,
             "first_as_of_date": first,
             "last_as_of_date": last,
+            "batches": plan.len(),
         }),
         failure: None,
         summary: format!(

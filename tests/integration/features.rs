@@ -343,3 +343,43 @@ fn sql_stages_are_idempotent() {
         assert!(before == table_rows(&store, t, "true"), "{t} changed on rerun");
     }
 }
+
+/// features, labels and training-set built a few users at a time (batches
+/// of 1,500 input rows: several ranges of user ids) hold the same rows as
+/// from one statement, and the last ones keep their dataset-wide dates
+/// (labels' last observed day, training's warm-up from the first day).
+#[test]
+fn batches_of_users_build_the_same_tables_as_one_statement() {
+    use churn::stages::{features, labels, training_set};
+    let sb = Sandbox::new();
+    let store = sb.store();
+    let config = small_config(60, 90);
+    for stage in [Stage::Generate, Stage::Prepare] {
+        run_stage(&store, &ctx(&config), stage).unwrap();
+    }
+    let sql_ctx = churn::sql::SqlContext::new(&config);
+    let sorted = |table: &str| {
+        rows(
+            &store,
+            &format!("select * from {table} order by user_id, as_of_date"),
+        )
+    };
+    type Build =
+        fn(&duckdb::Connection, &churn::sql::SqlContext, i64) -> churn::error::Result<churn::stages::Outcome>;
+    let builds: [(&str, Build); 3] = [
+        ("user_features_daily", features::run_in_batches),
+        ("labels_daily", labels::run_in_batches),
+        ("training_set", training_set::run_in_batches),
+    ];
+    for (table, build) in builds {
+        let whole = build(&store.conn, &sql_ctx, i64::MAX).unwrap();
+        assert_eq!(whole.params["batches"], 1, "{table}");
+        let expected = sorted(table);
+        assert!(expected.len() > 1_500, "{table}: {} rows", expected.len());
+        let batched = build(&store.conn, &sql_ctx, 1_500).unwrap();
+        let n = batched.params["batches"].as_u64().unwrap();
+        assert!(n >= 2, "{table}: {n} batches");
+        assert_eq!(batched.rows_out, whole.rows_out, "{table}");
+        assert_eq!(sorted(table), expected, "{table} in {n} batches");
+    }
+}
