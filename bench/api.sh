@@ -6,7 +6,8 @@
 #
 #   bash bench/api.sh [DB]      # DB: a file with a production model; default:
 #                               # a fresh 2,000-user pipeline in a temp folder
-# Env: BENCH_SECONDS (20), BENCH_CONNECTIONS ("1 16 64"), BENCH_PORT (8765).
+# Env: BENCH_SECONDS (20), BENCH_CONNECTIONS ("1 16 64"), BENCH_PORT (8765),
+# BENCH_BIN=PATH to run another build (e.g. the previous commit's) side by side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,9 +19,13 @@ if ! command -v wrk >/dev/null; then
     echo "bench/api.sh needs wrk: apt-get install wrk" >&2
     exit 1
 fi
-bash scripts/fetch-duckdb.sh >/dev/null
-cargo build --release --quiet
-BIN=${CARGO_TARGET_DIR:-target}/release/churn
+if [ -n "${BENCH_BIN:-}" ]; then
+    BIN=$BENCH_BIN
+else
+    bash scripts/fetch-duckdb.sh >/dev/null
+    cargo build --release --quiet
+    BIN=${CARGO_TARGET_DIR:-target}/release/churn
+fi
 
 WORK=$(mktemp -d)
 SERVER_PID=

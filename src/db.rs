@@ -234,6 +234,19 @@ fn settings() -> crate::config::StoreConfig {
         .unwrap_or_default()
 }
 
+/// Gives DuckDB the smaller memory limit of the stages whose work is in
+/// Rust (`StoreConfig::streaming_memory_limit`): its cached blocks are let
+/// go, and the room is the model's. Unchanged when the operator set
+/// `store.memory_limit`; a limit the engine cannot reach yet is a warning.
+pub fn leave_memory_to_rust(conn: &Connection, stage: &str) {
+    let Some(limit) = settings().streaming_memory_limit() else {
+        return;
+    };
+    if let Err(e) = conn.execute_batch(&format!("set memory_limit = '{limit}'")) {
+        tracing::warn!(stage, "could not lower DuckDB's memory limit to {limit}: {e}");
+    }
+}
+
 /// The tables whose rows carry the id of the load that wrote them.
 pub const LOADED_TABLES: [&str; 4] = ["events", "users", "synthetic_truth", "predictions"];
 

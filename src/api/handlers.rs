@@ -418,7 +418,7 @@ pub async fn user_risk(
 }
 
 /// The HTML report of `churn report` (model card, drift, risk list), built
-/// from the file's tables at the last reload.
+/// from the file's tables at the first request after a reload.
 #[utoipa::path(
     get,
     path = "/report",
@@ -433,14 +433,23 @@ pub async fn user_risk(
 pub async fn report(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
     authorize(&state, &headers)?;
     let m = model_or_503(&state)?;
-    match &m.report {
-        Some(html) => {
+    if m.report.get().is_none() {
+        let (db, loaded) = (state.db.clone(), m.clone());
+        let built = tokio::task::spawn_blocking(move || crate::api::state::build_report(&db, &loaded))
+            .await
+            .unwrap_or_else(|e| Err(format!("the report task failed: {e}")));
+        // A request that raced this one may have set it first: either is
+        // the same version's page.
+        let _ = m.report.set(built);
+    }
+    match m.report.get() {
+        Some(Ok(html)) => {
             Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html.clone()).into_response())
         }
-        None => Err(ApiError::new(
+        _ => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "the report could not be built at the last model load",
-            "the server log says why; it is rebuilt at the next reload",
+            "the report could not be built for the loaded model",
+            "the server log says why; it is built again after the next reload",
         )),
     }
 }

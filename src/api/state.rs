@@ -78,9 +78,11 @@ pub struct Loaded {
     /// Each stage's last successful run, and whether its last run failed.
     pub stage_runs: Vec<StageRun>,
     pub loaded_at: DateTime<Utc>,
-    /// The HTML report (`churn report`'s page) built at this load; None when
-    /// building it failed (logged).
-    pub report: Option<String>,
+    /// The HTML report (`churn report`'s page), built at the first request
+    /// for it and kept for this version (its queries scan the big tables:
+    /// 11 s at a million users, which readiness does not wait for); the
+    /// reason when building it failed (logged).
+    pub report: std::sync::OnceLock<std::result::Result<String, String>>,
 }
 
 impl Loaded {
@@ -115,7 +117,7 @@ impl Loaded {
             realised: None,
             stage_runs: Vec::new(),
             loaded_at: Utc::now(),
-            report: None,
+            report: std::sync::OnceLock::new(),
         }
     }
 
@@ -421,16 +423,24 @@ fn read_state(db: &Path, known: Option<&Version>) -> Result<Option<std::result::
             loaded.predictions_scored_at = Some(slice_scored_at);
         }
     }
-    let report = crate::report::gather_for(&store, Some((loaded.row.clone(), &loaded.model)));
-    loaded.report = match report.and_then(|r| crate::report::render(&r)) {
-        Ok(html) => Some(html),
-        Err(e) => {
-            tracing::warn!("model reload: the report could not be built: {e}");
-            None
-        }
-    };
     drop(store);
     Ok(Some(Ok(loaded)))
+}
+
+/// The report page of `loaded`'s model from the file `db` (read-only).
+pub fn build_report(db: &Path, loaded: &Loaded) -> std::result::Result<String, String> {
+    Store::open_existing(db, Access::ReadOnly, Duration::ZERO)
+        .and_then(|store| {
+            // The server's memory is the pod's: DuckDB gets the streaming
+            // share, not 40% of the machine.
+            crate::db::leave_memory_to_rust(&store.conn, "report");
+            crate::report::gather_for(&store, Some((loaded.row.clone(), &loaded.model)))
+        })
+        .and_then(|r| crate::report::render(&r))
+        .map_err(|e| {
+            tracing::warn!("the report could not be built: {e}");
+            e.to_string()
+        })
 }
 
 /// A state built from a model and slice in hand (for tests).

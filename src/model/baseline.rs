@@ -88,7 +88,10 @@ impl std::hash::Hasher for BitsHasher {
     }
 }
 
-type BitsMap = std::collections::HashMap<u64, [u64; 2], std::hash::BuildHasherDefault<BitsHasher>>;
+/// Value bits to [negative, positive] rows: 16 bytes an entry, as the
+/// distinct values of a continuous input over tens of millions of test rows
+/// are most of them.
+type BitsMap = std::collections::HashMap<u64, [u32; 2], std::hash::BuildHasherDefault<BitsHasher>>;
 
 /// One input's counts: negative and positive rows per distinct value, the
 /// NULL rows apart (they rank at the mean of the values).
@@ -154,10 +157,9 @@ impl Tally {
         let Some(first) = self.columns.first() else {
             return Ok(Vec::new());
         };
-        let [negatives, positives] = first
-            .counts
-            .values()
-            .fold(first.nulls, |acc, c| [acc[0] + c[0], acc[1] + c[1]]);
+        let [negatives, positives] = first.counts.values().fold(first.nulls, |acc, c| {
+            [acc[0] + u64::from(c[0]), acc[1] + u64::from(c[1])]
+        });
         // The one-class and empty cases are errors, as for the model's metrics.
         if positives == 0 || negatives == 0 {
             let labels = vec![if positives > 0 { 1.0 } else { 0.0 }; (positives + negatives) as usize];
@@ -177,7 +179,7 @@ impl Tally {
                 let mut groups: Vec<(f64, [u64; 2])> = tally
                     .counts
                     .iter()
-                    .map(|(&bits, &c)| (f64::from_bits(bits), c))
+                    .map(|(&bits, &[n, p])| (f64::from_bits(bits), [u64::from(n), u64::from(p)]))
                     .collect();
                 if tally.nulls != [0, 0] {
                     match groups.iter_mut().find(|g| g.0 == mean) {

@@ -438,10 +438,7 @@ pub fn load_sampled(
             "{table} changed while it was being read; run the stage again"
         )));
     }
-    if frame.len() < frame.numeric.nrows() {
-        let kept = frame.len();
-        frame.numeric = frame.numeric.slice(ndarray::s![..kept, ..]).to_owned();
-    }
+    frame.shrink();
     if with_label && frame.label.iter().any(|v| v.is_nan()) {
         return Err(Error::Other(format!("{table} has rows without churn_label")));
     }
@@ -480,8 +477,7 @@ pub fn for_each_chunk(
         };
         let batch = duckdb::arrow::record_batch::RecordBatch::from(&chunk);
         if frame.len() + batch.num_rows() > CHUNK_ROWS {
-            let kept = frame.len();
-            frame.numeric = frame.numeric.slice(ndarray::s![..kept, ..]).to_owned();
+            frame.shrink();
             f(&frame)?;
             frame = Frame::with_capacity(numeric, CHUNK_ROWS.max(batch.num_rows()));
             user_codes.clear();
@@ -489,14 +485,35 @@ pub fn for_each_chunk(
         append_batch(&mut frame, &batch, table, &mut user_codes, &all)?;
     }
     if !frame.is_empty() {
-        let kept = frame.len();
-        frame.numeric = frame.numeric.slice(ndarray::s![..kept, ..]).to_owned();
+        frame.shrink();
         f(&frame)?;
     }
     Ok(())
 }
 
 impl Frame {
+    /// Drops the room of rows never read (a sampled load reserves room for
+    /// every row). The matrix's buffer is cut where its kept rows end, in
+    /// place: its untouched pages were never resident, and a copy of the
+    /// kept rows would double the frame at its largest.
+    fn shrink(&mut self) {
+        let (kept, p) = (self.len(), self.numeric.ncols());
+        if kept < self.numeric.nrows() {
+            let numeric = std::mem::take(&mut self.numeric);
+            let (mut values, offset) = numeric.into_raw_vec_and_offset();
+            debug_assert!(offset.unwrap_or(0) == 0, "a frame's matrix starts its buffer");
+            values.truncate(kept * p);
+            values.shrink_to_fit();
+            self.numeric = Array2::from_shape_vec((kept, p), values).expect("kept rows of p values");
+        }
+        self.user.shrink_to_fit();
+        self.as_of.shrink_to_fit();
+        self.label.shrink_to_fit();
+        for column in &mut self.categorical {
+            column.shrink_to_fit();
+        }
+    }
+
     /// Puts the rows in (user_id, as_of) order, in place.
     fn sort_by_key(&mut self) {
         let (users, codes, days) = (&self.users, &self.user, &self.as_of);

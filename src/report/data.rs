@@ -724,10 +724,15 @@ fn risk_list(store: &Store, production: &ModelCard) -> Result<Option<RiskList>> 
         .iter()
         .map(|c| format!(", f.\"{}\"", c.replace('"', "\"\"")))
         .collect();
+    // The top rows first, then their features: a join of the whole slice
+    // with user_features_daily would hash a million rows to print twenty.
     let sql = format!(
-        "select p.risk_rank, p.user_id, p.churn_risk{select} from predictions p \
+        "with top as (select risk_rank, user_id, churn_risk, as_of_date from predictions \
+             where model_id = $1 and as_of_date = $2 order by risk_rank, user_id limit {RISK_ROWS}) \
+         select p.risk_rank, p.user_id, p.churn_risk{select} from top p \
          left join user_features_daily f on f.user_id = p.user_id and f.as_of_date = p.as_of_date \
-         where p.model_id = ? and p.as_of_date = ? order by p.risk_rank, p.user_id limit {RISK_ROWS}"
+             and f.as_of_date = $2 \
+         order by p.risk_rank, p.user_id"
     );
     let n = columns.len();
     let rows = conn
