@@ -433,7 +433,7 @@ pub fn build_report(db: &Path, loaded: &Loaded) -> std::result::Result<String, S
         .and_then(|store| {
             // The server's memory is the pod's: DuckDB gets the streaming
             // share, not 40% of the machine.
-            crate::db::leave_memory_to_rust(&store.conn, "report");
+            let _memory = crate::db::leave_memory_to_rust(&store.conn, "report");
             crate::report::gather_for(&store, Some((loaded.row.clone(), &loaded.model)))
         })
         .and_then(|r| crate::report::render(&r))

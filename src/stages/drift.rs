@@ -546,7 +546,7 @@ fn write_json(path: &Path, report: &DriftReport) -> Result<()> {
 }
 
 pub fn run(conn: &Connection, config: &Config, run_id: &str, json: Option<&Path>) -> Result<Outcome> {
-    crate::db::leave_memory_to_rust(conn, "drift");
+    let _memory = crate::db::leave_memory_to_rust(conn, "drift");
     let production = registry::production(conn)?.ok_or_else(|| {
         Error::MissingInput(
             "drift checks the production model's inputs and there is no production model: run \

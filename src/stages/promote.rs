@@ -56,7 +56,7 @@ pub fn compare_on_test_rows(
 }
 
 pub fn run(conn: &Connection, config: &Config) -> Result<Outcome> {
-    crate::db::leave_memory_to_rust(conn, "promote");
+    let _memory = crate::db::leave_memory_to_rust(conn, "promote");
     let Some(candidate) = registry::latest_candidate(conn)? else {
         let production = registry::production(conn)?.map_or("none".to_string(), |m| m.model_id);
         return Ok(Outcome {

@@ -78,7 +78,7 @@ fn pick_dates(conn: &Connection, args: &ScoreArgs) -> Result<(NaiveDate, NaiveDa
 }
 
 pub fn run(conn: &Connection, config: &Config, args: &ScoreArgs, load_id: &str) -> Result<Outcome> {
-    crate::db::leave_memory_to_rust(conn, "score");
+    let _memory = crate::db::leave_memory_to_rust(conn, "score");
     let production = registry::production(conn)?.ok_or_else(|| {
         Error::MissingInput(
             "score needs a production model and there is none: run `churn run --stage train --stage promote`"

@@ -296,7 +296,7 @@ pub fn register(conn: &Connection, config: &Config, t: &Trained) -> Result<()> {
 }
 
 pub fn run(conn: &Connection, config: &Config) -> Result<Outcome> {
-    crate::db::leave_memory_to_rust(conn, "train");
+    let _memory = crate::db::leave_memory_to_rust(conn, "train");
     let t = fit_candidate(conn, config, "train")?;
     register(conn, config, &t)?;
     Ok(Outcome {
