@@ -16,4 +16,4 @@ test: duckdb
 	cargo test
 
 bench: duckdb
-	bash bench/pipeline.sh 2000
+	bash bench/scale.sh 2000

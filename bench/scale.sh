@@ -5,7 +5,8 @@
 # seconds per million user-days; then the total and the file's size.
 # Prints a Markdown table (as bench/README.md keeps them).
 #   bash bench/scale.sh USERS [DAYS]      (default 240 days)
-#   BENCH_BIN=PATH runs another build; CHURN_* settings pass through.
+#   BENCH_BIN=PATH runs another build; BENCH_STAGES="generate validate"
+#   runs a subset; BENCH_DIR=DIR keeps the file; CHURN_* settings pass through.
 set -euo pipefail
 users=${1:?usage: bench/scale.sh USERS [DAYS]}
 days=${2:-240}
@@ -25,6 +26,7 @@ db="$work/scale.duckdb"
 rm -f "$db" "$db.wal"
 export CHURN_GENERATE_USERS=$users CHURN_GENERATE_DAYS=$days
 stages=(generate validate prepare features labels training-set train promote score drift evaluate)
+[ -n "${BENCH_STAGES:-}" ] && read -r -a stages <<<"$BENCH_STAGES"
 echo "| stage | seconds | rows out | peak RSS | s per M user-days |"
 echo "|---|---:|---:|---:|---:|"
 total=0
@@ -45,7 +47,8 @@ for stage in "${stages[@]}"; do
   total=$(echo "$total + $secs" | bc)
   [ "$kb" -gt "$peak" ] && peak=$kb
 done
-printf '| **total** | **%.1f** | | **%.2f GB** | %s |\n' "$total" "$(echo "$peak / 1048576" | bc -l)" \
-  "$(echo "scale=3; $total * 1000000 / $user_days" | bc)"
+per=""
+if [ "$user_days" -gt 0 ]; then per=$(echo "scale=3; $total * 1000000 / $user_days" | bc); fi
+printf '| **total** | **%.1f** | | **%.2f GB** | %s |\n' "$total" "$(echo "$peak / 1048576" | bc -l)" "$per"
 echo
 echo "$users users x $days days: $user_days user-days; database $(du -h "$db" | cut -f1); $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB"

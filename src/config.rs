@@ -386,7 +386,7 @@ impl StoreConfig {
     }
 
     /// DuckDB's memory limit in the stages whose work is in Rust (train,
-    /// score, drift): there DuckDB only streams rows out, and a cache the
+    /// promote, score, drift, the served report): there DuckDB only streams rows out, and a cache the
     /// size of `effective_memory_limit` would sit beside the model's
     /// matrices (at a million users, 9.6 GB of cached blocks beside 5 GB of
     /// training rows). A tenth of the machine (or pod), at least 256 MB; `None` when

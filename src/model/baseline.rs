@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::model::data::Frame;
+#[cfg(test)]
 use crate::model::metrics::average_precision;
+use crate::model::metrics::check_classes;
 
 /// Which way a single input ranks the rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +29,17 @@ pub struct Baseline {
 }
 
 impl Baseline {
+    /// The score this baseline ranks a row by: the input's value, a NULL
+    /// at `null_value` (the mean, a neutral rank), negated when lower
+    /// values mean higher risk.
+    pub fn ranking_score(&self, value: f64, null_value: f64) -> f64 {
+        let v = if value.is_nan() { null_value } else { value };
+        match self.direction {
+            Direction::Higher => v,
+            Direction::Lower => -v,
+        }
+    }
+
     /// "days_since_last_activity (higher = riskier)".
     pub fn describe(&self) -> String {
         let way = match self.direction {
@@ -34,34 +47,6 @@ impl Baseline {
             Direction::Lower => "lower",
         };
         format!("{} ({way} = riskier)", self.feature)
-    }
-}
-
-/// The ranking score of one numeric column on `rows`: the value, a NULL
-/// taking the mean of the column's values on these rows (a neutral rank).
-fn column_scores(frame: &Frame, j: usize, rows: &[usize]) -> Vec<f64> {
-    let column = frame.numeric.column(j);
-    let (sum, n) = rows
-        .iter()
-        .map(|&i| column[i])
-        .filter(|v| !v.is_nan())
-        .fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
-    let mean = if n > 0 { sum / n as f64 } else { 0.0 };
-    rows.iter()
-        .map(|&i| if column[i].is_nan() { mean } else { column[i] })
-        .collect()
-}
-
-/// The scores `baseline` ranks `rows` by (its column, negated when lower
-/// values mean higher risk).
-pub fn ranking_scores(frame: &Frame, rows: &[usize], baseline: &Baseline) -> Vec<f64> {
-    let Some(j) = frame.numeric_index(&baseline.feature) else {
-        return vec![0.0; rows.len()];
-    };
-    let scores = column_scores(frame, j, rows);
-    match baseline.direction {
-        Direction::Higher => scores,
-        Direction::Lower => scores.into_iter().map(|v| -v).collect(),
     }
 }
 
@@ -161,10 +146,7 @@ impl Tally {
             [acc[0] + u64::from(c[0]), acc[1] + u64::from(c[1])]
         });
         // The one-class and empty cases are errors, as for the model's metrics.
-        if positives == 0 || negatives == 0 {
-            let labels = vec![if positives > 0 { 1.0 } else { 0.0 }; (positives + negatives) as usize];
-            average_precision(&labels, &vec![0.0; labels.len()])?;
-        }
+        check_classes(positives as usize, (positives + negatives) as usize)?;
         let positives = positives as f64;
         let mut out: Vec<Baseline> = self
             .columns

@@ -410,29 +410,17 @@ pub fn load_sampled(
     with_label: bool,
     sample: Sample,
 ) -> Result<Frame> {
-    let params = rows.params();
     let n = count(conn, table, rows)? as usize;
-    // Room for every row the sample can keep (a sampled frame is shrunk
-    // to its rows at the end).
+    // Room for every row the sample can keep (a sampled frame is cut to
+    // its rows at the end).
     let mut frame = Frame::with_capacity(numeric, n);
     let mut user_codes = HashMap::new();
-    let mut stmt = conn
-        .prepare(&select_sql(table, rows, numeric, with_label))
-        .context(|| format!("reading {table}"))?;
-    // A streaming result: DuckDB hands over one chunk at a time instead of
-    // materializing all the rows first (at 100,000 users that copy held
-    // 3 GB beside the frame). Chunks are fetched with `step`, whose errors
-    // are returned; the iterator `stream_arrow` gives back would panic.
-    let _ = stmt
-        .stream_arrow(duckdb::params_from_iter(&params))
-        .context(|| format!("reading {table}"))?;
     let keep = |id: &str, day: i32| sample.keeps(id, day);
     let mut read = 0;
-    while let Some(chunk) = stmt.step().context(|| format!("reading {table}"))? {
-        let batch = duckdb::arrow::record_batch::RecordBatch::from(&chunk);
+    stream_batches(conn, table, rows, numeric, with_label, |batch| {
         read += batch.num_rows();
-        append_batch(&mut frame, &batch, table, &mut user_codes, &keep)?;
-    }
+        append_batch(&mut frame, batch, table, &mut user_codes, &keep).map(|_| ())
+    })?;
     if read != n {
         return Err(Error::Other(format!(
             "{table} changed while it was being read; run the stage again"
@@ -444,6 +432,31 @@ pub fn load_sampled(
     }
     frame.sort_by_key();
     Ok(frame)
+}
+
+/// Runs the select of `load` and `for_each_chunk` as a streaming result:
+/// DuckDB hands over one record batch at a time instead of materializing
+/// all the rows first (at 100,000 users that copy held 3 GB beside the
+/// frame). Batches are fetched with `step`, whose errors are returned; the
+/// iterator `stream_arrow` gives back would panic.
+fn stream_batches(
+    conn: &Connection,
+    table: &str,
+    rows: &Rows,
+    numeric: &[String],
+    with_label: bool,
+    mut each: impl FnMut(&duckdb::arrow::record_batch::RecordBatch) -> Result<()>,
+) -> Result<()> {
+    let mut stmt = conn
+        .prepare(&select_sql(table, rows, numeric, with_label))
+        .context(|| format!("reading {table}"))?;
+    let _ = stmt
+        .stream_arrow(duckdb::params_from_iter(&rows.params()))
+        .context(|| format!("reading {table}"))?;
+    while let Some(chunk) = stmt.step().context(|| format!("reading {table}"))? {
+        each(&duckdb::arrow::record_batch::RecordBatch::from(&chunk))?;
+    }
+    Ok(())
 }
 
 /// Rows per chunk of `for_each_chunk`.
@@ -460,30 +473,18 @@ pub fn for_each_chunk(
     with_label: bool,
     mut f: impl FnMut(&Frame) -> Result<()>,
 ) -> Result<()> {
-    let params = rows.params();
-    let mut stmt = conn
-        .prepare(&select_sql(table, rows, numeric, with_label))
-        .context(|| format!("reading {table}"))?;
-    let _ = stmt
-        .stream_arrow(duckdb::params_from_iter(&params))
-        .context(|| format!("reading {table}"))?;
     let all = |_: &str, _: i32| true;
     let mut frame = Frame::with_capacity(numeric, CHUNK_ROWS);
     let mut user_codes = HashMap::new();
-    loop {
-        let chunk = stmt.step().context(|| format!("reading {table}"))?;
-        let Some(chunk) = chunk else {
-            break;
-        };
-        let batch = duckdb::arrow::record_batch::RecordBatch::from(&chunk);
+    stream_batches(conn, table, rows, numeric, with_label, |batch| {
         if frame.len() + batch.num_rows() > CHUNK_ROWS {
             frame.shrink();
             f(&frame)?;
             frame = Frame::with_capacity(numeric, CHUNK_ROWS.max(batch.num_rows()));
             user_codes.clear();
         }
-        append_batch(&mut frame, &batch, table, &mut user_codes, &all)?;
-    }
+        append_batch(&mut frame, batch, table, &mut user_codes, &all).map(|_| ())
+    })?;
     if !frame.is_empty() {
         frame.shrink();
         f(&frame)?;
@@ -492,10 +493,9 @@ pub fn for_each_chunk(
 }
 
 impl Frame {
-    /// Drops the room of rows never read (a sampled load reserves room for
-    /// every row). The matrix's buffer is cut where its kept rows end, in
-    /// place: its untouched pages were never resident, and a copy of the
-    /// kept rows would double the frame at its largest.
+    /// Cuts the matrix to the rows read (a sampled load reserves room for
+    /// every row), in place: its untouched pages were never resident, and a
+    /// copy of the kept rows would double the frame at its largest.
     fn shrink(&mut self) {
         let (kept, p) = (self.len(), self.numeric.ncols());
         if kept < self.numeric.nrows() {
@@ -505,12 +505,6 @@ impl Frame {
             values.truncate(kept * p);
             values.shrink_to_fit();
             self.numeric = Array2::from_shape_vec((kept, p), values).expect("kept rows of p values");
-        }
-        self.user.shrink_to_fit();
-        self.as_of.shrink_to_fit();
-        self.label.shrink_to_fit();
-        for column in &mut self.categorical {
-            column.shrink_to_fit();
         }
     }
 

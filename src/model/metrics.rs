@@ -105,14 +105,25 @@ fn check(y: &[f64], p: &[f64]) -> Result<usize> {
         return Err(Error::Other("a score is not finite".into()));
     }
     let pos = y.iter().filter(|&&v| v == 1.0).count();
-    if pos == 0 || pos == y.len() {
+    check_classes(pos, y.len())?;
+    Ok(pos)
+}
+
+/// `positives` of `total` rows: an error when they hold one class only (or
+/// none), which leaves PR-AUC and ROC-AUC undefined.
+pub fn check_classes(positives: usize, total: usize) -> Result<()> {
+    if total == 0 {
+        return Err(Error::Other(
+            "the test set is empty: no metric can be computed".into(),
+        ));
+    }
+    if positives == 0 || positives == total {
         return Err(Error::Other(format!(
-            "the test set holds one class only ({pos} positive of {}): PR-AUC and ROC-AUC are undefined; \
-             use more days of data or a larger test_fraction",
-            y.len()
+            "the test set holds one class only ({positives} positive of {total}): PR-AUC and ROC-AUC are \
+             undefined; use more days of data or a larger test_fraction"
         )));
     }
-    Ok(pos)
+    Ok(())
 }
 
 /// Indices sorted by score, highest first (stable: ties keep input order).

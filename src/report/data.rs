@@ -378,6 +378,19 @@ fn card(row: ModelRow, model: &Model) -> ModelCard {
     }
 }
 
+/// A count with thousands separators: 28881628 -> "28,881,628".
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (k, c) in digits.chars().enumerate() {
+        if k > 0 && (digits.len() - k) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
 /// A probability to three significant digits: 0.0576, 0.153, 0.999; a
 /// risk that would round to 1 shows as "> 0.999", never "1.000".
 pub fn sig3(v: f64) -> String {

@@ -16,7 +16,7 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use crate::db::{Access, Store};
 use crate::error::{Context, Error, Result};
 
-pub use data::{RISK_ROWS, Report, gather, gather_for};
+pub use data::{RISK_ROWS, Report, gather, gather_for, thousands};
 
 macro_rules! templates {
     ($($name:literal),* $(,)?) => {
@@ -51,17 +51,7 @@ fn environment() -> &'static Environment<'static> {
         env.add_filter("when", |v: String| {
             v.chars().take(19).collect::<String>().replace('T', " ")
         });
-        env.add_filter("thousands", |v: i64| {
-            let digits = v.abs().to_string();
-            let mut out = String::new();
-            for (i, c) in digits.chars().enumerate() {
-                if i > 0 && (digits.len() - i) % 3 == 0 {
-                    out.push(',');
-                }
-                out.push(c);
-            }
-            if v < 0 { format!("-{out}") } else { out }
-        });
+        env.add_filter("thousands", data::thousands);
         for (name, source) in TEMPLATES {
             env.add_template(name, source).expect("embedded templates parse");
         }

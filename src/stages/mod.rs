@@ -362,22 +362,9 @@ fn starting_line(name: &str, sizes: &[(String, i64)]) -> String {
     }
     let inputs: Vec<String> = sizes
         .iter()
-        .map(|(table, rows)| format!("{table} {} rows", thousands(*rows)))
+        .map(|(table, rows)| format!("{table} {} rows", crate::report::thousands(*rows)))
         .collect();
     format!("{name}: starting ({})", inputs.join(", "))
-}
-
-/// 28881628 -> "28,881,628".
-fn thousands(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (k, c) in digits.chars().enumerate() {
-        if k > 0 && (digits.len() - k) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("-{out}") } else { out }
 }
 
 /// Runs one stage through the recorded runner.
@@ -417,6 +404,7 @@ mod tests {
 
     #[test]
     fn the_starting_line_names_the_input_sizes() {
+        use crate::report::thousands;
         assert_eq!(thousands(0), "0");
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1_000), "1,000");

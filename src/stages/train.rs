@@ -162,10 +162,7 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
 
     // Every test row, scored and counted for the single-input baselines.
     let test_rows = split.test();
-    tracing::info!(
-        rows = data::count(conn, "training_set", &test_rows)?,
-        "train: scoring the test rows"
-    );
+    tracing::info!("train: scoring every test row");
     let mut tally = Tally::new(&numeric);
     let test = score_rows(
         conn,
@@ -181,23 +178,18 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
     )?;
     let test_scores = &test.scores[0];
     let metrics = metrics::evaluate(&test.label, test_scores)?;
-    done("evaluated on the test rows");
+    done(&format!("evaluated on the {} test rows", test.len()));
     // The same test rows ranked by every single numeric input, both ways.
     let baselines = tally.finish()?;
     let best = baselines.first().cloned();
     done("ranked the test rows by every single input");
     let intervals = match &best {
         Some(b) if config.train.bootstrap > 0 => {
-            // The best input's values again, NULL at the mean, negated when
-            // lower values mean higher risk.
+            // The best input's values again, as it ranks them.
             let null = tally.null_value(&b.feature).unwrap_or(0.0);
-            let sign = match b.direction {
-                baseline::Direction::Higher => 1.0,
-                baseline::Direction::Lower => -1.0,
-            };
             let ranking: Vec<f64> = column_of(conn, "training_set", &test_rows, &b.feature, &test)?
                 .into_iter()
-                .map(|v| sign * if v.is_nan() { null } else { v })
+                .map(|v| b.ranking_score(v, null))
                 .collect();
             bootstrap::user_clustered(
                 &test.user,
