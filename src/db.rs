@@ -151,8 +151,8 @@ impl Store {
         let n: i64 = self
             .conn
             .query_row(
-                "select count(*) from duckdb_tables() where table_name = ? and schema_name = 'main' \
-                 union all select count(*) from duckdb_views() where view_name = ? and schema_name = 'main'",
+                "select (select count(*) from duckdb_tables() where table_name = ? and schema_name = 'main') \
+                 + (select count(*) from duckdb_views() where view_name = ? and schema_name = 'main')",
                 params![table, table],
                 |r| r.get(0),
             )

@@ -1,6 +1,13 @@
 //! The SQL templates under `sql/`, embedded in the binary and rendered with
 //! minijinja (strict undefined: a missing variable is an error, never "").
 //! Templates receive typed values from the config only, never user strings.
+//!
+//! The stage templates render for DuckDB (what the stages run) or Spark SQL
+//! (`churn sql --dialect spark`). One template per table: the few constructs
+//! spelled differently by the two engines are macros, defined once per
+//! engine in `sql/dialect/{duckdb,spark}.sql`, which a template imports by the
+//! `dialect` it is rendered for; everything else is written in a form both
+//! engines accept (no trailing commas, no `* exclude`, no `unpivot`).
 
 use std::sync::OnceLock;
 
@@ -10,6 +17,26 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::error::{Error, Result};
 
+/// The SQL engine a template is rendered for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Dialect {
+    /// What the stages run.
+    #[default]
+    Duckdb,
+    /// Spark SQL (Spark 4), over the tables `churn export` writes.
+    Spark,
+}
+
+impl Dialect {
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Duckdb => "duckdb",
+            Dialect::Spark => "spark",
+        }
+    }
+}
+
 macro_rules! templates {
     ($($name:literal),* $(,)?) => {
         &[$(($name, include_str!(concat!("../sql/", $name)))),*]
@@ -18,6 +45,8 @@ macro_rules! templates {
 
 /// Every template: (path under sql/, source).
 pub const TEMPLATES: &[(&str, &str)] = templates![
+    "dialect/duckdb.sql",
+    "dialect/spark.sql",
     "schema/users.sql",
     "schema/events.sql",
     "schema/synthetic_truth.sql",
@@ -58,6 +87,8 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
 /// The values a template may use, all derived from the config.
 #[derive(Debug, Clone, Serialize)]
 pub struct SqlContext {
+    /// The engine the SQL is rendered for.
+    pub dialect: Dialect,
     /// Rolling windows in days, sorted, unique.
     pub windows: Vec<u32>,
     /// The window of the payment fail rate: the largest window of at most 30
@@ -73,6 +104,50 @@ pub struct SqlContext {
     pub warmup_days: u32,
     /// "active" or "all".
     pub population: &'static str,
+    /// The numeric columns of `user_features_daily`, in table order (what
+    /// the scoring SQL turns into (feature, value) rows).
+    pub numeric_columns: Vec<String>,
+}
+
+/// The daily counts `user_features_daily` carries over from `user_daily`.
+const DAILY_NUMERIC: [&str; 11] = [
+    "days_since_signup",
+    "is_active_day",
+    "total_events",
+    "logins_count",
+    "enroll_count",
+    "watch_minutes_sum",
+    "quiz_attempts_count",
+    "quiz_avg_score",
+    "payment_success_count",
+    "payment_failed_count",
+    "support_ticket_count",
+];
+
+/// The columns computed per window, as `NAME_Wd`.
+const WINDOW_NUMERIC: [&str; 10] = [
+    "active_days",
+    "events",
+    "logins",
+    "enroll",
+    "watch_minutes",
+    "quiz_attempts",
+    "payment_success",
+    "payment_failed",
+    "support_ticket",
+    "quiz_avg_score",
+];
+
+/// The numeric columns `sql/features/user_features_daily.sql` writes, in its
+/// order (a test holds them to the table the stage builds).
+fn numeric_columns(windows: &[u32], fail_rate_window: u32) -> Vec<String> {
+    let mut out: Vec<String> = DAILY_NUMERIC.iter().map(|c| c.to_string()).collect();
+    for w in windows {
+        out.extend(WINDOW_NUMERIC.iter().map(|c| format!("{c}_{w}d")));
+    }
+    out.push(format!("payment_fail_rate_{fail_rate_window}d"));
+    out.push("days_since_last_activity".to_string());
+    out
 }
 
 impl SqlContext {
@@ -85,7 +160,9 @@ impl SqlContext {
             .max()
             .unwrap_or(windows[0]);
         SqlContext {
+            dialect: Dialect::Duckdb,
             warmup_days: windows.last().copied().unwrap_or(1) - 1,
+            numeric_columns: numeric_columns(&windows, fail_rate_window),
             windows,
             fail_rate_window,
             horizon_days: config.labels.horizon_days,
@@ -93,6 +170,11 @@ impl SqlContext {
             recent_days: config.labels.recent_days,
             population: config.labels.population.as_str(),
         }
+    }
+
+    /// The same values, rendered for `dialect`.
+    pub fn for_dialect(self, dialect: Dialect) -> SqlContext {
+        SqlContext { dialect, ..self }
     }
 
     /// For templates that take no values (the schema).
@@ -173,7 +255,10 @@ mod tests {
     #[test]
     fn every_template_renders_with_the_default_config() {
         let ctx = SqlContext::new(&Config::default());
-        for (name, _) in TEMPLATES.iter().filter(|(n, _)| !n.starts_with("drift/")) {
+        for (name, _) in TEMPLATES
+            .iter()
+            .filter(|(n, _)| !n.starts_with("drift/") && !n.starts_with("dialect/"))
+        {
             let sql = render(name, &ctx).unwrap();
             assert!(!sql.trim().is_empty(), "{name} renders empty");
         }

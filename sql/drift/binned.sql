@@ -2,19 +2,22 @@
 -- input, by the bins of the reference profile: numeric bin k holds
 -- edge(k-1) < x <= edge(k), the outer bins are open, NULL is bin 0;
 -- categorical inputs keep their category (the category is the bin).
+{% import "dialect/" ~ dialect ~ ".sql" as d %}
 select
 {% for f in numeric %}
     case
-        when "{{ f.name }}" is null then 0
+        when {{ d.ident(f.name) }} is null then 0
 {% for b in f.bins %}
 {% if not loop.last %}
-        when "{{ f.name }}" <= {{ b.upper }} then {{ b.bin }}
+        when {{ d.ident(f.name) }} <= {{ b.upper }} then {{ b.bin }}
 {% endif %}
 {% endfor %}
         else {{ f.bins|length }}
-    end as "{{ f.name }}",
+    end as {{ d.ident(f.name) }}{% if not loop.last or categorical %},{% endif %}
+
 {% endfor %}
 {% for c in categorical %}
-    "{{ c }}"::varchar as "{{ c }}",
+    {{ d.ident(c) }}::string as {{ d.ident(c) }}{% if not loop.last %},{% endif %}
+
 {% endfor %}
 from drift_current

@@ -5,10 +5,11 @@
 -- psi_term = (cur - ref) * ln(cur / ref). Every numeric bin of the profile
 -- is listed (empty ones too); the NULL bin (0) and the categories appear
 -- when either sample has them.
+{% import "dialect/" ~ dialect ~ ".sql" as d %}
 with
 
 reference as (
-    select feature, kind, bin, lower, upper, category, reference_count,
+    select feature, kind, bin, lower, upper, category, reference_count
     from model_reference_bins
     where model_id = '{{ model_id }}'
         and bins = {{ n_bins }}
@@ -17,15 +18,15 @@ reference as (
 sizes as (
     select
         {{ reference_rows }} as reference_rows,
-        (select count(*) from drift_binned) as current_rows,
+        (select count(*) from drift_binned) as current_rows
 ),
 
 numeric_counts as (
 {% for f in numeric %}
     select
         '{{ f.name }}' as feature,
-        "{{ f.name }}" as bin,
-        count(*) as current_count,
+        {{ d.ident(f.name) }} as bin,
+        count(*) as current_count
     from drift_binned
     group by all
 {% if not loop.last %}
@@ -38,15 +39,15 @@ categorical_counts as (
 {% for c in categorical %}
     select
         '{{ c }}' as feature,
-        "{{ c }}" as category,
-        count(*) as current_count,
+        {{ d.ident(c) }} as category,
+        count(*) as current_count
     from drift_binned
     group by all
 {% if not loop.last %}
     union all
 {% endif %}
 {% else %}
-    select null::varchar as feature, null::varchar as category, 0 as current_count
+    select null::string as feature, null::string as category, 0 as current_count
     where false
 {% endfor %}
 ),
@@ -58,9 +59,9 @@ numeric_bins as (
         coalesce(reference.bin, counts.bin) as bin,
         reference.lower,
         reference.upper,
-        null::varchar as category,
+        null::string as category,
         coalesce(reference.reference_count, 0) as reference_count,
-        coalesce(counts.current_count, 0) as current_count,
+        coalesce(counts.current_count, 0) as current_count
     from (select * from reference where kind <> 'categorical') as reference
     full outer join numeric_counts as counts
         on counts.feature = reference.feature
@@ -75,7 +76,7 @@ categorical_bins as (
         'categorical' as kind,
         coalesce(reference.category, counts.category) as category,
         coalesce(reference.reference_count, 0) as reference_count,
-        coalesce(counts.current_count, 0) as current_count,
+        coalesce(counts.current_count, 0) as current_count
     from (select * from reference where kind = 'categorical') as reference
     full outer join categorical_counts as counts
         on counts.feature = reference.feature
@@ -94,7 +95,7 @@ numbered_categorical_bins as (
         null::double as upper,
         category,
         reference_count,
-        current_count,
+        current_count
     from categorical_bins
 ),
 
@@ -102,7 +103,7 @@ shares as (
     select
         bins.*,
         greatest(reference_count / sizes.reference_rows, {{ min_share }}) as reference_share,
-        greatest(current_count / sizes.current_rows, {{ min_share }}) as current_share,
+        greatest(current_count / sizes.current_rows, {{ min_share }}) as current_share
     from (select * from numeric_bins union all select * from numbered_categorical_bins) as bins
     cross join sizes
 )
@@ -119,6 +120,6 @@ select
     current_count,
     reference_share,
     current_share,
-    (current_share - reference_share) * ln(current_share / reference_share) as psi_term,
+    (current_share - reference_share) * ln(current_share / reference_share) as psi_term
 from shares
 order by feature, bin

@@ -14,7 +14,7 @@ select
     sum(reference_count)::bigint as reference_count,
     sum(current_count)::bigint as current_count,
     coalesce(sum(reference_count) filter (where bin = 0), 0)::bigint as reference_nulls,
-    coalesce(sum(current_count) filter (where bin = 0), 0)::bigint as current_nulls,
+    coalesce(sum(current_count) filter (where bin = 0), 0)::bigint as current_nulls
 from drift_bins
 where run_id = '{{ run_id }}'
 group by run_id, feature, kind

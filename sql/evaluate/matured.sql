@@ -19,7 +19,7 @@ final as (
         predictions.model_id,
         predictions.user_id,
         predictions.churn_risk,
-        labels.churn_label,
+        labels.churn_label
     from predictions
     inner join labels
         on labels.user_id = predictions.user_id

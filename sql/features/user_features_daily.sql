@@ -7,6 +7,17 @@
 -- the one definition of the "active" population that training and scoring use.
 -- Large inputs are built a batch of users at a time (`batched`): the users
 -- with user_id between $1 and $2, bound as parameters.
+{% import "dialect/" ~ dialect ~ ".sql" as d %}
+{% set daily_columns = [
+    "signup_date", "plan", "is_paid", "country", "marketing_source", "days_since_signup",
+    "is_active_day", "total_events", "logins_count", "enroll_count", "watch_minutes_sum",
+    "quiz_attempts_count", "quiz_avg_score", "payment_success_count", "payment_failed_count",
+    "support_ticket_count",
+] %}
+{% set window_columns = [
+    "active_days", "events", "logins", "enroll", "watch_minutes", "quiz_attempts",
+    "payment_success", "payment_failed", "support_ticket", "quiz_avg_score",
+] %}
 with
 
 user_daily as (
@@ -20,22 +31,9 @@ rolling as (
     select
         user_id,
         activity_date as as_of_date,
-        signup_date,
-        plan,
-        is_paid,
-        country,
-        marketing_source,
-        days_since_signup,
-        is_active_day,
-        total_events,
-        logins_count,
-        enroll_count,
-        watch_minutes_sum,
-        quiz_attempts_count,
-        quiz_avg_score,
-        payment_success_count,
-        payment_failed_count,
-        support_ticket_count,
+{% for c in daily_columns %}
+        {{ c }},
+{% endfor %}
 {% for w in windows %}
         (sum(is_active_day) over w{{ w }})::integer as active_days_{{ w }}d,
         (sum(total_events) over w{{ w }})::integer as events_{{ w }}d,
@@ -48,7 +46,7 @@ rolling as (
         (sum(support_ticket_count) over w{{ w }})::integer as support_ticket_{{ w }}d,
         avg(quiz_avg_score) over w{{ w }} as quiz_avg_score_{{ w }}d,
 {% endfor %}
-        max(case when is_active_day = 1 then activity_date end) over history as last_active_date,
+        max(case when is_active_day = 1 then activity_date end) over history as last_active_date
     from user_daily
     window
 {% for w in windows %}
@@ -59,14 +57,23 @@ rolling as (
 
 final as (
     select
-        * exclude (last_active_date),
+        user_id,
+        as_of_date,
+{% for c in daily_columns %}
+        {{ c }},
+{% endfor %}
+{% for w in windows %}
+{% for c in window_columns %}
+        {{ c }}_{{ w }}d,
+{% endfor %}
+{% endfor %}
         case
             when payment_failed_{{ fail_rate_window }}d + payment_success_{{ fail_rate_window }}d = 0 then 0.0
             else payment_failed_{{ fail_rate_window }}d
                 / (payment_failed_{{ fail_rate_window }}d + payment_success_{{ fail_rate_window }}d)
         end as payment_fail_rate_{{ fail_rate_window }}d,
-        coalesce((as_of_date - last_active_date)::integer, days_since_signup) as days_since_last_activity,
-        coalesce(last_active_date > as_of_date - {{ recent_days }}, false) as recently_active,
+        coalesce({{ d.days_between("last_active_date", "as_of_date") }}, days_since_signup) as days_since_last_activity,
+        coalesce(last_active_date > as_of_date - {{ recent_days }}, false) as recently_active
     from rolling
 )
 

@@ -32,7 +32,7 @@ future as (
         sum(is_active_day) over (
             partition by user_id order by activity_date
             rows between {{ horizon_days + 1 }} following and {{ horizon_days + inactive_days }} following
-        ) as future_active_days,
+        ) as future_active_days
     from user_daily
 ),
 
@@ -41,7 +41,7 @@ final as (
         future.user_id,
         future.as_of_date,
         coalesce(future.future_active_days, 0)::integer as future_active_days,
-        case when coalesce(future.future_active_days, 0) = 0 then 1 else 0 end as churn_label,
+        case when coalesce(future.future_active_days, 0) = 0 then 1 else 0 end as churn_label
     from future
     cross join observed
     where future.as_of_date + {{ horizon_days + inactive_days }} <= observed.last_date

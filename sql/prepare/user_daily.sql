@@ -7,6 +7,7 @@
 -- parameters (the batches follow user_id order); the dataset's dates always
 -- come from every event (first_date and last_date, read once before the
 -- batches).
+{% import "dialect/" ~ dialect ~ ".sql" as d %}
 with
 
 users as (
@@ -22,7 +23,7 @@ events as (
         event_time::date as activity_date,
         event_type,
         watch_minutes,
-        quiz_score,
+        quiz_score
     from events
 ),
 
@@ -34,7 +35,7 @@ bounds as (
 {% else %}
     select
         min(activity_date) as first_date,
-        max(activity_date) as last_date,
+        max(activity_date) as last_date
     from events
 {% endif %}
 ),
@@ -43,7 +44,7 @@ user_span as (
     select
         users.user_id,
         greatest(users.signup_date, bounds.first_date) as span_start,
-        bounds.last_date as span_end,
+        bounds.last_date as span_end
     from users
     cross join bounds
     where greatest(users.signup_date, bounds.first_date) <= bounds.last_date
@@ -52,7 +53,7 @@ user_span as (
 grid as (
     select
         user_id,
-        unnest(generate_series(span_start, span_end, interval 1 day))::date as activity_date,
+        {{ d.date_series("span_start", "span_end") }} as activity_date
     from user_span
 ),
 
@@ -68,7 +69,7 @@ daily_events as (
         avg(quiz_score) filter (where event_type = 'quiz_attempt') as quiz_avg_score,
         count(*) filter (where event_type = 'payment_success')::integer as payment_success_count,
         count(*) filter (where event_type = 'payment_failed')::integer as payment_failed_count,
-        count(*) filter (where event_type = 'support_ticket')::integer as support_ticket_count,
+        count(*) filter (where event_type = 'support_ticket')::integer as support_ticket_count
     from events
 {% if batched is defined and batched %}
     where user_id between $1 and $2
@@ -90,12 +91,12 @@ final as (
         coalesce(daily_events.payment_success_count, 0) as payment_success_count,
         coalesce(daily_events.payment_failed_count, 0) as payment_failed_count,
         coalesce(daily_events.support_ticket_count, 0) as support_ticket_count,
-        (grid.activity_date - users.signup_date)::integer as days_since_signup,
+        {{ d.days_between("users.signup_date", "grid.activity_date") }} as days_since_signup,
         users.signup_date,
         users.plan,
         users.is_paid,
         users.country,
-        users.marketing_source,
+        users.marketing_source
     from grid
     inner join users on users.user_id = grid.user_id
     left join daily_events

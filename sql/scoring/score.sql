@@ -1,6 +1,8 @@
 -- Churn risk by the production model in plain SQL, from model_terms alone:
 -- one row per user of the latest as-of snapshot of user_features_daily
 -- (population "{{ population }}"). The same numbers as `churn run --stage score`.
+-- Each numeric feature column, then each category, becomes a (user_id,
+-- feature, value) row (a NULL value gives no row: it is imputed, z = 0).
 --   numeric term:     z = (coalesce(x, center) - center) / scale  (NULL: imputed, z = 0)
 --   categorical term: z = 1 when x = category, else 0
 --   churn_risk = 1 / (1 + exp(-(intercept + sum(coefficient * z))))
@@ -24,29 +26,27 @@ snapshot as (
 ),
 
 numeric_values as (
-    unpivot (
-        select
-            user_id,
-            columns(lambda c: c not in (
-                'user_id', 'as_of_date', 'signup_date', 'is_paid', 'plan', 'country', 'marketing_source',
-                'recently_active'
-            ))::double,
-        from snapshot
-    )
-    on columns(* exclude (user_id))
-    into name feature value value
+{% for c in numeric_columns %}
+    select user_id, '{{ c }}' as feature, {{ c }}::double as value from snapshot where {{ c }} is not null
+{% if not loop.last %}
+    union all
+{% endif %}
+{% endfor %}
 ),
 
 categorical_values as (
-    unpivot (select user_id, plan, country, marketing_source from snapshot)
-    on plan, country, marketing_source
-    into name feature value category
+{% for c in ["plan", "country", "marketing_source"] %}
+    select user_id, '{{ c }}' as feature, {{ c }} as category from snapshot where {{ c }} is not null
+{% if not loop.last %}
+    union all
+{% endif %}
+{% endfor %}
 ),
 
 contributions as (
     select
         numeric_values.user_id,
-        terms.coefficient * (numeric_values.value - terms.center) / terms.scale as contribution,
+        terms.coefficient * (numeric_values.value - terms.center) / terms.scale as contribution
     from numeric_values
     inner join terms
         on terms.feature = numeric_values.feature
@@ -54,7 +54,7 @@ contributions as (
     union all
     select
         categorical_values.user_id,
-        terms.coefficient as contribution,
+        terms.coefficient as contribution
     from categorical_values
     inner join terms
         on terms.feature = categorical_values.feature
@@ -66,7 +66,7 @@ margins as (
         snapshot.user_id,
         snapshot.as_of_date,
         (select coefficient from terms where feature is null)
-            + coalesce(sum(contributions.contribution), 0) as margin,
+            + coalesce(sum(contributions.contribution), 0) as margin
     from snapshot
     left join contributions on contributions.user_id = snapshot.user_id
     group by snapshot.user_id, snapshot.as_of_date
@@ -77,7 +77,7 @@ final as (
         as_of_date,
         user_id,
         (select model_id from model) as model_id,
-        1 / (1 + exp(-margin)) as churn_risk,
+        1 / (1 + exp(-margin)) as churn_risk
     from margins
 )
 

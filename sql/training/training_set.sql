@@ -36,7 +36,7 @@ final as (
     select
         features.*,
         labels.future_active_days,
-        labels.churn_label,
+        labels.churn_label
     from features
     inner join labels
         on labels.user_id = features.user_id

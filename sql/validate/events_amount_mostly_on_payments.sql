@@ -6,7 +6,7 @@ stray as (
     select
         event_id,
         event_type,
-        amount,
+        amount
     from events
     where amount is not null
         and event_type not in ('payment_success', 'payment_failed')

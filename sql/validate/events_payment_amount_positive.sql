@@ -3,7 +3,7 @@
 select
     event_id,
     event_type,
-    amount,
+    amount
 from events
 where event_type in ('payment_success', 'payment_failed')
     and (amount is null or amount <= 0)

@@ -2,7 +2,7 @@
 -- severity: error
 select
     event_id,
-    count(*) as n_rows,
+    count(*) as n_rows
 from events
 group by event_id
 having event_id is null or count(*) > 1

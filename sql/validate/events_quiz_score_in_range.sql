@@ -2,6 +2,6 @@
 -- severity: error
 select
     event_id,
-    quiz_score,
+    quiz_score
 from events
 where quiz_score < 0 or quiz_score > 100

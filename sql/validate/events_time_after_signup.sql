@@ -4,7 +4,7 @@ select
     events.event_id,
     events.user_id,
     events.event_time,
-    users.signup_date,
+    users.signup_date
 from events
 inner join users on users.user_id = events.user_id
 where events.event_time is null

@@ -2,7 +2,7 @@
 -- severity: error
 select
     event_id,
-    event_type,
+    event_type
 from events
 where event_type is null
     or event_type not in (

@@ -2,6 +2,6 @@
 -- severity: error
 select
     events.event_id,
-    events.user_id,
+    events.user_id
 from events
 anti join users on users.user_id = events.user_id

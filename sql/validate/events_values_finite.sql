@@ -1,11 +1,12 @@
 -- assert: watch_minutes, quiz_score and amount are finite numbers (no NaN, no infinity)
 -- severity: error
+{% import "dialect/" ~ dialect ~ ".sql" as d %}
 select
     event_id,
     watch_minutes,
     quiz_score,
-    amount,
+    amount
 from events
-where not isfinite(watch_minutes)
-    or not isfinite(quiz_score)
-    or not isfinite(amount)
+where not {{ d.is_finite("watch_minutes") }}
+    or not {{ d.is_finite("quiz_score") }}
+    or not {{ d.is_finite("amount") }}

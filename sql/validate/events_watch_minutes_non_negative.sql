@@ -2,6 +2,6 @@
 -- severity: error
 select
     event_id,
-    watch_minutes,
+    watch_minutes
 from events
 where watch_minutes < 0

@@ -3,7 +3,7 @@
 select
     user_id,
     plan,
-    is_paid,
+    is_paid
 from users
 where plan is null
     or plan not in ('free', 'paid')

@@ -2,7 +2,7 @@
 -- severity: error
 select
     user_id,
-    count(*) as n_rows,
+    count(*) as n_rows
 from users
 group by user_id
 having user_id is null or count(*) > 1

@@ -2,6 +2,6 @@
 -- severity: error
 select
     user_id,
-    signup_date,
+    signup_date
 from users
 where signup_date is null

@@ -2,6 +2,7 @@
 //! lines are the `--help` text) and its `run`. `crate::run` only matches.
 
 pub mod completions;
+pub mod export;
 pub mod generate;
 pub mod ingest;
 pub mod models;
@@ -37,8 +38,11 @@ pub enum Command {
     /// GET an http:// URL; exit 0 on a 2xx answer, 1 otherwise (the
     /// container's health check: `churn probe http://127.0.0.1:8000/live`).
     Probe(probe::ProbeArgs),
-    /// Print the SQL a stage runs, ready to paste into DuckDB's CLI.
+    /// Print the SQL a stage runs, ready to paste into DuckDB's CLI (or,
+    /// with --dialect spark, into spark-sql over a Parquet lake).
     Sql(sql::SqlArgs),
+    /// Write tables as Parquet folders (a lake for Spark): --out DIR [TABLE...].
+    Export(export::ExportArgs),
     /// Tables with row counts, the production model and each stage's last run.
     Status(status::StatusArgs),
     /// The model registry: list, show, promote (rollback).

@@ -48,6 +48,12 @@ pub struct RunArgs {
     /// drift: also write the drift report to this JSON file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+
+    /// train, promote, retrain, drift: read the training set from these
+    /// Parquet files (a folder, a file or a glob, local or s3://; e.g. the
+    /// training_set folder Spark wrote) instead of the table training_set.
+    #[arg(long, value_name = "PATH_OR_GLOB")]
+    pub training_set: Option<String>,
 }
 
 impl RunArgs {
@@ -112,6 +118,9 @@ pub fn run_pipeline(
     } else {
         Store::open_existing(db, Access::ReadWrite, lock_timeout(config))?
     };
+    if let Some(files) = &args.training_set {
+        crate::stages::train::read_training_set_from(&store.conn, files)?;
+    }
     let ctx = Ctx {
         config,
         run_id: new_run_id(),

@@ -1,11 +1,17 @@
-//! `churn sql STAGE`: the SQL a stage runs.
+//! `churn sql [--dialect duckdb|spark] STAGE`: the SQL a stage runs.
+//!
+//! DuckDB: the statements the stage runs on the file. Spark: the same
+//! templates rendered for Spark SQL over a Parquet lake (`churn export`):
+//! each input table a view of its folder, each output table written back as
+//! a folder, so the text runs unchanged in `spark-sql -f`.
 
 use clap::Args;
 
-use crate::commands::Globals;
+use crate::commands::{Globals, lock_timeout};
 use crate::config::{Config, Overrides};
+use crate::db::{Access, Store};
 use crate::error::{Error, Result};
-use crate::sql;
+use crate::sql::{self, Dialect};
 use crate::stages::{self, Stage};
 
 #[derive(Debug, Args)]
@@ -13,14 +19,63 @@ pub struct SqlArgs {
     /// The stage whose SQL to print.
     #[arg(value_enum)]
     pub stage: Stage,
+
+    /// The engine to render for.
+    #[arg(long, value_enum, default_value_t = Dialect::Duckdb)]
+    pub dialect: Dialect,
+
+    /// Spark: the folder or URL holding one Parquet folder per table (what
+    /// `churn export --out` writes, e.g. s3a://bucket/lake); the stage reads
+    /// its inputs from it and writes its outputs to it.
+    #[arg(long, required_if_eq("dialect", "spark"))]
+    pub lake: Option<String>,
+
+    /// The run id the drift SQL writes into its rows (default: spark- and
+    /// the time).
+    #[arg(long)]
+    pub run_id: Option<String>,
 }
 
 impl SqlArgs {
     pub fn run(&self, g: &Globals) -> Result<()> {
         let config = g.config(&Overrides::default())?;
-        print!("{}", render_stage_sql(self.stage, &config)?);
+        let text = match self.dialect {
+            Dialect::Duckdb => render_stage_sql(self.stage, &config)?,
+            Dialect::Spark => {
+                let lake = self
+                    .lake
+                    .as_deref()
+                    .expect("clap requires --lake with --dialect spark");
+                let drift = if self.stage == Stage::Drift {
+                    // The drift SQL bins by the production model's reference
+                    // profile, kept in the registry.
+                    let store = Store::open_existing(g.db(), Access::ReadOnly, lock_timeout(&config))?;
+                    let run_id = self
+                        .run_id
+                        .clone()
+                        .unwrap_or_else(|| format!("spark-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ")));
+                    stages::drift::render(&store.conn, &config, &run_id, Dialect::Spark)?
+                } else {
+                    Vec::new()
+                };
+                render_spark_sql(self.stage, &config, lake, drift)?
+            }
+        };
+        print!("{text}");
         Ok(())
     }
+}
+
+fn no_sql(stage: Stage) -> Error {
+    Error::Usage(format!(
+        "stage {stage} runs no SQL template; the SQL stages are: {}",
+        stages::DEFAULT_PIPELINE
+            .iter()
+            .filter(|s| !s.templates().is_empty() || **s == Stage::Drift)
+            .map(|s| s.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
 }
 
 /// The SQL a stage runs, as `churn sql STAGE` prints it.
@@ -43,15 +98,7 @@ pub fn render_stage_sql(stage: Stage, config: &Config) -> Result<String> {
     }
     let templates = stage.templates();
     if templates.is_empty() {
-        return Err(Error::Usage(format!(
-            "stage {stage} runs no SQL template; the SQL stages are: {}",
-            stages::DEFAULT_PIPELINE
-                .iter()
-                .filter(|s| !s.templates().is_empty())
-                .map(|s| s.name())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
+        return Err(no_sql(stage));
     }
     let mut out = String::new();
     for (table, name) in templates {
@@ -64,6 +111,104 @@ pub fn render_stage_sql(stage: Stage, config: &Config) -> Result<String> {
             }
         }
         out.push_str("\n\n");
+    }
+    Ok(out)
+}
+
+/// The tables a stage's Spark SQL reads from the lake.
+fn spark_inputs(stage: Stage) -> &'static [&'static str] {
+    match stage {
+        Stage::Validate => &["users", "events", "loads"],
+        Stage::Prepare => &["users", "events"],
+        Stage::Features | Stage::Labels => &["user_daily"],
+        Stage::TrainingSet => &["user_features_daily", "labels_daily"],
+        Stage::Score => &["user_features_daily", "production_model", "model_terms"],
+        Stage::Drift => &["user_features_daily", "predictions", "model_reference_bins"],
+        _ => &[],
+    }
+}
+
+/// A string literal of Spark SQL.
+fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// The Spark SQL of a stage over the lake at `lake`: a view per input
+/// folder, a view per output built by the stage's template, each output
+/// written back to its folder. `drift` holds the rendered drift selects
+/// (`stages::drift::render`), used when `stage` is drift.
+pub fn render_spark_sql(
+    stage: Stage,
+    config: &Config,
+    lake: &str,
+    drift: Vec<(&'static str, String)>,
+) -> Result<String> {
+    let ctx = sql::SqlContext::new(config).for_dialect(Dialect::Spark);
+    let lake = lake.trim_end_matches('/');
+    let folder = |table: &str| literal(&format!("{lake}/{table}"));
+    // (view, select, written to the lake)
+    let mut views: Vec<(String, String, bool)> = Vec::new();
+    match stage {
+        Stage::Validate => {
+            let mut checks = Vec::new();
+            for name in sql::names_under("validate/") {
+                let check = name.trim_start_matches("validate/").trim_end_matches(".sql");
+                checks.push(format!(
+                    "select\n    {} as check_name,\n    {} as severity,\n    {} as description,\n    \
+                     count(*) as violations,\n    count(*) = 0 as passed\nfrom (\n{}\n) as failing",
+                    literal(check),
+                    literal(sql::header(name, "severity").unwrap_or("error")),
+                    literal(sql::header(name, "assert").unwrap_or_default()),
+                    sql::render(name, &ctx)?
+                ));
+            }
+            views.push(("validation_results".into(), checks.join("\nunion all\n"), true));
+        }
+        Stage::Drift => {
+            for (table, select) in drift {
+                let written = matches!(table, "drift_bins" | "drift_results");
+                views.push((table.to_string(), select, written));
+            }
+        }
+        Stage::Score => {
+            views.push((
+                "predictions".into(),
+                sql::render("scoring/score.sql", &ctx)?,
+                true,
+            ));
+        }
+        _ => {
+            let templates = stage.templates();
+            if templates.is_empty() {
+                return Err(no_sql(stage));
+            }
+            for (table, name) in templates {
+                let table = table.ok_or_else(|| no_sql(stage))?;
+                views.push((table.to_string(), sql::render(name, &ctx)?, true));
+            }
+        }
+    }
+    let mut out = format!(
+        "-- churn sql --dialect spark --lake {lake} {stage}\n\
+         -- Spark SQL over the Parquet lake {lake}: the inputs are views of their folders;\n\
+         -- each output is built as a view, then written over its folder.\n\n"
+    );
+    for input in spark_inputs(stage) {
+        out.push_str(&format!(
+            "create or replace temporary view {input} using parquet options (path {});\n",
+            folder(input)
+        ));
+    }
+    for (view, select, written) in &views {
+        out.push_str(&format!(
+            "\ncreate or replace temporary view {view} as\n{select}\n;\n"
+        ));
+        if *written {
+            out.push_str(&format!(
+                "insert overwrite directory {} using parquet\nselect * from {view};\n",
+                folder(view)
+            ));
+        }
     }
     Ok(out)
 }

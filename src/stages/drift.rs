@@ -52,9 +52,12 @@ struct NumericFeature {
 /// The values the drift templates are rendered with.
 #[derive(Debug, Clone, Serialize, Default)]
 struct DriftSql {
+    dialect: sql::Dialect,
     run_id: String,
     model_id: String,
-    current_date: String,
+    /// The scored date of the current sample; none: the latest date the
+    /// model scored (what the Spark rendering reads from the lake).
+    current_date: Option<String>,
     n_bins: u32,
     reference_rows: i64,
     numeric: Vec<NumericFeature>,
@@ -431,6 +434,22 @@ pub fn quantiles(values: impl IntoIterator<Item = f64>, qs: &[f64]) -> Vec<f64> 
 /// `spec.run_id` to `drift_bins` and `drift_results`, and returns the
 /// results, largest PSI first.
 pub fn measure(conn: &Connection, spec: &Spec<'_>) -> Result<Vec<FeatureDrift>> {
+    let ctx = bins_sql(spec, sql::Dialect::Duckdb)?;
+    execute(
+        conn,
+        "drift/binned.sql",
+        "create or replace temp table drift_binned as",
+        &ctx,
+    )?;
+    execute(conn, "drift/bins.sql", "insert into drift_bins", &ctx)?;
+    execute(conn, "drift/results.sql", "insert into drift_results", &ctx)?;
+    conn.execute_batch("drop table drift_binned")
+        .context(|| "drift: dropping drift_binned".into())?;
+    read_results(conn, &spec.run_id)
+}
+
+/// The template values that bin the current sample by `spec`'s reference.
+fn bins_sql(spec: &Spec<'_>, dialect: sql::Dialect) -> Result<DriftSql> {
     let mut numeric: Vec<NumericFeature> = Vec::new();
     let mut categorical: Vec<String> = Vec::new();
     for b in spec.reference {
@@ -458,7 +477,8 @@ pub fn measure(conn: &Connection, spec: &Spec<'_>) -> Result<Vec<FeatureDrift>> 
         f.bins.sort_by_key(|b| b.bin);
     }
     categorical.dedup();
-    let ctx = DriftSql {
+    Ok(DriftSql {
+        dialect,
         run_id: quoted(&spec.run_id),
         model_id: quoted(&spec.model_id),
         n_bins: spec.n_bins,
@@ -469,18 +489,51 @@ pub fn measure(conn: &Connection, spec: &Spec<'_>) -> Result<Vec<FeatureDrift>> 
         warn_psi: spec.warn_psi,
         fail_psi: spec.fail_psi,
         ..DriftSql::default()
+    })
+}
+
+/// The drift check of the production model rendered for `dialect`, as
+/// (table, select) in order: `drift_current`, `drift_binned`, `drift_bins`,
+/// `drift_results` (what `churn sql --dialect spark drift` prints). The
+/// reference profile comes from the registry; the current sample is the
+/// latest date the model scored, in the engine that runs the SQL.
+pub fn render(
+    conn: &Connection,
+    config: &Config,
+    run_id: &str,
+    dialect: sql::Dialect,
+) -> Result<Vec<(&'static str, String)>> {
+    let production = registry::production(conn)?.ok_or_else(|| {
+        Error::MissingInput(
+            "the drift SQL bins by the production model's reference profile and there is no production model: \
+             run `churn run --to promote` first"
+                .into(),
+        )
+    })?;
+    let d = &config.drift;
+    let reference = load_reference(conn, &production.model_id, d.bins)?;
+    if reference.is_empty() {
+        return Err(Error::MissingInput(format!(
+            "model {} has no reference profile of {} bins: retrain it, or run `churn run --stage drift` once to \
+             build it from its training rows",
+            production.model_id, d.bins
+        )));
+    }
+    let spec = Spec {
+        run_id: run_id.to_string(),
+        model_id: production.model_id.clone(),
+        n_bins: d.bins,
+        reference: &reference,
+        warn_psi: d.warn_psi,
+        fail_psi: d.fail_psi,
     };
-    execute(
-        conn,
-        "drift/binned.sql",
-        "create or replace temp table drift_binned as",
-        &ctx,
-    )?;
-    execute(conn, "drift/bins.sql", "insert into drift_bins", &ctx)?;
-    execute(conn, "drift/results.sql", "insert into drift_results", &ctx)?;
-    conn.execute_batch("drop table drift_binned")
-        .context(|| "drift: dropping drift_binned".into())?;
-    read_results(conn, &spec.run_id)
+    let ctx = bins_sql(&spec, dialect)?;
+    Ok(vec![
+        ("drift_current", sql::render_with("drift/current.sql", &ctx)?),
+        ("drift_binned", sql::render_with("drift/binned.sql", &ctx)?),
+        ("drift_bins", sql::render_with("drift/bins.sql", &ctx)?),
+        ("drift_results", sql::render_with("drift/results.sql", &ctx)?),
+    ])
 }
 
 fn execute(conn: &Connection, template: &str, prefix: &str, ctx: &DriftSql) -> Result<()> {
@@ -576,7 +629,7 @@ pub fn run(conn: &Connection, config: &Config, run_id: &str, json: Option<&Path>
 
     let samples = DriftSql {
         model_id: quoted(&production.model_id),
-        current_date: current.to_string(),
+        current_date: Some(current.to_string()),
         ..DriftSql::default()
     };
     execute(

@@ -6,7 +6,7 @@ use duckdb::Connection;
 use ndarray::Array1;
 
 use crate::config::{ClassWeight, Config, SAMPLE_SEED};
-use crate::error::Result;
+use crate::error::{Context, Error, Result};
 use crate::model::baseline::Tally;
 use crate::model::data::{Sample, Split, as_of_days, day_to_date, load_sampled, numeric_features};
 use crate::model::logistic::{self, Params};
@@ -44,6 +44,63 @@ pub const BOOTSTRAP_SEED: u64 = 42;
 
 fn rate(labels: &[f64]) -> f64 {
     labels.iter().sum::<f64>() / labels.len().max(1) as f64
+}
+
+/// Makes `training_set` the rows of Parquet `files` for this connection (a
+/// temporary view over DuckDB's `read_parquet`, which shadows the table):
+/// the training set another engine wrote (Spark, `churn sql --dialect
+/// spark training-set`) is read in place, with the same sampling and
+/// streaming as the table. `files` is a file, a glob, or a folder (its
+/// `*.parquet` files at any depth); s3:// paths use the httpfs and aws
+/// extensions with the credentials of the environment (a pod's role).
+pub fn read_training_set_from(conn: &Connection, files: &str) -> Result<()> {
+    let pattern = if files.contains('*') || files.ends_with(".parquet") {
+        files.to_string()
+    } else {
+        format!("{}/**/*.parquet", files.trim_end_matches('/'))
+    };
+    if pattern.starts_with("s3://") {
+        conn.execute_batch(
+            "load httpfs; load aws; create or replace secret churn_s3 (type s3, provider credential_chain);",
+        )
+        .context(|| {
+            "reading the training set from S3 needs DuckDB's httpfs and aws extensions (the image has them; \
+             elsewhere install them once: `duckdb -c 'install httpfs; install aws'`)"
+                .into()
+        })?;
+    }
+    let literal = pattern.replace('\'', "''");
+    conn.execute_batch(&format!(
+        "create or replace temp view training_set as \
+         select * from read_parquet('{literal}', union_by_name = true)"
+    ))
+    .context(|| {
+        format!(
+            "--training-set {files}: no Parquet training set there ({pattern}); give the folder Spark wrote \
+             (e.g. lake/training_set), a file or a glob"
+        )
+    })?;
+    let columns: Vec<String> = {
+        let mut stmt = conn
+            .prepare("select column_name from (describe training_set)")
+            .context(|| format!("--training-set {files}: reading its columns"))?;
+        stmt.query_map([], |r| r.get::<_, String>(0))
+            .and_then(|rows| rows.collect())
+            .context(|| format!("--training-set {files}: reading its columns"))?
+    };
+    let missing: Vec<&str> = ["user_id", "as_of_date", "churn_label"]
+        .into_iter()
+        .filter(|c| !columns.iter().any(|have| have == c))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::Usage(format!(
+            "--training-set {files}: the files lack the column(s) {}; they are not a training set (build one \
+             with the training-set stage, or `churn sql --dialect spark training-set`)",
+            missing.join(", ")
+        )));
+    }
+    tracing::info!(files = %pattern, "training set read from Parquet files");
+    Ok(())
 }
 
 /// Fits and evaluates a model on the current `training_set`.

@@ -14,5 +14,6 @@ mod monitor;
 mod prepare;
 mod report;
 mod safety;
+mod spark;
 mod steady_state;
 mod validate;
