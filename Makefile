@@ -1,7 +1,7 @@
 # The two commands of a fresh machine: `make run` and `make test`.
 # Both fetch DuckDB's prebuilt library once (scripts/fetch-duckdb.sh).
 
-.PHONY: run test duckdb bench
+.PHONY: run test test-spark duckdb bench
 
 duckdb:
 	@bash scripts/fetch-duckdb.sh
@@ -14,6 +14,11 @@ run: duckdb
 
 test: duckdb
 	cargo test
+
+# The Spark parity test (CI runs it too): Java 17 and pyspark in a cached
+# venv, every stage's Spark SQL against DuckDB's tables.
+test-spark: duckdb
+	CHURN_SPARK_SQL=$$(bash scripts/spark-env.sh) cargo test --test integration spark:: -- --ignored --nocapture
 
 bench: duckdb
 	bash bench/scale.sh 2000

@@ -85,17 +85,22 @@ fn sql_string(s: &str) -> String {
 }
 
 fn stage_file<'a>(conn: &Connection, path: &'a Path, table: &'static str, what: &str) -> Result<Staged<'a>> {
-    if !path.is_file() {
+    // A folder is a Parquet dataset, as `churn export` and Spark write them:
+    // its .parquet files at any depth, Hive partitions (event_month=...) read
+    // as columns.
+    let dataset = path.is_dir();
+    if !path.is_file() && !dataset {
         return Err(Error::BadInput(format!(
-            "ingest: {what} file {} does not exist; pass an existing .csv or .parquet file",
+            "ingest: {what} file {} does not exist; pass an existing .csv or .parquet file, or a folder of \
+             Parquet files",
             path.display()
         )));
     }
     let name = path.to_string_lossy().to_lowercase();
-    let format = if name.ends_with(".csv") {
-        Format::Csv
-    } else if name.ends_with(".parquet") {
+    let format = if dataset || name.ends_with(".parquet") {
         Format::Parquet
+    } else if name.ends_with(".csv") {
+        Format::Csv
     } else {
         return Err(Error::BadInput(format!(
             "ingest: {what} file {} is neither .csv nor .parquet; convert it or rename it with the right extension",
@@ -117,6 +122,13 @@ fn stage_file<'a>(conn: &Connection, path: &'a Path, table: &'static str, what: 
                  escape = '\"', strict_mode = true, columns = {{{}}})",
                 columns.join(", ")
             )
+        }
+        Format::Parquet if dataset => {
+            let files = sql_string(&format!(
+                "{}/**/*.parquet",
+                path.to_string_lossy().trim_end_matches('/')
+            ));
+            format!("read_parquet({files}, hive_partitioning = true, union_by_name = true)")
         }
         Format::Parquet => format!("read_parquet({quoted})"),
     };

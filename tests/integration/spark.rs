@@ -412,3 +412,333 @@ fn spark_builds_the_tables_duckdb_builds() {
     }
     println!("  model from Spark's training set vs DuckDB's: max |coefficient diff| {coefficient_diff:e}");
 }
+
+/// A select of `table` in `catalog` with its DOUBLE columns rounded to 12
+/// significant decimals (DuckDB's parallel sums of doubles may differ in the
+/// last bit between runs).
+fn rounded(conn: &Connection, catalog: &str, table: &str) -> (Vec<(String, String)>, String) {
+    let mut stmt = conn
+        .prepare(&format!(
+            "select column_name, column_type from (describe {catalog}.{table})"
+        ))
+        .unwrap();
+    let columns: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let select = columns
+        .iter()
+        .map(|(c, ty)| {
+            if ty == "DOUBLE" {
+                format!("round({c}, 9) as {c}")
+            } else {
+                c.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    (columns, format!("select {select} from {catalog}.{table}"))
+}
+
+/// Rendering for two engines changed nothing DuckDB builds: the SQL the
+/// stages printed before the dialects (tests/fixtures/sql-before-dialects)
+/// and today's build the same tables from the same data.
+#[test]
+fn duckdb_builds_what_it_built_before_the_dialects() {
+    let sb = Sandbox::new();
+    // The default settings the fixtures were rendered with, on 300 users.
+    let config = sb
+        .write(
+            "defaults.toml",
+            "[generate]\nusers = 300\n\n[promote]\nmin_lift_over_baseline = -1.0\nmax_ece = 1.0\n",
+        )
+        .to_string_lossy()
+        .into_owned();
+    churn_ok(&sb, &["--config", &config, "run", "--to", "score"]);
+    let new_score = churn_ok(&sb, &["--config", &config, "sql", "score"]);
+    let fixture = |stage: &str| {
+        std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(format!("tests/fixtures/sql-before-dialects/{stage}.sql")),
+        )
+        .unwrap()
+    };
+
+    let conn = attached(&sb);
+    conn.execute_batch(
+        "attach ':memory:' as old; use old;
+         create table users as from d.users;
+         create table events as from d.events;
+         create table loads as from d.loads;
+         create table model_terms as from d.model_terms;
+         create table production_model as from d.production_model;",
+    )
+    .unwrap();
+    for stage in ["prepare", "features", "labels", "training-set"] {
+        conn.execute_batch(&fixture(stage))
+            .unwrap_or_else(|e| panic!("the {stage} SQL of before: {e}"));
+    }
+    for table in [
+        "user_daily",
+        "user_features_daily",
+        "labels_daily",
+        "training_set",
+    ] {
+        let (old_columns, old) = rounded(&conn, "old", table);
+        let (new_columns, new) = rounded(&conn, "d", table);
+        assert_eq!(new_columns, old_columns, "{table}: the columns changed");
+        let differing: i64 = conn
+            .query_row(
+                &format!(
+                    "select count(*) from (({old}) except all ({new}) union all (({new}) except all ({old})))"
+                ),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let rows: i64 = conn
+            .query_row(&format!("select count(*) from d.{table}"), [], |r| r.get(0))
+            .unwrap();
+        assert!(rows > 0, "{table} is empty");
+        assert_eq!(
+            differing, 0,
+            "{table}: {differing} of {rows} rows differ from what the old SQL builds"
+        );
+    }
+
+    // The scoring SQL's list of numeric columns is the features table's.
+    let ctx = churn::sql::SqlContext::new(&churn::config::Config::default());
+    assert_eq!(
+        ctx.numeric_columns,
+        churn::model::data::numeric_features(&conn, "d.user_features_daily").unwrap()
+    );
+
+    // Each check finds what it found before (every check, passing or not).
+    let old_checks: Vec<&str> = fixture("validate")
+        .leak()
+        .split("\n;\n")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert_eq!(old_checks.len(), 14);
+    for check in old_checks {
+        let name = check
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("-- sql/validate/"))
+            .and_then(|l| l.strip_suffix(".sql"))
+            .unwrap();
+        let before: i64 = conn
+            .query_row(&format!("select count(*) from (\n{check}\n)"), [], |r| r.get(0))
+            .unwrap();
+        let now: i64 = conn
+            .query_row(
+                "select violations from d.validation_results where check_name = ?",
+                [name],
+                |r| r.get(0),
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(now, before, "check {name}");
+    }
+
+    // The scoring SQL of before and of now, on the same tables.
+    let select = |text: &str| text.trim().trim_end_matches(';').to_string();
+    conn.execute_batch(&format!(
+        "create table score_before as {};\ncreate table score_now as {};",
+        select(&fixture("score")),
+        select(&new_score)
+    ))
+    .unwrap();
+    let (scored, max_diff): (i64, f64) = conn
+        .query_row(
+            "select count(*), max(abs(b.churn_risk - n.churn_risk)) from score_before b \
+             full outer join score_now n using (user_id, as_of_date, model_id)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let before: i64 = conn
+        .query_row("select count(*) from score_before", [], |r| r.get(0))
+        .unwrap();
+    assert!(before > 0);
+    assert_eq!(scored, before, "the scored users changed");
+    assert!(max_diff <= 1e-12, "the scores changed by {max_diff:e}");
+}
+
+/// `churn export` writes each table as a Parquet folder (events by month),
+/// and `churn ingest` reads such folders back: the same users and events.
+#[test]
+fn exported_tables_ingest_back_unchanged() {
+    let sb = Sandbox::new();
+    let config = sb.small(120, 70);
+    churn_ok(&sb, &["--config", &config, "run", "--stage", "generate"]);
+    let lake = sb.path("lake");
+    let lake_s = lake.to_string_lossy().into_owned();
+    let listing = churn_ok(&sb, &["export", "--out", &lake_s, "users", "events"]);
+    assert!(
+        listing.contains("users") && listing.contains("events"),
+        "{listing}"
+    );
+    let months: Vec<String> = lake
+        .join("events")
+        .read_dir()
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        months.iter().any(|m| m == "event_month=2026-01")
+            && months.iter().all(|m| m.starts_with("event_month=")),
+        "{months:?}"
+    );
+    // A second export replaces the first whole, and leaves no staging folder.
+    churn_ok(&sb, &["export", "--out", &lake_s, "users"]);
+    let hidden: Vec<_> = lake
+        .read_dir()
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(hidden.is_empty(), "{hidden:?}");
+
+    let copy = Sandbox::new();
+    let users = lake.join("users").to_string_lossy().into_owned();
+    let events = lake.join("events").to_string_lossy().into_owned();
+    let out = copy.churn(&["ingest", "--users", &users, "--events", &events]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(&format!(
+        "attach '{}' as a (read_only); attach '{}' as b (read_only);",
+        sb.db().display(),
+        copy.db().display()
+    ))
+    .unwrap();
+    for (table, columns) in [
+        (
+            "users",
+            "user_id, signup_date, plan, is_paid, country, marketing_source",
+        ),
+        (
+            "events",
+            "event_id, user_id, event_time, event_type, course_id, watch_minutes, quiz_score, amount",
+        ),
+    ] {
+        let (rows, differing): (i64, i64) = conn
+            .query_row(
+                &format!(
+                    "select (select count(*) from a.{table}), count(*) from ( \
+                     (select {columns} from a.{table} except all select {columns} from b.{table}) union all \
+                     (select {columns} from b.{table} except all select {columns} from a.{table}))"
+                ),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert!(rows > 0);
+        assert_eq!(
+            differing, 0,
+            "{table}: {differing} rows differ after export and ingest"
+        );
+    }
+}
+
+/// Bad lake arguments get a clear error and change nothing.
+#[test]
+fn lake_arguments_are_checked() {
+    let sb = Sandbox::new();
+    let config = sb.small(60, 50);
+    churn_ok(&sb, &["--config", &config, "run", "--stage", "generate"]);
+    let out = sb.churn(&["export", "--out", "lake", "no_such_table"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no table no_such_table"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = sb.churn(&["sql", "--dialect", "spark", "prepare"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--lake"), "{}", stderr(&out));
+
+    let empty = sb.path("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = sb.churn(&[
+        "--config",
+        &config,
+        "run",
+        "--stage",
+        "train",
+        "--training-set",
+        &empty.to_string_lossy(),
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--training-set"), "{}", stderr(&out));
+
+    // A Parquet file that is not a training set is named as such.
+    churn_ok(&sb, &["export", "--out", "lake", "users"]);
+    let users = sb.path("lake/users").to_string_lossy().into_owned();
+    let out = sb.churn(&[
+        "--config",
+        &config,
+        "run",
+        "--stage",
+        "train",
+        "--training-set",
+        &users,
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not a training set"), "{}", stderr(&out));
+    let conn = attached(&sb);
+    let models: i64 = conn
+        .query_row("select count(*) from d.models", [], |r| r.get(0))
+        .unwrap_or(0);
+    assert_eq!(models, 0);
+}
+
+/// The text without its comment lines.
+fn code(text: &str) -> String {
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Every SQL stage renders for Spark without DuckDB-only syntax.
+#[test]
+fn the_spark_rendering_has_no_duckdb_only_syntax() {
+    let config = churn::config::Config::default();
+    for stage in [
+        churn::stages::Stage::Validate,
+        churn::stages::Stage::Prepare,
+        churn::stages::Stage::Features,
+        churn::stages::Stage::Labels,
+        churn::stages::Stage::TrainingSet,
+        churn::stages::Stage::Score,
+    ] {
+        let text = churn::commands::sql::render_spark_sql(stage, &config, "s3a://lake", Vec::new()).unwrap();
+        for duckdb_only in [
+            "exclude (",
+            "unpivot",
+            "columns(",
+            "generate_series",
+            "isfinite(",
+            "::varchar",
+            "$1",
+        ] {
+            assert!(!code(&text).contains(duckdb_only), "{stage}: {duckdb_only}");
+        }
+        let code = code(&text);
+        let lines: Vec<&str> = code.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        for pair in lines.windows(2) {
+            assert!(
+                !(pair[0].ends_with(',') && (pair[1].starts_with("from") || pair[1].starts_with(')'))),
+                "{stage}: a trailing comma before {:?}",
+                pair[1]
+            );
+        }
+        assert!(
+            text.contains("insert overwrite directory 's3a://lake/"),
+            "{stage}"
+        );
+    }
+}
