@@ -51,6 +51,16 @@ RUN touch src/main.rs src/lib.rs \
     && cp .duckdb-lib/libduckdb.so /out/libduckdb.so \
     && /out/churn --version
 
+# 4. DuckDB's httpfs and aws extensions, for the lake on S3 (the train Job of
+#    k8s/spark reads Spark's training set with --training-set s3://...). The
+#    binary loads them only for s3:// paths, from CHURN_DUCKDB_EXTENSIONS, and
+#    never installs anything at run time. DuckDB checks their signatures.
+RUN mkdir -p /out/duckdb-extensions/v1.5.6/linux_amd64 \
+    && for ext in httpfs aws; do \
+         curl -fsSL "https://extensions.duckdb.org/v1.5.6/linux_amd64/${ext}.duckdb_extension.gz" \
+           | gunzip > "/out/duckdb-extensions/v1.5.6/linux_amd64/${ext}.duckdb_extension"; \
+       done
+
 FROM debian:bookworm-slim@sha256:96e378d7e6531ac9a15ad505478fcc2e69f371b10f5cdf87857c4b8188404716 AS runtime
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="churn" \
@@ -66,6 +76,7 @@ RUN groupadd --gid 10001 churn \
     && chown 10001:10001 /data
 COPY --from=builder --chown=0:0 /out/ /opt/churn/
 ENV CHURN_DB=/data/churn.duckdb \
+    CHURN_DUCKDB_EXTENSIONS=/opt/churn/duckdb-extensions \
     PATH=/opt/churn:$PATH
 VOLUME ["/data"]
 WORKDIR /data

@@ -9,6 +9,8 @@
 #   python-hcl2          parses every .tf file
 #   promtool             checks the alerting rules and runs their unit tests
 #                        (k8s/monitoring/tests/); Debian's prometheus package
+#   jsonschema           the SparkApplications of k8s/spark/ against the Spark
+#                        operator's own CRD schema (v2.5.2, scripts/schemas/)
 # The tools live in a venv cached in ~/.cache/churn/infra-venv.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,7 +38,9 @@ step "kubernetes-validate k8s/ (Kubernetes $k8s_version, strict)"
 # Prometheus Operator's CRD objects, which have no built-in schema, and the
 # promtool tests of the alerting rules (k8s/monitoring/tests/). Any other
 # kind without a schema (a typo in `kind:` or `apiVersion:`) fails the check.
-crd_files="k8s/monitoring/prometheus-operator.yaml"
+# The SparkApplications (k8s/spark/sparkapplications.yaml) are checked
+# against the Spark operator's CRD below.
+crd_files=$'k8s/monitoring/prometheus-operator.yaml\nk8s/spark/sparkapplications.yaml'
 mapfile -t manifests < <(find k8s -name '*.yaml' ! -name kustomization.yaml ! -path 'k8s/monitoring/tests/*' | sort | grep -vxF "$crd_files")
 if out=$("$bin/kubernetes-validate" --strict -k "$k8s_version" "${manifests[@]}" 2>&1); then
   echo "$out"
@@ -48,6 +52,59 @@ else
   echo "$out"
   failed=1
 fi
+
+step "SparkApplications against the Spark operator's CRD (sparkoperator.k8s.io/v1beta2)"
+# The CRD is the operator's own (kubeflow/spark-operator v2.5.2,
+# config/crd/bases/sparkoperator.k8s.io_sparkapplications.yaml, Apache-2.0),
+# kept compressed in scripts/schemas/. Its openAPIV3Schema is checked the way
+# the API server would, and strictly: a field the schema does not know is an
+# error (the API server would drop it silently).
+"$bin/python" - scripts/schemas/sparkoperator.k8s.io_sparkapplications-v2.5.2.yaml.gz k8s/spark/*.yaml <<'PY' || failed=1
+import gzip, sys, yaml, jsonschema
+
+crd = yaml.safe_load(gzip.open(sys.argv[1], "rt"))
+version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1beta2")
+group = crd["spec"]["group"]
+
+def strict(node):
+    """OpenAPI v3 (Kubernetes structural schema) to JSON Schema, closed objects."""
+    if isinstance(node, list):
+        return [strict(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: strict(v) for k, v in node.items() if not k.startswith("x-kubernetes-")}
+    if node.get("x-kubernetes-int-or-string"):
+        out.pop("type", None)
+        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if node.get("type") == "object" and "properties" in node and "additionalProperties" not in node \
+            and not node.get("x-kubernetes-preserve-unknown-fields"):
+        out["additionalProperties"] = False
+    return out
+
+schema = strict(version["schema"]["openAPIV3Schema"])
+# metadata is the API server's ObjectMeta: a name is required.
+schema["properties"]["metadata"] = {"type": "object", "required": ["name"]}
+schema["required"] = sorted(set(schema.get("required", [])) | {"apiVersion", "kind", "metadata", "spec"})
+validator = jsonschema.Draft7Validator(schema)
+bad = checked = 0
+for path in sys.argv[2:]:
+    for doc in yaml.safe_load_all(open(path)):
+        if not doc or doc.get("kind") != "SparkApplication":
+            continue
+        checked += 1
+        name = doc["metadata"]["name"]
+        if doc.get("apiVersion") != f"{group}/v1beta2":
+            print(f"{path}: {name}: apiVersion {doc.get('apiVersion')} is not {group}/v1beta2")
+            bad = 1
+        for e in sorted(validator.iter_errors(doc), key=lambda e: list(e.path)):
+            print(f"{path}: {name}: {'.'.join(map(str, e.path)) or '(root)'}: {e.message}")
+            bad = 1
+print(f"{checked} SparkApplications checked against {crd['metadata']['name']} v1beta2")
+if checked == 0:
+    print("no SparkApplication found in k8s/spark/")
+    bad = 1
+sys.exit(bad)
+PY
 
 step "hadolint Dockerfile"
 "$bin/hadolint" --failure-threshold info Dockerfile || failed=1

@@ -27,7 +27,8 @@ pub struct ExportArgs {
     #[arg(long, value_enum, default_value_t = Format::Parquet)]
     pub format: Format,
 
-    /// The folder that receives one folder per table (created when missing).
+    /// The folder that receives one folder per table (created when missing),
+    /// or an s3:// URL (credentials from the environment, e.g. a pod's role).
     #[arg(long)]
     pub out: PathBuf,
 
@@ -79,17 +80,45 @@ pub fn export(conn: &duckdb::Connection, out: &Path, tables: &[String]) -> Resul
             known.join(", ")
         )));
     }
-    std::fs::create_dir_all(out).map_err(|source| Error::Io {
-        context: format!("export: creating {}", out.display()),
-        source,
-    })?;
+    let url = out.to_string_lossy().starts_with("s3://");
+    if url {
+        crate::db::use_s3(conn)?;
+    } else {
+        std::fs::create_dir_all(out).context(|| format!("export: creating {}", out.display()))?;
+    }
     let mut written = Vec::new();
     for table in chosen {
-        let rows = export_one(conn, out, &table)?;
+        let rows = if url {
+            export_to_url(conn, &out.to_string_lossy(), &table)?
+        } else {
+            export_one(conn, out, &table)?
+        };
         tracing::info!(table, rows, "exported");
         written.push((table, rows));
     }
     Ok(written)
+}
+
+/// Writes `table` under an object-store URL (s3://bucket/lake): straight to
+/// its final place, since an object store has no rename; a reader sees the
+/// new files once the copy completes.
+fn export_to_url(conn: &duckdb::Connection, url: &str, table: &str) -> Result<i64> {
+    let target = format!("{}/{table}", url.trim_end_matches('/')).replace('\'', "''");
+    let statement = match PARTITIONED.iter().find(|(t, _, _)| *t == table) {
+        Some((_, column, expr)) => format!(
+            "copy (select *, {expr} as {column} from {table}) to '{target}' \
+             (format parquet, partition_by ({column}), write_partition_columns false, overwrite true)"
+        ),
+        None => format!("copy (select * from {table}) to '{target}/data.parquet' (format parquet)"),
+    };
+    let rows = conn
+        .query_row(&format!("select count(*) from {table}"), [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .context(|| format!("export: counting {table}"))?;
+    conn.execute_batch(&statement)
+        .context(|| format!("export: writing {table} to {target}"))?;
+    Ok(rows)
 }
 
 fn export_one(conn: &duckdb::Connection, out: &Path, table: &str) -> Result<i64> {

@@ -17,8 +17,8 @@ use crate::stages::{self, Stage};
 #[derive(Debug, Args)]
 pub struct SqlArgs {
     /// The stage whose SQL to print.
-    #[arg(value_enum)]
-    pub stage: Stage,
+    #[arg(value_enum, required_unless_present = "configmap")]
+    pub stage: Option<Stage>,
 
     /// The engine to render for.
     #[arg(long, value_enum, default_value_t = Dialect::Duckdb)]
@@ -34,32 +34,97 @@ pub struct SqlArgs {
     /// the time).
     #[arg(long)]
     pub run_id: Option<String>,
+
+    /// Spark: print a Kubernetes ConfigMap of this name holding the SQL, one
+    /// key per stage (`prepare.sql`), for the SparkApplications of
+    /// k8s/spark: the given stage's, or without one every stage that needs
+    /// no model (validate through training-set, and score).
+    #[arg(long, value_name = "NAME", requires = "lake")]
+    pub configmap: Option<String>,
+}
+
+/// The stages a static ConfigMap holds: drift is rendered after each model,
+/// from its reference profile.
+pub const CONFIGMAP_STAGES: [Stage; 6] = [
+    Stage::Validate,
+    Stage::Prepare,
+    Stage::Features,
+    Stage::Labels,
+    Stage::TrainingSet,
+    Stage::Score,
+];
+
+/// A ConfigMap named `name` with the Spark SQL of each `(stage, sql)`, as
+/// YAML; `made_by` is the command that printed it.
+pub fn spark_configmap(name: &str, made_by: &str, entries: &[(Stage, String)]) -> String {
+    let mut out = format!(
+        "# Made by `{made_by}`, with the\n\
+         # pipeline's churn.toml: do not edit; render it again for another lake or config.\n\
+         apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: churn\n  labels:\n    \
+         app.kubernetes.io/name: churn\n    app.kubernetes.io/component: spark-sql\n    \
+         app.kubernetes.io/part-of: churn\ndata:\n"
+    );
+    for (stage, sql) in entries {
+        out.push_str(&format!("  {stage}.sql: |\n"));
+        for line in sql.lines() {
+            let line = line.trim_end();
+            if line.is_empty() {
+                out.push('\n');
+            } else {
+                out.push_str(&format!("    {line}\n"));
+            }
+        }
+    }
+    out
 }
 
 impl SqlArgs {
     pub fn run(&self, g: &Globals) -> Result<()> {
         let config = g.config(&Overrides::default())?;
-        let text = match self.dialect {
-            Dialect::Duckdb => render_stage_sql(self.stage, &config)?,
-            Dialect::Spark => {
-                let lake = self
-                    .lake
-                    .as_deref()
-                    .expect("clap requires --lake with --dialect spark");
-                let drift = if self.stage == Stage::Drift {
-                    // The drift SQL bins by the production model's reference
-                    // profile, kept in the registry.
-                    let store = Store::open_existing(g.db(), Access::ReadOnly, lock_timeout(&config))?;
-                    let run_id = self
-                        .run_id
-                        .clone()
-                        .unwrap_or_else(|| format!("spark-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ")));
-                    stages::drift::render(&store.conn, &config, &run_id, Dialect::Spark)?
-                } else {
-                    Vec::new()
-                };
-                render_spark_sql(self.stage, &config, lake, drift)?
+        if self.configmap.is_some() && self.dialect != Dialect::Spark {
+            return Err(Error::Usage(
+                "--configmap holds Spark SQL: add --dialect spark".into(),
+            ));
+        }
+        let stages: Vec<Stage> = match self.stage {
+            Some(stage) => vec![stage],
+            None => CONFIGMAP_STAGES.to_vec(),
+        };
+        let mut rendered = Vec::new();
+        for stage in stages {
+            let text = match self.dialect {
+                Dialect::Duckdb => render_stage_sql(stage, &config)?,
+                Dialect::Spark => {
+                    let lake = self
+                        .lake
+                        .as_deref()
+                        .expect("clap requires --lake with --dialect spark");
+                    let drift = if stage == Stage::Drift {
+                        // The drift SQL bins by the production model's
+                        // reference profile, kept in the registry.
+                        let store = Store::open_existing(g.db(), Access::ReadOnly, lock_timeout(&config))?;
+                        let run_id = self.run_id.clone().unwrap_or_else(|| {
+                            format!("spark-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"))
+                        });
+                        stages::drift::render(&store.conn, &config, &run_id, Dialect::Spark)?
+                    } else {
+                        Vec::new()
+                    };
+                    render_spark_sql(stage, &config, lake, drift)?
+                }
+            };
+            rendered.push((stage, text));
+        }
+        let text = match &self.configmap {
+            Some(name) => {
+                let made_by = format!(
+                    "churn sql --dialect spark --lake {} --configmap {name}{}",
+                    self.lake.as_deref().unwrap_or_default(),
+                    self.stage.map(|s| format!(" {s}")).unwrap_or_default()
+                );
+                spark_configmap(name, &made_by, &rendered)
             }
+            None => rendered.into_iter().map(|(_, t)| t).collect(),
         };
         print!("{text}");
         Ok(())

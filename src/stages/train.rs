@@ -60,14 +60,7 @@ pub fn read_training_set_from(conn: &Connection, files: &str) -> Result<()> {
         format!("{}/**/*.parquet", files.trim_end_matches('/'))
     };
     if pattern.starts_with("s3://") {
-        conn.execute_batch(
-            "load httpfs; load aws; create or replace secret churn_s3 (type s3, provider credential_chain);",
-        )
-        .context(|| {
-            "reading the training set from S3 needs DuckDB's httpfs and aws extensions (the image has them; \
-             elsewhere install them once: `duckdb -c 'install httpfs; install aws'`)"
-                .into()
-        })?;
+        crate::db::use_s3(conn)?;
     }
     let literal = pattern.replace('\'', "''");
     conn.execute_batch(&format!(

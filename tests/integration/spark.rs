@@ -742,3 +742,86 @@ fn the_spark_rendering_has_no_duckdb_only_syntax() {
         );
     }
 }
+
+/// k8s/spark/sql-configmap.yaml is what `churn sql --dialect spark
+/// --configmap` prints with the pipeline's config (k8s/configmap.yaml), and
+/// every SparkApplication runs a file its ConfigMap holds.
+#[test]
+fn the_spark_manifests_run_the_rendered_sql() {
+    use yaml_rust2::YamlLoader;
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let load =
+        |file: &str| YamlLoader::load_from_str(&std::fs::read_to_string(repo.join(file)).unwrap()).unwrap();
+    let base = load("k8s/configmap.yaml");
+    let toml = base[0]["data"]["churn.toml"].as_str().unwrap();
+    let sb = Sandbox::new();
+    let config = sb.write("churn.toml", toml).to_string_lossy().into_owned();
+    let printed = churn_ok(
+        &sb,
+        &[
+            "--config",
+            &config,
+            "sql",
+            "--dialect",
+            "spark",
+            "--lake",
+            "s3a://churn-lake/lake",
+            "--configmap",
+            "churn-spark-sql",
+        ],
+    );
+    let committed = std::fs::read_to_string(repo.join("k8s/spark/sql-configmap.yaml")).unwrap();
+    assert!(
+        printed == committed,
+        "k8s/spark/sql-configmap.yaml is stale: render it again with `churn --config <k8s churn.toml> sql \
+         --dialect spark --lake s3a://churn-lake/lake --configmap churn-spark-sql`"
+    );
+
+    let mut keys: Vec<(String, String)> = Vec::new();
+    for file in [
+        "k8s/spark/sql-configmap.yaml",
+        "k8s/spark/drift-sql-configmap.yaml",
+    ] {
+        let doc = &load(file)[0];
+        let name = doc["metadata"]["name"].as_str().unwrap().to_string();
+        for (key, _) in doc["data"].as_hash().unwrap() {
+            keys.push((name.clone(), key.as_str().unwrap().to_string()));
+        }
+    }
+    let apps = load("k8s/spark/sparkapplications.yaml");
+    let mut stages = Vec::new();
+    for app in &apps {
+        let args: Vec<&str> = app["spec"]["arguments"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        let file = args[1].strip_prefix("/etc/churn-sql/").unwrap();
+        let volume = app["spec"]["volumes"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"].as_str() == Some("sql"))
+            .unwrap();
+        let configmap = volume["configMap"]["name"].as_str().unwrap();
+        assert!(
+            keys.contains(&(configmap.to_string(), file.to_string())),
+            "{:?} runs {file}, which ConfigMap {configmap} lacks",
+            app["metadata"]["name"]
+        );
+        stages.push(file.trim_end_matches(".sql").to_string());
+    }
+    assert_eq!(
+        stages,
+        [
+            "validate",
+            "prepare",
+            "features",
+            "labels",
+            "training-set",
+            "score",
+            "drift"
+        ]
+    );
+}
