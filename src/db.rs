@@ -459,6 +459,29 @@ fn open_with_retry(path: &Path, access: Access, lock_timeout: Duration) -> Resul
     }
 }
 
+/// Makes s3:// paths readable and writable on this connection: loads
+/// DuckDB's httpfs and aws extensions (explicitly: nothing is ever loaded
+/// behind our back) from `CHURN_DUCKDB_EXTENSIONS` when set (the image
+/// ships them there), and takes the credentials of the environment (a pod's
+/// IAM role through IRSA, or the AWS_* variables) by AWS's credential chain.
+pub fn use_s3(conn: &Connection) -> Result<()> {
+    if let Ok(dir) = std::env::var("CHURN_DUCKDB_EXTENSIONS") {
+        conn.execute_batch(&format!(
+            "set extension_directory = '{}'",
+            dir.replace('\'', "''")
+        ))
+        .context(|| format!("setting DuckDB's extension directory to {dir} (CHURN_DUCKDB_EXTENSIONS)"))?;
+    }
+    conn.execute_batch(
+        "load httpfs; load aws; create or replace secret churn_s3 (type s3, provider credential_chain);",
+    )
+    .context(|| {
+        "s3:// paths need DuckDB's httpfs and aws extensions (the image has them in CHURN_DUCKDB_EXTENSIONS; \
+             elsewhere install them once: `duckdb -c 'install httpfs; install aws'`)"
+            .into()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -483,27 +506,4 @@ mod tests {
         }
         assert_eq!(limit(&conn), full, "the limit after the guard");
     }
-}
-
-/// Makes s3:// paths readable and writable on this connection: loads
-/// DuckDB's httpfs and aws extensions (explicitly: nothing is ever loaded
-/// behind our back) from `CHURN_DUCKDB_EXTENSIONS` when set (the image
-/// ships them there), and takes the credentials of the environment (a pod's
-/// IAM role through IRSA, or the AWS_* variables) by AWS's credential chain.
-pub fn use_s3(conn: &Connection) -> Result<()> {
-    if let Ok(dir) = std::env::var("CHURN_DUCKDB_EXTENSIONS") {
-        conn.execute_batch(&format!(
-            "set extension_directory = '{}'",
-            dir.replace('\'', "''")
-        ))
-        .context(|| format!("setting DuckDB's extension directory to {dir} (CHURN_DUCKDB_EXTENSIONS)"))?;
-    }
-    conn.execute_batch(
-        "load httpfs; load aws; create or replace secret churn_s3 (type s3, provider credential_chain);",
-    )
-    .context(|| {
-        "s3:// paths need DuckDB's httpfs and aws extensions (the image has them in CHURN_DUCKDB_EXTENSIONS; \
-             elsewhere install them once: `duckdb -c 'install httpfs; install aws'`)"
-            .into()
-    })
 }
