@@ -27,3 +27,13 @@ output "kubeconfig_command" {
   description = "Writes a kubeconfig entry for the cluster."
   value       = "aws eks update-kubeconfig --region ${var.region} --name ${aws_eks_cluster.main.name}"
 }
+
+output "lake_bucket" {
+  description = "The lake's bucket: the Spark flow reads and writes s3://BUCKET/lake/TABLE (k8s/spark/)."
+  value       = aws_s3_bucket.lake.bucket
+}
+
+output "lake_role_arn" {
+  description = "IAM role the churn-spark and churn-spark-train service accounts assume through IRSA (k8s/spark/rbac.yaml)."
+  value       = aws_iam_role.lake.arn
+}
