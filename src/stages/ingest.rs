@@ -429,3 +429,120 @@ pub fn run(
         ),
     })
 }
+
+/// Loads a scored slice written by another engine (Spark's score SQL) into
+/// `predictions`: every (model, date) it holds replaces the stored one, with
+/// the score stage's ranking (1 = highest risk of the date, ties by user_id).
+/// Refused, changing nothing: a file without the four columns, a model the
+/// registry lacks, a risk outside [0, 1] or not finite, a user scored twice
+/// on a date.
+pub fn predictions(conn: &Connection, source: &str, load_id: &str) -> Result<Outcome> {
+    let remote = source.starts_with("s3://");
+    if remote {
+        crate::db::use_s3(conn)?;
+    }
+    let path = Path::new(source);
+    let files = if source.contains('*') || source.ends_with(".parquet") {
+        source.to_string()
+    } else if remote || path.is_dir() {
+        format!("{}/**/*.parquet", source.trim_end_matches('/'))
+    } else {
+        return Err(Error::BadInput(format!(
+            "ingest: predictions {source} is not a Parquet file or folder; pass the folder the Spark score \
+             stage wrote (LAKE/predictions)"
+        )));
+    };
+    conn.execute_batch(&format!(
+        "create or replace temp table ingest_predictions_raw as \
+         select as_of_date::date as as_of_date, user_id::varchar as user_id, model_id::varchar as model_id, \
+                churn_risk::double as churn_risk \
+         from read_parquet({}, union_by_name = true)",
+        sql_string(&files)
+    ))
+    .map_err(|e| {
+        Error::BadInput(format!(
+            "ingest: cannot read predictions from {files}: {}. Pass Parquet files with as_of_date, user_id, \
+             model_id and churn_risk (what the Spark score stage writes)",
+            e.to_string().lines().next().unwrap_or_default()
+        ))
+    })?;
+    let problems: [(&str, String); 4] = [
+        ("rows", "select count(*) = 0 from ingest_predictions_raw".into()),
+        (
+            "unknown models",
+            "select count(*) > 0 from (select distinct model_id from ingest_predictions_raw) p \
+             anti join models m on m.model_id = p.model_id"
+                .into(),
+        ),
+        (
+            "bad risks",
+            "select count(*) > 0 from ingest_predictions_raw where churn_risk is null or isnan(churn_risk) \
+             or churn_risk < 0 or churn_risk > 1 or user_id is null or as_of_date is null"
+                .into(),
+        ),
+        (
+            "duplicates",
+            "select count(*) > 0 from (select 1 from ingest_predictions_raw \
+             group by model_id, as_of_date, user_id having count(*) > 1)"
+                .into(),
+        ),
+    ];
+    for (what, check) in problems {
+        let bad: bool = conn
+            .query_row(&check, [], |r| r.get(0))
+            .context(|| format!("ingest: checking the predictions ({what})"))?;
+        if bad {
+            let why = match what {
+                "rows" => format!("{files} holds no predictions"),
+                "unknown models" => format!(
+                    "{files} scores with model(s) the registry lacks: {}; train and export that model first \
+                     (`churn models list`)",
+                    first_values(
+                        conn,
+                        "select distinct model_id from ingest_predictions_raw \
+                     where model_id not in (select model_id from models) order by 1 limit 3"
+                    )?
+                ),
+                "bad risks" => format!(
+                    "{files} has rows with a missing user or date, or a churn_risk that is not a probability"
+                ),
+                _ => format!("{files} scores a user twice for the same model and date"),
+            };
+            return Err(Error::BadInput(format!("ingest: {why}; nothing was stored")));
+        }
+    }
+    conn.execute_batch(
+        "delete from predictions where (model_id, as_of_date) in \
+         (select distinct model_id, as_of_date from ingest_predictions_raw)",
+    )
+    .context(|| "ingest: replacing the stored slices".into())?;
+    let rows = conn
+        .execute(
+            "insert into predictions \
+             select as_of_date, user_id, model_id, churn_risk, \
+                    row_number() over (partition by model_id, as_of_date order by churn_risk desc, user_id), \
+                    now()::timestamp, ? \
+             from ingest_predictions_raw",
+            [load_id],
+        )
+        .context(|| "ingest: storing the predictions".into())?;
+    conn.execute_batch("drop table ingest_predictions_raw")
+        .context(|| "ingest: dropping the staging table".into())?;
+    Ok(Outcome {
+        rows_out: rows as i64,
+        params: serde_json::json!({ "predictions": source }),
+        failure: None,
+        summary: format!("{rows} predictions loaded from {files}"),
+    })
+}
+
+fn first_values(conn: &Connection, sql: &str) -> Result<String> {
+    let mut stmt = conn
+        .prepare(sql)
+        .context(|| "ingest: reading the predictions".into())?;
+    let values: Vec<String> = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .and_then(|rows| rows.collect())
+        .context(|| "ingest: reading the predictions".into())?;
+    Ok(values.join(", "))
+}

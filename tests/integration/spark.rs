@@ -403,6 +403,31 @@ fn spark_builds_the_tables_duckdb_builds() {
     for (table, duck, keys, ignore) in &checks {
         compared.push(compare(&conn, table, duck, &lake.join(table), keys, ignore));
     }
+    // Spark's scores into the file the API serves: ranked as Rust ranks.
+    conn.execute_batch(&format!(
+        "create table rust as select user_id, churn_risk, risk_rank from d.predictions \
+         where model_id = '{from_spark}' and as_of_date = '{scored_on}'"
+    ))
+    .unwrap();
+    conn.execute_batch("detach d").unwrap();
+    let spark_predictions = lake.join("predictions").to_string_lossy().into_owned();
+    churn_ok(&sb, &["ingest", "--predictions", &spark_predictions]);
+    conn.execute_batch(&format!("attach '{}' as d (read_only)", sb.db().display()))
+        .unwrap();
+    let (loaded, rank_changes): (i64, i64) = conn
+        .query_row(
+            &format!(
+                "select count(*), count(*) filter (where p.risk_rank <> rust.risk_rank \
+                 and abs(p.churn_risk - rust.churn_risk) > 0) from d.predictions p join rust using (user_id) \
+                 where p.model_id = '{from_spark}' and p.as_of_date = '{scored_on}'"
+            ),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(loaded, compared[5].rows, "every Spark score is stored");
+    assert_eq!(rank_changes, 0, "Spark's scores rank the users as Rust's do");
+
     println!("Spark (local[2]) vs DuckDB, 300 users x 150 days:");
     for c in &compared {
         println!(
@@ -824,4 +849,78 @@ fn the_spark_manifests_run_the_rendered_sql() {
             "drift"
         ]
     );
+}
+
+/// `churn ingest --predictions` loads a scored slice another engine wrote,
+/// ranked as the score stage ranks, and refuses a slice it cannot trust.
+#[test]
+fn predictions_from_another_engine_are_checked_and_ranked() {
+    let sb = Sandbox::new();
+    let config = sb.small(200, 100);
+    churn_ok(&sb, &["--config", &config, "run", "--to", "score"]);
+    let lake = sb.path("lake");
+    churn_ok(&sb, &["export", "--out", &lake.to_string_lossy(), "predictions"]);
+    let conn = attached(&sb);
+    let before: i64 = conn
+        .query_row("select count(*) from d.predictions", [], |r| r.get(0))
+        .unwrap();
+    assert!(before > 0);
+    let prepare = |name: &str, select: &str| {
+        let path = sb.path(name);
+        conn.execute_batch(&format!(
+            "copy ({select}) to '{}' (format parquet)",
+            path.display()
+        ))
+        .unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let scored = "select as_of_date, user_id, model_id, churn_risk from d.predictions";
+    let shuffled = prepare("shuffled.parquet", &format!("{scored} order by md5(user_id)"));
+    let too_high = prepare(
+        "too_high.parquet",
+        &format!("select as_of_date, user_id, model_id, churn_risk + 1 as churn_risk from ({scored})"),
+    );
+    let unknown = prepare(
+        "unknown.parquet",
+        &format!("select as_of_date, user_id, 'logreg-nope' as model_id, churn_risk from ({scored})"),
+    );
+    let twice = prepare("twice.parquet", &format!("{scored} union all {scored}"));
+    let no_risk = prepare("no_risk.parquet", "select 1 as x");
+    drop(conn);
+
+    for (file, says) in [
+        (&too_high, "not a probability"),
+        (&unknown, "registry lacks: logreg-nope"),
+        (&twice, "twice"),
+        (&no_risk, "cannot read predictions"),
+    ] {
+        let out = sb.churn(&["ingest", "--predictions", file]);
+        assert_eq!(out.status.code(), Some(1), "{file}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{file}: {}", stderr(&out));
+    }
+    let out = sb.churn(&["ingest", "--predictions", &shuffled]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = sb.churn(&[
+        "ingest",
+        "--predictions",
+        &lake.join("predictions").to_string_lossy(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let conn = attached(&sb);
+    conn.execute_batch(&format!(
+        "create table ranks as select * from read_parquet('{}/predictions/*.parquet')",
+        lake.display()
+    ))
+    .unwrap();
+    let (after, differing): (i64, i64) = conn
+        .query_row(
+            "select (select count(*) from d.predictions), count(*) from d.predictions p \
+             full outer join ranks r using (user_id, as_of_date) \
+             where p.risk_rank is distinct from r.risk_rank or p.churn_risk is distinct from r.churn_risk",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(after, before, "the slices were replaced, not added to");
+    assert_eq!(differing, 0, "ranks or risks changed on the way through the lake");
 }
