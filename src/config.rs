@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub generate: GenerateConfig,
+    pub validate: ValidateConfig,
     pub features: FeaturesConfig,
     pub labels: LabelsConfig,
     pub train: TrainConfig,
@@ -113,6 +114,37 @@ impl Default for GenerateConfig {
             drift: DriftScenario::default(),
         }
     }
+}
+
+/// How a failing validation check is treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Stored, shown, and fails the validate stage (exit 1).
+    Error,
+    /// Stored and shown; the run goes on.
+    Warn,
+    /// Not run.
+    Off,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warn => "warn",
+            Severity::Off => "off",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ValidateConfig {
+    /// Per check (the file name under sql/validate/, without .sql), a
+    /// severity in place of the check's own: e.g. a purchase log with free
+    /// items sets `severity.events_payment_amount_positive = "warn"`.
+    pub severity: std::collections::BTreeMap<String, Severity>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -576,6 +608,20 @@ impl Config {
             return bad(
                 "generate.drift.paid_ratio",
                 format!("must be between 0 and 1, got {r}"),
+            );
+        }
+        let checks: Vec<&str> = crate::sql::names_under("validate/")
+            .map(|n| n.trim_start_matches("validate/").trim_end_matches(".sql"))
+            .collect();
+        if let Some(unknown) = self
+            .validate
+            .severity
+            .keys()
+            .find(|k| !checks.contains(&k.as_str()))
+        {
+            return bad(
+                &format!("validate.severity.{unknown}"),
+                format!("names no check; the checks are: {}", checks.join(", ")),
             );
         }
         let w = &self.features.windows;

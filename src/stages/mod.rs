@@ -381,7 +381,7 @@ pub fn run_stage(store: &Store, ctx: &Ctx<'_>, stage: Stage) -> Result<Outcome> 
                 None => generate::run(conn, g, &g.drift, &load_id, &bar),
             }
         }
-        Stage::Validate => validate::run(conn, &sql_ctx, &ctx.run_id),
+        Stage::Validate => validate::run(conn, &sql_ctx, &ctx.config.validate.severity, &ctx.run_id),
         Stage::Prepare => prepare::run(conn, &sql_ctx),
         Stage::Features => features::run(conn, &sql_ctx),
         Stage::Labels => labels::run(conn, &sql_ctx),

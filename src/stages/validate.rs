@@ -2,9 +2,12 @@
 //! offending rows. Results go to `validation_results`; any error-level
 //! failure fails the stage (exit 1) after the results are stored.
 
+use std::collections::BTreeMap;
+
 use chrono::Utc;
 use duckdb::{Connection, params};
 
+use crate::config::Severity;
 use crate::error::{Context, Error, Result};
 use crate::sql::{self, SqlContext};
 use crate::stages::Outcome;
@@ -25,15 +28,29 @@ impl CheckResult {
     }
 }
 
-/// Runs every check against `users` and `events`.
-pub fn check_all(conn: &Connection, ctx: &SqlContext) -> Result<Vec<CheckResult>> {
+/// Runs every check against `users` and `events`, each with its own
+/// severity (its file's header) unless `severities` sets another; a check
+/// set to "off" is not run.
+pub fn check_all(
+    conn: &Connection,
+    ctx: &SqlContext,
+    severities: &BTreeMap<String, Severity>,
+) -> Result<Vec<CheckResult>> {
     sql::names_under("validate/")
-        .map(|template| {
-            let check = sql::render(template, ctx)?;
+        .filter_map(|template| {
             let name = template
                 .trim_start_matches("validate/")
                 .trim_end_matches(".sql")
                 .to_string();
+            let severity = match severities.get(&name) {
+                Some(Severity::Off) => return None,
+                Some(s) => s.as_str(),
+                None => sql::header(template, "severity").unwrap_or("error"),
+            };
+            Some((template, name, severity))
+        })
+        .map(|(template, name, severity)| {
+            let check = sql::render(template, ctx)?;
             let violations: i64 = conn
                 .query_row(&format!("select count(*) from (\n{check}\n)"), [], |r| r.get(0))
                 .context(|| format!("validate: running check sql/{template}"))?;
@@ -55,7 +72,7 @@ pub fn check_all(conn: &Connection, ctx: &SqlContext) -> Result<Vec<CheckResult>
             };
             Ok(CheckResult {
                 name,
-                severity: sql::header(template, "severity").unwrap_or("error").to_string(),
+                severity: severity.to_string(),
                 description: sql::header(template, "assert").unwrap_or_default().to_string(),
                 violations,
                 sample_json,
@@ -64,8 +81,13 @@ pub fn check_all(conn: &Connection, ctx: &SqlContext) -> Result<Vec<CheckResult>
         .collect()
 }
 
-pub fn run(conn: &Connection, ctx: &SqlContext, run_id: &str) -> Result<Outcome> {
-    let results = check_all(conn, ctx)?;
+pub fn run(
+    conn: &Connection,
+    ctx: &SqlContext,
+    severities: &BTreeMap<String, Severity>,
+    run_id: &str,
+) -> Result<Outcome> {
+    let results = check_all(conn, ctx, severities)?;
     conn.execute_batch("delete from validation_results")
         .context(|| "validate: clearing validation_results".into())?;
     let checked_at = Utc::now().naive_utc();

@@ -29,7 +29,12 @@ fn failing_after(breakage: &str) -> Vec<String> {
     let store = sb.store();
     exec(&store, CLEAN);
     exec(&store, breakage);
-    let results = check_all(&store.conn, &SqlContext::new(&Config::default())).unwrap();
+    let results = check_all(
+        &store.conn,
+        &SqlContext::new(&Config::default()),
+        &Default::default(),
+    )
+    .unwrap();
     results
         .into_iter()
         .filter(|r| !r.passed())
@@ -115,4 +120,56 @@ fn stage_stores_results_and_fails_on_errors_only() {
     // A check that found errors is a verdict ("invalid"), not a crash.
     let runs = rows(&store, "select status from pipeline_runs order by started_at");
     assert_eq!(runs, vec![vec!["ok"], vec!["invalid"]]);
+}
+
+/// `[validate] severity.<check>` turns a check into a warning (stored,
+/// shown, the run goes on) or off (not run); an unknown check is refused.
+#[test]
+fn severities_a_user_sets() {
+    let sb = Sandbox::new();
+    let small = sb.small(80, 60);
+    let out = sb.churn(&["--config", &small, "run", "--stage", "generate"]);
+    assert!(out.status.success(), "{}", crate::common::stderr(&out));
+    {
+        let store = sb.store();
+        exec(
+            &store,
+            "update events set amount = 0 where event_id = (select min(event_id) from events where event_type = 'payment_success')",
+        );
+    }
+    let with = |extra: &str| {
+        let text = format!(
+            "{}\n[validate]\n{extra}\n",
+            std::fs::read_to_string(&small).unwrap()
+        );
+        let path = sb.write("with.toml", &text);
+        sb.churn(&["--config", &path.to_string_lossy(), "run", "--stage", "validate"])
+    };
+    let stored = || {
+        let store = sb.store();
+        crate::common::rows(
+            &store,
+            "select severity, violations::varchar from validation_results where check_name = 'events_payment_amount_positive'",
+        )
+    };
+    let out = with("");
+    assert_eq!(out.status.code(), Some(1), "{}", crate::common::stderr(&out));
+    assert_eq!(stored(), vec![vec!["error".to_string(), "1".to_string()]]);
+
+    let out = with("severity.events_payment_amount_positive = \"warn\"");
+    assert_eq!(out.status.code(), Some(0), "{}", crate::common::stderr(&out));
+    assert!(crate::common::stdout(&out).contains("events_payment_amount_positive"));
+    assert_eq!(stored(), vec![vec!["warn".to_string(), "1".to_string()]]);
+
+    let out = with("severity.events_payment_amount_positive = \"off\"");
+    assert_eq!(out.status.code(), Some(0), "{}", crate::common::stderr(&out));
+    assert!(stored().is_empty());
+
+    let out = with("severity.events_amount_is_nice = \"warn\"");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        crate::common::stderr(&out).contains("validate.severity.events_amount_is_nice names no check"),
+        "{}",
+        crate::common::stderr(&out)
+    );
 }
