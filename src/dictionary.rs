@@ -131,6 +131,21 @@ pub fn column(table: &str, name: &str) -> Option<String> {
         (_, "support_ticket_count") => "Support tickets that day.",
         (_, "days_since_signup") => "Days since signup on that day.",
         (_, "days_since_last_activity") => "Days since the last active day (since signup when never active).",
+        (_, "payment_amount_sum") => "Amount of the successful payments that day.",
+        (_, "lifetime_active_days") => {
+            "Active days up to as_of_date since the later of signup and the data's first day."
+        }
+        (_, "lifetime_events") => {
+            "Events up to as_of_date since the later of signup and the data's first day."
+        }
+        (_, "observed_days") => "Days of the user's history in the data up to as_of_date.",
+        (_, "lifetime_activity_rate") => "lifetime_active_days / observed_days.",
+        (_, "mean_active_gap") => {
+            "Mean days between active days up to as_of_date (NULL below 2 active days)."
+        }
+        (_, "silence_ratio") => {
+            "days_since_last_activity / mean_active_gap: the silence in the user's own usual gaps (NULL below 2 active days)."
+        }
         (_, "recently_active") => {
             "An active day in the labels.recent_days days ending on as_of_date (the active population)."
         }
@@ -257,6 +272,7 @@ fn window_feature(name: &str) -> Option<String> {
         "support_ticket" => "Support tickets",
         "quiz_avg_score" => "Mean of the daily mean quiz scores (NULL without quizzes)",
         "payment_fail_rate" => "Failed / all payments (0 without payments)",
+        "payment_amount" => "Amount of successful payments",
         _ => return None,
     };
     Some(format!("{what} in the {w} days ending on as_of_date."))

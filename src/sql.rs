@@ -110,7 +110,7 @@ pub struct SqlContext {
 }
 
 /// The daily counts `user_features_daily` carries over from `user_daily`.
-const DAILY_NUMERIC: [&str; 11] = [
+const DAILY_NUMERIC: [&str; 12] = [
     "days_since_signup",
     "is_active_day",
     "total_events",
@@ -122,10 +122,11 @@ const DAILY_NUMERIC: [&str; 11] = [
     "payment_success_count",
     "payment_failed_count",
     "support_ticket_count",
+    "payment_amount_sum",
 ];
 
 /// The columns computed per window, as `NAME_Wd`.
-const WINDOW_NUMERIC: [&str; 10] = [
+const WINDOW_NUMERIC: [&str; 11] = [
     "active_days",
     "events",
     "logins",
@@ -136,6 +137,17 @@ const WINDOW_NUMERIC: [&str; 10] = [
     "payment_failed",
     "support_ticket",
     "quiz_avg_score",
+    "payment_amount",
+];
+
+/// The columns of the user's whole history, after days_since_last_activity.
+const HISTORY_NUMERIC: [&str; 6] = [
+    "lifetime_active_days",
+    "lifetime_events",
+    "observed_days",
+    "lifetime_activity_rate",
+    "mean_active_gap",
+    "silence_ratio",
 ];
 
 /// The numeric columns `sql/features/user_features_daily.sql` writes, in its
@@ -147,6 +159,7 @@ fn numeric_columns(windows: &[u32], fail_rate_window: u32) -> Vec<String> {
     }
     out.push(format!("payment_fail_rate_{fail_rate_window}d"));
     out.push("days_since_last_activity".to_string());
+    out.extend(HISTORY_NUMERIC.iter().map(|c| c.to_string()));
     out
 }
 

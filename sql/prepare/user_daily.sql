@@ -2,6 +2,7 @@
 -- later of the user's signup date and the dataset's first event date to the
 -- dataset's last event date. Counts are zero-filled; quiz_avg_score is NULL on
 -- days without a scored quiz. is_active_day = 1 when the user had any event.
+-- payment_amount_sum: the amounts of the day's successful payments.
 -- Large inputs are built a batch of users at a time (`batched`): the users
 -- with user_id between $1 and $2, the batch's first and last id, bound as
 -- parameters (the batches follow user_id order); the dataset's dates always
@@ -23,7 +24,8 @@ events as (
         event_time::date as activity_date,
         event_type,
         watch_minutes,
-        quiz_score
+        quiz_score,
+        amount
     from events
 ),
 
@@ -69,7 +71,8 @@ daily_events as (
         avg(quiz_score) filter (where event_type = 'quiz_attempt') as quiz_avg_score,
         count(*) filter (where event_type = 'payment_success')::integer as payment_success_count,
         count(*) filter (where event_type = 'payment_failed')::integer as payment_failed_count,
-        count(*) filter (where event_type = 'support_ticket')::integer as support_ticket_count
+        count(*) filter (where event_type = 'support_ticket')::integer as support_ticket_count,
+        coalesce(sum(amount) filter (where event_type = 'payment_success'), 0) as payment_amount_sum
     from events
 {% if batched is defined and batched %}
     where user_id between $1 and $2
@@ -91,6 +94,7 @@ final as (
         coalesce(daily_events.payment_success_count, 0) as payment_success_count,
         coalesce(daily_events.payment_failed_count, 0) as payment_failed_count,
         coalesce(daily_events.support_ticket_count, 0) as support_ticket_count,
+        coalesce(daily_events.payment_amount_sum, 0)::double as payment_amount_sum,
         {{ d.days_between("users.signup_date", "grid.activity_date") }} as days_since_signup,
         users.signup_date,
         users.plan,

@@ -15,14 +15,20 @@ use crate::error::{Context, Error, Result};
 pub const CATEGORICAL: [&str; 3] = ["plan", "country", "marketing_source"];
 
 /// Columns that are never model inputs: keys, dates, the label and its
-/// count, and `is_paid` (the same fact as `plan`).
-pub const NOT_FEATURES: [&str; 6] = [
+/// count, `is_paid` (the same fact as `plan`), and the lifetime counts, which
+/// grow with the length of the data rather than with the user (a model
+/// reading them would drift by the calendar; their rate, the mean gap and
+/// the silence ratio are inputs).
+pub const NOT_FEATURES: [&str; 9] = [
     "user_id",
     "as_of_date",
     "signup_date",
     "is_paid",
     "future_active_days",
     "churn_label",
+    "lifetime_active_days",
+    "lifetime_events",
+    "observed_days",
 ];
 
 const NUMERIC_TYPES: [&str; 11] = [

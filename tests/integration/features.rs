@@ -105,6 +105,44 @@ fn rolling_features_match_hand_computed_values_at_the_window_edges() {
     );
 }
 
+/// The user's whole history up to the as-of day, hand-computed: A's active
+/// days are 0, 5, 6, 20, 31, 32, 36; B is never active; C signed up before
+/// the data, whose first day starts C's observed history.
+#[test]
+fn history_features_match_hand_computed_values() {
+    let config = Config::default();
+    let (_sb, store) = build(&config, &[Stage::Prepare, Stage::Features]);
+    let got = rows(
+        &store,
+        "select user_id, as_of_date, lifetime_active_days, lifetime_events, observed_days,
+                lifetime_activity_rate, mean_active_gap, silence_ratio, payment_amount_7d, payment_amount_30d
+         from user_features_daily
+         where (user_id = 'A' and as_of_date in ('2026-01-07', '2026-01-15', '2026-02-01', '2026-02-02'))
+            or (user_id = 'B' and as_of_date in ('2026-01-10', '2026-01-21'))
+            or (user_id = 'C' and as_of_date in ('2026-01-01', '2026-01-04', '2026-01-11'))
+         order by user_id, as_of_date",
+    );
+    #[rustfmt::skip]
+    let expected: Vec<Vec<&str>> = vec![
+        //            date          active events observed rate (active/observed)  gap (span/(n-1)) silence (dsla/gap)   pay7   pay30
+        // day 6: days 0, 5, 6 -> span 6 over 2 gaps; active today
+        vec!["A", "2026-01-07", "3", "8",  "7",  "0.42857142857142855", "3.0",  "0.0",                "499.0", "499.0"],
+        // day 14: 8 days of silence = 8 / 3 gaps
+        vec!["A", "2026-01-15", "3", "8",  "15", "0.2",                 "3.0",  "2.6666666666666665", "0.0",   "499.0"],
+        // day 31: 5 active days over 31 days of span; the payment of day 0 left the 30 days
+        vec!["A", "2026-02-01", "5", "12", "32", "0.15625",             "7.75", "0.0",                "0.0",   "0.0"],
+        vec!["A", "2026-02-02", "6", "13", "33", "0.18181818181818182", "6.4",  "0.0",                "499.0", "499.0"],
+        // never active: no gap to measure
+        vec!["B", "2026-01-10", "0", "0",  "1",  "0.0",                 "NULL", "NULL",               "0.0",   "0.0"],
+        vec!["B", "2026-01-21", "0", "0",  "12", "0.0",                 "NULL", "NULL",               "0.0",   "0.0"],
+        // signed up before the data: observed from its first day
+        vec!["C", "2026-01-01", "0", "0",  "1",  "0.0",                 "NULL", "NULL",               "0.0",   "0.0"],
+        vec!["C", "2026-01-04", "1", "1",  "4",  "0.25",                "NULL", "NULL",               "0.0",   "0.0"],
+        vec!["C", "2026-01-11", "1", "1",  "11", "0.09090909090909091", "NULL", "NULL",               "0.0",   "0.0"],
+    ];
+    assert_eq!(got, expected);
+}
+
 #[test]
 fn custom_windows_render_and_run() {
     let mut config = Config::default();
