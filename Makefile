@@ -1,7 +1,7 @@
 # The two commands of a fresh machine: `make run` and `make test`.
 # Both fetch DuckDB's prebuilt library once (scripts/fetch-duckdb.sh).
 
-.PHONY: run test test-spark duckdb bench
+.PHONY: run test test-spark test-cdnow duckdb bench
 
 duckdb:
 	@bash scripts/fetch-duckdb.sh
@@ -19,6 +19,10 @@ test: duckdb
 # venv, every stage's Spark SQL against DuckDB's tables.
 test-spark: duckdb
 	CHURN_SPARK_SQL=$$(bash scripts/spark-env.sh) cargo test --test integration spark:: -- --ignored --nocapture
+
+# The CDNOW purchase log through train, against BG/NBD's figures (CI runs it).
+test-cdnow: duckdb
+	CHURN_CDNOW_SAMPLE=$$(bash scripts/cdnow.sh) cargo test --test integration purchase_log:: -- --ignored --nocapture
 
 bench: duckdb
 	bash bench/scale.sh 2000

@@ -12,6 +12,7 @@ mod k8s;
 mod model;
 mod monitor;
 mod prepare;
+mod purchase_log;
 mod report;
 mod safety;
 mod spark;
