@@ -657,10 +657,18 @@ fn train_stores_calibration_baselines_and_intervals() {
     let frame = load(&store.conn, "training_set", &test, &numeric, true).unwrap();
     let j = frame.numeric_index(&feature).unwrap();
     let all: Vec<usize> = (0..frame.len()).collect();
+    // A NULL ranks at the mean of the column's values on these rows.
+    let present: Vec<f64> = all
+        .iter()
+        .map(|&i| frame.numeric[[i, j]])
+        .filter(|x| !x.is_nan())
+        .collect();
+    let mean = present.iter().sum::<f64>() / present.len().max(1) as f64;
     let scores: Vec<f64> = all
         .iter()
         .map(|&i| {
             let x = frame.numeric[[i, j]];
+            let x = if x.is_nan() { mean } else { x };
             if lower { -x } else { x }
         })
         .collect();
