@@ -108,6 +108,39 @@ fn a_purchase_log_becomes_users_and_payment_events() {
     let store = sb.store();
     assert_eq!(rows(&store, "select count(*) from events"), vec![vec!["4"]]);
 
+    // The same log as Parquet (typed columns) gives the same rows.
+    drop(store);
+    let parquet = sb.path("log.parquet");
+    {
+        let conn = duckdb::Connection::open_in_memory().unwrap();
+        conn.execute_batch(&format!(
+            "copy (select customer, strptime(day::varchar, '%Y%m%d') as day, paid from read_csv('{log}')) \
+             to '{}' (format parquet)",
+            parquet.display()
+        ))
+        .unwrap();
+    }
+    let out = sb.churn(&[
+        "ingest",
+        "--transactions",
+        &parquet.to_string_lossy(),
+        "--user-col",
+        "customer",
+        "--time-col",
+        "day",
+        "--amount-col",
+        "paid",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let store = sb.store();
+    assert_eq!(
+        rows(
+            &store,
+            "select count(*), sum(amount)::varchar, min(event_time)::varchar from events"
+        ),
+        vec![vec!["4", "48.83", "1997-01-01 00:00:00"]]
+    );
+
     // The zero amount: an error by default, a warning when the user says so.
     drop(store);
     let out = sb.churn(&["run", "--stage", "validate"]);
