@@ -208,6 +208,80 @@ fn compare(
     }
 }
 
+/// Writes users, events and loads to `lake` as the sandbox file holds them,
+/// plus rows each breaking a check: a negative watch time, a NaN amount, an
+/// infinite quiz score, an unknown type, a repeated event id, an unknown
+/// user, a payment without an amount, an event before its user's signup.
+fn plant_bad_rows(sb: &Sandbox, lake: &Path) {
+    let conn = attached(sb);
+    for table in ["users", "events", "loads"] {
+        std::fs::create_dir_all(lake.join(table)).unwrap();
+    }
+    let out = |table: &str| format!("{}/{table}/data.parquet", lake.display());
+    conn.execute_batch(&format!(
+        "copy (from d.users) to '{users}' (format parquet);
+         copy (from d.loads) to '{loads}' (format parquet);
+         copy (
+             with planted_user as (select min(user_id) as user_id, max(signup_date) as late from d.users),
+             top as (select max(event_id) as id from d.events)
+             from d.events
+             union all by name
+             select top.id + 1 as event_id, planted_user.user_id, timestamp '2026-03-01 10:00:00' as event_time,
+                    'video_watch' as event_type, -5.0 as watch_minutes from planted_user, top
+             union all by name
+             select top.id + 2 as event_id, planted_user.user_id as user_id, timestamp '2026-03-01 11:00:00' as event_time, 'payment_success' as event_type,
+                    'nan'::double as amount from planted_user, top
+             union all by name
+             select top.id + 3 as event_id, planted_user.user_id as user_id, timestamp '2026-03-01 12:00:00' as event_time, 'quiz_attempt' as event_type,
+                    'inf'::double as quiz_score from planted_user, top
+             union all by name
+             select top.id + 4 as event_id, planted_user.user_id as user_id, timestamp '2026-03-01 13:00:00' as event_time, 'teleport' as event_type from planted_user, top
+             union all by name
+             select top.id + 4 as event_id, planted_user.user_id as user_id, timestamp '2026-03-01 14:00:00' as event_time, 'login' as event_type from planted_user, top
+             union all by name
+             select top.id + 5 as event_id, 'ghost' as user_id, timestamp '2026-03-01 15:00:00' as event_time, 'login' as event_type from planted_user, top
+             union all by name
+             select top.id + 6 as event_id, planted_user.user_id as user_id, timestamp '2026-03-01 16:00:00' as event_time, 'payment_failed' as event_type from planted_user, top
+             union all by name
+             select top.id + 7 as event_id, planted_user.user_id as user_id, timestamp '2025-01-01 00:00:00' as event_time, 'login' as event_type from planted_user, top
+         ) to '{events}' (format parquet);",
+        users = out("users"),
+        loads = out("loads"),
+        events = out("events"),
+    ))
+    .unwrap();
+}
+
+/// DuckDB's checks (`validate::check_all`) of the tables in `lake`, by
+/// check name: a fresh file loaded from the folders.
+fn duckdb_checks_of(sb: &Sandbox, lake: &Path) -> Vec<(String, i64)> {
+    let path = sb.path("bad.duckdb");
+    let store = churn::db::Store::open(
+        &path,
+        churn::db::Access::ReadWrite,
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap();
+    for table in ["users", "events", "loads"] {
+        store
+            .conn
+            .execute_batch(&format!(
+                "delete from {table}; insert into {table} by name select * from read_parquet('{}/{table}/*.parquet')",
+                lake.display()
+            ))
+            .unwrap();
+    }
+    let ctx = churn::sql::SqlContext::new(&churn::config::Config::default());
+    let mut checks: Vec<(String, i64)> =
+        churn::stages::validate::check_all(&store.conn, &ctx, &Default::default())
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.name, r.violations))
+            .collect();
+    checks.sort();
+    checks
+}
+
 /// A connection to the sandbox's file, read only (drop it before the next
 /// `churn` command: DuckDB allows no writer beside it).
 fn attached(sb: &Sandbox) -> Connection {
@@ -246,7 +320,39 @@ fn spark_builds_the_tables_duckdb_builds() {
     // Spark: the same stages over the lake.
     let data_stages = ["validate", "prepare", "features", "labels", "training-set"];
     let file = render(&sb, &config, &lake_s, &data_stages, "data.spark.sql");
+    // The checks on planted bad rows too, in a lake of their own.
+    let bad_lake = sb.path("bad_lake");
+    let bad_lake_s = bad_lake.to_string_lossy().into_owned();
+    plant_bad_rows(&sb, &bad_lake);
+    let checks = render(&sb, &config, &bad_lake_s, &["validate"], "bad.spark.sql");
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str(&std::fs::read_to_string(&checks).unwrap());
+    let file = sb.write("data.spark.sql", &text);
     run_spark(&sb, &file);
+    let bad_checks = duckdb_checks_of(&sb, &bad_lake);
+    let spark_checks: Vec<(String, i64)> = {
+        let conn = Connection::open_in_memory().unwrap();
+        let mut stmt = conn
+            .prepare(&format!(
+                "select check_name, violations from read_parquet('{}/validation_results/*.parquet') order by all",
+                bad_lake.display()
+            ))
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(
+        spark_checks, bad_checks,
+        "Spark's checks of the planted rows differ from DuckDB's"
+    );
+    let failing: Vec<&(String, i64)> = bad_checks.iter().filter(|(_, n)| *n > 0).collect();
+    assert!(
+        failing.len() >= 7,
+        "the planted rows fail the checks they break: {failing:?}"
+    );
+    println!("planted bad rows: Spark and DuckDB agree on every check: {failing:?}");
 
     // The model: fitted on one node from the training set Spark wrote, and
     // from DuckDB's own table, for the same coefficients.
