@@ -97,6 +97,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Probe(args) => args.run(),
         Command::Sql(args) => args.run(&g),
         Command::Export(args) => args.run(&g),
+        Command::Train(args) => args.run(&g),
         Command::Status(args) => args.run(&g),
         Command::Models(cmd) => cmd.run(&g),
         Command::Completions(args) => args.run(),

@@ -12,6 +12,7 @@ pub mod run;
 pub mod serve;
 pub mod sql;
 pub mod status;
+pub mod train;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -25,6 +26,9 @@ use crate::error::Result;
 pub enum Command {
     /// Run pipeline stages (default: every stage, generate through evaluate).
     Run(run::RunArgs),
+    /// Fit a model (the train stage), from training_set or from Parquet files
+    /// (--training-set, e.g. the training set Spark wrote); --promote gates it.
+    Train(train::TrainArgs),
     /// Simulate users and events (the generate stage), or continue the
     /// simulation with --append-days.
     Generate(generate::GenerateArgs),

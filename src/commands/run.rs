@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::stages::generate::SimArgs;
 use crate::stages::{Ctx, DEFAULT_PIPELINE, Stage, new_run_id, run_stage, score};
 
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct RunArgs {
     /// Run only this stage (repeatable; run in pipeline order).
     #[arg(long = "stage", value_enum)]

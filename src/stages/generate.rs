@@ -31,7 +31,7 @@ use crate::stages::Outcome;
 const USERS_PER_CHUNK: usize = 512;
 
 /// Flags of the generate stage that override config values.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct SimArgs {
     /// generate: number of users (overrides generate.users).
     #[arg(long)]

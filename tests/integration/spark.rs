@@ -358,18 +358,7 @@ fn spark_builds_the_tables_duckdb_builds() {
     // from DuckDB's own table, for the same coefficients.
     churn_ok(&sb, &["--config", &config, "run", "--stage", "train"]);
     let spark_set = lake.join("training_set").to_string_lossy().into_owned();
-    churn_ok(
-        &sb,
-        &[
-            "--config",
-            &config,
-            "run",
-            "--stage",
-            "train",
-            "--training-set",
-            &spark_set,
-        ],
-    );
+    churn_ok(&sb, &["--config", &config, "train", "--training-set", &spark_set]);
     churn_ok(
         &sb,
         &[
