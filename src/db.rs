@@ -459,6 +459,30 @@ fn open_with_retry(path: &Path, access: Access, lock_timeout: Duration) -> Resul
     }
 }
 
+/// The Parquet files a source names, as a `read_parquet` call: a file or a
+/// glob as given, a folder (local, or s3:// which needs `use_s3` first) as
+/// its .parquet files at any depth, the way `churn export` and Spark write
+/// tables (Hive partitions such as event_month=... read as columns).
+pub fn read_parquet(source: &str) -> String {
+    let pattern = if source.contains('*') || source.ends_with(".parquet") {
+        source.to_string()
+    } else {
+        format!("{}/**/*.parquet", source.trim_end_matches('/'))
+    };
+    format!(
+        "read_parquet('{}', hive_partitioning = true, union_by_name = true)",
+        pattern.replace('\'', "''")
+    )
+}
+
+/// `read_parquet(source)`, with s3:// made readable first.
+pub fn parquet_source(conn: &Connection, source: &str) -> Result<String> {
+    if source.starts_with("s3://") {
+        use_s3(conn)?;
+    }
+    Ok(read_parquet(source))
+}
+
 /// Makes s3:// paths readable and writable on this connection: loads
 /// DuckDB's httpfs and aws extensions (explicitly: nothing is ever loaded
 /// behind our back) from `CHURN_DUCKDB_EXTENSIONS` when set (the image

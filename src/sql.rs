@@ -107,6 +107,11 @@ pub struct SqlContext {
     /// The numeric columns of `user_features_daily`, in table order (what
     /// the scoring SQL turns into (feature, value) rows).
     pub numeric_columns: Vec<String>,
+    /// The daily counts the features carry over from `user_daily`, and the
+    /// columns they compute per window (`NAME_Wd`): the features template
+    /// builds its column lists from these, so there is one definition.
+    pub daily_numeric: &'static [&'static str],
+    pub window_numeric: &'static [&'static str],
 }
 
 /// The daily counts `user_features_daily` carries over from `user_daily`.
@@ -176,6 +181,8 @@ impl SqlContext {
             dialect: Dialect::Duckdb,
             warmup_days: windows.last().copied().unwrap_or(1) - 1,
             numeric_columns: numeric_columns(&windows, fail_rate_window),
+            daily_numeric: &DAILY_NUMERIC,
+            window_numeric: &WINDOW_NUMERIC,
             windows,
             fail_rate_window,
             horizon_days: config.labels.horizon_days,

@@ -90,6 +90,12 @@ resource "aws_iam_openid_connect_provider" "cluster" {
   client_id_list = ["sts.amazonaws.com"]
 }
 
+# The cluster's OIDC issuer without its scheme: the prefix of the
+# conditions of every IRSA trust policy (the EBS CSI driver, the lake).
+locals {
+  oidc_issuer = replace(aws_iam_openid_connect_provider.cluster.url, "https://", "")
+}
+
 resource "aws_eks_addon" "vpc_cni" {
   cluster_name = aws_eks_cluster.main.name
   addon_name   = "vpc-cni"
@@ -118,12 +124,12 @@ data "aws_iam_policy_document" "ebs_csi_assume" {
     }
     condition {
       test     = "StringEquals"
-      variable = "${replace(aws_iam_openid_connect_provider.cluster.url, "https://", "")}:sub"
+      variable = "${local.oidc_issuer}:sub"
       values   = ["system:serviceaccount:kube-system:ebs-csi-controller-sa"]
     }
     condition {
       test     = "StringEquals"
-      variable = "${replace(aws_iam_openid_connect_provider.cluster.url, "https://", "")}:aud"
+      variable = "${local.oidc_issuer}:aud"
       values   = ["sts.amazonaws.com"]
     }
   }

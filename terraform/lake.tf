@@ -191,7 +191,7 @@ data "aws_iam_policy_document" "lake_assume" {
     }
     condition {
       test     = "StringEquals"
-      variable = "${replace(aws_iam_openid_connect_provider.cluster.url, "https://", "")}:sub"
+      variable = "${local.oidc_issuer}:sub"
       values = [
         "system:serviceaccount:churn:churn-spark",
         "system:serviceaccount:churn:churn-spark-train",
@@ -199,7 +199,7 @@ data "aws_iam_policy_document" "lake_assume" {
     }
     condition {
       test     = "StringEquals"
-      variable = "${replace(aws_iam_openid_connect_provider.cluster.url, "https://", "")}:aud"
+      variable = "${local.oidc_issuer}:aud"
       values   = ["sts.amazonaws.com"]
     }
   }

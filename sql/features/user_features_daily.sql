@@ -15,16 +15,10 @@
 -- Large inputs are built a batch of users at a time (`batched`): the users
 -- with user_id between $1 and $2, bound as parameters.
 {% import "dialect/" ~ dialect ~ ".sql" as d %}
-{% set daily_columns = [
-    "signup_date", "plan", "is_paid", "country", "marketing_source", "days_since_signup",
-    "is_active_day", "total_events", "logins_count", "enroll_count", "watch_minutes_sum",
-    "quiz_attempts_count", "quiz_avg_score", "payment_success_count", "payment_failed_count",
-    "support_ticket_count", "payment_amount_sum",
-] %}
-{% set window_columns = [
-    "active_days", "events", "logins", "enroll", "watch_minutes", "quiz_attempts",
-    "payment_success", "payment_failed", "support_ticket", "quiz_avg_score", "payment_amount",
-] %}
+{% set daily_columns = ["signup_date", "plan", "is_paid", "country", "marketing_source"] + daily_numeric %}
+{# daily_numeric and window_numeric come from the context (src/sql.rs), the one
+   list of the numeric columns that scoring reads too. #}
+{% set window_columns = window_numeric %}
 with
 
 user_daily as (

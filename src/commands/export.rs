@@ -99,17 +99,18 @@ pub fn export(conn: &duckdb::Connection, out: &Path, tables: &[String]) -> Resul
     Ok(written)
 }
 
-/// Writes `table` under an object-store URL (s3://bucket/lake): straight to
-/// its final place, since an object store has no rename; a reader sees the
-/// new files once the copy completes.
-fn export_to_url(conn: &duckdb::Connection, url: &str, table: &str) -> Result<i64> {
-    let target = format!("{}/{table}", url.trim_end_matches('/')).replace('\'', "''");
+/// Copies `table` into the folder `target` (a local path or a URL) and
+/// returns its rows: partitioned tables as Hive partitions, others as one
+/// `data.parquet` (the caller makes a local folder first).
+fn copy_table(conn: &duckdb::Connection, table: &str, target: &str, overwrite: bool) -> Result<i64> {
+    let path = target.replace('\'', "''");
     let statement = match PARTITIONED.iter().find(|(t, _, _)| *t == table) {
         Some((_, column, expr)) => format!(
-            "copy (select *, {expr} as {column} from {table}) to '{target}' \
-             (format parquet, partition_by ({column}), write_partition_columns false, overwrite true)"
+            "copy (select *, {expr} as {column} from {table}) to '{path}' \
+             (format parquet, partition_by ({column}), write_partition_columns false{})",
+            if overwrite { ", overwrite true" } else { "" }
         ),
-        None => format!("copy (select * from {table}) to '{target}/data.parquet' (format parquet)"),
+        None => format!("copy (select * from {table}) to '{path}/data.parquet' (format parquet)"),
     };
     let rows = conn
         .query_row(&format!("select count(*) from {table}"), [], |r| {
@@ -121,6 +122,18 @@ fn export_to_url(conn: &duckdb::Connection, url: &str, table: &str) -> Result<i6
     Ok(rows)
 }
 
+/// Writes `table` under an object-store URL (s3://bucket/lake): straight to
+/// its final place, since an object store has no rename; a reader sees the
+/// new files once the copy completes.
+fn export_to_url(conn: &duckdb::Connection, url: &str, table: &str) -> Result<i64> {
+    copy_table(
+        conn,
+        table,
+        &format!("{}/{table}", url.trim_end_matches('/')),
+        true,
+    )
+}
+
 fn export_one(conn: &duckdb::Connection, out: &Path, table: &str) -> Result<i64> {
     let target = out.join(table);
     let staging = out.join(format!(".{table}.partial"));
@@ -130,25 +143,10 @@ fn export_one(conn: &duckdb::Connection, out: &Path, table: &str) -> Result<i64>
             std::fs::remove_dir_all(stale).context(|| format!("export: removing {}", stale.display()))?;
         }
     }
-    let path = staging.to_string_lossy().replace('\'', "''");
-    let statement = match PARTITIONED.iter().find(|(t, _, _)| *t == table) {
-        Some((_, column, expr)) => format!(
-            "copy (select *, {expr} as {column} from {table}) to '{path}' \
-             (format parquet, partition_by ({column}), write_partition_columns false)"
-        ),
-        None => {
-            std::fs::create_dir_all(&staging)
-                .context(|| format!("export: creating {}", staging.display()))?;
-            format!("copy (select * from {table}) to '{path}/data.parquet' (format parquet)")
-        }
-    };
-    let rows = conn
-        .query_row(&format!("select count(*) from {table}"), [], |r| {
-            r.get::<_, i64>(0)
-        })
-        .context(|| format!("export: counting {table}"))?;
-    conn.execute_batch(&statement)
-        .context(|| format!("export: writing {table} to {}", staging.display()))?;
+    if !PARTITIONED.iter().any(|(t, _, _)| *t == table) {
+        std::fs::create_dir_all(&staging).context(|| format!("export: creating {}", staging.display()))?;
+    }
+    let rows = copy_table(conn, table, &staging.to_string_lossy(), false)?;
     if rows == 0 && !staging.exists() {
         // A partitioned copy of no rows writes no folder: an empty table is
         // still a folder (with no files).

@@ -161,7 +161,14 @@ pub fn render_stage_sql(stage: Stage, config: &Config) -> Result<String> {
         }
         return Ok(out);
     }
-    let templates = stage.templates();
+    let templates = match stage {
+        // The checks the run makes: "off" ones left out.
+        Stage::Validate => stages::validate::planned(&config.validate.severity)
+            .into_iter()
+            .map(|c| (None, c.template))
+            .collect(),
+        _ => stage.templates(),
+    };
     if templates.is_empty() {
         return Err(no_sql(stage));
     }
@@ -216,15 +223,14 @@ pub fn render_spark_sql(
     match stage {
         Stage::Validate => {
             let mut checks = Vec::new();
-            for name in sql::names_under("validate/") {
-                let check = name.trim_start_matches("validate/").trim_end_matches(".sql");
+            for check in stages::validate::planned(&config.validate.severity) {
                 checks.push(format!(
                     "select\n    {} as check_name,\n    {} as severity,\n    {} as description,\n    \
                      count(*) as violations,\n    count(*) = 0 as passed\nfrom (\n{}\n) as failing",
-                    literal(check),
-                    literal(sql::header(name, "severity").unwrap_or("error")),
-                    literal(sql::header(name, "assert").unwrap_or_default()),
-                    sql::render(name, &ctx)?
+                    literal(&check.name),
+                    literal(check.severity),
+                    literal(check.description),
+                    sql::render(check.template, &ctx)?
                 ));
             }
             views.push(("validation_results".into(), checks.join("\nunion all\n"), true));

@@ -123,13 +123,7 @@ fn stage_file<'a>(conn: &Connection, path: &'a Path, table: &'static str, what: 
                 columns.join(", ")
             )
         }
-        Format::Parquet if dataset => {
-            let files = sql_string(&format!(
-                "{}/**/*.parquet",
-                path.to_string_lossy().trim_end_matches('/')
-            ));
-            format!("read_parquet({files}, hive_partitioning = true, union_by_name = true)")
-        }
+        Format::Parquet if dataset => crate::db::read_parquet(&path.to_string_lossy()),
         Format::Parquet => format!("read_parquet({quoted})"),
     };
     conn.execute_batch(&format!(
@@ -585,78 +579,62 @@ pub fn transactions(conn: &Connection, t: &Transactions, load_id: &str) -> Resul
 /// registry lacks, a risk outside [0, 1] or not finite, a user scored twice
 /// on a date.
 pub fn predictions(conn: &Connection, source: &str, load_id: &str) -> Result<Outcome> {
-    let remote = source.starts_with("s3://");
-    if remote {
-        crate::db::use_s3(conn)?;
-    }
-    let path = Path::new(source);
-    let files = if source.contains('*') || source.ends_with(".parquet") {
-        source.to_string()
-    } else if remote || path.is_dir() {
-        format!("{}/**/*.parquet", source.trim_end_matches('/'))
-    } else {
+    if !source.starts_with("s3://") && !source.contains('*') && !Path::new(source).exists() {
         return Err(Error::BadInput(format!(
-            "ingest: predictions {source} is not a Parquet file or folder; pass the folder the Spark score \
-             stage wrote (LAKE/predictions)"
+            "ingest: predictions {source} does not exist; pass the folder the Spark score stage wrote \
+             (LAKE/predictions), a Parquet file or a glob"
         )));
-    };
+    }
+    let files = crate::db::parquet_source(conn, source)?;
     conn.execute_batch(&format!(
         "create or replace temp table ingest_predictions_raw as \
          select as_of_date::date as as_of_date, user_id::varchar as user_id, model_id::varchar as model_id, \
                 churn_risk::double as churn_risk \
-         from read_parquet({}, union_by_name = true)",
-        sql_string(&files)
+         from {files}"
     ))
     .map_err(|e| {
         Error::BadInput(format!(
-            "ingest: cannot read predictions from {files}: {}. Pass Parquet files with as_of_date, user_id, \
+            "ingest: cannot read predictions from {source}: {}. Pass Parquet files with as_of_date, user_id, \
              model_id and churn_risk (what the Spark score stage writes)",
             e.to_string().lines().next().unwrap_or_default()
         ))
     })?;
-    let problems: [(&str, String); 4] = [
-        ("rows", "select count(*) = 0 from ingest_predictions_raw".into()),
+    // Each check selects an example of what it refuses (NULL: nothing).
+    type Why = fn(&str) -> String;
+    let checks: [(&str, Why); 4] = [
         (
-            "unknown models",
-            "select count(*) > 0 from (select distinct model_id from ingest_predictions_raw) p \
-             anti join models m on m.model_id = p.model_id"
-                .into(),
+            "select case when count(*) = 0 then 'none' end from ingest_predictions_raw",
+            |_| "it holds no predictions".to_string(),
         ),
         (
-            "bad risks",
-            "select count(*) > 0 from ingest_predictions_raw where churn_risk is null or isnan(churn_risk) \
-             or churn_risk < 0 or churn_risk > 1 or user_id is null or as_of_date is null"
-                .into(),
+            "select string_agg(model_id, ', ') from (select distinct model_id from ingest_predictions_raw \
+             anti join models using (model_id) order by 1 limit 3)",
+            |v| {
+                format!(
+                    "it scores with model(s) the registry lacks: {v}; train and export that model first (`churn models list`)"
+                )
+            },
         ),
         (
-            "duplicates",
-            "select count(*) > 0 from (select 1 from ingest_predictions_raw \
-             group by model_id, as_of_date, user_id having count(*) > 1)"
-                .into(),
+            "select min(coalesce(user_id, 'NULL')) from ingest_predictions_raw where churn_risk is null \
+             or isnan(churn_risk) or churn_risk < 0 or churn_risk > 1 or user_id is null or as_of_date is null",
+            |v| format!("a row (user {v}) lacks its user or date, or its churn_risk is not a probability"),
+        ),
+        (
+            "select min(user_id) from (select user_id from ingest_predictions_raw \
+             group by model_id, as_of_date, user_id having count(*) > 1)",
+            |v| format!("it scores user {v} twice for the same model and date"),
         ),
     ];
-    for (what, check) in problems {
-        let bad: bool = conn
-            .query_row(&check, [], |r| r.get(0))
-            .context(|| format!("ingest: checking the predictions ({what})"))?;
-        if bad {
-            let why = match what {
-                "rows" => format!("{files} holds no predictions"),
-                "unknown models" => format!(
-                    "{files} scores with model(s) the registry lacks: {}; train and export that model first \
-                     (`churn models list`)",
-                    first_values(
-                        conn,
-                        "select distinct model_id from ingest_predictions_raw \
-                     where model_id not in (select model_id from models) order by 1 limit 3"
-                    )?
-                ),
-                "bad risks" => format!(
-                    "{files} has rows with a missing user or date, or a churn_risk that is not a probability"
-                ),
-                _ => format!("{files} scores a user twice for the same model and date"),
-            };
-            return Err(Error::BadInput(format!("ingest: {why}; nothing was stored")));
+    for (check, why) in checks {
+        let example: Option<String> = conn
+            .query_row(check, [], |r| r.get(0))
+            .context(|| "ingest: checking the predictions".into())?;
+        if let Some(v) = example {
+            return Err(Error::BadInput(format!(
+                "ingest: predictions {source}: {}; nothing was stored",
+                why(&v)
+            )));
         }
     }
     conn.execute_batch(
@@ -680,17 +658,6 @@ pub fn predictions(conn: &Connection, source: &str, load_id: &str) -> Result<Out
         rows_out: rows as i64,
         params: serde_json::json!({ "predictions": source }),
         failure: None,
-        summary: format!("{rows} predictions loaded from {files}"),
+        summary: format!("{rows} predictions loaded from {source}"),
     })
-}
-
-fn first_values(conn: &Connection, sql: &str) -> Result<String> {
-    let mut stmt = conn
-        .prepare(sql)
-        .context(|| "ingest: reading the predictions".into())?;
-    let values: Vec<String> = stmt
-        .query_map([], |r| r.get::<_, String>(0))
-        .and_then(|rows| rows.collect())
-        .context(|| "ingest: reading the predictions".into())?;
-    Ok(values.join(", "))
 }

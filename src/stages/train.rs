@@ -54,23 +54,14 @@ fn rate(labels: &[f64]) -> f64 {
 /// `*.parquet` files at any depth); s3:// paths use the httpfs and aws
 /// extensions with the credentials of the environment (a pod's role).
 pub fn read_training_set_from(conn: &Connection, files: &str) -> Result<()> {
-    let pattern = if files.contains('*') || files.ends_with(".parquet") {
-        files.to_string()
-    } else {
-        format!("{}/**/*.parquet", files.trim_end_matches('/'))
-    };
-    if pattern.starts_with("s3://") {
-        crate::db::use_s3(conn)?;
-    }
-    let literal = pattern.replace('\'', "''");
+    let source = crate::db::parquet_source(conn, files)?;
     conn.execute_batch(&format!(
-        "create or replace temp view training_set as \
-         select * from read_parquet('{literal}', union_by_name = true)"
+        "create or replace temp view training_set as select * from {source}"
     ))
     .context(|| {
         format!(
-            "--training-set {files}: no Parquet training set there ({pattern}); give the folder Spark wrote \
-             (e.g. lake/training_set), a file or a glob"
+            "--training-set {files}: no Parquet training set there; give the folder Spark wrote \
+                 (e.g. lake/training_set), a file or a glob"
         )
     })?;
     let columns: Vec<String> = {
@@ -92,7 +83,7 @@ pub fn read_training_set_from(conn: &Connection, files: &str) -> Result<()> {
             missing.join(", ")
         )));
     }
-    tracing::info!(files = %pattern, "training set read from Parquet files");
+    tracing::info!(files, "training set read from Parquet files");
     Ok(())
 }
 

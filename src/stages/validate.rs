@@ -28,14 +28,20 @@ impl CheckResult {
     }
 }
 
-/// Runs every check against `users` and `events`, each with its own
+/// A check to run: its template, name and severity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    pub template: &'static str,
+    pub name: String,
+    pub severity: &'static str,
+    pub description: &'static str,
+}
+
+/// The checks a validate run makes, in file order: each with its own
 /// severity (its file's header) unless `severities` sets another; a check
-/// set to "off" is not run.
-pub fn check_all(
-    conn: &Connection,
-    ctx: &SqlContext,
-    severities: &BTreeMap<String, Severity>,
-) -> Result<Vec<CheckResult>> {
+/// set to "off" is left out. The DuckDB stage and the Spark rendering both
+/// run these.
+pub fn planned(severities: &BTreeMap<String, Severity>) -> Vec<Planned> {
     sql::names_under("validate/")
         .filter_map(|template| {
             let name = template
@@ -47,37 +53,60 @@ pub fn check_all(
                 Some(s) => s.as_str(),
                 None => sql::header(template, "severity").unwrap_or("error"),
             };
-            Some((template, name, severity))
-        })
-        .map(|(template, name, severity)| {
-            let check = sql::render(template, ctx)?;
-            let violations: i64 = conn
-                .query_row(&format!("select count(*) from (\n{check}\n)"), [], |r| r.get(0))
-                .context(|| format!("validate: running check sql/{template}"))?;
-            // A passing check has nothing to sample: skip the second pass
-            // (at 100,000 users the event-key check's hash aggregate over
-            // every event dominates this stage).
-            let sample_json: String = if violations == 0 {
-                "[]".to_string()
-            } else {
-                conn.query_row(
-                    &format!(
-                        "select coalesce(json_group_array(to_json(sample)), '[]')::varchar \
-                         from (select * from (\n{check}\n) limit 5) as sample"
-                    ),
-                    [],
-                    |r| r.get(0),
-                )
-                .context(|| format!("validate: sampling check sql/{template}"))?
-            };
-            Ok(CheckResult {
+            Some(Planned {
+                template,
                 name,
-                severity: severity.to_string(),
-                description: sql::header(template, "assert").unwrap_or_default().to_string(),
-                violations,
-                sample_json,
+                severity,
+                description: sql::header(template, "assert").unwrap_or_default(),
             })
         })
+        .collect()
+}
+
+/// Runs the `planned` checks against `users`, `events` and `loads`.
+pub fn check_all(
+    conn: &Connection,
+    ctx: &SqlContext,
+    severities: &BTreeMap<String, Severity>,
+) -> Result<Vec<CheckResult>> {
+    planned(severities)
+        .into_iter()
+        .map(
+            |Planned {
+                 template,
+                 name,
+                 severity,
+                 description,
+             }| {
+                let check = sql::render(template, ctx)?;
+                let violations: i64 = conn
+                    .query_row(&format!("select count(*) from (\n{check}\n)"), [], |r| r.get(0))
+                    .context(|| format!("validate: running check sql/{template}"))?;
+                // A passing check has nothing to sample: skip the second pass
+                // (at 100,000 users the event-key check's hash aggregate over
+                // every event dominates this stage).
+                let sample_json: String = if violations == 0 {
+                    "[]".to_string()
+                } else {
+                    conn.query_row(
+                        &format!(
+                            "select coalesce(json_group_array(to_json(sample)), '[]')::varchar \
+                         from (select * from (\n{check}\n) limit 5) as sample"
+                        ),
+                        [],
+                        |r| r.get(0),
+                    )
+                    .context(|| format!("validate: sampling check sql/{template}"))?
+                };
+                Ok(CheckResult {
+                    name,
+                    severity: severity.to_string(),
+                    description: description.to_string(),
+                    violations,
+                    sample_json,
+                })
+            },
+        )
         .collect()
 }
 

@@ -1045,3 +1045,31 @@ fn predictions_from_another_engine_are_checked_and_ranked() {
     assert_eq!(after, before, "the slices were replaced, not added to");
     assert_eq!(differing, 0, "ranks or risks changed on the way through the lake");
 }
+
+/// The configured severities reach the rendered checks of both engines: a
+/// warned check says warn, an "off" one is not rendered.
+#[test]
+fn rendered_checks_follow_the_configured_severities() {
+    use churn::config::{Config, Severity};
+    let mut config = Config::default();
+    config
+        .validate
+        .severity
+        .insert("events_payment_amount_positive".into(), Severity::Warn);
+    config
+        .validate
+        .severity
+        .insert("events_type_known".into(), Severity::Off);
+    let spark =
+        churn::commands::sql::render_spark_sql(churn::stages::Stage::Validate, &config, "lake", Vec::new())
+            .unwrap();
+    assert!(
+        spark.contains("'events_payment_amount_positive' as check_name,\n    'warn' as severity"),
+        "{spark}"
+    );
+    assert!(!spark.contains("events_type_known"));
+    assert!(spark.contains("'events_user_exists' as check_name,\n    'error' as severity"));
+    let duckdb = churn::commands::sql::render_stage_sql(churn::stages::Stage::Validate, &config).unwrap();
+    assert!(duckdb.contains("sql/validate/events_user_exists.sql"));
+    assert!(!duckdb.contains("events_type_known"));
+}
