@@ -1,11 +1,9 @@
-//! The command line: the global flags, composed with the subcommands of
-//! `crate::commands`. The `///` lines are the `--help` text.
+//! The global flags of the command line, which `commands::Cli` composes
+//! with the subcommands. The `///` lines are the `--help` text.
 
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
-
-pub use crate::commands::Command;
+use clap::{Args, ValueEnum};
 
 /// What `--version` prints: the release and the DuckDB version of the file
 /// format (open the file with the same DuckDB).
@@ -14,13 +12,9 @@ pub const VERSION: &str = concat!(
     " (DuckDB 1.5.6: its files are DuckDB 1.5.6 databases; open them with DuckDB 1.5.x)"
 );
 
-/// churn: a customer-churn pipeline on one embedded DuckDB file.
-///
-/// Data, features, labels, models, predictions and drift results all live in
-/// the DuckDB file given by --db; open it with DuckDB's own CLI to query them.
-#[derive(Debug, Parser)]
-#[command(name = "churn", version = VERSION, about, long_about)]
-pub struct Cli {
+/// The flags every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
     /// The DuckDB file (its folder is created when missing).
     #[arg(long, global = true, env = "CHURN_DB", default_value = "data/churn.duckdb")]
     pub db: PathBuf,
@@ -40,21 +34,10 @@ pub struct Cli {
     /// Only warnings and errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
-
-    #[command(subcommand)]
-    pub command: Command,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
     Json,
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn version_names_the_linked_duckdb() {
-        assert!(super::VERSION.contains(crate::DUCKDB_VERSION));
-    }
 }

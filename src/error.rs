@@ -1,5 +1,5 @@
 //! One error type for the whole binary, and the one place where errors become
-//! exit codes (DESIGN §5: 0 ok, 1 failure, 2 monitoring FAIL (drift or realised
+//! exit codes (docs/design.md §5: 0 ok, 1 failure, 2 monitoring FAIL (drift or realised
 //! performance), 3 usage/config).
 
 use std::path::PathBuf;
@@ -78,7 +78,7 @@ pub enum Error {
 
     /// The model could not be fitted.
     #[error("fitting the model: {0}")]
-    Fit(#[from] crate::model::logistic::FitError),
+    Fit(#[from] FitError),
 
     /// DuckDB ran out of memory: the message names the settings to change.
     #[error("{0}")]
@@ -155,4 +155,32 @@ mod tests {
         );
         assert_eq!(err.code(), 1);
     }
+}
+
+/// Why a fit could not be made: the inputs, or the solver.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FitError {
+    #[error("train.c must be a positive number, got {0}")]
+    BadC(f64),
+    #[error("train.max_iter must be at least 1")]
+    BadMaxIter,
+    #[error("the tolerance must be a positive number, got {0}")]
+    BadTol(f64),
+    #[error("the design matrix has {rows} rows but there are {labels} labels")]
+    Shape { rows: usize, labels: usize },
+    #[error("there are no training rows: generate or ingest more days of data")]
+    NoRows,
+    #[error("labels must be 0 or 1, found {0}")]
+    BadLabel(f64),
+    #[error("the design matrix holds a non-finite value")]
+    NonFinite,
+    #[error(
+        "the training rows hold one class only ({positive} positive, {negative} negative); a classifier needs \
+         both: use more days of data or another population"
+    )]
+    OneClass { positive: usize, negative: usize },
+    #[error("the preconditioner is not positive definite at input {0}; check the design matrix")]
+    NotPositiveDefinite(usize),
+    #[error("L-BFGS: {0}")]
+    Solver(String),
 }

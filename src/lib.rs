@@ -8,29 +8,29 @@ pub mod api;
 pub mod cli;
 pub mod commands;
 pub mod config;
-pub mod db;
-pub mod dictionary;
 pub mod error;
+pub mod format;
 pub mod model;
 pub mod report;
 pub mod signals;
 pub mod simulation;
+pub mod spark;
 pub mod sql;
 pub mod stages;
+pub mod store;
 
 use std::io::IsTerminal;
 
-use cli::{Cli, Command, LogFormat};
+use cli::LogFormat;
 use commands::Globals;
 pub use commands::sql::render_stage_sql;
+use commands::{Cli, Command};
 pub use error::{Error, Result};
 
-/// The DuckDB version this binary links; its file format is the one to open
-/// the database with.
-pub const DUCKDB_VERSION: &str = "1.5.6";
+pub use store::DUCKDB_VERSION;
 
 /// The whole program: parses the command line, runs it, and turns the
-/// outcome into the exit code (DESIGN §5: 0 ok, 1 failure, 2 monitoring
+/// outcome into the exit code (docs/design.md §5: 0 ok, 1 failure, 2 monitoring
 /// FAIL, 3 usage or configuration, clap's own errors included).
 pub fn main() -> i32 {
     // A closed pipe (`churn status | head -1`) ends the process quietly, as
@@ -47,7 +47,7 @@ pub fn main() -> i32 {
             return if e.use_stderr() { 3 } else { 0 };
         }
     };
-    let json = cli.log_format == LogFormat::Json;
+    let json = cli.global.log_format == LogFormat::Json;
     match run(cli) {
         Ok(()) => 0,
         Err(e) => {
@@ -84,9 +84,11 @@ pub fn run(cli: Cli) -> Result<()> {
         signals::exit_on_interrupt();
     }
     let g = Globals {
-        db: cli.db.clone(),
-        config_file: cli.config.clone(),
-        show_progress: std::io::stderr().is_terminal() && cli.log_format == LogFormat::Text && !cli.quiet,
+        db: cli.global.db.clone(),
+        config_file: cli.global.config.clone(),
+        show_progress: std::io::stderr().is_terminal()
+            && cli.global.log_format == LogFormat::Text
+            && !cli.global.quiet,
     };
     match &cli.command {
         Command::Run(args) => args.run(&g),
@@ -106,7 +108,7 @@ pub fn run(cli: Cli) -> Result<()> {
 
 fn init_logging(cli: &Cli) {
     use tracing_subscriber::EnvFilter;
-    let level = match (cli.quiet, cli.verbose) {
+    let level = match (cli.global.quiet, cli.global.verbose) {
         (true, _) => "warn",
         (false, 0) => "info",
         (false, 1) => "debug",
@@ -121,7 +123,7 @@ fn init_logging(cli: &Cli) {
         .with_target(false);
     // A second init (tests calling run twice) is harmless: keep the first.
     // JSON: one object per line, the message and fields at the top level.
-    let _ = match cli.log_format {
+    let _ = match cli.global.log_format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
     };

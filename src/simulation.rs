@@ -1,4 +1,4 @@
-//! The synthetic world of DESIGN §2, as pure functions: no DuckDB, no I/O.
+//! The synthetic world of docs/design.md §2, as pure functions: no DuckDB, no I/O.
 //! `stages::generate` writes what this module simulates.
 //!
 //! The story is a **steady state**, so that stable data looks stable:

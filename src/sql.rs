@@ -82,6 +82,25 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "drift/bins.sql",
     "drift/results.sql",
     "evaluate/matured.sql",
+    "read/drift_run_latest.sql",
+    "read/drift_results.sql",
+    "read/drift_bins.sql",
+    "read/performance_days.sql",
+    "read/performance_windows.sql",
+    "read/performance_window_latest.sql",
+    "read/simulation_decay_days.sql",
+    "read/label_truth.sql",
+    "read/promotions.sql",
+    "read/slice_latest.sql",
+    "read/risk_list.sql",
+    "read/table_columns.sql",
+    "read/scored_at_latest.sql",
+    "read/served_slice.sql",
+    "read/slice_rows.sql",
+    "read/stage_runs.sql",
+    "read/last_runs.sql",
+    "read/main_tables.sql",
+    "read/history_latest.sql",
 ];
 
 /// The values a template may use, all derived from the config.
@@ -277,7 +296,7 @@ mod tests {
         let ctx = SqlContext::new(&Config::default());
         for (name, _) in TEMPLATES
             .iter()
-            .filter(|(n, _)| !n.starts_with("drift/") && !n.starts_with("dialect/"))
+            .filter(|(n, _)| !["drift/", "dialect/", "read/"].iter().any(|p| n.starts_with(p)))
         {
             let sql = render(name, &ctx).unwrap();
             assert!(!sql.trim().is_empty(), "{name} renders empty");

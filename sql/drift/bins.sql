@@ -1,5 +1,5 @@
 -- Bin counts and shares of both samples, and each bin's PSI term:
--- reference = the profile of model {{ model_id }}'s training rows
+-- reference = the profile of the training rows of model {{ model_id }}
 -- ({{ reference_rows }} rows, model_reference_bins with {{ n_bins }} bins),
 -- current = drift_binned. Shares clipped at {{ min_share }},
 -- psi_term = (cur - ref) * ln(cur / ref). Every numeric bin of the profile
@@ -11,7 +11,7 @@ with
 reference as (
     select feature, kind, bin, lower, upper, category, reference_count
     from model_reference_bins
-    where model_id = '{{ model_id }}'
+    where model_id = {{ model_id }}
         and bins = {{ n_bins }}
 ),
 
@@ -109,7 +109,7 @@ shares as (
 )
 
 select
-    '{{ run_id }}' as run_id,
+    {{ run_id }} as run_id,
     feature,
     kind,
     bin,

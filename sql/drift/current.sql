@@ -8,9 +8,9 @@ from user_features_daily as features
 inner join predictions
     on predictions.user_id = features.user_id
     and predictions.as_of_date = features.as_of_date
-where predictions.model_id = '{{ model_id }}'
+where predictions.model_id = {{ model_id }}
 {% if current_date %}
     and predictions.as_of_date = date '{{ current_date }}'
 {% else %}
-    and predictions.as_of_date = (select max(as_of_date) from predictions where model_id = '{{ model_id }}')
+    and predictions.as_of_date = (select max(as_of_date) from predictions where model_id = {{ model_id }})
 {% endif %}

@@ -16,6 +16,6 @@ select
     coalesce(sum(reference_count) filter (where bin = 0), 0)::bigint as reference_nulls,
     coalesce(sum(current_count) filter (where bin = 0), 0)::bigint as current_nulls
 from drift_bins
-where run_id = '{{ run_id }}'
+where run_id = {{ run_id }}
 group by run_id, feature, kind
 order by psi desc, feature

@@ -1,4 +1,4 @@
-//! The routes of DESIGN §6. Bodies come through our own extractors
+//! The routes of docs/design.md §6. Bodies come through our own extractors
 //! (`input`), errors are `error::ApiError`: malformed JSON 400, unknown
 //! names / wrong types / non-finite values 422 naming each key, oversized
 //! bodies 413, never a 500 for bad input.
@@ -19,7 +19,7 @@ use crate::api::input::{
     BatchBody, BatchRequest, JsonValue, MAX_ABS_VALUE, NON_FINITE, PredictRequest, UserId,
 };
 use crate::api::state::{AppState, Loaded, Slot};
-use crate::model::data::{CATEGORICAL, Frame};
+use crate::model::frame::{CATEGORICAL, Frame};
 
 fn not_ready(state: &AppState) -> ApiError {
     ApiError::new(
@@ -493,7 +493,7 @@ pub async fn model(
             })
             .collect(),
         predictions_as_of: m.predictions_as_of.map(|d| d.to_string()),
-        drift_max_psi: m.drift_max_psi,
+        drift_max_psi: m.drift.as_ref().map(|d| d.max_psi),
     }))
 }
 

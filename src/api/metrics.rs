@@ -1,6 +1,7 @@
-//! Prometheus metrics of the API (DESIGN §6), labelled by the matched route,
+//! Prometheus metrics of the API (docs/design.md §6), labelled by the matched route,
 //! never the raw URL, plus the process metrics.
 
+use crate::store::status::Verdict;
 use prometheus::{
     Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
     Registry, TextEncoder,
@@ -14,8 +15,7 @@ pub struct Gauges {
     pub pr_auc: f64,
     pub created_at_s: f64,
     pub drift_max_psi: Option<f64>,
-    /// OK, WARN or FAIL.
-    pub drift_status: Option<String>,
+    pub drift_status: Option<Verdict>,
     /// Realised PR-AUC of the last window, and its drop below the test PR-AUC.
     pub realised: Option<(f64, f64)>,
     /// When the served predictions slice was scored.
@@ -228,11 +228,11 @@ impl Metrics {
             self.drift_max_psi.with_label_values(&[id]).set(psi);
         }
         self.drift_status.reset();
-        if let Some(status) = &g.drift_status {
-            for s in ["OK", "WARN", "FAIL"] {
+        if let Some(status) = g.drift_status {
+            for s in Verdict::ALL {
                 self.drift_status
-                    .with_label_values(&[id, s])
-                    .set(i64::from(s == status));
+                    .with_label_values(&[id, s.as_str()])
+                    .set(i64::from(*s == status));
             }
         }
         self.realised_pr_auc.reset();

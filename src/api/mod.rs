@@ -1,4 +1,4 @@
-//! `churn serve`: the prediction API of DESIGN §6 (axum + tokio).
+//! `churn serve`: the prediction API of docs/design.md §6 (axum + tokio).
 //!
 //! The server never holds the DuckDB file open: it opens it read-only, loads
 //! the production model and its latest predictions into memory, closes it,
@@ -204,7 +204,7 @@ async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next)
     response
 }
 
-/// The router: every route of DESIGN §6 plus /openapi.json.
+/// The router: every route of docs/design.md §6 plus /openapi.json.
 pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(handlers::health))

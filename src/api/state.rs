@@ -11,11 +11,12 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use duckdb::OptionalExt;
 
 use crate::api::metrics::{Gauges, Metrics};
-use crate::db::{Access, Store};
 use crate::error::{Context, Result};
 use crate::model::Model;
-use crate::model::data::CATEGORICAL;
-use crate::model::registry::{self, ModelRow};
+use crate::model::frame::CATEGORICAL;
+use crate::store::drift::DriftRun;
+use crate::store::models::{self, ModelRow};
+use crate::store::{self, Access, Store};
 
 /// Where a request's feature goes in the model's input row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,9 +70,8 @@ pub struct Loaded {
     pub predictions_model_id: Option<String>,
     pub predictions_scored_at: Option<NaiveDateTime>,
     pub predictions: HashMap<String, UserRisk>,
-    pub drift_max_psi: Option<f64>,
-    /// OK, WARN or FAIL of the model's last drift check.
-    pub drift_status: Option<String>,
+    /// The model's last drift check.
+    pub drift: Option<DriftRun>,
     /// The model's last realised-performance window: PR-AUC and its drop
     /// below the test PR-AUC.
     pub realised: Option<(f64, f64)>,
@@ -112,8 +112,7 @@ impl Loaded {
             predictions_model_id: None,
             predictions_scored_at: None,
             predictions: HashMap::new(),
-            drift_max_psi: None,
-            drift_status: None,
+            drift: None,
             realised: None,
             stage_runs: Vec::new(),
             loaded_at: Utc::now(),
@@ -127,8 +126,8 @@ impl Loaded {
             model_id: self.version.model_id.clone(),
             pr_auc: self.row.pr_auc,
             created_at_s: self.row.created_at.and_utc().timestamp() as f64,
-            drift_max_psi: self.drift_max_psi,
-            drift_status: self.drift_status.clone(),
+            drift_max_psi: self.drift.as_ref().map(|d| d.max_psi),
+            drift_status: self.drift.as_ref().map(|d| d.status),
             realised: self.realised,
             predictions_scored_at_s: self.predictions_scored_at.map(|t| t.and_utc().timestamp() as f64),
             stage_runs: self
@@ -143,15 +142,6 @@ impl Loaded {
                 })
                 .collect(),
         }
-    }
-
-    /// The training mean of a numeric input (what a missing value becomes).
-    pub fn mean_of(&self, feature: &str) -> Option<f64> {
-        self.model
-            .terms
-            .iter()
-            .find(|t| !t.is_categorical() && t.feature.as_deref() == Some(feature))
-            .map(|t| t.center)
     }
 }
 
@@ -300,34 +290,24 @@ fn read_state(db: &Path, known: Option<&Version>) -> Result<Option<std::result::
             db.display()
         ))));
     }
-    let Some(row) = registry::production(conn)? else {
+    let Some(row) = models::production(conn)? else {
         return Ok(Some(Err(format!(
             "{} has no production model yet: run `churn run --to promote`",
             db.display()
         ))));
     };
     let scored_at: Option<NaiveDateTime> = if store.table_exists("predictions")? {
-        conn.query_row(
-            "select max(scored_at) from predictions where model_id = ?",
-            [&row.model_id],
-            |r| r.get(0),
-        )
-        .context(|| "reading predictions".into())?
+        conn.query_row(store::query("scored_at_latest"), [&row.model_id], |r| r.get(0))
+            .context(|| "reading predictions".into())?
     } else {
         None
     };
-    let drift: Option<(String, f64, String)> = if store.table_exists("drift_runs")? {
-        conn.query_row(
-            "select run_id, max_psi, status from drift_runs where model_id = ? order by checked_at desc limit 1",
-            [&row.model_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()
-        .context(|| "reading drift_runs".into())?
+    let drift = if store.table_exists("drift_runs")? {
+        crate::store::drift::latest_run(conn, Some(&row.model_id))?
     } else {
         None
     };
-    let mut history: Option<NaiveDateTime> = None;
+    let mut present = Vec::new();
     for (table, column) in [
         ("model_promotions", "promoted_at"),
         ("drift_runs", "checked_at"),
@@ -335,31 +315,31 @@ fn read_state(db: &Path, known: Option<&Version>) -> Result<Option<std::result::
         ("pipeline_runs", "finished_at"),
     ] {
         if store.table_exists(table)? {
-            let newest: Option<NaiveDateTime> = conn
-                .query_row(&format!("select max({column}) from {table}"), [], |r| r.get(0))
-                .context(|| format!("reading {table}"))?;
-            history = history.max(newest);
+            present.push(serde_json::json!({"table": table, "column": column}));
         }
     }
+    let history: Option<NaiveDateTime> = if present.is_empty() {
+        None
+    } else {
+        let sql = store::render_query("history_latest", &serde_json::json!({"tables": present}))?;
+        conn.query_row(&sql, [], |r| r.get(0))
+            .context(|| "reading the history tables".into())?
+    };
     let version = Version {
         model_id: row.model_id.clone(),
         scored_at,
-        drift_run: drift.as_ref().map(|d| d.0.clone()),
+        drift_run: drift.as_ref().map(|d| d.run_id.clone()),
         history,
     };
     if known == Some(&version) {
         return Ok(None);
     }
-    let model = registry::load(conn, &row.model_id)?;
+    let model = models::load(conn, &row.model_id)?;
     let mut loaded = Loaded::new(version, row, model);
-    if let Some((_, psi, status)) = drift {
-        loaded.drift_max_psi = Some(psi);
-        loaded.drift_status = Some(status);
-    }
+    loaded.drift = drift;
     loaded.realised = if store.table_exists("performance_runs")? {
         conn.query_row(
-            "select pr_auc, pr_auc_drop from performance_runs where model_id = ? and kind = 'window' \
-             and pr_auc is not null order by evaluated_at desc limit 1",
+            store::query("performance_window_latest"),
             [&loaded.row.model_id],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
@@ -370,10 +350,7 @@ fn read_state(db: &Path, known: Option<&Version>) -> Result<Option<std::result::
     };
     if store.table_exists("pipeline_runs")? {
         loaded.stage_runs = conn
-            .prepare(
-                "select stage, max(finished_at) filter (where status = 'ok'), \
-                 arg_max(status, finished_at) = 'failed' from pipeline_runs group by stage order by stage",
-            )
+            .prepare(store::query("stage_runs"))
             .and_then(|mut s| {
                 s.query_map([], |r| {
                     Ok(StageRun {
@@ -389,12 +366,9 @@ fn read_state(db: &Path, known: Option<&Version>) -> Result<Option<std::result::
     // The slice to serve: the production model's latest, else (right after
     // a promotion, before it has scored) the newest slice of any model.
     let slice: Option<(String, NaiveDate, NaiveDateTime)> = if store.table_exists("predictions")? {
-        conn.query_row(
-            "select model_id, as_of_date, max(scored_at) from predictions group by model_id, as_of_date \
-             order by model_id = ? desc, as_of_date desc, max(scored_at) desc limit 1",
-            [&loaded.row.model_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+        conn.query_row(store::query("served_slice"), [&loaded.row.model_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .optional()
         .context(|| "reading predictions".into())?
     } else {
@@ -403,7 +377,7 @@ fn read_state(db: &Path, known: Option<&Version>) -> Result<Option<std::result::
     if let Some((slice_model, as_of, slice_scored_at)) = slice {
         {
             let mut stmt = conn
-                .prepare("select user_id, churn_risk, risk_rank from predictions where model_id = ? and as_of_date = ?")
+                .prepare(store::query("slice_rows"))
                 .context(|| "reading predictions".into())?;
             let rows = stmt
                 .query_map(duckdb::params![slice_model, as_of], |r| {
@@ -433,7 +407,7 @@ pub fn build_report(db: &Path, loaded: &Loaded) -> std::result::Result<String, S
         .and_then(|store| {
             // The server's memory is the pod's: DuckDB gets the streaming
             // share, not 40% of the machine.
-            let _memory = crate::db::leave_memory_to_rust(&store.conn, "report");
+            let _memory = crate::store::leave_memory_to_rust(&store.conn, "report");
             crate::report::gather_for(&store, Some((loaded.row.clone(), &loaded.model)))
         })
         .and_then(|r| crate::report::render(&r))

@@ -16,7 +16,7 @@ pub struct CompletionsArgs {
 
 impl CompletionsArgs {
     pub fn run(&self) -> Result<()> {
-        let mut cmd = crate::cli::Cli::command();
+        let mut cmd = super::Cli::command();
         clap_complete::generate(self.shell, &mut cmd, "churn", &mut std::io::stdout());
         Ok(())
     }

@@ -13,8 +13,8 @@ use clap::{Args, ValueEnum};
 
 use crate::commands::{Globals, lock_timeout};
 use crate::config::Overrides;
-use crate::db::{Access, Store};
 use crate::error::{Context, Error, Result};
+use crate::store::{Access, Store};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -82,7 +82,7 @@ pub fn export(conn: &duckdb::Connection, out: &Path, tables: &[String]) -> Resul
     }
     let url = out.to_string_lossy().starts_with("s3://");
     if url {
-        crate::db::use_s3(conn)?;
+        crate::store::use_s3(conn)?;
     } else {
         std::fs::create_dir_all(out).context(|| format!("export: creating {}", out.display()))?;
     }
@@ -103,14 +103,15 @@ pub fn export(conn: &duckdb::Connection, out: &Path, tables: &[String]) -> Resul
 /// returns its rows: partitioned tables as Hive partitions, others as one
 /// `data.parquet` (the caller makes a local folder first).
 fn copy_table(conn: &duckdb::Connection, table: &str, target: &str, overwrite: bool) -> Result<i64> {
-    let path = target.replace('\'', "''");
+    let path = crate::store::quote::string(target);
+    let file = crate::store::quote::string(&format!("{target}/data.parquet"));
     let statement = match PARTITIONED.iter().find(|(t, _, _)| *t == table) {
         Some((_, column, expr)) => format!(
-            "copy (select *, {expr} as {column} from {table}) to '{path}' \
+            "copy (select *, {expr} as {column} from {table}) to {path} \
              (format parquet, partition_by ({column}), write_partition_columns false{})",
             if overwrite { ", overwrite true" } else { "" }
         ),
-        None => format!("copy (select * from {table}) to '{path}/data.parquet' (format parquet)"),
+        None => format!("copy (select * from {table}) to {file} (format parquet)"),
     };
     let rows = conn
         .query_row(&format!("select count(*) from {table}"), [], |r| {

@@ -6,10 +6,10 @@ use clap::Args;
 
 use crate::commands::{Globals, lock_timeout};
 use crate::config::Overrides;
-use crate::db::{Access, Store};
 use crate::error::Result;
-use crate::stages::ingest::{self, IngestMode};
-use crate::stages::{Ctx, Stage, run_recorded};
+use crate::stages::ingest::{self, IngestMode, Source};
+use crate::stages::{Ctx, run_def};
+use crate::store::{Access, Store};
 
 #[derive(Debug, Args)]
 pub struct IngestArgs {
@@ -58,43 +58,48 @@ pub struct IngestArgs {
 
     /// replace: the files become the users and events; append: they are
     /// added, and a user_id or event_id already stored is refused.
-    #[arg(long, value_enum, default_value_t = IngestMode::Replace)]
-    pub mode: IngestMode,
+    #[arg(long, value_enum, default_value_t = ModeArg::Replace)]
+    pub mode: ModeArg,
 }
 
 impl IngestArgs {
     pub fn run(&self, g: &Globals) -> Result<()> {
         let config = g.config(&Overrides::default())?;
-        let store = Store::open(g.db(), Access::ReadWrite, lock_timeout(&config))?;
-        let ctx = Ctx::new(&config, g.show_progress);
-        let name = Stage::Ingest.name();
-        let load_id = ctx.load_id(name);
-        if self.transactions.is_some() && self.mode == IngestMode::Append {
+        if self.transactions.is_some() && self.mode == ModeArg::Append {
             return Err(crate::error::Error::Usage(
                 "--transactions replaces users and events; --mode append is for --users and --events files"
                     .into(),
             ));
         }
-        run_recorded(&store, &ctx, name, &[], |conn| {
-            match (&self.predictions, &self.transactions, &self.users, &self.events) {
-                (Some(predictions), _, _, _) => ingest::predictions(conn, predictions, &load_id),
-                (None, Some(file), _, _) => ingest::transactions(
-                    conn,
-                    &ingest::Transactions {
-                        file: file.clone(),
-                        user_col: self.user_col.clone().expect("clap requires --user-col"),
-                        time_col: self.time_col.clone().expect("clap requires --time-col"),
-                        amount_col: self.amount_col.clone(),
-                        time_format: self.time_format.clone(),
-                    },
-                    &load_id,
-                ),
-                (None, None, Some(users), Some(events)) => {
-                    ingest::run(conn, users, events, self.mode, &load_id)
-                }
-                _ => unreachable!("clap requires --users and --events, --transactions or --predictions"),
-            }
-        })?;
+        let source = match (&self.predictions, &self.transactions, &self.users, &self.events) {
+            (Some(predictions), _, _, _) => Source::Predictions(predictions.clone()),
+            (None, Some(file), _, _) => Source::Transactions(ingest::Transactions {
+                file: file.clone(),
+                user_col: self.user_col.clone().expect("clap requires --user-col"),
+                time_col: self.time_col.clone().expect("clap requires --time-col"),
+                amount_col: self.amount_col.clone(),
+                time_format: self.time_format.clone(),
+            }),
+            (None, None, Some(users), Some(events)) => Source::Files {
+                users: users.clone(),
+                events: events.clone(),
+                mode: match self.mode {
+                    ModeArg::Replace => IngestMode::Replace,
+                    ModeArg::Append => IngestMode::Append,
+                },
+            },
+            _ => unreachable!("clap requires --users and --events, --transactions or --predictions"),
+        };
+        let store = Store::open(g.db(), Access::ReadWrite, lock_timeout(&config))?;
+        let ctx = Ctx::new(&config, g.show_progress);
+        run_def(&store, &ctx, &ingest::Ingest { source: Some(source) })?;
         Ok(())
     }
+}
+
+/// `--mode`: replace the stored users and events, or add to them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModeArg {
+    Replace,
+    Append,
 }

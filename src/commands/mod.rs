@@ -17,10 +17,26 @@ pub mod train;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::Subcommand;
+use clap::{Parser, Subcommand};
+
+use crate::cli::{GlobalArgs, VERSION};
 
 use crate::config::{Config, Overrides};
 use crate::error::Result;
+
+/// churn: a customer-churn pipeline on one embedded DuckDB file.
+///
+/// Data, features, labels, models, predictions and drift results all live in
+/// the DuckDB file given by --db; open it with DuckDB's own CLI to query them.
+#[derive(Debug, Parser)]
+#[command(name = "churn", version = VERSION, about, long_about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -68,7 +84,8 @@ impl Globals {
     /// The settings: defaults < file < environment < `overrides` (flags).
     pub fn config(&self, overrides: &Overrides) -> Result<Config> {
         let config = Config::load(self.config_file.as_deref(), std::env::vars(), overrides)?;
-        crate::db::configure(&config.store);
+        crate::stages::validate::check_severity_names(&config.validate.severity)?;
+        crate::store::configure(&config.store);
         Ok(config)
     }
 
@@ -80,4 +97,16 @@ impl Globals {
 /// How long to retry a database another process holds.
 pub fn lock_timeout(config: &Config) -> Duration {
     Duration::from_secs_f64(config.store.lock_timeout_s)
+}
+
+/// Stage names on the command line (`--stage`, `--from`, `churn sql`): the
+/// catalogue's, in its order.
+impl clap::ValueEnum for crate::stages::Stage {
+    fn value_variants<'a>() -> &'a [Self] {
+        crate::stages::Stage::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
 }

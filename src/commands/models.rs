@@ -4,10 +4,11 @@ use clap::Subcommand;
 
 use crate::commands::{Globals, lock_timeout};
 use crate::config::Overrides;
-use crate::db::{Access, Store};
 use crate::error::{Context, Error, Result};
-use crate::model::registry::{self, Decision};
-use crate::stages::{self, Ctx, Outcome};
+use crate::stages::{self, Ctx, Outcome, Stage};
+use crate::store::models::{self, Decision};
+use crate::store::status::ModelStatus;
+use crate::store::{Access, Store};
 
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
@@ -45,7 +46,7 @@ fn run(cmd: &ModelsCommand, db: &std::path::Path, config: &crate::config::Config
     match cmd {
         ModelsCommand::List { json } => {
             let store = Store::open_existing(db, Access::ReadOnly, lock_timeout)?;
-            let models = registry::list(&store.conn)?;
+            let models = models::list(&store.conn)?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&models).unwrap_or_default());
                 return Ok(());
@@ -75,7 +76,7 @@ fn run(cmd: &ModelsCommand, db: &std::path::Path, config: &crate::config::Config
         }
         ModelsCommand::Show { model_id, json } => {
             let store = Store::open_existing(db, Access::ReadOnly, lock_timeout)?;
-            let m = registry::get(&store.conn, model_id)?.ok_or_else(|| unknown(model_id))?;
+            let m = models::get(&store.conn, model_id)?.ok_or_else(|| unknown(model_id))?;
             if *json {
                 return show_json(&store, m);
             }
@@ -97,7 +98,7 @@ fn run(cmd: &ModelsCommand, db: &std::path::Path, config: &crate::config::Config
             println!("params        {}", m.params_json);
             println!("metrics       {}", m.metrics_json);
             println!();
-            let model = registry::load(&store.conn, model_id)?;
+            let model = models::load(&store.conn, model_id)?;
             println!(
                 "{:<36} {:>14} {:>14} {:>14}",
                 "term", "center", "scale", "coefficient"
@@ -127,9 +128,9 @@ fn run(cmd: &ModelsCommand, db: &std::path::Path, config: &crate::config::Config
         ModelsCommand::Promote { model_id } => {
             let store = Store::open_existing(db, Access::ReadWrite, lock_timeout)?;
             let ctx = Ctx::new(config, false);
-            stages::run_recorded(&store, &ctx, "promote", &["models"], |conn| {
-                let m = registry::get(conn, model_id)?.ok_or_else(|| unknown(model_id))?;
-                if m.status == "production" {
+            stages::run_recorded(&store, &ctx, &*Stage::Promote.def(), |conn| {
+                let m = models::get(conn, model_id)?.ok_or_else(|| unknown(model_id))?;
+                if m.status == ModelStatus::Production {
                     return Ok(Outcome {
                         rows_out: 0,
                         params: serde_json::json!({"model_id": model_id, "decision": "none"}),
@@ -137,8 +138,8 @@ fn run(cmd: &ModelsCommand, db: &std::path::Path, config: &crate::config::Config
                         summary: format!("{model_id} is already the production model"),
                     });
                 }
-                let previous = registry::production(conn)?;
-                registry::decide(
+                let previous = models::production(conn)?;
+                models::decide(
                     conn,
                     model_id,
                     Decision::Manual,
@@ -162,8 +163,8 @@ fn run(cmd: &ModelsCommand, db: &std::path::Path, config: &crate::config::Config
 }
 
 /// `churn models show ID --json`: the row, the terms and the decisions.
-fn show_json(store: &Store, m: registry::ModelRow) -> Result<()> {
-    let model = registry::load(&store.conn, &m.model_id)?;
+fn show_json(store: &Store, m: models::ModelRow) -> Result<()> {
+    let model = models::load(&store.conn, &m.model_id)?;
     let promotions: Vec<serde_json::Value> = store
         .conn
         .prepare(

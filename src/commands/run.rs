@@ -5,12 +5,14 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use clap::Args;
 
+use crate::commands::generate::SimArgs;
 use crate::commands::{Globals, lock_timeout};
 use crate::config::Config;
-use crate::db::{Access, Store};
 use crate::error::{Error, Result};
-use crate::stages::generate::SimArgs;
-use crate::stages::{Ctx, DEFAULT_PIPELINE, Stage, new_run_id, run_stage, score};
+use crate::stages::drift::Drift;
+use crate::stages::score::{Score, ScoreArgs};
+use crate::stages::{Ctx, Stage, StageDef, default_pipeline, new_run_id, run_def};
+use crate::store::{Access, Store};
 
 #[derive(Debug, Default, Args)]
 pub struct RunArgs {
@@ -65,9 +67,10 @@ impl RunArgs {
 
 /// The stages `churn run` was asked for, in pipeline order.
 pub fn select_stages(args: &RunArgs) -> Result<Vec<Stage>> {
+    let pipeline = default_pipeline();
     let stages: Vec<Stage> = if args.stages.is_empty() {
         let pos = |s: Stage, flag: &str| {
-            DEFAULT_PIPELINE.iter().position(|&p| p == s).ok_or_else(|| {
+            pipeline.iter().position(|&p| p == s).ok_or_else(|| {
                 Error::Usage(format!(
                     "--{flag} {s}: {s} is not part of the default pipeline; use `churn {}`",
                     if s == Stage::Ingest {
@@ -83,14 +86,14 @@ pub fn select_stages(args: &RunArgs) -> Result<Vec<Stage>> {
             .to
             .map(|s| pos(s, "to"))
             .transpose()?
-            .unwrap_or(DEFAULT_PIPELINE.len() - 1);
+            .unwrap_or(pipeline.len() - 1);
         if from > to {
             return Err(Error::Usage(format!(
                 "--from {} comes after --to {}: nothing to run",
-                DEFAULT_PIPELINE[from], DEFAULT_PIPELINE[to]
+                pipeline[from], pipeline[to]
             )));
         }
-        DEFAULT_PIPELINE[from..=to].to_vec()
+        pipeline[from..=to].to_vec()
     } else {
         let mut s = args.stages.clone();
         s.sort();
@@ -125,23 +128,12 @@ pub fn run_pipeline(
         config,
         run_id: new_run_id(),
         show_progress,
-        score: score::ScoreArgs {
-            as_of_date: args.as_of_date,
-            from_date: args.from_date,
-            to_date: args.to_date,
-            export: args.export.clone(),
-            // The whole pipeline also scores the new model's test window,
-            // so that evaluate has matured predictions to show at once.
-            seed_test_window: args.stages.is_empty() && args.from.is_none(),
-        },
-        drift_json: args.json.clone(),
-        append_days: None,
     };
     // The monitoring stages all run: a drift FAIL does not hide what
     // evaluate would say. The first monitoring FAIL is the result.
     let mut monitoring_fail = None;
     for stage in stages {
-        match run_stage(&store, &ctx, stage) {
+        match run_def(&store, &ctx, &*with_options(stage, args)) {
             Ok(_) => {}
             Err(e @ (Error::DriftFail(_) | Error::PerformanceFail(_))) => {
                 monitoring_fail.get_or_insert(e);
@@ -150,4 +142,26 @@ pub fn run_pipeline(
         }
     }
     monitoring_fail.map_or(Ok(()), Err)
+}
+
+/// The stage with the options `churn run` was given for it.
+fn with_options(stage: Stage, args: &RunArgs) -> Box<dyn StageDef> {
+    match stage {
+        Stage::Score => Box::new(Score {
+            args: ScoreArgs {
+                as_of_date: args.as_of_date,
+                from_date: args.from_date,
+                to_date: args.to_date,
+                export: args.export.clone(),
+                // The whole pipeline also scores the new model's test
+                // window, so that evaluate has matured predictions to show
+                // at once.
+                seed_test_window: args.stages.is_empty() && args.from.is_none(),
+            },
+        }),
+        Stage::Drift => Box::new(Drift {
+            json: args.json.clone(),
+        }),
+        other => other.def(),
+    }
 }

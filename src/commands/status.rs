@@ -2,13 +2,14 @@
 //! the last drift check and each stage's last run; `--json` for scripts.
 
 use clap::Args;
-use duckdb::OptionalExt;
 use serde::Serialize;
 
 use crate::commands::{Globals, lock_timeout};
 use crate::config::Overrides;
-use crate::db::{Access, Store};
 use crate::error::{Context, Result};
+use crate::stages::Stage;
+use crate::store::drift::DriftRun;
+use crate::store::{Access, Store};
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -26,8 +27,8 @@ pub struct StatusArgs {
 pub struct Status {
     pub database: String,
     pub tables: Vec<TableRows>,
-    pub production_model: Option<crate::model::registry::ModelRow>,
-    pub last_drift: Option<LastDrift>,
+    pub production_model: Option<crate::store::models::ModelRow>,
+    pub last_drift: Option<DriftRun>,
     pub last_runs: Vec<LastRun>,
 }
 
@@ -35,15 +36,8 @@ pub struct Status {
 pub struct TableRows {
     pub table: String,
     pub rows: i64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct LastDrift {
-    pub status: String,
-    pub scored_on: String,
-    pub max_psi: f64,
-    pub max_psi_feature: String,
-    pub model_id: String,
+    /// The stages that write it, from the catalogue.
+    pub written_by: Vec<&'static str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -81,59 +75,48 @@ impl StatusArgs {
 pub fn gather(store: &Store) -> Result<Status> {
     let conn = &store.conn;
     let names: Vec<String> = conn
-        .prepare("select table_name from duckdb_tables() where schema_name = 'main' order by table_name")
+        .prepare(crate::store::query("main_tables"))
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
         .context(|| "status: listing tables".into())?;
     let mut tables = Vec::with_capacity(names.len());
     for table in names {
         let rows = store.count_rows(&table)?;
-        tables.push(TableRows { table, rows });
+        let written_by = Stage::ALL
+            .iter()
+            .filter(|s| s.def().writes().contains(&table.as_str()))
+            .map(|s| s.name())
+            .collect();
+        tables.push(TableRows {
+            table,
+            rows,
+            written_by,
+        });
     }
     let production_model = if store.table_exists("models")? {
-        crate::model::registry::production(conn)?
+        crate::store::models::production(conn)?
     } else {
         None
     };
     let last_drift = if store.table_exists("drift_runs")? {
-        conn.query_row(
-            "select status, strftime(current_as_of, '%Y-%m-%d'), max_psi, max_psi_feature, model_id \
-             from drift_runs order by checked_at desc limit 1",
-            [],
-            |r| {
-                Ok(LastDrift {
-                    status: r.get(0)?,
-                    scored_on: r.get(1)?,
-                    max_psi: r.get(2)?,
-                    max_psi_feature: r.get(3)?,
-                    model_id: r.get(4)?,
-                })
-            },
-        )
-        .optional()
-        .context(|| "status: reading drift_runs".into())?
+        crate::store::drift::latest_run(conn, None)?
     } else {
         None
     };
     let last_runs = if store.table_exists("pipeline_runs")? {
-        conn.prepare(
-            "select stage, status, strftime(finished_at, '%Y-%m-%d %H:%M:%S'), rows_out, error \
-             from pipeline_runs \
-             qualify row_number() over (partition by stage order by finished_at desc) = 1 \
-             order by finished_at",
-        )
-        .and_then(|mut s| {
-            s.query_map([], |r| {
-                Ok(LastRun {
-                    stage: r.get(0)?,
-                    status: r.get(1)?,
-                    finished_at: r.get(2)?,
-                    rows_out: r.get(3)?,
-                    error: r.get(4)?,
-                })
-            })?
-            .collect()
-        })
-        .context(|| "status: reading pipeline_runs".into())?
+        conn.prepare(crate::store::query("last_runs"))
+            .and_then(|mut s| {
+                s.query_map([], |r| {
+                    Ok(LastRun {
+                        stage: r.get(0)?,
+                        status: r.get(1)?,
+                        finished_at: r.get(2)?,
+                        rows_out: r.get(3)?,
+                        error: r.get(4)?,
+                    })
+                })?
+                .collect()
+            })
+            .context(|| "status: reading pipeline_runs".into())?
     } else {
         Vec::new()
     };
@@ -149,9 +132,14 @@ pub fn gather(store: &Store) -> Result<Status> {
 fn print_text(s: &Status) {
     println!("database: {}", s.database);
     println!();
-    println!("{:<24} {:>12}", "table", "rows");
+    println!("{:<24} {:>12}  written by", "table", "rows");
     for t in &s.tables {
-        println!("{:<24} {:>12}", t.table, t.rows);
+        let by = if t.written_by.is_empty() {
+            "-".to_string()
+        } else {
+            t.written_by.join(", ")
+        };
+        println!("{:<24} {:>12}  {by}", t.table, t.rows);
     }
     println!();
     match &s.production_model {
@@ -172,7 +160,7 @@ fn print_text(s: &Status) {
     match &s.last_drift {
         Some(d) => println!(
             "last drift check: {} on the population scored {} by {} (max PSI {:.4}, {})",
-            d.status, d.scored_on, d.model_id, d.max_psi, d.max_psi_feature
+            d.status, d.current_as_of, d.model_id, d.max_psi, d.max_psi_feature
         ),
         None => println!("last drift check: none yet (`churn run --stage drift`)"),
     }

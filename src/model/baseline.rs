@@ -1,11 +1,11 @@
 //! Single-input baselines: every numeric input used alone as a ranker, in
 //! both directions, on the same rows as the model. A model worth serving
-//! must rank better than the best of them (DESIGN §3).
+//! must rank better than the best of them (docs/design.md §3).
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::model::data::Frame;
+use crate::model::frame::Frame;
 #[cfg(test)]
 use crate::model::metrics::average_precision;
 use crate::model::metrics::check_classes;
@@ -244,8 +244,8 @@ mod tests {
             as_of: vec![0; n],
             numeric_names: columns.iter().map(|(c, _)| c.to_string()).collect(),
             numeric,
-            categorical: vec![vec![0; n]; crate::model::data::CATEGORICAL.len()],
-            levels: vec![Vec::new(); crate::model::data::CATEGORICAL.len()],
+            categorical: vec![vec![0; n]; crate::model::frame::CATEGORICAL.len()],
+            levels: vec![Vec::new(); crate::model::frame::CATEGORICAL.len()],
             label: label.to_vec(),
         }
     }

@@ -8,33 +8,7 @@ use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis, s};
 
-/// Why a fit could not be made: the inputs, or the solver.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum FitError {
-    #[error("train.c must be a positive number, got {0}")]
-    BadC(f64),
-    #[error("train.max_iter must be at least 1")]
-    BadMaxIter,
-    #[error("the tolerance must be a positive number, got {0}")]
-    BadTol(f64),
-    #[error("the design matrix has {rows} rows but there are {labels} labels")]
-    Shape { rows: usize, labels: usize },
-    #[error("there are no training rows: generate or ingest more days of data")]
-    NoRows,
-    #[error("labels must be 0 or 1, found {0}")]
-    BadLabel(f64),
-    #[error("the design matrix holds a non-finite value")]
-    NonFinite,
-    #[error(
-        "the training rows hold one class only ({positive} positive, {negative} negative); a classifier needs \
-         both: use more days of data or another population"
-    )]
-    OneClass { positive: usize, negative: usize },
-    #[error("the preconditioner is not positive definite at input {0}; check the design matrix")]
-    NotPositiveDefinite(usize),
-    #[error("L-BFGS: {0}")]
-    Solver(String),
-}
+pub use crate::error::FitError;
 
 type Result<T> = std::result::Result<T, FitError>;
 
@@ -193,13 +167,14 @@ fn accumulate(
 /// same bit for bit however many threads run them and whichever runs which.
 const BLOCK_ROWS: usize = 4096;
 
-/// The objective and its gradient (formulas above) from one pass over the
-/// rows (a row-major X is read once, never column by column), in blocks of
-/// rows on rayon's pool. Blocks, not fixed halves: when another process
-/// takes a core for a while (this 2-core machine has one at nice -10), the
-/// other thread can take the remaining blocks instead of waiting for a
+/// The objective f(β, b) = C·Σᵢ wᵢ·logloss(yᵢ, zᵢ) + ½‖β‖², zᵢ = xᵢβ + b,
+/// and its gradient ∇_β f = C·Xᵀr + β, ∂f/∂b = C·Σᵢ rᵢ with
+/// rᵢ = wᵢ·(σ(zᵢ) − yᵢ), from one pass over the rows (a row-major X is read
+/// once, never column by column), in blocks of rows on rayon's pool.
+/// Blocks, not fixed halves: when another process takes a core for a while,
+/// the other thread can take the remaining blocks instead of waiting for a
 /// straggling half (with fixed halves, evaluations that take 2 ms took up
-/// to 0.5 s at busy moments).
+/// to 0.5 s on a busy 2-core machine).
 pub fn objective_and_gradient(
     x: &Array2<f64>,
     y: &Array1<f64>,

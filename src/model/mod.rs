@@ -1,16 +1,17 @@
-//! The churn model: inputs read from DuckDB, a fitted transform and
-//! logistic regression, metrics, and the registry tables.
+//! The churn model, pure: the frame of inputs, a fitted transform and
+//! logistic regression, metrics, baselines, bootstrap intervals and the
+//! reference profile. Reading and writing tables is the store's work
+//! (`src/store/`).
 
 pub mod baseline;
 pub mod bootstrap;
-pub mod data;
+pub mod frame;
 pub mod logistic;
 pub mod metrics;
 pub mod preprocess;
-pub mod registry;
-pub mod scored;
+pub mod profile;
 
-use data::Frame;
+use frame::Frame;
 use preprocess::{Term, design};
 
 /// A model fully described by its terms (the intercept is one of them).
@@ -40,7 +41,7 @@ impl Model {
 
     /// The categorical inputs the model one-hot encodes, in CATEGORICAL order.
     pub fn categorical_features(&self) -> Vec<String> {
-        data::CATEGORICAL
+        frame::CATEGORICAL
             .iter()
             .filter(|c| {
                 self.terms

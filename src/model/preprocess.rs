@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
-use crate::model::data::{CATEGORICAL, Frame};
+use crate::model::frame::{CATEGORICAL, Frame};
 
 pub const INTERCEPT: &str = "(intercept)";
 

@@ -13,10 +13,11 @@ use std::time::Instant;
 use chrono::Utc;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
-use crate::db::{Access, Store};
 use crate::error::{Context, Error, Result};
+use crate::store::{Access, Store};
 
-pub use data::{RISK_ROWS, Report, gather, gather_for, thousands};
+pub use crate::format::thousands;
+pub use data::{RISK_ROWS, Report, gather, gather_for};
 
 macro_rules! templates {
     ($($name:literal),* $(,)?) => {
@@ -43,7 +44,7 @@ fn environment() -> &'static Environment<'static> {
         env.add_filter("num", |v: f64, digits: Option<usize>| {
             format!("{v:.*}", digits.unwrap_or(4))
         });
-        env.add_filter("risk", data::sig3);
+        env.add_filter("risk", crate::format::sig3);
         env.add_filter("pct", |v: f64, digits: Option<usize>| {
             format!("{:.*}%", digits.unwrap_or(1), v * 100.0)
         });
@@ -51,7 +52,7 @@ fn environment() -> &'static Environment<'static> {
         env.add_filter("when", |v: String| {
             v.chars().take(19).collect::<String>().replace('T', " ")
         });
-        env.add_filter("thousands", data::thousands);
+        env.add_filter("thousands", crate::format::thousands);
         for (name, source) in TEMPLATES {
             env.add_template(name, source).expect("embedded templates parse");
         }

@@ -3,7 +3,15 @@
 
 use serde::Serialize;
 
-use super::data::BinRow;
+/// One bin of a drift chart: its label, both shares and its PSI term.
+#[derive(Debug, Serialize)]
+pub struct BinRow {
+    pub bin: i32,
+    pub label: String,
+    pub reference_share: f64,
+    pub current_share: f64,
+    pub psi_term: f64,
+}
 
 // Plot geometry, in SVG user units.
 const W: f64 = 320.0;

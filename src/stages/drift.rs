@@ -1,7 +1,7 @@
 //! drift: the Population Stability Index of every input of the production
 //! model (and of its score) between the model's training rows (reference)
 //! and the population it scored last (current), as templated SQL
-//! (`sql/drift/*.sql`, DESIGN §4).
+//! (`sql/drift/*.sql`, docs/design.md §4).
 //!
 //! The reference side is a profile of the model's training rows, binned
 //! once and stored with the model (`model_reference_bins`, written by train
@@ -25,16 +25,20 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::error::{Context, Error, Result};
-use crate::model::data::{Frame, Rows, load, numeric_features};
-use crate::model::registry::{self, ModelRow};
+use crate::model::frame::Rows;
+use crate::model::profile::{ReferenceBin, reference_profile, reference_rows};
 use crate::sql;
-use crate::stages::Outcome;
+use crate::stages::{Ctx, Outcome, StageDef, Template};
+use crate::store;
+use crate::store::drift::{DriftRun, FeatureDrift};
+use crate::store::frames::{load, numeric_features};
+use crate::store::models::{self, ModelRow};
+use crate::store::models::{load_reference, store_reference};
+use crate::store::quote;
+use crate::store::status::Verdict;
 
 /// Shares below this are raised to it, so an empty bin has a finite PSI term.
 pub const MIN_SHARE: f64 = 1e-4;
-
-/// The name the model's score goes by in the drift tables.
-pub const SCORE_FEATURE: &str = "churn_risk";
 
 #[derive(Debug, Clone, Serialize)]
 struct Bin {
@@ -80,74 +84,13 @@ pub struct Spec<'a> {
     pub fail_psi: f64,
 }
 
-/// One feature's result, as printed and written to `--json`.
-#[derive(Debug, Clone, Serialize)]
-pub struct FeatureDrift {
-    pub feature: String,
-    pub kind: String,
-    pub psi: f64,
-    pub status: String,
-    pub reference_count: i64,
-    pub current_count: i64,
-    pub reference_nulls: i64,
-    pub current_nulls: i64,
-}
-
-/// The run summary, as written to `--json`.
+/// The check as `--json` writes it: its `drift_runs` row and the results
+/// of every input.
 #[derive(Debug, Clone, Serialize)]
 pub struct DriftReport {
-    pub run_id: String,
-    pub model_id: String,
-    pub status: String,
-    pub reference_from: NaiveDate,
-    pub reference_to: NaiveDate,
-    pub reference_rows: i64,
-    pub current_as_of: NaiveDate,
-    pub current_rows: i64,
-    pub bins: u32,
-    pub warn_psi: f64,
-    pub fail_psi: f64,
-    pub max_psi: f64,
-    pub max_psi_feature: String,
+    #[serde(flatten)]
+    pub run: DriftRun,
     pub features: Vec<FeatureDrift>,
-}
-
-/// A double as a SQL literal that DuckDB parses back to the same value.
-fn literal(x: f64) -> String {
-    if x == f64::INFINITY {
-        "'inf'::double".to_string()
-    } else if x == f64::NEG_INFINITY {
-        "'-inf'::double".to_string()
-    } else {
-        format!("'{x:?}'::double")
-    }
-}
-
-/// A string as a SQL string literal body.
-fn quoted(s: &str) -> String {
-    s.replace('\'', "''")
-}
-
-/// The bins of a numeric feature from its reference quantiles: duplicate
-/// edges merged, outer bins open.
-pub fn bins_from_edges(edges: &[f64]) -> Vec<(f64, f64)> {
-    let mut e: Vec<f64> = edges.iter().copied().filter(|x| x.is_finite()).collect();
-    e.sort_by(f64::total_cmp);
-    e.dedup();
-    let mut bounds = vec![f64::NEG_INFINITY];
-    bounds.extend(e);
-    bounds.push(f64::INFINITY);
-    bounds.windows(2).map(|w| (w[0], w[1])).collect()
-}
-
-fn psi_status(psi: f64, warn: f64, fail: f64) -> &'static str {
-    if psi >= fail {
-        "FAIL"
-    } else if psi >= warn {
-        "WARN"
-    } else {
-        "OK"
-    }
 }
 
 /// The date the production model last scored, and a warning when features
@@ -179,174 +122,6 @@ fn current_date(conn: &Connection, production: &ModelRow) -> Result<NaiveDate> {
         );
     }
     Ok(scored)
-}
-
-/// One bin of a model's reference profile: its training rows binned for
-/// drift (table `model_reference_bins`). Numeric and score bins are
-/// numbered 1.. with their bounds (lower < x <= upper), the NULL bin is 0;
-/// categorical bins hold one category each (NULL: bin 0), numbered by
-/// category.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReferenceBin {
-    pub feature: String,
-    /// numeric, score or categorical.
-    pub kind: String,
-    pub bin: i32,
-    pub lower: Option<f64>,
-    pub upper: Option<f64>,
-    pub category: Option<String>,
-    pub count: i64,
-}
-
-/// The reference bins of one numeric input (NaN = NULL): `n_bins` quantile
-/// bins of its values (numpy linear quantiles, duplicate edges merged, outer
-/// bins open), each value in the bin with lower < x <= upper, and the NULL
-/// bin when there are NULLs.
-pub fn numeric_reference(feature: &str, kind: &str, values: &[f64], n_bins: u32) -> Vec<ReferenceBin> {
-    let qs: Vec<f64> = (1..n_bins).map(|k| f64::from(k) / f64::from(n_bins)).collect();
-    let bounds = bins_from_edges(&quantiles(values.iter().copied(), &qs));
-    let uppers: Vec<f64> = bounds.iter().map(|&(_, upper)| upper).collect();
-    let mut counts = vec![0i64; bounds.len()];
-    let mut nulls = 0i64;
-    for &x in values {
-        if x.is_nan() {
-            nulls += 1;
-        } else {
-            // The first bin whose upper bound is >= x; the last is +inf.
-            let k = uppers.partition_point(|&u| u < x).min(counts.len() - 1);
-            counts[k] += 1;
-        }
-    }
-    let bin = |bin: i32, lower: Option<f64>, upper: Option<f64>, count: i64| ReferenceBin {
-        feature: feature.to_string(),
-        kind: kind.to_string(),
-        bin,
-        lower,
-        upper,
-        category: None,
-        count,
-    };
-    let mut out = Vec::with_capacity(bounds.len() + 1);
-    if nulls > 0 {
-        out.push(bin(0, None, None, nulls));
-    }
-    for (k, (&(lower, upper), &count)) in bounds.iter().zip(&counts).enumerate() {
-        out.push(bin(k as i32 + 1, Some(lower), Some(upper), count));
-    }
-    out
-}
-
-/// The reference bins of one categorical input: one per category seen,
-/// numbered in category order, and bin 0 for NULL when there are NULLs.
-pub fn categorical_reference<'a>(
-    feature: &str,
-    values: impl IntoIterator<Item = Option<&'a str>>,
-) -> Vec<ReferenceBin> {
-    let mut counts: std::collections::BTreeMap<Option<&str>, i64> = std::collections::BTreeMap::new();
-    for v in values {
-        *counts.entry(v).or_default() += 1;
-    }
-    // None sorts first: the NULL bin is 0, the categories 1.. in order.
-    let offset = i32::from(!counts.contains_key(&None));
-    counts
-        .into_iter()
-        .enumerate()
-        .map(|(k, (category, count))| ReferenceBin {
-            feature: feature.to_string(),
-            kind: "categorical".to_string(),
-            bin: k as i32 + offset,
-            lower: None,
-            upper: None,
-            category: category.map(str::to_string),
-            count,
-        })
-        .collect()
-}
-
-/// The reference profile of `model`: `rows` of `frame` (its training rows)
-/// and their scores, binned for every input the model reads and its score.
-pub fn reference_profile(
-    model: &crate::model::Model,
-    frame: &Frame,
-    rows: &[usize],
-    scores: &[f64],
-    n_bins: u32,
-) -> Result<Vec<ReferenceBin>> {
-    let mut out = Vec::new();
-    for name in model.numeric_features() {
-        let j = frame
-            .numeric_index(&name)
-            .ok_or_else(|| Error::Other(format!("drift: the reference rows lack column {name}")))?;
-        let column = frame.numeric.column(j);
-        let values: Vec<f64> = rows.iter().map(|&i| column[i]).collect();
-        out.extend(numeric_reference(&name, "numeric", &values, n_bins));
-    }
-    out.extend(numeric_reference(SCORE_FEATURE, "score", scores, n_bins));
-    for name in model.categorical_features() {
-        let k = Frame::categorical_index(&name)
-            .ok_or_else(|| Error::Other(format!("drift: {name} is not a categorical input")))?;
-        out.extend(categorical_reference(
-            &name,
-            rows.iter().map(|&i| frame.category(k, i)),
-        ));
-    }
-    Ok(out)
-}
-
-/// Stores `model_id`'s reference profile for `n_bins` numeric bins.
-pub fn store_reference(conn: &Connection, model_id: &str, n_bins: u32, bins: &[ReferenceBin]) -> Result<()> {
-    let mut app = conn
-        .appender("model_reference_bins")
-        .context(|| "opening the model_reference_bins appender".into())?;
-    for b in bins {
-        app.append_row(duckdb::params![
-            model_id, n_bins, b.feature, b.kind, b.bin, b.lower, b.upper, b.category, b.count
-        ])
-        .context(|| format!("storing the reference profile of {model_id}"))?;
-    }
-    app.flush()
-        .context(|| format!("storing the reference profile of {model_id}"))
-}
-
-/// `model_id`'s stored reference profile for `n_bins` numeric bins (empty
-/// when it has none).
-pub fn load_reference(conn: &Connection, model_id: &str, n_bins: u32) -> Result<Vec<ReferenceBin>> {
-    let mut stmt = conn
-        .prepare(
-            "select feature, kind, bin, lower, upper, category, reference_count from model_reference_bins \
-             where model_id = ? and bins = ? order by feature, bin",
-        )
-        .context(|| "drift: reading model_reference_bins".into())?;
-    stmt.query_map(duckdb::params![model_id, n_bins], |r| {
-        Ok(ReferenceBin {
-            feature: r.get(0)?,
-            kind: r.get(1)?,
-            bin: r.get(2)?,
-            lower: r.get(3)?,
-            upper: r.get(4)?,
-            category: r.get(5)?,
-            count: r.get(6)?,
-        })
-    })
-    .and_then(|rows| rows.collect())
-    .context(|| "drift: reading model_reference_bins".into())
-}
-
-/// The number of rows behind a profile: every input counts each row once.
-pub fn reference_rows(bins: &[ReferenceBin]) -> Result<i64> {
-    let mut per_feature: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
-    for b in bins {
-        *per_feature.entry(&b.feature).or_default() += b.count;
-    }
-    let mut totals = per_feature.values().copied();
-    let first = totals.next().unwrap_or(0);
-    if totals.any(|n| n != first) {
-        return Err(Error::Other(format!(
-            "the stored reference profile is inconsistent (inputs count different rows: {per_feature:?}); \
-             delete its rows from model_reference_bins and run drift again to rebuild it"
-        )));
-    }
-    Ok(first)
 }
 
 /// Builds the production model's reference profile from its training rows
@@ -383,52 +158,6 @@ fn profile_from_training_set(
     reference_profile(model, &frame, &rows, &scores, n_bins)
 }
 
-/// Quantiles at `qs` of the non-NaN `values` with numpy's default (linear)
-/// method: virtual index h = (n-1)q between order statistics a and b, and
-/// numpy's rounding of the interpolation (from b when h's fraction is 0.5 or
-/// more). Empty input gives no quantiles.
-pub fn quantiles(values: impl IntoIterator<Item = f64>, qs: &[f64]) -> Vec<f64> {
-    let mut v: Vec<f64> = values.into_iter().filter(|x| !x.is_nan()).collect();
-    let n = v.len();
-    if n == 0 {
-        return Vec::new();
-    }
-    let positions: Vec<(usize, usize, f64)> = qs
-        .iter()
-        .map(|&q| {
-            let h = (n - 1) as f64 * q;
-            let lo = (h.floor() as usize).min(n - 1);
-            (lo, (lo + 1).min(n - 1), h - h.floor())
-        })
-        .collect();
-    let mut needed: Vec<usize> = positions.iter().flat_map(|&(a, b, _)| [a, b]).collect();
-    needed.sort_unstable();
-    needed.dedup();
-    // Order statistics by successive selection on the remaining right part.
-    let mut stats = std::collections::HashMap::new();
-    let mut start = 0;
-    for k in needed {
-        let (_, nth, _) = v[start..].select_nth_unstable_by(k - start, f64::total_cmp);
-        stats.insert(k, *nth);
-        start = k + 1;
-        if start >= n {
-            break;
-        }
-    }
-    positions
-        .into_iter()
-        .map(|(lo, hi, g)| {
-            let (a, b) = (stats[&lo], stats[&hi]);
-            let diff = b - a;
-            if g >= 0.5 {
-                b - diff * (1.0 - g)
-            } else {
-                a + diff * g
-            }
-        })
-        .collect()
-}
-
 /// Bins the current sample (table `drift_current`) as the reference profile
 /// of `spec` bins its training rows, writes the bins and per-feature PSI of
 /// `spec.run_id` to `drift_bins` and `drift_results`, and returns the
@@ -445,7 +174,7 @@ pub fn measure(conn: &Connection, spec: &Spec<'_>) -> Result<Vec<FeatureDrift>> 
     execute(conn, "drift/results.sql", "insert into drift_results", &ctx)?;
     conn.execute_batch("drop table drift_binned")
         .context(|| "drift: dropping drift_binned".into())?;
-    read_results(conn, &spec.run_id)
+    store::drift::results(conn, &spec.run_id)
 }
 
 /// The template values that bin the current sample by `spec`'s reference.
@@ -469,7 +198,7 @@ fn bins_sql(spec: &Spec<'_>, dialect: sql::Dialect) -> Result<DriftSql> {
             let f = numeric.last_mut().expect("pushed above");
             f.bins.push(Bin {
                 bin: b.bin,
-                upper: literal(upper),
+                upper: quote::double(upper),
             });
         }
     }
@@ -479,8 +208,8 @@ fn bins_sql(spec: &Spec<'_>, dialect: sql::Dialect) -> Result<DriftSql> {
     categorical.dedup();
     Ok(DriftSql {
         dialect,
-        run_id: quoted(&spec.run_id),
-        model_id: quoted(&spec.model_id),
+        run_id: quote::string_in(dialect, &spec.run_id),
+        model_id: quote::string_in(dialect, &spec.model_id),
         n_bins: spec.n_bins,
         reference_rows: reference_rows(spec.reference)?,
         numeric,
@@ -503,7 +232,7 @@ pub fn render(
     run_id: &str,
     dialect: sql::Dialect,
 ) -> Result<Vec<(&'static str, String)>> {
-    let production = registry::production(conn)?.ok_or_else(|| {
+    let production = models::production(conn)?.ok_or_else(|| {
         Error::MissingInput(
             "the drift SQL bins by the production model's reference profile and there is no production model: \
              run `churn run --to promote` first"
@@ -542,41 +271,17 @@ fn execute(conn: &Connection, template: &str, prefix: &str, ctx: &DriftSql) -> R
         .context(|| format!("drift: running sql/{template}"))
 }
 
-/// The stored results of a run, largest PSI first.
-pub fn read_results(conn: &Connection, run_id: &str) -> Result<Vec<FeatureDrift>> {
-    let mut stmt = conn
-        .prepare(
-            "select feature, kind, psi, status, reference_count, current_count, reference_nulls, current_nulls \
-             from drift_results where run_id = ? order by psi desc, feature",
-        )
-        .context(|| "drift: reading drift_results".into())?;
-    stmt.query_map([run_id], |r| {
-        Ok(FeatureDrift {
-            feature: r.get(0)?,
-            kind: r.get(1)?,
-            psi: r.get(2)?,
-            status: r.get(3)?,
-            reference_count: r.get(4)?,
-            current_count: r.get(5)?,
-            reference_nulls: r.get(6)?,
-            current_nulls: r.get(7)?,
-        })
-    })
-    .and_then(|rows| rows.collect())
-    .context(|| "drift: reading drift_results".into())
-}
-
 /// Prints the features sorted by PSI.
 fn print_report(report: &DriftReport) {
     println!(
         "drift of {} ({}): reference {} rows ({} to {}), current {} rows (scored {})",
-        report.model_id,
-        report.status,
-        report.reference_rows,
-        report.reference_from,
-        report.reference_to,
-        report.current_rows,
-        report.current_as_of
+        report.run.model_id,
+        report.run.status,
+        report.run.reference_rows,
+        report.run.reference_from,
+        report.run.reference_to,
+        report.run.current_rows,
+        report.run.current_as_of
     );
     println!("{:<28} {:<12} {:>10}  status", "feature", "kind", "psi");
     for f in &report.features {
@@ -599,15 +304,15 @@ fn write_json(path: &Path, report: &DriftReport) -> Result<()> {
 }
 
 pub fn run(conn: &Connection, config: &Config, run_id: &str, json: Option<&Path>) -> Result<Outcome> {
-    let _memory = crate::db::leave_memory_to_rust(conn, "drift");
-    let production = registry::production(conn)?.ok_or_else(|| {
+    let _memory = crate::store::leave_memory_to_rust(conn, "drift");
+    let production = models::production(conn)?.ok_or_else(|| {
         Error::MissingInput(
             "drift checks the production model's inputs and there is no production model: run \
              `churn run --to score` first"
                 .into(),
         )
     })?;
-    let model = registry::load(conn, &production.model_id)?;
+    let model = models::load(conn, &production.model_id)?;
     let current = current_date(conn, &production)?;
     let clock = std::time::Instant::now();
     let lap = |step: &str| tracing::debug!(step, seconds = clock.elapsed().as_secs_f64(), "drift timing");
@@ -628,7 +333,7 @@ pub fn run(conn: &Connection, config: &Config, run_id: &str, json: Option<&Path>
     let reference_rows = reference_rows(&reference)?;
 
     let samples = DriftSql {
-        model_id: quoted(&production.model_id),
+        model_id: quote::string(&production.model_id),
         current_date: Some(current.to_string()),
         ..DriftSql::default()
     };
@@ -676,36 +381,14 @@ pub fn run(conn: &Connection, config: &Config, run_id: &str, json: Option<&Path>
         .first()
         .cloned()
         .ok_or_else(|| Error::Other("drift: no feature was measured".into()))?;
-    let n_fail = features.iter().filter(|f| f.status == "FAIL").count();
-    let n_warn = features.iter().filter(|f| f.status == "WARN").count();
-    let status = psi_status(worst.psi, d.warn_psi, d.fail_psi);
-    conn.execute(
-        "insert into drift_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        duckdb::params![
-            run_id,
-            production.model_id,
-            Utc::now().naive_utc(),
-            production.train_from,
-            production.train_to,
-            reference_rows,
-            current,
-            current_rows,
-            d.bins,
-            d.warn_psi,
-            d.fail_psi,
-            worst.psi,
-            worst.feature,
-            n_warn as i32,
-            n_fail as i32,
-            status,
-        ],
-    )
-    .context(|| "drift: recording the run".into())?;
-
-    let report = DriftReport {
+    let count = |v: Verdict| features.iter().filter(|f| f.status == v).count() as i32;
+    let (n_warn, n_fail) = (count(Verdict::Warn), count(Verdict::Fail));
+    // The run's verdict is its worst input's, as the SQL decided it.
+    let status = features.iter().map(|f| f.status).max().unwrap_or(Verdict::Ok);
+    let run = DriftRun {
         run_id: run_id.to_string(),
         model_id: production.model_id.clone(),
-        status: status.to_string(),
+        checked_at: Utc::now().naive_utc(),
         reference_from: production.train_from,
         reference_to: production.train_to,
         reference_rows,
@@ -716,8 +399,12 @@ pub fn run(conn: &Connection, config: &Config, run_id: &str, json: Option<&Path>
         fail_psi: d.fail_psi,
         max_psi: worst.psi,
         max_psi_feature: worst.feature.clone(),
-        features,
+        n_warn,
+        n_fail,
+        status,
     };
+    store::drift::insert_run(conn, &run)?;
+    let report = DriftReport { run, features };
     print_report(&report);
     if let Some(path) = json {
         write_json(path, &report)?;
@@ -725,10 +412,10 @@ pub fn run(conn: &Connection, config: &Config, run_id: &str, json: Option<&Path>
     let failing: Vec<String> = report
         .features
         .iter()
-        .filter(|f| f.status == "FAIL")
+        .filter(|f| f.status == Verdict::Fail)
         .map(|f| format!("{} {:.3}", f.feature, f.psi))
         .collect();
-    let failure = (status == "FAIL").then(|| {
+    let failure = (status == Verdict::Fail).then(|| {
         Error::DriftFail(format!(
             "{} input(s) at or above PSI {}: {}; retrain with `churn run --stage retrain`",
             failing.len(),
@@ -739,70 +426,62 @@ pub fn run(conn: &Connection, config: &Config, run_id: &str, json: Option<&Path>
     Ok(Outcome {
         rows_out: report.features.len() as i64,
         params: serde_json::json!({
-            "model_id": report.model_id,
+            "model_id": report.run.model_id,
             "current_as_of": current,
             "status": status,
-            "max_psi": report.max_psi,
-            "max_psi_feature": report.max_psi_feature,
+            "max_psi": report.run.max_psi,
+            "max_psi_feature": report.run.max_psi_feature,
         }),
         failure,
         summary: format!(
             "{status}: max PSI {:.4} ({}), {n_warn} WARN, {n_fail} FAIL over {} inputs",
-            report.max_psi,
-            report.max_psi_feature,
+            report.run.max_psi,
+            report.run.max_psi_feature,
             report.features.len()
         ),
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The drift stage (docs/design.md §4). `json`: also write the report to
+/// this file.
+#[derive(Debug, Default)]
+pub struct Drift {
+    pub json: Option<std::path::PathBuf>,
+}
 
-    #[test]
-    fn duplicate_edges_merge_and_outer_bins_are_open() {
-        let bins = bins_from_edges(&[0.0, 0.0, 1.0, 2.5, 2.5]);
-        assert_eq!(
-            bins,
-            vec![
-                (f64::NEG_INFINITY, 0.0),
-                (0.0, 1.0),
-                (1.0, 2.5),
-                (2.5, f64::INFINITY)
-            ]
-        );
-        assert_eq!(bins_from_edges(&[]), vec![(f64::NEG_INFINITY, f64::INFINITY)]);
+impl StageDef for Drift {
+    fn name(&self) -> &'static str {
+        "drift"
     }
 
-    #[test]
-    fn quantiles_follow_numpy_linear() {
-        // numpy.quantile([1, 2, 3, 4, 10], [0.1, 0.5, 0.9, 0.95]) = 1.4, 3, 7.6, 8.8
-        let q = quantiles([10.0, 3.0, f64::NAN, 1.0, 4.0, 2.0], &[0.1, 0.5, 0.9, 0.95]);
-        let want = [1.4, 3.0, 7.6, 8.8];
-        for (a, b) in q.iter().zip(want) {
-            assert!((a - b).abs() < 1e-12, "{q:?}");
-        }
-        // Between equal neighbours the edge is the value itself, to the bit.
-        let x = 176.0 / 3.0;
-        assert_eq!(quantiles([x; 7], &[0.2, 0.7]), vec![x, x]);
-        assert!(quantiles([f64::NAN], &[0.5]).is_empty());
-        assert_eq!(quantiles([5.0], &[0.1, 0.9]), vec![5.0, 5.0]);
+    fn reads(&self) -> &'static [&'static str] {
+        &["predictions", "models", "training_set", "user_features_daily"]
     }
 
-    #[test]
-    fn literals_round_trip() {
-        for x in [0.1, 1.0 / 3.0, 1e-7, -2.5e300, 42.0] {
-            let l = literal(x);
-            let inner = l.trim_start_matches('\'').split('\'').next().unwrap();
-            assert_eq!(inner.parse::<f64>().unwrap(), x);
-        }
-        assert_eq!(literal(f64::INFINITY), "'inf'::double");
+    fn writes(&self) -> &'static [&'static str] {
+        &[
+            "drift_runs",
+            "drift_results",
+            "drift_bins",
+            "model_reference_bins",
+        ]
     }
 
-    #[test]
-    fn status_thresholds_are_inclusive_at_the_top() {
-        assert_eq!(psi_status(0.0999, 0.1, 0.25), "OK");
-        assert_eq!(psi_status(0.1, 0.1, 0.25), "WARN");
-        assert_eq!(psi_status(0.25, 0.1, 0.25), "FAIL");
+    /// Rendered at run time with the production model's inputs and the
+    /// bins of its training rows: `churn sql drift` prints them raw.
+    fn templates(&self, _config: &Config) -> Vec<Template> {
+        sql::names_under("drift/").map(Template::select).collect()
+    }
+
+    fn spark_inputs(&self) -> &'static [&'static str] {
+        &["user_features_daily", "predictions", "model_reference_bins"]
+    }
+
+    fn invalidated_by(&self) -> &'static [&'static str] {
+        &["predictions"]
+    }
+
+    fn run(&self, conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
+        run(conn, ctx.config, &ctx.run_id, self.json.as_deref())
     }
 }

@@ -16,9 +16,9 @@ use duckdb::Connection;
 use crate::config::Config;
 use crate::error::{Context, Error, Result};
 use crate::model::metrics::{average_precision, expected_calibration_error, roc_auc};
-use crate::model::registry::{self, ModelRow};
 use crate::sql::{self, SqlContext};
-use crate::stages::Outcome;
+use crate::stages::{Ctx, Outcome, StageDef, Template};
+use crate::store::models::{self, ModelRow};
 
 /// One measured slice (a day, or a model's pooled window).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -139,11 +139,11 @@ fn measure(
 /// Every day slice of every model, and each model's pooled window.
 pub fn measure_all(conn: &Connection, config: &Config, ctx: &SqlContext) -> Result<Vec<Performance>> {
     let matured = read_matured(conn, ctx)?;
-    let production = registry::production(conn)?.map(|m| m.model_id);
+    let production = models::production(conn)?.map(|m| m.model_id);
     let max_drop = config.monitor.max_pr_auc_drop;
     let mut out = Vec::new();
     for (model_id, rows) in &matured {
-        let Some(model) = registry::get(conn, model_id)? else {
+        let Some(model) = models::get(conn, model_id)? else {
             continue;
         };
         let is_production = production.as_deref() == Some(model_id.as_str());
@@ -250,7 +250,7 @@ fn print_table(results: &[Performance], production: &str) {
 }
 
 pub fn run(conn: &Connection, config: &Config, ctx: &SqlContext, run_id: &str) -> Result<Outcome> {
-    let production = registry::production(conn)?.ok_or_else(|| {
+    let production = models::production(conn)?.ok_or_else(|| {
         Error::MissingInput(
             "evaluate measures the production model's predictions and there is none: run \
              `churn run --stage train --stage promote --stage score` first"
@@ -315,4 +315,31 @@ pub fn run(conn: &Connection, config: &Config, ctx: &SqlContext, run_id: &str) -
         failure,
         summary,
     })
+}
+
+/// The evaluate stage (docs/design.md §4): realised performance of every
+/// predictions slice whose labels have matured.
+#[derive(Debug, Default)]
+pub struct Evaluate;
+
+impl StageDef for Evaluate {
+    fn name(&self) -> &'static str {
+        "evaluate"
+    }
+
+    fn reads(&self) -> &'static [&'static str] {
+        &["predictions", "models", "labels_daily"]
+    }
+
+    fn writes(&self) -> &'static [&'static str] {
+        &["performance_runs"]
+    }
+
+    fn templates(&self, _config: &Config) -> Vec<Template> {
+        vec![Template::select("evaluate/matured.sql")]
+    }
+
+    fn run(&self, conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
+        run(conn, ctx.config, &ctx.sql(), &ctx.run_id)
+    }
 }

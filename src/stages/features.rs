@@ -3,10 +3,11 @@
 
 use duckdb::Connection;
 
+use crate::config::Config;
 use crate::error::Result;
 use crate::sql::SqlContext;
 use crate::stages::batches::{self, ROWS_PER_BATCH};
-use crate::stages::{Outcome, Stage};
+use crate::stages::{Ctx, Outcome, Stage, StageDef, Template};
 
 pub fn run(conn: &Connection, ctx: &SqlContext) -> Result<Outcome> {
     run_in_batches(conn, ctx, ROWS_PER_BATCH)
@@ -39,4 +40,33 @@ pub fn run_in_batches(conn: &Connection, ctx: &SqlContext, rows_per_batch: i64) 
             ctx.windows
         ),
     })
+}
+
+/// The features stage (docs/design.md §1): rolling-window features per (user, as-of day).
+#[derive(Debug, Default)]
+pub struct Features;
+
+impl StageDef for Features {
+    fn name(&self) -> &'static str {
+        "features"
+    }
+
+    fn reads(&self) -> &'static [&'static str] {
+        &["user_daily"]
+    }
+
+    fn writes(&self) -> &'static [&'static str] {
+        &["user_features_daily"]
+    }
+
+    fn templates(&self, _config: &Config) -> Vec<Template> {
+        vec![Template::table(
+            "user_features_daily",
+            "features/user_features_daily.sql",
+        )]
+    }
+
+    fn run(&self, conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
+        run(conn, &ctx.sql())
+    }
 }

@@ -22,45 +22,13 @@ use duckdb::arrow::array::{
 };
 use duckdb::arrow::record_batch::RecordBatch;
 
-use crate::config::{DriftScenario, GenerateConfig, Overrides};
+use crate::config::{DriftScenario, GenerateConfig};
 use crate::error::{Context, Error, Result};
 use crate::simulation::{COUNTRIES, Event, SECONDS_PER_DAY, SOURCES, User, World};
 use crate::sql;
-use crate::stages::Outcome;
+use crate::stages::{Ctx, Outcome, StageDef};
 
 const USERS_PER_CHUNK: usize = 512;
-
-/// Flags of the generate stage that override config values.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct SimArgs {
-    /// generate: number of users (overrides generate.users).
-    #[arg(long)]
-    pub users: Option<u32>,
-
-    /// generate: number of days (overrides generate.days).
-    #[arg(long)]
-    pub days: Option<u32>,
-
-    /// generate: first simulated day, YYYY-MM-DD (overrides generate.start_date).
-    #[arg(long)]
-    pub start_date: Option<NaiveDate>,
-
-    /// generate: random seed (overrides generate.seed).
-    #[arg(long)]
-    pub seed: Option<u64>,
-}
-
-impl SimArgs {
-    /// The flags as config overrides (the highest precedence).
-    pub fn overrides(&self) -> Overrides {
-        Overrides {
-            users: self.users,
-            days: self.days,
-            start_date: self.start_date,
-            seed: self.seed,
-        }
-    }
-}
 
 /// A chunk of consecutive users' events, as Arrow columns.
 struct Chunk {
@@ -582,4 +550,35 @@ pub fn append(
         failure: None,
         summary: format!("appended {n_days} days ({from} to {to}): {n_events} events, {added} new users"),
     })
+}
+
+/// The generate stage (docs/design.md §2): a new synthetic world, or with
+/// `append_days` the same world continued for that many days.
+#[derive(Debug, Default)]
+pub struct Generate {
+    pub append_days: Option<u32>,
+}
+
+impl StageDef for Generate {
+    fn name(&self) -> &'static str {
+        "generate"
+    }
+
+    fn writes(&self) -> &'static [&'static str] {
+        &["users", "events", "synthetic_truth", "simulation"]
+    }
+
+    fn is_load(&self) -> bool {
+        true
+    }
+
+    fn run(&self, conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
+        let bar = ctx.progress_bar("users");
+        let g = &ctx.config.generate;
+        let load_id = ctx.load_id(self.name());
+        match self.append_days {
+            Some(days) => append(conn, &g.drift, days, &load_id, &bar),
+            None => run(conn, g, &g.drift, &load_id, &bar),
+        }
+    }
 }

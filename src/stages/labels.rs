@@ -2,10 +2,11 @@
 
 use duckdb::Connection;
 
+use crate::config::Config;
 use crate::error::{Context, Result};
 use crate::sql::SqlContext;
 use crate::stages::batches::{self, ROWS_PER_BATCH};
-use crate::stages::{Outcome, Stage};
+use crate::stages::{Ctx, Outcome, Stage, StageDef, Template};
 
 pub fn run(conn: &Connection, ctx: &SqlContext) -> Result<Outcome> {
     run_in_batches(conn, ctx, ROWS_PER_BATCH)
@@ -49,4 +50,30 @@ pub fn run_in_batches(conn: &Connection, ctx: &SqlContext, rows_per_batch: i64) 
             ctx.inactive_days
         ),
     })
+}
+
+/// The labels stage (docs/design.md §1): the forward-looking churn label per (user, as-of day).
+#[derive(Debug, Default)]
+pub struct Labels;
+
+impl StageDef for Labels {
+    fn name(&self) -> &'static str {
+        "labels"
+    }
+
+    fn reads(&self) -> &'static [&'static str] {
+        &["user_daily"]
+    }
+
+    fn writes(&self) -> &'static [&'static str] {
+        &["labels_daily"]
+    }
+
+    fn templates(&self, _config: &Config) -> Vec<Template> {
+        vec![Template::table("labels_daily", "labels/labels_daily.sql")]
+    }
+
+    fn run(&self, conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
+        run(conn, &ctx.sql())
+    }
 }

@@ -1,113 +1,159 @@
-//! The pipeline stages (DESIGN §1): names, order, inputs, and the runner that
-//! gives every stage one transaction and a row in `pipeline_runs`.
+//! The pipeline stages (docs/design.md §1): the catalogue that names them in
+//! order, what each declares about itself (`StageDef`, implemented in the
+//! stage's own file), and the runner that gives every stage one transaction
+//! and a row in `pipeline_runs`.
 
 pub mod batches;
-pub mod drift;
-pub mod evaluate;
-pub mod features;
-pub mod generate;
-pub mod ingest;
-pub mod labels;
-pub mod prepare;
-pub mod promote;
-pub mod retrain;
-pub mod score;
-pub mod train;
-pub mod training_set;
-pub mod validate;
 
 use std::fmt;
 
 use chrono::Utc;
-use clap::ValueEnum;
 use duckdb::Connection;
 use rand::Rng;
 
 use crate::config::Config;
-use crate::db::{RunRecord, Store};
 use crate::error::{Error, Result};
-use crate::sql::{self, SqlContext};
+use crate::sql::SqlContext;
+use crate::store::status::RunStatus;
+use crate::store::{RunRecord, Store};
 
-/// Every stage, in pipeline order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum)]
-pub enum Stage {
-    Generate,
-    Ingest,
-    Validate,
-    Prepare,
-    Features,
-    Labels,
-    TrainingSet,
-    Train,
-    Promote,
-    Score,
-    Drift,
-    Evaluate,
-    Retrain,
+/// What a stage declares about itself, in its own file: the runner, `churn
+/// run`, `churn sql`, `churn status` and the Spark rendering read these and
+/// nothing else. A stage value carries its own options (`score::Score`
+/// holds the dates to score); the catalogue's values have the defaults.
+pub trait StageDef {
+    /// The name on the command line and in `pipeline_runs`.
+    fn name(&self) -> &'static str;
+
+    /// Tables the stage reads; each must have rows before it runs.
+    fn reads(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Tables the stage writes.
+    fn writes(&self) -> &'static [&'static str];
+
+    /// The SQL templates the stage runs on DuckDB, in order (`churn sql`).
+    fn templates(&self, _config: &Config) -> Vec<Template> {
+        Vec::new()
+    }
+
+    /// The lake tables its Spark SQL reads (`churn sql --dialect spark`):
+    /// by default what it reads.
+    fn spark_inputs(&self) -> &'static [&'static str] {
+        self.reads()
+    }
+
+    /// A load appends rows tagged with its load id and writes its row of the
+    /// `loads` ledger in the same transaction (docs/design.md §5).
+    fn is_load(&self) -> bool {
+        false
+    }
+
+    /// Tables whose new rows make this stage's output stale: the stage to
+    /// rerun after a load of them.
+    fn invalidated_by(&self) -> &'static [&'static str] {
+        self.reads()
+    }
+
+    /// The stage's work, inside the runner's transaction.
+    fn run(&self, conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome>;
 }
 
-/// What `churn run` runs with no stage named.
-pub const DEFAULT_PIPELINE: [Stage; 11] = [
-    Stage::Generate,
-    Stage::Validate,
-    Stage::Prepare,
-    Stage::Features,
-    Stage::Labels,
-    Stage::TrainingSet,
-    Stage::Train,
-    Stage::Promote,
-    Stage::Score,
-    Stage::Drift,
-    Stage::Evaluate,
-];
+/// One SQL template a stage runs: the table it builds (`None` for a check
+/// or a select the stage reads back) and its path under `sql/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Template {
+    pub table: Option<&'static str>,
+    pub name: &'static str,
+}
+
+impl Template {
+    /// A template that builds `table`.
+    pub const fn table(table: &'static str, name: &'static str) -> Template {
+        Template {
+            table: Some(table),
+            name,
+        }
+    }
+
+    /// A template that only selects.
+    pub const fn select(name: &'static str) -> Template {
+        Template { table: None, name }
+    }
+}
+
+/// The catalogue: one line per stage, in pipeline order, naming the stage's
+/// file (module) and the type in it that declares it. Generates the module
+/// declarations, `Stage`, its list and the lookup of each declaration, so a
+/// new stage is its file, its SQL and one line here.
+macro_rules! catalogue {
+    ($($variant:ident => $module:ident :: $def:ident),* $(,)?) => {
+        $(pub mod $module;)*
+
+        /// Every stage, in pipeline order.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Stage {
+            $($variant),*
+        }
+
+        impl Stage {
+            /// Every stage, in pipeline order.
+            pub const ALL: &'static [Stage] = &[$(Stage::$variant),*];
+
+            /// The stage's declaration, with default options.
+            pub fn def(self) -> Box<dyn StageDef> {
+                match self {
+                    $(Stage::$variant => Box::new($module::$def::default())),*
+                }
+            }
+        }
+    };
+}
+
+catalogue! {
+    Generate => generate::Generate,
+    Ingest => ingest::Ingest,
+    Validate => validate::Validate,
+    Prepare => prepare::Prepare,
+    Features => features::Features,
+    Labels => labels::Labels,
+    TrainingSet => training_set::TrainingSet,
+    Train => train::Train,
+    Promote => promote::Promote,
+    Score => score::Score,
+    Drift => drift::Drift,
+    Evaluate => evaluate::Evaluate,
+    Retrain => retrain::Retrain,
+}
+
+/// What `churn run` runs with no stage named: every stage but ingest (it
+/// reads your files) and retrain (the monitoring loop's answer to a FAIL).
+pub fn default_pipeline() -> Vec<Stage> {
+    Stage::ALL
+        .iter()
+        .copied()
+        .filter(|s| !matches!(s, Stage::Ingest | Stage::Retrain))
+        .collect()
+}
 
 impl Stage {
     pub fn name(self) -> &'static str {
-        match self {
-            Stage::Generate => "generate",
-            Stage::Ingest => "ingest",
-            Stage::Validate => "validate",
-            Stage::Prepare => "prepare",
-            Stage::Features => "features",
-            Stage::Labels => "labels",
-            Stage::TrainingSet => "training-set",
-            Stage::Train => "train",
-            Stage::Promote => "promote",
-            Stage::Score => "score",
-            Stage::Drift => "drift",
-            Stage::Evaluate => "evaluate",
-            Stage::Retrain => "retrain",
-        }
+        self.def().name()
     }
 
-    /// Tables the stage reads, each with at least one row.
-    fn needs(self) -> &'static [&'static str] {
-        match self {
-            Stage::Generate | Stage::Ingest | Stage::Validate => &[],
-            Stage::Prepare => &["users", "events"],
-            Stage::Features | Stage::Labels => &["user_daily"],
-            Stage::TrainingSet => &["user_features_daily", "labels_daily"],
-            Stage::Train | Stage::Retrain => &["training_set"],
-            Stage::Promote => &["models"],
-            Stage::Score => &["user_features_daily", "models"],
-            Stage::Drift => &["predictions", "models", "training_set", "user_features_daily"],
-            Stage::Evaluate => &["predictions", "models", "labels_daily"],
-        }
+    /// The stage called `name`.
+    pub fn from_name(name: &str) -> Option<Stage> {
+        Stage::ALL.iter().copied().find(|s| s.name() == name)
     }
 
-    /// The SQL templates of a SQL stage, with the table each builds (None
-    /// for checks, which only select).
-    pub fn templates(self) -> Vec<(Option<&'static str>, &'static str)> {
-        match self {
-            Stage::Validate => sql::names_under("validate/").map(|n| (None, n)).collect(),
-            Stage::Prepare => vec![(Some("user_daily"), "prepare/user_daily.sql")],
-            Stage::Features => vec![(Some("user_features_daily"), "features/user_features_daily.sql")],
-            Stage::Labels => vec![(Some("labels_daily"), "labels/labels_daily.sql")],
-            Stage::TrainingSet => vec![(Some("training_set"), "training/training_set.sql")],
-            Stage::Score => vec![(None, "scoring/score.sql")],
-            Stage::Evaluate => vec![(None, "evaluate/matured.sql")],
-            _ => Vec::new(),
-        }
+    /// The stages with SQL to print (`churn sql`).
+    pub fn with_sql(config: &Config) -> Vec<Stage> {
+        Stage::ALL
+            .iter()
+            .copied()
+            .filter(|s| !s.def().templates(config).is_empty())
+            .collect()
     }
 }
 
@@ -117,20 +163,21 @@ impl fmt::Display for Stage {
     }
 }
 
-/// How to produce a table a stage needs.
-fn producer_hint(table: &str) -> &'static str {
-    match table {
-        "users" | "events" => {
-            "`churn run --stage generate` (synthetic data) or `churn ingest --users FILE --events FILE` (your data)"
-        }
-        "user_daily" => "`churn run --stage prepare`",
-        "user_features_daily" => "`churn run --stage features`",
-        "labels_daily" => "`churn run --stage labels`",
-        "training_set" => "`churn run --stage training-set`",
-        "models" => "`churn run --stage train`",
-        "predictions" => "`churn run --stage score`",
-        _ => "the stage that builds it",
+/// How to produce a table a stage needs: the stage that writes it, from the
+/// catalogue.
+fn producer_hint(table: &str) -> String {
+    if matches!(table, "users" | "events") {
+        return "`churn run --stage generate` (synthetic data) or `churn ingest --users FILE --events FILE` \
+                (your data)"
+            .to_string();
     }
+    Stage::ALL
+        .iter()
+        .find(|s| s.def().writes().contains(&table))
+        .map_or_else(
+            || "the stage that builds it".to_string(),
+            |s| format!("`churn run --stage {s}`"),
+        )
 }
 
 /// What a stage body reports back to the runner.
@@ -145,29 +192,21 @@ pub struct Outcome {
     pub summary: String,
 }
 
-/// Settings shared by the stages of one `churn` invocation.
+/// What every stage of one `churn` invocation shares; a stage's own
+/// options are fields of its `StageDef` value.
 pub struct Ctx<'a> {
     pub config: &'a Config,
     pub run_id: String,
     pub show_progress: bool,
-    /// Options of the score stage (`--as-of-date`, `--export`).
-    pub score: score::ScoreArgs,
-    /// drift: also write the report to this JSON file.
-    pub drift_json: Option<std::path::PathBuf>,
-    /// generate: continue the simulation for this many days.
-    pub append_days: Option<u32>,
 }
 
 impl<'a> Ctx<'a> {
-    /// A context with a fresh run id and no stage options.
+    /// A context with a fresh run id.
     pub fn new(config: &'a Config, show_progress: bool) -> Ctx<'a> {
         Ctx {
             config,
             run_id: new_run_id(),
             show_progress,
-            score: score::ScoreArgs::default(),
-            drift_json: None,
-            append_days: None,
         }
     }
 
@@ -224,18 +263,14 @@ pub fn failed_stage() -> Option<&'static str> {
     *CURRENT_STAGE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The stages that append rows in bulk, tagging them with their load id
-/// and writing a row of the `loads` ledger in their transaction.
-const LOADING_STAGES: [&str; 3] = ["generate", "ingest", "score"];
-
 /// The `pipeline_runs` status of a stage that ran to the end but found a
 /// problem (its results are committed): not "failed", which is a crash.
-fn verdict_status(failure: &Error) -> &'static str {
+fn verdict_status(failure: &Error) -> RunStatus {
     match failure {
-        Error::ValidationFailed(_) => "invalid",
-        Error::DriftFail(_) | Error::PerformanceFail(_) => "alert",
-        Error::ModelRejected(_) => "rejected",
-        _ => "failed",
+        Error::ValidationFailed(_) => RunStatus::Invalid,
+        Error::DriftFail(_) | Error::PerformanceFail(_) => RunStatus::Alert,
+        Error::ModelRejected(_) => RunStatus::Rejected,
+        _ => RunStatus::Failed,
     }
 }
 
@@ -248,52 +283,49 @@ fn verdict_status(failure: &Error) -> &'static str {
 pub fn run_recorded(
     store: &Store,
     ctx: &Ctx<'_>,
-    name: &str,
-    needs: &[&str],
+    stage: &dyn StageDef,
     body: impl FnOnce(&Connection) -> Result<Outcome>,
 ) -> Result<Outcome> {
+    let name = stage.name();
     let started_at = Utc::now().naive_utc();
     let load_id = ctx.load_id(name);
-    *CURRENT_STAGE.lock().unwrap_or_else(|e| e.into_inner()) = Stage::value_variants()
-        .iter()
-        .map(|s| s.name())
-        .find(|s| *s == name);
-    let result = check_inputs(store, name, needs).and_then(|sizes| {
+    *CURRENT_STAGE.lock().unwrap_or_else(|e| e.into_inner()) = Some(name);
+    let result = check_inputs(store, name, stage.reads()).and_then(|sizes| {
         tracing::info!(stage = name, "{}", starting_line(name, &sizes));
         let spinner = ctx.spinner(name);
         let done = store.transaction(|conn| {
             let out = body(conn)?;
             // The tables the stage built get the data dictionary's comments.
-            let undescribed = crate::dictionary::comment_all(conn)?;
+            let undescribed = crate::store::dictionary::comment_all(conn)?;
             if !undescribed.is_empty() {
                 tracing::debug!(columns = ?undescribed, "columns the data dictionary does not describe");
             }
             let finished_at = Utc::now().naive_utc();
-            if LOADING_STAGES.contains(&name) {
-                crate::db::torn_commit_fault(conn, name, &load_id)?;
-                crate::db::record_load(conn, &load_id, &ctx.run_id, name)?;
+            if stage.is_load() {
+                crate::store::torn_commit_fault(conn, name, &load_id)?;
+                crate::store::record_load(conn, &load_id, &ctx.run_id, name)?;
             }
-            crate::db::record_run(
+            crate::store::record_run(
                 conn,
                 &RunRecord {
                     run_id: &ctx.run_id,
                     stage: name,
                     started_at,
                     finished_at,
-                    status: out.failure.as_ref().map_or("ok", verdict_status),
+                    status: out.failure.as_ref().map_or(RunStatus::Ok, verdict_status),
                     rows_out: Some(out.rows_out),
                     params_json: out.params.to_string(),
                     error: out.failure.as_ref().map(ToString::to_string),
                 },
             )?;
-            crate::db::fault_point("kill-before-commit", name);
+            crate::store::fault_point("kill-before-commit", name);
             Ok((out, finished_at))
         });
         spinner.finish_and_clear();
         done
     });
     if result.is_ok() {
-        crate::db::fault_point("kill-after-commit", name);
+        crate::store::fault_point("kill-after-commit", name);
     }
     let (out, finished_at) = match result {
         Ok(done) => done,
@@ -303,12 +335,12 @@ pub fn run_recorded(
                 stage: name,
                 started_at,
                 finished_at: Utc::now().naive_utc(),
-                status: "failed",
+                status: RunStatus::Failed,
                 rows_out: None,
                 params_json: "{}".to_string(),
                 error: Some(e.to_string()),
             };
-            if let Err(record) = store.transaction(|conn| crate::db::record_run(conn, &failed)) {
+            if let Err(record) = store.transaction(|conn| crate::store::record_run(conn, &failed)) {
                 tracing::warn!(
                     stage = name,
                     "the failed run could not be recorded in pipeline_runs: {record}"
@@ -362,40 +394,19 @@ fn starting_line(name: &str, sizes: &[(String, i64)]) -> String {
     }
     let inputs: Vec<String> = sizes
         .iter()
-        .map(|(table, rows)| format!("{table} {} rows", crate::report::thousands(*rows)))
+        .map(|(table, rows)| format!("{table} {} rows", crate::format::thousands(*rows)))
         .collect();
     format!("{name}: starting ({})", inputs.join(", "))
 }
 
-/// Runs one stage through the recorded runner.
+/// Runs `stage` (with its options) through the recorded runner.
+pub fn run_def(store: &Store, ctx: &Ctx<'_>, stage: &dyn StageDef) -> Result<Outcome> {
+    run_recorded(store, ctx, stage, |conn| stage.run(conn, ctx))
+}
+
+/// Runs one stage of the catalogue, with its default options.
 pub fn run_stage(store: &Store, ctx: &Ctx<'_>, stage: Stage) -> Result<Outcome> {
-    let sql_ctx = ctx.sql();
-    let name = stage.name();
-    run_recorded(store, ctx, name, stage.needs(), |conn| match stage {
-        Stage::Generate => {
-            let bar = ctx.progress_bar("users");
-            let g = &ctx.config.generate;
-            let load_id = ctx.load_id(name);
-            match ctx.append_days {
-                Some(days) => generate::append(conn, &g.drift, days, &load_id, &bar),
-                None => generate::run(conn, g, &g.drift, &load_id, &bar),
-            }
-        }
-        Stage::Validate => validate::run(conn, &sql_ctx, &ctx.config.validate.severity, &ctx.run_id),
-        Stage::Prepare => prepare::run(conn, &sql_ctx),
-        Stage::Features => features::run(conn, &sql_ctx),
-        Stage::Labels => labels::run(conn, &sql_ctx),
-        Stage::TrainingSet => training_set::run(conn, &sql_ctx),
-        Stage::Train => train::run(conn, ctx.config),
-        Stage::Promote => promote::run(conn, ctx.config),
-        Stage::Score => score::run(conn, ctx.config, &ctx.score, &ctx.load_id(name)),
-        Stage::Drift => drift::run(conn, ctx.config, &ctx.run_id, ctx.drift_json.as_deref()),
-        Stage::Evaluate => evaluate::run(conn, ctx.config, &sql_ctx, &ctx.run_id),
-        Stage::Retrain => retrain::run(conn, ctx.config),
-        Stage::Ingest => Err(Error::Usage(
-            "ingest reads your files: use `churn ingest --users FILE --events FILE`".into(),
-        )),
-    })
+    run_def(store, ctx, &*stage.def())
 }
 
 #[cfg(test)]
@@ -403,8 +414,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_catalogue_is_consistent() {
+        let config = Config::default();
+        let mut names = std::collections::BTreeSet::new();
+        for (k, stage) in Stage::ALL.iter().enumerate() {
+            let def = stage.def();
+            assert!(names.insert(def.name()), "{} twice", def.name());
+            assert_eq!(Stage::from_name(def.name()), Some(*stage));
+            // Every table a stage reads is written by a stage before it.
+            for table in def.reads() {
+                assert!(
+                    Stage::ALL[..k].iter().any(|s| s.def().writes().contains(table)),
+                    "{} reads {table}, which no earlier stage writes",
+                    def.name()
+                );
+            }
+            // Every table a template builds is one the stage writes.
+            for t in def.templates(&config) {
+                if let Some(table) = t.table {
+                    assert!(def.writes().contains(&table), "{}: {table}", def.name());
+                }
+                assert!(
+                    crate::sql::source(t.name).is_some(),
+                    "{}: sql/{}",
+                    def.name(),
+                    t.name
+                );
+            }
+        }
+        assert_eq!(
+            default_pipeline().first().map(|s| s.name()),
+            Some("generate"),
+            "the default pipeline starts by generating"
+        );
+    }
+
+    #[test]
     fn the_starting_line_names_the_input_sizes() {
-        use crate::report::thousands;
+        use crate::format::thousands;
         assert_eq!(thousands(0), "0");
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1_000), "1,000");

@@ -8,9 +8,10 @@
 
 use duckdb::Connection;
 
+use crate::config::Config;
 use crate::error::{Context, Result};
 use crate::sql::SqlContext;
-use crate::stages::{Outcome, Stage, batches};
+use crate::stages::{Ctx, Outcome, Stage, StageDef, Template, batches};
 
 const TEMPLATE: &str = "prepare/user_daily.sql";
 
@@ -57,4 +58,30 @@ pub fn run_in_batches(conn: &Connection, ctx: &SqlContext, events_per_batch: i64
         failure: None,
         summary: format!("user_daily has {rows} rows for {users} users from {first} to {last}"),
     })
+}
+
+/// The prepare stage (docs/design.md §1): the dense daily table, a range of users at a time.
+#[derive(Debug, Default)]
+pub struct Prepare;
+
+impl StageDef for Prepare {
+    fn name(&self) -> &'static str {
+        "prepare"
+    }
+
+    fn reads(&self) -> &'static [&'static str] {
+        &["users", "events"]
+    }
+
+    fn writes(&self) -> &'static [&'static str] {
+        &["user_daily"]
+    }
+
+    fn templates(&self, _config: &Config) -> Vec<Template> {
+        vec![Template::table("user_daily", "prepare/user_daily.sql")]
+    }
+
+    fn run(&self, conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
+        run(conn, &ctx.sql())
+    }
 }

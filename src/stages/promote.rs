@@ -9,11 +9,12 @@ use duckdb::Connection;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::model::data::{Rows, numeric_features};
+use crate::model::frame::Rows;
 use crate::model::metrics::average_precision;
-use crate::model::registry::{self, Decision, ModelRow};
-use crate::model::scored::score_rows;
-use crate::stages::Outcome;
+use crate::stages::{Ctx, Outcome, StageDef};
+use crate::store::frames::numeric_features;
+use crate::store::models::{self, Decision, ModelRow};
+use crate::store::scored::score_rows;
 
 /// PR-AUC of two models on the candidate's test rows of `training_set`.
 pub fn compare_on_test_rows(
@@ -21,8 +22,8 @@ pub fn compare_on_test_rows(
     candidate: &ModelRow,
     production: &ModelRow,
 ) -> Result<(f64, f64)> {
-    let cand = registry::load(conn, &candidate.model_id)?;
-    let prod = registry::load(conn, &production.model_id)?;
+    let cand = models::load(conn, &candidate.model_id)?;
+    let prod = models::load(conn, &production.model_id)?;
     let available = numeric_features(conn, "training_set")?;
     let needed: Vec<String> = cand
         .numeric_features()
@@ -56,9 +57,9 @@ pub fn compare_on_test_rows(
 }
 
 pub fn run(conn: &Connection, config: &Config) -> Result<Outcome> {
-    let _memory = crate::db::leave_memory_to_rust(conn, "promote");
-    let Some(candidate) = registry::latest_candidate(conn)? else {
-        let production = registry::production(conn)?.map_or("none".to_string(), |m| m.model_id);
+    let _memory = crate::store::leave_memory_to_rust(conn, "promote");
+    let Some(candidate) = models::latest_candidate(conn)? else {
+        let production = models::production(conn)?.map_or("none".to_string(), |m| m.model_id);
         return Ok(Outcome {
             rows_out: 0,
             params: serde_json::json!({"decision": "none", "production": production}),
@@ -119,7 +120,7 @@ pub fn gate(config: &Config, candidate: &ModelRow) -> std::result::Result<String
 /// when there is no production model either, the stage fails (exit 1) with
 /// the figures and the next step, its decision row committed.
 pub fn decide(conn: &Connection, config: &Config, candidate: &ModelRow) -> Result<Outcome> {
-    let production = registry::production(conn)?;
+    let production = models::production(conn)?;
     let (decision, reason, cand_score, prod_score) = match (gate(config, candidate), &production) {
         (Err(why), _) => (Decision::Rejected, why, candidate.pr_auc, None),
         (Ok(passed), None) => (
@@ -150,7 +151,7 @@ pub fn decide(conn: &Connection, config: &Config, candidate: &ModelRow) -> Resul
             }
         }
     };
-    registry::decide(
+    models::decide(
         conn,
         &candidate.model_id,
         decision,
@@ -190,4 +191,27 @@ pub fn decide(conn: &Connection, config: &Config, candidate: &ModelRow) -> Resul
         failure,
         summary,
     })
+}
+
+/// The promote stage (docs/design.md §3): the gate, then champion against
+/// challenger on the same test rows.
+#[derive(Debug, Default)]
+pub struct Promote;
+
+impl StageDef for Promote {
+    fn name(&self) -> &'static str {
+        "promote"
+    }
+
+    fn reads(&self) -> &'static [&'static str] {
+        &["models"]
+    }
+
+    fn writes(&self) -> &'static [&'static str] {
+        &["models", "model_promotions"]
+    }
+
+    fn run(&self, conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
+        run(conn, ctx.config)
+    }
 }

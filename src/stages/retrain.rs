@@ -7,7 +7,7 @@ use duckdb::Connection;
 
 use crate::config::Config;
 use crate::error::Result;
-use crate::stages::{Outcome, promote, train};
+use crate::stages::{Ctx, Outcome, StageDef, promote, train};
 
 pub fn run(conn: &Connection, config: &Config) -> Result<Outcome> {
     let t = train::fit_candidate(conn, config, "retrain")?;
@@ -23,4 +23,32 @@ pub fn run(conn: &Connection, config: &Config) -> Result<Outcome> {
     let decided = promote::decide(conn, config, &t.row)?;
     println!("retrain: {}", decided.summary);
     Ok(decided)
+}
+
+/// The retrain stage (docs/design.md §1): train a candidate on the current
+/// data and promote it only if it beats production on the same test rows.
+#[derive(Debug, Default)]
+pub struct Retrain;
+
+impl StageDef for Retrain {
+    fn name(&self) -> &'static str {
+        "retrain"
+    }
+
+    fn reads(&self) -> &'static [&'static str] {
+        &["training_set"]
+    }
+
+    fn writes(&self) -> &'static [&'static str] {
+        &[
+            "models",
+            "model_terms",
+            "model_reference_bins",
+            "model_promotions",
+        ]
+    }
+
+    fn run(&self, conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
+        run(conn, ctx.config)
+    }
 }

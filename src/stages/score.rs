@@ -14,10 +14,11 @@ use duckdb::arrow::record_batch::RecordBatch;
 
 use crate::config::Config;
 use crate::error::{Context, Error, Result};
-use crate::model::data::{Rows, numeric_features};
-use crate::model::registry;
-use crate::model::scored::score_rows;
-use crate::stages::Outcome;
+use crate::model::frame::Rows;
+use crate::stages::{Ctx, Outcome, StageDef, Template};
+use crate::store::frames::numeric_features;
+use crate::store::models;
+use crate::store::scored::score_rows;
 
 /// Options of the score stage.
 #[derive(Debug, Clone, Default)]
@@ -78,14 +79,14 @@ fn pick_dates(conn: &Connection, args: &ScoreArgs) -> Result<(NaiveDate, NaiveDa
 }
 
 pub fn run(conn: &Connection, config: &Config, args: &ScoreArgs, load_id: &str) -> Result<Outcome> {
-    let _memory = crate::db::leave_memory_to_rust(conn, "score");
-    let production = registry::production(conn)?.ok_or_else(|| {
+    let _memory = crate::store::leave_memory_to_rust(conn, "score");
+    let production = models::production(conn)?.ok_or_else(|| {
         Error::MissingInput(
             "score needs a production model and there is none: run `churn run --stage train --stage promote`"
                 .into(),
         )
     })?;
-    let model = registry::load(conn, &production.model_id)?;
+    let model = models::load(conn, &production.model_id)?;
     let (from, to) = pick_dates(conn, args)?;
     let mut ranges = vec![(from, to)];
     if args.seed_test_window
@@ -279,11 +280,49 @@ fn export(conn: &Connection, path: &Path, (from, to): (NaiveDate, NaiveDate), mo
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).context(|| format!("score: creating {}", dir.display()))?;
     }
-    let quoted = format!("'{}'", name.replace('\'', "''"));
-    let model = format!("'{}'", model_id.replace('\'', "''"));
+    let quoted = crate::store::quote::string(name.as_ref());
+    let model = crate::store::quote::string(model_id);
     conn.execute_batch(&format!(
         "copy (select * from predictions where as_of_date between date '{from}' and date '{to}' \
          and model_id = {model} order by as_of_date, risk_rank) to {quoted} {format}"
     ))
     .context(|| format!("score: exporting to {name}"))
+}
+
+/// The score stage (docs/design.md §1), with its options.
+#[derive(Debug, Default)]
+pub struct Score {
+    pub args: ScoreArgs,
+}
+
+impl StageDef for Score {
+    fn name(&self) -> &'static str {
+        "score"
+    }
+
+    fn reads(&self) -> &'static [&'static str] {
+        &["user_features_daily", "models"]
+    }
+
+    fn writes(&self) -> &'static [&'static str] {
+        &["predictions"]
+    }
+
+    /// The model in plain SQL from its rows: what Spark runs, equal to the
+    /// Rust scorer this stage runs on DuckDB (see `churn sql score`).
+    fn templates(&self, _config: &Config) -> Vec<Template> {
+        vec![Template::table("predictions", "scoring/score.sql")]
+    }
+
+    fn spark_inputs(&self) -> &'static [&'static str] {
+        &["user_features_daily", "production_model", "model_terms"]
+    }
+
+    fn is_load(&self) -> bool {
+        true
+    }
+
+    fn run(&self, conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
+        run(conn, ctx.config, &self.args, &ctx.load_id(self.name()))
+    }
 }

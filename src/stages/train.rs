@@ -1,5 +1,5 @@
 //! train: fit a candidate on `training_set` (purged time split), evaluate it
-//! on the test dates, and register it with its terms (DESIGN §3).
+//! on the test dates, and register it with its terms (docs/design.md §3).
 
 use chrono::Utc;
 use duckdb::Connection;
@@ -7,17 +7,19 @@ use ndarray::Array1;
 
 use crate::config::{ClassWeight, Config, SAMPLE_SEED};
 use crate::error::{Context, Error, Result};
+use crate::model::Model;
 use crate::model::baseline::Tally;
-use crate::model::data::{Sample, Split, as_of_days, day_to_date, load_sampled, numeric_features};
+use crate::model::frame::{Sample, Split, day_to_date};
 use crate::model::logistic::{self, Params};
 use crate::model::metrics::{self, Metrics};
 use crate::model::preprocess::{INTERCEPT, Preprocessor, Term, design};
-use crate::model::registry::{self, ModelRow, Quality};
-use crate::model::scored::{column_of, score_rows};
-use crate::model::{Model, data};
+use crate::model::profile::{ReferenceBin, reference_profile};
 use crate::model::{baseline, bootstrap};
-use crate::stages::Outcome;
-use crate::stages::drift::{self, ReferenceBin};
+use crate::stages::{Ctx, Outcome, StageDef};
+use crate::store::frames::{as_of_days, load_sampled, numeric_features};
+use crate::store::models::{self, ModelRow, Quality};
+use crate::store::scored::{column_of, score_rows};
+use crate::store::status::ModelStatus;
 
 /// A fitted, evaluated candidate before it is stored.
 pub struct Trained {
@@ -54,7 +56,7 @@ fn rate(labels: &[f64]) -> f64 {
 /// `*.parquet` files at any depth); s3:// paths use the httpfs and aws
 /// extensions with the credentials of the environment (a pod's role).
 pub fn read_training_set_from(conn: &Connection, files: &str) -> Result<()> {
-    let source = crate::db::parquet_source(conn, files)?;
+    let source = crate::store::parquet_source(conn, files)?;
     conn.execute_batch(&format!(
         "create or replace temp view training_set as select * from {source}"
     ))
@@ -113,7 +115,7 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
         config.train.window_days,
     )?;
     let numeric = numeric_features(conn, "training_set")?;
-    let available = data::count(conn, "training_set", &split.train())?;
+    let available = crate::store::frames::count(conn, "training_set", &split.train())?;
     let every = config.train.every_days(available);
     let sample = if every > 1 {
         Sample::EveryDays {
@@ -190,13 +192,13 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
     }));
     let now = Utc::now().naive_utc();
     let model = Model {
-        model_id: registry::new_model_id(now),
+        model_id: models::new_model_id(now),
         terms,
     };
     // The drift reference: the training rows and their scores, binned.
     let train_scores = model.predict_design(&x);
     drop(x);
-    let reference = drift::reference_profile(&model, &frame, &train_rows, &train_scores, config.drift.bins)?;
+    let reference = reference_profile(&model, &frame, &train_rows, &train_scores, config.drift.bins)?;
     let (n_train, pos_rate_train) = (frame.len(), rate(&frame.label));
     drop(frame);
     done("scored the train rows and binned the drift reference");
@@ -233,7 +235,7 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
                 .map(|v| b.ranking_score(v, null))
                 .collect();
             bootstrap::user_clustered(
-                &test.user,
+                &test.user_by_id(),
                 &test.label,
                 test_scores,
                 &ranking,
@@ -248,7 +250,7 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
         model_id: model.model_id.clone(),
         algorithm: "logistic_regression".to_string(),
         role: role.to_string(),
-        status: "candidate".to_string(),
+        status: ModelStatus::Candidate,
         created_at: now,
         train_from: day_to_date(split.train_from),
         train_to: day_to_date(split.train_to),
@@ -287,7 +289,7 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
             "horizon_days": config.labels.horizon_days,
             "inactive_days": config.labels.inactive_days,
             "recent_days": config.labels.recent_days,
-            "categorical": data::CATEGORICAL,
+            "categorical": crate::model::frame::CATEGORICAL,
             "dropped_columns": pre.dropped,
             "converged": fit.converged,
             "iterations": fit.iterations,
@@ -324,12 +326,12 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
 
 /// Stores a fitted candidate: its row, its terms and its drift reference.
 pub fn register(conn: &Connection, config: &Config, t: &Trained) -> Result<()> {
-    registry::insert(conn, &t.row, &t.model.terms)?;
-    drift::store_reference(conn, &t.row.model_id, config.drift.bins, &t.reference)
+    models::insert(conn, &t.row, &t.model.terms)?;
+    models::store_reference(conn, &t.row.model_id, config.drift.bins, &t.reference)
 }
 
 pub fn run(conn: &Connection, config: &Config) -> Result<Outcome> {
-    let _memory = crate::db::leave_memory_to_rust(conn, "train");
+    let _memory = crate::store::leave_memory_to_rust(conn, "train");
     let t = fit_candidate(conn, config, "train")?;
     register(conn, config, &t)?;
     Ok(Outcome {
@@ -363,4 +365,27 @@ pub fn run(conn: &Connection, config: &Config) -> Result<Outcome> {
             t.row.quality.baseline_pr_auc.unwrap_or(f64::NAN),
         ),
     })
+}
+
+/// The train stage (docs/design.md §3): fit, measure and register a
+/// candidate.
+#[derive(Debug, Default)]
+pub struct Train;
+
+impl StageDef for Train {
+    fn name(&self) -> &'static str {
+        "train"
+    }
+
+    fn reads(&self) -> &'static [&'static str] {
+        &["training_set"]
+    }
+
+    fn writes(&self) -> &'static [&'static str] {
+        &["models", "model_terms", "model_reference_bins"]
+    }
+
+    fn run(&self, conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
+        run(conn, ctx.config)
+    }
 }

@@ -3,10 +3,11 @@
 
 use duckdb::Connection;
 
+use crate::config::Config;
 use crate::error::{Context, Result};
 use crate::sql::SqlContext;
 use crate::stages::batches::{self, ROWS_PER_BATCH};
-use crate::stages::{Outcome, Stage};
+use crate::stages::{Ctx, Outcome, Stage, StageDef, Template};
 
 pub fn run(conn: &Connection, ctx: &SqlContext) -> Result<Outcome> {
     run_in_batches(conn, ctx, ROWS_PER_BATCH)
@@ -57,4 +58,30 @@ pub fn run_in_batches(conn: &Connection, ctx: &SqlContext, rows_per_batch: i64) 
             ctx.population
         ),
     })
+}
+
+/// The training-set stage (docs/design.md §1): features joined to labels for the population, after the warm-up.
+#[derive(Debug, Default)]
+pub struct TrainingSet;
+
+impl StageDef for TrainingSet {
+    fn name(&self) -> &'static str {
+        "training-set"
+    }
+
+    fn reads(&self) -> &'static [&'static str] {
+        &["user_features_daily", "labels_daily"]
+    }
+
+    fn writes(&self) -> &'static [&'static str] {
+        &["training_set"]
+    }
+
+    fn templates(&self, _config: &Config) -> Vec<Template> {
+        vec![Template::table("training_set", "training/training_set.sql")]
+    }
+
+    fn run(&self, conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
+        run(conn, &ctx.sql())
+    }
 }

@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 use duckdb::{Connection, params};
 
+use crate::config::Config;
 use crate::config::Severity;
 use crate::error::{Context, Error, Result};
 use crate::sql::{self, SqlContext};
-use crate::stages::Outcome;
+use crate::stages::{Ctx, Outcome, StageDef, Template};
 
 /// The result of one check.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +36,24 @@ pub struct Planned {
     pub name: String,
     pub severity: &'static str,
     pub description: &'static str,
+}
+
+/// The names of the checks (`sql/validate/NAME.sql`), in file order.
+pub fn check_names() -> impl Iterator<Item = &'static str> {
+    sql::names_under("validate/").map(|n| n.trim_start_matches("validate/").trim_end_matches(".sql"))
+}
+
+/// Refuses a `[validate] severity.NAME` that names no check (a typo would
+/// otherwise leave the intended check at its own severity).
+pub fn check_severity_names(severities: &BTreeMap<String, Severity>) -> Result<()> {
+    let checks: Vec<&str> = check_names().collect();
+    match severities.keys().find(|k| !checks.contains(&k.as_str())) {
+        Some(unknown) => Err(Error::Config(format!(
+            "validate.severity.{unknown} names no check; the checks are: {}",
+            checks.join(", ")
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The checks a validate run makes, in file order: each with its own
@@ -176,4 +195,38 @@ pub fn run(
             warnings
         ),
     })
+}
+
+/// The validate stage (docs/design.md §1): every check of `sql/validate/`
+/// not turned off, its violations stored in `validation_results`.
+#[derive(Debug, Default)]
+pub struct Validate;
+
+impl StageDef for Validate {
+    fn name(&self) -> &'static str {
+        "validate"
+    }
+
+    fn writes(&self) -> &'static [&'static str] {
+        &["validation_results"]
+    }
+
+    fn templates(&self, config: &Config) -> Vec<Template> {
+        planned(&config.validate.severity)
+            .into_iter()
+            .map(|c| Template::select(c.template))
+            .collect()
+    }
+
+    fn spark_inputs(&self) -> &'static [&'static str] {
+        &["users", "events", "loads"]
+    }
+
+    fn invalidated_by(&self) -> &'static [&'static str] {
+        &["users", "events"]
+    }
+
+    fn run(&self, conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
+        run(conn, &ctx.sql(), &ctx.config.validate.severity, &ctx.run_id)
+    }
 }

@@ -12,8 +12,8 @@ use churn::api::state::{Reload, UserRisk, loaded_from};
 use churn::api::{AppState, app};
 use churn::model::Model;
 use churn::model::preprocess::Term;
-use churn::model::registry::ModelRow;
 use churn::stages::{Stage, run_stage};
+use churn::store::models::ModelRow;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -76,7 +76,7 @@ fn hand_state() -> Arc<AppState> {
         model_id: "logreg-hand".into(),
         algorithm: "logistic_regression".into(),
         role: "train".into(),
-        status: "production".into(),
+        status: churn::store::status::ModelStatus::Production,
         created_at: day.and_hms_opt(8, 0, 0).unwrap(),
         train_from: day,
         train_to: day,
@@ -364,8 +364,9 @@ fn not_ready_until_a_model_then_predict_equals_the_batch_score() {
         run_stage(&store, &ctx(&config), stage).unwrap();
     }
     drop(store);
-    let Reload::Loaded(model_id) = state.reload() else {
-        panic!("no model loaded")
+    let model_id = match state.reload() {
+        Reload::Loaded(id) => id,
+        other => panic!("no model loaded: {other:?}"),
     };
     assert_eq!(state.reload(), Reload::Unchanged);
     let (status, v, _) = call(&state, "GET", "/ready", None);
@@ -487,7 +488,7 @@ fn token_state() -> Arc<AppState> {
         loaded.predictions_as_of,
         loaded.predictions.clone(),
     );
-    copy.drift_max_psi = None;
+    copy.drift = None;
     state.install(copy);
     state
 }
@@ -687,11 +688,11 @@ fn no_known_user_gets_a_404_across_train_promote_and_score() {
     let sb = Sandbox::new();
     let store = sb.store();
     let mut config = small_config(200, 100);
-    for stage in churn::stages::DEFAULT_PIPELINE
-        .iter()
-        .filter(|s| **s <= Stage::Score && **s != Stage::Validate)
+    for stage in churn::stages::default_pipeline()
+        .into_iter()
+        .filter(|s| *s <= Stage::Score && *s != Stage::Validate)
     {
-        run_stage(&store, &ctx(&config), *stage).unwrap();
+        run_stage(&store, &ctx(&config), stage).unwrap();
     }
     let (first, user) = {
         let r = rows(

@@ -5,8 +5,8 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use churn::config::Config;
-use churn::db::{Access, Store};
 use churn::stages::Ctx;
+use churn::store::{Access, Store};
 
 /// A temp folder with a database path in it.
 pub struct Sandbox {

@@ -1,11 +1,12 @@
 //! drift: PSI by its definition on hand-made samples, and the whole loop
 //! (run, append drifted days, drift FAIL, retrain) through the real binary.
 
-use churn::db::Store;
-use churn::stages::drift::{
-    FeatureDrift, ReferenceBin, Spec, categorical_reference, load_reference, measure, numeric_reference,
-    store_reference,
-};
+use churn::model::profile::{ReferenceBin, categorical_reference, numeric_reference};
+use churn::stages::drift::{Spec, measure};
+use churn::store::Store;
+use churn::store::drift::FeatureDrift;
+use churn::store::models::{load_reference, store_reference};
+use churn::store::status::Verdict;
 
 use crate::common::{Sandbox, exec, rows, stderr, stdout};
 
@@ -80,7 +81,7 @@ fn identical_samples_have_zero_psi() {
     let r = psi(&store, &v, &v, 4);
     assert_eq!(get(&r, "x").psi, 0.0);
     assert_eq!(get(&r, "cat").psi, 0.0);
-    assert!(r.iter().all(|f| f.status == "OK"));
+    assert!(r.iter().all(|f| f.status == Verdict::Ok));
 }
 
 #[test]
@@ -96,7 +97,7 @@ fn four_bins_by_hand() {
     // (1/8 - 1/4) ln(1/2) + 0 + (1/8 - 1/4) ln(1/2) + (1/2 - 1/4) ln 2 = ln(2) / 2
     let want = 0.5 * std::f64::consts::LN_2;
     assert!((get(&r, "x").psi - want).abs() < 1e-12, "{}", get(&r, "x").psi);
-    assert_eq!(get(&r, "x").status, "FAIL");
+    assert_eq!(get(&r, "x").status, Verdict::Fail);
     let bins = rows(
         &store,
         "select bin, lower, upper, reference_count, current_count from drift_bins where feature = 'x' order by bin",
@@ -147,7 +148,7 @@ fn mass_moved_above_the_reference_maximum_is_caught() {
     let want = 0.27 * 3.7f64.ln() + 9.0 * -0.03 * 0.7f64.ln();
     assert!((get(&r, "x").psi - want).abs() < 1e-9, "{}", get(&r, "x").psi);
     assert!(get(&r, "x").psi >= 0.25);
-    assert_eq!(get(&r, "x").status, "FAIL");
+    assert_eq!(get(&r, "x").status, Verdict::Fail);
 }
 
 #[test]

@@ -2,8 +2,8 @@
 //! point-in-time correctness, label horizons and populations.
 
 use churn::config::{Config, Population};
-use churn::db::Store;
 use churn::stages::{Stage, run_stage};
+use churn::store::Store;
 
 use crate::common::{Sandbox, ctx, exec, rows, small_config, table_rows};
 

@@ -1,10 +1,11 @@
 //! generate: determinism and the generative story's invariants.
 
-use churn::stages::{Ctx, Stage, run_stage};
+use churn::stages::generate::Generate;
+use churn::stages::{Stage, run_def, run_stage};
 
 use crate::common::{Sandbox, ctx, rows, small_config};
 
-fn generate(users: u32, days: u32, seed: u64) -> (Sandbox, churn::db::Store) {
+fn generate(users: u32, days: u32, seed: u64) -> (Sandbox, churn::store::Store) {
     let sb = Sandbox::new();
     let store = sb.store();
     let mut config = small_config(users, days);
@@ -194,20 +195,18 @@ fn appending_days_continues_the_same_simulation() {
     run_stage(&sa, &ctx(&config), Stage::Generate).unwrap();
     let before = rows(&sa, DUMP[1]);
     for days in [10, 20] {
-        let c = Ctx {
+        let append = Generate {
             append_days: Some(days),
-            ..ctx(&config)
         };
-        run_stage(&sa, &c, Stage::Generate).unwrap();
+        run_def(&sa, &ctx(&config), &append).unwrap();
     }
     let b = Sandbox::new();
     let sb = b.store();
     run_stage(&sb, &ctx(&config), Stage::Generate).unwrap();
-    let c = Ctx {
+    let append = Generate {
         append_days: Some(30),
-        ..ctx(&config)
     };
-    run_stage(&sb, &c, Stage::Generate).unwrap();
+    run_def(&sb, &ctx(&config), &append).unwrap();
 
     let no_ids = "select * exclude (event_id) from events order by user_id, event_time, event_type";
     assert_eq!(rows(&sa, no_ids), rows(&sb, no_ids));
@@ -216,7 +215,7 @@ fn appending_days_continues_the_same_simulation() {
     // The first 60 days are untouched, ids continue, days 60..89 are filled.
     let first: Vec<_> = rows(&sa, DUMP[1]).into_iter().take(before.len()).collect();
     assert_eq!(first, before);
-    let one = |s: &churn::db::Store, q: &str| rows(s, q)[0][0].clone();
+    let one = |s: &churn::store::Store, q: &str| rows(s, q)[0][0].clone();
     assert_eq!(
         one(
             &sa,

@@ -15,7 +15,7 @@ use clap::Parser;
 use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::common::rows;
-use churn::db::{Access, Store};
+use churn::store::{Access, Store};
 
 /// The workloads in the order a fresh cluster runs them: the seed Job, then
 /// one round of the CronJobs, then the data-arrival job and a second scoring
@@ -348,7 +348,7 @@ fn every_manifest_command_runs_with_the_real_binary() {
     for w in &all {
         for words in invocations(w) {
             let argv = std::iter::once("churn".to_string()).chain(words.iter().cloned());
-            if let Err(e) = churn::cli::Cli::try_parse_from(argv) {
+            if let Err(e) = churn::commands::Cli::try_parse_from(argv) {
                 panic!(
                     "{} runs `churn {}`, which churn refuses:\n{e}",
                     w.name,

@@ -1,16 +1,17 @@
 //! train, promote, score and `churn models` on a small synthetic dataset.
 
 use churn::config::{Config, Population};
-use churn::db::Store;
-use churn::model::data::{Rows, load};
-use churn::model::registry;
+use churn::model::frame::Rows;
 use churn::stages::{Stage, run_stage};
+use churn::store::Store;
+use churn::store::frames::load;
+use churn::store::models;
 
 use crate::common::{Sandbox, ctx, exec, rows, small_config, stderr, stdout};
 
 /// Every implemented stage through score (validate skipped: it has its own tests).
 fn pipeline() -> impl Iterator<Item = Stage> {
-    churn::stages::DEFAULT_PIPELINE
+    churn::stages::default_pipeline()
         .into_iter()
         .filter(|s| *s != Stage::Validate && *s <= Stage::Score)
 }
@@ -75,7 +76,7 @@ fn the_pipeline_leaves_a_production_model_and_every_user_scored_by_their_own_row
         ]]
     );
     // ...and it is the model applied to that user's own row, loaded alone.
-    let model = registry::load(&store.conn, &model_id).unwrap();
+    let model = models::load(&store.conn, &model_id).unwrap();
     let preds = rows(
         &store,
         "select user_id, churn_risk from predictions order by user_id",
@@ -119,8 +120,8 @@ fn the_pipeline_leaves_a_production_model_and_every_user_scored_by_their_own_row
 #[test]
 fn chunked_passes_agree_with_the_whole_frame() {
     use churn::model::baseline::{Tally, single_inputs};
-    use churn::model::data::CHUNK_ROWS;
-    use churn::model::scored::{column_of, score_rows};
+    use churn::store::frames::CHUNK_ROWS;
+    use churn::store::scored::{column_of, score_rows};
     use std::collections::HashMap;
 
     let (_sb, store, _config) = scored();
@@ -138,7 +139,7 @@ fn chunked_passes_agree_with_the_whole_frame() {
         one(&store, "select max(as_of_date) from wide").parse().unwrap(),
     );
     let model_id = one(&store, "select model_id from production_model");
-    let model = registry::load(&store.conn, &model_id).unwrap();
+    let model = models::load(&store.conn, &model_id).unwrap();
     let numeric = model.numeric_features();
     let rows = Rows::Dates(vec![(first, last)]);
 
@@ -653,7 +654,7 @@ fn train_stores_calibration_baselines_and_intervals() {
     let feature = m[0][17].split(' ').next().unwrap().to_string();
     let lower = m[0][17].contains("lower");
     let test = Rows::Dates(vec![(m[0][18].parse().unwrap(), m[0][19].parse().unwrap())]);
-    let numeric = churn::model::data::numeric_features(&store.conn, "training_set").unwrap();
+    let numeric = churn::store::frames::numeric_features(&store.conn, "training_set").unwrap();
     let frame = load(&store.conn, "training_set", &test, &numeric, true).unwrap();
     let j = frame.numeric_index(&feature).unwrap();
     let all: Vec<usize> = (0..frame.len()).collect();

@@ -7,7 +7,7 @@ use scraper::{Html, Selector};
 use crate::common::{Sandbox, exec, stderr, stdout};
 use churn::model::metrics::evaluate;
 use churn::model::preprocess::Term;
-use churn::model::registry::{self, ModelRow};
+use churn::store::models::{self, ModelRow};
 
 fn term(name: &str, feature: Option<&str>, category: Option<&str>, coefficient: f64) -> Term {
     Term {
@@ -31,7 +31,7 @@ fn row(model_id: &str, status: &str, pr_auc: f64, metrics_json: String) -> Model
             "retrain"
         }
         .into(),
-        status: status.into(),
+        status: status.parse().unwrap(),
         created_at: d(3, 1).and_hms_opt(8, 15, 0).unwrap(),
         train_from: d(1, 1),
         train_to: d(2, 11),
@@ -63,7 +63,7 @@ fn fixture(sb: &Sandbox) {
         term("plan=paid", Some("plan"), Some("paid"), 0.5),
     ];
     let production = ModelRow {
-        quality: churn::model::registry::Quality {
+        quality: churn::store::models::Quality {
             class_weight: Some("none".into()),
             mean_risk: Some(0.1187),
             ece: Some(0.0123),
@@ -81,8 +81,8 @@ fn fixture(sb: &Sandbox) {
         params_json: r#"{"horizon_days": 30, "inactive_days": 30}"#.into(),
         ..row("logreg-prod", "production", 0.8123, json.clone())
     };
-    registry::insert(&store.conn, &production, &terms).unwrap();
-    registry::insert(
+    models::insert(&store.conn, &production, &terms).unwrap();
+    models::insert(
         &store.conn,
         &row("logreg-challenger", "rejected", 0.7001, json),
         &terms,

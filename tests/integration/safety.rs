@@ -2,8 +2,8 @@
 //! tear, run records that commit with their stage, exit codes, bad values.
 
 use churn::config::Config;
-use churn::db::{Access, Store};
 use churn::stages::{Stage, run_stage};
+use churn::store::{Access, Store};
 
 use crate::common::{Sandbox, ctx, exec, rows, stderr};
 

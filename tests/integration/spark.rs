@@ -256,9 +256,9 @@ fn plant_bad_rows(sb: &Sandbox, lake: &Path) {
 /// check name: a fresh file loaded from the folders.
 fn duckdb_checks_of(sb: &Sandbox, lake: &Path) -> Vec<(String, i64)> {
     let path = sb.path("bad.duckdb");
-    let store = churn::db::Store::open(
+    let store = churn::store::Store::open(
         &path,
-        churn::db::Access::ReadWrite,
+        churn::store::Access::ReadWrite,
         std::time::Duration::from_secs(5),
     )
     .unwrap();
@@ -650,12 +650,12 @@ fn duckdb_builds_what_it_built_before_the_dialects() {
     let inputs: Vec<String> = ctx
         .numeric_columns
         .iter()
-        .filter(|c| !churn::model::data::NOT_FEATURES.contains(&c.as_str()))
+        .filter(|c| !churn::model::frame::NOT_FEATURES.contains(&c.as_str()))
         .cloned()
         .collect();
     assert_eq!(
         inputs,
-        churn::model::data::numeric_features(&conn, "d.user_features_daily").unwrap()
+        churn::store::frames::numeric_features(&conn, "d.user_features_daily").unwrap()
     );
 
     // Each check finds what it found before (every check, passing or not).
@@ -861,7 +861,7 @@ fn the_spark_rendering_has_no_duckdb_only_syntax() {
         churn::stages::Stage::TrainingSet,
         churn::stages::Stage::Score,
     ] {
-        let text = churn::commands::sql::render_spark_sql(stage, &config, "s3a://lake", Vec::new()).unwrap();
+        let text = churn::spark::render_spark_sql(stage, &config, "s3a://lake", Vec::new()).unwrap();
         for duckdb_only in [
             "exclude (",
             "unpivot",
@@ -1061,8 +1061,7 @@ fn rendered_checks_follow_the_configured_severities() {
         .severity
         .insert("events_type_known".into(), Severity::Off);
     let spark =
-        churn::commands::sql::render_spark_sql(churn::stages::Stage::Validate, &config, "lake", Vec::new())
-            .unwrap();
+        churn::spark::render_spark_sql(churn::stages::Stage::Validate, &config, "lake", Vec::new()).unwrap();
     assert!(
         spark.contains("'events_payment_amount_positive' as check_name,\n    'warn' as severity"),
         "{spark}"

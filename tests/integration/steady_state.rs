@@ -4,10 +4,13 @@
 //! Run with `-- --nocapture` to see the figures:
 //!   cargo test --test integration steady_state -- --nocapture
 
-use churn::db::Store;
 use churn::model::baseline;
-use churn::model::data::{CATEGORICAL, Rows, load, numeric_features};
-use churn::stages::drift::{Spec, categorical_reference, measure, numeric_reference, store_reference};
+use churn::model::frame::{CATEGORICAL, Rows};
+use churn::model::profile::{categorical_reference, numeric_reference};
+use churn::stages::drift::{Spec, measure};
+use churn::store::Store;
+use churn::store::frames::{load, numeric_features};
+use churn::store::models::store_reference;
 
 use crate::common::{Sandbox, exec, rows, small_config, stderr, stdout};
 

@@ -1,7 +1,6 @@
-//! ingest: your own users and events (CSV or Parquet) into `users` and
-//! `events` with the canonical types. Every refusal names the file, the line
-//! (CSV) or row (Parquet) and the column; the tables change only when both
-//! files load completely (one transaction).
+//! Users and events files (CSV, Parquet, or folders of Parquet) into
+//! `users` and `events` with the canonical types, replacing or added to the
+//! stored ones.
 
 use std::path::Path;
 
@@ -9,15 +8,16 @@ use duckdb::{Connection, OptionalExt};
 
 use crate::error::{Context, Error, Result};
 use crate::stages::Outcome;
+use crate::store::quote::string as sql_string;
 
 /// A column of an input file: name, DuckDB type, required.
-struct Column {
+pub(super) struct Column {
     name: &'static str,
     sql_type: &'static str,
     required: bool,
 }
 
-const fn col(name: &'static str, sql_type: &'static str, required: bool) -> Column {
+pub(super) const fn col(name: &'static str, sql_type: &'static str, required: bool) -> Column {
     Column {
         name,
         sql_type,
@@ -26,7 +26,7 @@ const fn col(name: &'static str, sql_type: &'static str, required: bool) -> Colu
 }
 
 /// replace: the files become the users and events; append: they are added.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IngestMode {
     Replace,
     Append,
@@ -53,38 +53,39 @@ const EVENT_COLUMNS: &[Column] = &[
 ];
 
 #[derive(Clone, Copy, PartialEq)]
-enum Format {
+pub(super) enum Format {
     Csv,
     Parquet,
 }
 
 /// One input file staged as a temp table of raw values with a row number.
-struct Staged<'a> {
-    path: &'a Path,
-    format: Format,
-    table: &'static str,
-    columns: Vec<String>,
+pub(super) struct Staged<'a> {
+    pub(super) path: &'a Path,
+    pub(super) format: Format,
+    pub(super) table: &'static str,
+    pub(super) columns: Vec<String>,
 }
 
 impl Staged<'_> {
     /// "line 7" for CSV (the header is line 1), "row 6" for Parquet.
-    fn place(&self, row: i64) -> String {
+    pub(super) fn place(&self, row: i64) -> String {
         match self.format {
             Format::Csv => format!("line {}", row + 1),
             Format::Parquet => format!("row {row}"),
         }
     }
 
-    fn has(&self, column: &str) -> bool {
+    pub(super) fn has(&self, column: &str) -> bool {
         self.columns.iter().any(|c| c == column)
     }
 }
 
-fn sql_string(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-fn stage_file<'a>(conn: &Connection, path: &'a Path, table: &'static str, what: &str) -> Result<Staged<'a>> {
+pub(super) fn stage_file<'a>(
+    conn: &Connection,
+    path: &'a Path,
+    table: &'static str,
+    what: &str,
+) -> Result<Staged<'a>> {
     // A folder is a Parquet dataset, as `churn export` and Spark write them:
     // its .parquet files at any depth, Hive partitions (event_month=...) read
     // as columns.
@@ -123,7 +124,7 @@ fn stage_file<'a>(conn: &Connection, path: &'a Path, table: &'static str, what: 
                 columns.join(", ")
             )
         }
-        Format::Parquet if dataset => crate::db::read_parquet(&path.to_string_lossy()),
+        Format::Parquet if dataset => crate::store::read_parquet(&path.to_string_lossy()),
         Format::Parquet => format!("read_parquet({quoted})"),
     };
     conn.execute_batch(&format!(
@@ -163,7 +164,7 @@ fn stage_file<'a>(conn: &Connection, path: &'a Path, table: &'static str, what: 
 }
 
 /// The column names on the first line of a CSV file.
-fn csv_header(path: &Path) -> Result<Vec<String>> {
+pub(super) fn csv_header(path: &Path) -> Result<Vec<String>> {
     use std::io::BufRead;
     let file = std::fs::File::open(path).context(|| format!("ingest: opening {}", path.display()))?;
     let mut line = String::new();
@@ -186,7 +187,7 @@ fn csv_header(path: &Path) -> Result<Vec<String>> {
 }
 
 /// Refuses missing columns, unparseable values and duplicate or empty keys.
-fn check_file(conn: &Connection, file: &Staged<'_>, spec: &[Column], key: &str) -> Result<()> {
+pub(super) fn check_file(conn: &Connection, file: &Staged<'_>, spec: &[Column], key: &str) -> Result<()> {
     let missing: Vec<&str> = spec
         .iter()
         .filter(|c| c.required && !file.has(c.name))
@@ -304,7 +305,13 @@ fn check_file(conn: &Connection, file: &Staged<'_>, spec: &[Column], key: &str) 
 }
 
 /// In append mode, refuses a key that is already stored, naming its place.
-fn refuse_stored_keys(conn: &Connection, file: &Staged<'_>, table: &str, key: &str, ty: &str) -> Result<()> {
+pub(super) fn refuse_stored_keys(
+    conn: &Connection,
+    file: &Staged<'_>,
+    table: &str,
+    key: &str,
+    ty: &str,
+) -> Result<()> {
     let clash: Option<(String, i64)> = conn
         .query_row(
             &format!(
@@ -339,7 +346,7 @@ fn refuse_stored_keys(conn: &Connection, file: &Staged<'_>, table: &str, key: &s
 }
 
 /// The select that casts a staged file to the canonical columns.
-fn typed_select(file: &Staged<'_>, spec: &[Column]) -> String {
+pub(super) fn typed_select(file: &Staged<'_>, spec: &[Column]) -> String {
     let exprs: Vec<String> = spec
         .iter()
         .map(|c| {
@@ -421,243 +428,5 @@ pub fn run(
             "{added_users} users and {added_events} events loaded ({n_users} and {n_events} stored); next: \
              `churn run --from validate`"
         ),
-    })
-}
-
-/// How `churn ingest --transactions` reads a bare purchase log.
-#[derive(Debug, Clone)]
-pub struct Transactions {
-    pub file: std::path::PathBuf,
-    pub user_col: String,
-    pub time_col: String,
-    pub amount_col: Option<String>,
-    /// strptime format of the time column (e.g. %Y%m%d); none: ISO dates or
-    /// timestamps.
-    pub time_format: Option<String>,
-}
-
-/// Replaces `users` and `events` with a purchase log: one
-/// `payment_success` event per row (amount from `amount_col`), and one user
-/// per distinct user, signed up on the day of their first purchase (plan
-/// paid, country and source unknown). The file's problems are refused with
-/// the line and value, changing nothing.
-pub fn transactions(conn: &Connection, t: &Transactions, load_id: &str) -> Result<Outcome> {
-    let raw = stage_file(conn, &t.file, "ingest_tx_raw", "transactions")?;
-    let mut wanted = vec![("--user-col", &t.user_col), ("--time-col", &t.time_col)];
-    if let Some(a) = &t.amount_col {
-        wanted.push(("--amount-col", a));
-    }
-    for (flag, column) in &wanted {
-        if !raw.has(column) {
-            return Err(Error::BadInput(format!(
-                "ingest: {flag} {column}: {} has no such column; its columns are: {}",
-                t.file.display(),
-                raw.columns
-                    .iter()
-                    .filter(|c| *c != "__row")
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-    }
-    let q = |c: &str| format!("\"{}\"", c.replace('"', "\"\""));
-    let time = match &t.time_format {
-        Some(fmt) => format!("try_strptime({}::varchar, {})", q(&t.time_col), sql_string(fmt)),
-        None => format!(
-            "coalesce(try_cast({c} as timestamp), try_cast({c} as date)::timestamp)",
-            c = q(&t.time_col)
-        ),
-    };
-    let amount = match &t.amount_col {
-        Some(a) => format!("try_cast({} as double)", q(a)),
-        None => "null::double".to_string(),
-    };
-    conn.execute_batch(&format!(
-        "create or replace temp table ingest_tx as \
-         select __row, nullif(trim({user}::varchar), '') as user_id, {time} as event_time, \
-                {amount} as amount, {raw_time}::varchar as raw_time, {raw_amount} as raw_amount \
-         from ingest_tx_raw",
-        user = q(&t.user_col),
-        raw_time = q(&t.time_col),
-        raw_amount = t
-            .amount_col
-            .as_deref()
-            .map_or("null::varchar".to_string(), |a| format!("{}::varchar", q(a))),
-    ))
-    .context(|| "ingest: reading the transactions".into())?;
-    let first_bad = |condition: &str| -> Result<Option<(i64, String)>> {
-        conn.query_row(
-            &format!(
-                "select __row, coalesce(raw_time, 'NULL') || ' / ' || coalesce(raw_amount, 'NULL') \
-                 from ingest_tx where {condition} order by __row limit 1"
-            ),
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .map(Some)
-        .or_else(|e| match e {
-            duckdb::Error::QueryReturnedNoRows => Ok(None),
-            e => Err(e),
-        })
-        .context(|| "ingest: checking the transactions".into())
-    };
-    let format_hint = match &t.time_format {
-        Some(f) => format!("does not match --time-format {f}"),
-        None => "is not an ISO date or timestamp (give --time-format, e.g. %Y%m%d)".to_string(),
-    };
-    let checks = [
-        ("user_id is null", "has no user".to_string()),
-        ("event_time is null", format!("has a time that {format_hint}")),
-        (
-            "raw_amount is not null and (amount is null or not isfinite(amount))",
-            "has an amount that is not a finite number".to_string(),
-        ),
-    ];
-    for (condition, what) in checks {
-        if let Some((row, values)) = first_bad(condition)? {
-            return Err(Error::BadInput(format!(
-                "ingest: {} {} {what} (time / amount: {values}); fix the file and ingest again",
-                t.file.display(),
-                raw.place(row)
-            )));
-        }
-    }
-    let n: i64 = conn
-        .query_row("select count(*) from ingest_tx", [], |r| r.get(0))
-        .context(|| "ingest: counting the transactions".into())?;
-    if n == 0 {
-        return Err(Error::BadInput(format!(
-            "ingest: {} holds no transactions",
-            t.file.display()
-        )));
-    }
-    conn.execute_batch(
-        "delete from events; delete from users; delete from synthetic_truth; delete from simulation;",
-    )
-    .context(|| "ingest: clearing the stored users and events".into())?;
-    conn.execute(
-        "insert into users \
-         select user_id, min(event_time)::date, 'paid', true, 'unknown', 'unknown', ?::varchar \
-         from ingest_tx group by user_id",
-        [load_id],
-    )
-    .context(|| "ingest: deriving users".into())?;
-    conn.execute(
-        "insert into events \
-         select row_number() over (order by user_id, event_time, __row), user_id, event_time, \
-                'payment_success', null, null, null, amount, ?::varchar \
-         from ingest_tx",
-        [load_id],
-    )
-    .context(|| "ingest: loading events".into())?;
-    conn.execute_batch("drop table ingest_tx; drop table ingest_tx_raw;")
-        .context(|| "ingest: dropping the staged file".into())?;
-    let users: i64 = conn
-        .query_row("select count(*) from users", [], |r| r.get(0))
-        .context(|| "ingest: counting users".into())?;
-    Ok(Outcome {
-        rows_out: users + n,
-        params: serde_json::json!({
-            "transactions_file": t.file.display().to_string(),
-            "user_col": t.user_col,
-            "time_col": t.time_col,
-            "amount_col": t.amount_col,
-        }),
-        failure: None,
-        summary: format!(
-            "{n} transactions of {users} users loaded as payment_success events (users signed up at their \
-             first purchase); next: `churn run --from validate`"
-        ),
-    })
-}
-
-/// Loads a scored slice written by another engine (Spark's score SQL) into
-/// `predictions`: every (model, date) it holds replaces the stored one, with
-/// the score stage's ranking (1 = highest risk of the date, ties by user_id).
-/// Refused, changing nothing: a file without the four columns, a model the
-/// registry lacks, a risk outside [0, 1] or not finite, a user scored twice
-/// on a date.
-pub fn predictions(conn: &Connection, source: &str, load_id: &str) -> Result<Outcome> {
-    if !source.starts_with("s3://") && !source.contains('*') && !Path::new(source).exists() {
-        return Err(Error::BadInput(format!(
-            "ingest: predictions {source} does not exist; pass the folder the Spark score stage wrote \
-             (LAKE/predictions), a Parquet file or a glob"
-        )));
-    }
-    let files = crate::db::parquet_source(conn, source)?;
-    conn.execute_batch(&format!(
-        "create or replace temp table ingest_predictions_raw as \
-         select as_of_date::date as as_of_date, user_id::varchar as user_id, model_id::varchar as model_id, \
-                churn_risk::double as churn_risk \
-         from {files}"
-    ))
-    .map_err(|e| {
-        Error::BadInput(format!(
-            "ingest: cannot read predictions from {source}: {}. Pass Parquet files with as_of_date, user_id, \
-             model_id and churn_risk (what the Spark score stage writes)",
-            e.to_string().lines().next().unwrap_or_default()
-        ))
-    })?;
-    // Each check selects an example of what it refuses (NULL: nothing).
-    type Why = fn(&str) -> String;
-    let checks: [(&str, Why); 4] = [
-        (
-            "select case when count(*) = 0 then 'none' end from ingest_predictions_raw",
-            |_| "it holds no predictions".to_string(),
-        ),
-        (
-            "select string_agg(model_id, ', ') from (select distinct model_id from ingest_predictions_raw \
-             anti join models using (model_id) order by 1 limit 3)",
-            |v| {
-                format!(
-                    "it scores with model(s) the registry lacks: {v}; train and export that model first (`churn models list`)"
-                )
-            },
-        ),
-        (
-            "select min(coalesce(user_id, 'NULL')) from ingest_predictions_raw where churn_risk is null \
-             or isnan(churn_risk) or churn_risk < 0 or churn_risk > 1 or user_id is null or as_of_date is null",
-            |v| format!("a row (user {v}) lacks its user or date, or its churn_risk is not a probability"),
-        ),
-        (
-            "select min(user_id) from (select user_id from ingest_predictions_raw \
-             group by model_id, as_of_date, user_id having count(*) > 1)",
-            |v| format!("it scores user {v} twice for the same model and date"),
-        ),
-    ];
-    for (check, why) in checks {
-        let example: Option<String> = conn
-            .query_row(check, [], |r| r.get(0))
-            .context(|| "ingest: checking the predictions".into())?;
-        if let Some(v) = example {
-            return Err(Error::BadInput(format!(
-                "ingest: predictions {source}: {}; nothing was stored",
-                why(&v)
-            )));
-        }
-    }
-    conn.execute_batch(
-        "delete from predictions where (model_id, as_of_date) in \
-         (select distinct model_id, as_of_date from ingest_predictions_raw)",
-    )
-    .context(|| "ingest: replacing the stored slices".into())?;
-    let rows = conn
-        .execute(
-            "insert into predictions \
-             select as_of_date, user_id, model_id, churn_risk, \
-                    row_number() over (partition by model_id, as_of_date order by churn_risk desc, user_id), \
-                    now()::timestamp, ? \
-             from ingest_predictions_raw",
-            [load_id],
-        )
-        .context(|| "ingest: storing the predictions".into())?;
-    conn.execute_batch("drop table ingest_predictions_raw")
-        .context(|| "ingest: dropping the staging table".into())?;
-    Ok(Outcome {
-        rows_out: rows as i64,
-        params: serde_json::json!({ "predictions": source }),
-        failure: None,
-        summary: format!("{rows} predictions loaded from {source}"),
     })
 }

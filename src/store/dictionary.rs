@@ -7,6 +7,7 @@
 use duckdb::Connection;
 
 use crate::error::{Context, Result};
+use crate::store::quote::string as quoted;
 
 /// What a table or view holds.
 pub fn table(name: &str) -> Option<&'static str> {
@@ -276,10 +277,6 @@ fn window_feature(name: &str) -> Option<String> {
         _ => return None,
     };
     Some(format!("{what} in the {w} days ending on as_of_date."))
-}
-
-fn quoted(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 /// Comments every table, view and column of the main schema that the

@@ -8,7 +8,8 @@ use duckdb::Connection;
 
 use crate::error::{Error, Result};
 use crate::model::Model;
-use crate::model::data::{self, Frame, Rows};
+use crate::model::frame::{Frame, Rows};
+use crate::store::frames;
 
 /// The scored rows, in the table's scan order.
 #[derive(Debug, Clone, Default)]
@@ -37,6 +38,20 @@ impl Scored {
     pub fn user_name(&self, i: usize) -> &str {
         &self.users[self.user[i] as usize]
     }
+
+    /// Each row's user as a code in user-id order. The codes of `user` are
+    /// in the order the scan met the users, which DuckDB's parallel scan
+    /// varies from run to run; a bootstrap that draws users by code needs
+    /// the same code for the same user on every run.
+    pub fn user_by_id(&self) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..self.users.len() as u32).collect();
+        order.sort_by(|&a, &b| self.users[a as usize].cmp(&self.users[b as usize]));
+        let mut rank = vec![0u32; order.len()];
+        for (k, &code) in order.iter().enumerate() {
+            rank[code as usize] = k as u32;
+        }
+        self.user.iter().map(|&c| rank[c as usize]).collect()
+    }
 }
 
 /// Scores the `rows` of `table` with every model of `models`, reading
@@ -57,7 +72,7 @@ pub fn score_rows(
         ..Scored::default()
     };
     let mut codes: HashMap<String, u32> = HashMap::new();
-    data::for_each_chunk(conn, table, rows, numeric, with_label, |chunk| {
+    frames::for_each_chunk(conn, table, rows, numeric, with_label, |chunk| {
         let all: Vec<usize> = (0..chunk.len()).collect();
         // The chunk's own user codes, as codes of the whole pass.
         let global: Vec<u32> = chunk
@@ -94,7 +109,7 @@ pub fn column_of(
     scored: &Scored,
 ) -> Result<Vec<f64>> {
     let mut values = Vec::with_capacity(scored.len());
-    data::for_each_chunk(conn, table, rows, &[feature.to_string()], false, |chunk| {
+    frames::for_each_chunk(conn, table, rows, &[feature.to_string()], false, |chunk| {
         for i in 0..chunk.len() {
             let k = values.len();
             if k >= scored.len()

@@ -1,5 +1,5 @@
 //! The model registry: `models`, `model_terms`, `model_promotions` and the
-//! view `production_model` (DESIGN §3). Promotion keeps exactly one
+//! view `production_model` (docs/design.md §3). Promotion keeps exactly one
 //! production model and records every decision.
 
 use chrono::{NaiveDate, NaiveDateTime, Utc};
@@ -9,6 +9,8 @@ use rand::Rng;
 use crate::error::{Context, Error, Result};
 use crate::model::Model;
 use crate::model::preprocess::Term;
+use crate::model::profile::ReferenceBin;
+use crate::store::status::ModelStatus;
 
 /// One row of `models`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -16,7 +18,7 @@ pub struct ModelRow {
     pub model_id: String,
     pub algorithm: String,
     pub role: String,
-    pub status: String,
+    pub status: ModelStatus,
     pub created_at: NaiveDateTime,
     pub train_from: NaiveDate,
     pub train_to: NaiveDate,
@@ -206,8 +208,8 @@ pub fn get(conn: &Connection, model_id: &str) -> Result<Option<ModelRow>> {
 
 pub fn production(conn: &Connection) -> Result<Option<ModelRow>> {
     conn.query_row(
-        &format!("select {MODEL_COLUMNS} from models where status = 'production'"),
-        [],
+        &format!("select {MODEL_COLUMNS} from models where status = ?"),
+        [ModelStatus::Production],
         model_row,
     )
     .optional()
@@ -218,10 +220,10 @@ pub fn production(conn: &Connection) -> Result<Option<ModelRow>> {
 pub fn latest_candidate(conn: &Connection) -> Result<Option<ModelRow>> {
     conn.query_row(
         &format!(
-            "select {MODEL_COLUMNS} from models where status = 'candidate' \
+            "select {MODEL_COLUMNS} from models where status = ? \
              order by created_at desc, model_id desc limit 1"
         ),
-        [],
+        [ModelStatus::Candidate],
         model_row,
     )
     .optional()
@@ -233,10 +235,10 @@ pub fn latest_candidate(conn: &Connection) -> Result<Option<ModelRow>> {
 pub fn newest_challenger(conn: &Connection) -> Result<Option<ModelRow>> {
     conn.query_row(
         &format!(
-            "select {MODEL_COLUMNS} from models where status in ('candidate', 'rejected') \
+            "select {MODEL_COLUMNS} from models where status in (?, ?) \
              order by created_at desc, model_id desc limit 1"
         ),
-        [],
+        [ModelStatus::Candidate, ModelStatus::Rejected],
         model_row,
     )
     .optional()
@@ -315,20 +317,20 @@ pub fn decide(
     match decision {
         Decision::Promoted | Decision::Manual => {
             conn.execute(
-                "update models set status = 'retired' where status = 'production' and model_id <> ?",
-                [model_id],
+                "update models set status = ? where status = ? and model_id <> ?",
+                params![ModelStatus::Retired, ModelStatus::Production, model_id],
             )
             .context(|| "retiring the previous production model".into())?;
             conn.execute(
-                "update models set status = 'production' where model_id = ?",
-                [model_id],
+                "update models set status = ? where model_id = ?",
+                params![ModelStatus::Production, model_id],
             )
             .context(|| format!("promoting {model_id}"))?;
         }
         Decision::Kept | Decision::Rejected => {
             conn.execute(
-                "update models set status = 'rejected' where model_id = ?",
-                [model_id],
+                "update models set status = ? where model_id = ?",
+                params![ModelStatus::Rejected, model_id],
             )
             .context(|| format!("rejecting {model_id}"))?;
         }
@@ -359,4 +361,43 @@ pub fn decide(
         )));
     }
     Ok(())
+}
+
+/// Stores `model_id`'s reference profile for `n_bins` numeric bins.
+pub fn store_reference(conn: &Connection, model_id: &str, n_bins: u32, bins: &[ReferenceBin]) -> Result<()> {
+    let mut app = conn
+        .appender("model_reference_bins")
+        .context(|| "opening the model_reference_bins appender".into())?;
+    for b in bins {
+        app.append_row(duckdb::params![
+            model_id, n_bins, b.feature, b.kind, b.bin, b.lower, b.upper, b.category, b.count
+        ])
+        .context(|| format!("storing the reference profile of {model_id}"))?;
+    }
+    app.flush()
+        .context(|| format!("storing the reference profile of {model_id}"))
+}
+
+/// `model_id`'s stored reference profile for `n_bins` numeric bins (empty
+/// when it has none).
+pub fn load_reference(conn: &Connection, model_id: &str, n_bins: u32) -> Result<Vec<ReferenceBin>> {
+    let mut stmt = conn
+        .prepare(
+            "select feature, kind, bin, lower, upper, category, reference_count from model_reference_bins \
+             where model_id = ? and bins = ? order by feature, bin",
+        )
+        .context(|| "drift: reading model_reference_bins".into())?;
+    stmt.query_map(duckdb::params![model_id, n_bins], |r| {
+        Ok(ReferenceBin {
+            feature: r.get(0)?,
+            kind: r.get(1)?,
+            bin: r.get(2)?,
+            lower: r.get(3)?,
+            upper: r.get(4)?,
+            category: r.get(5)?,
+            count: r.get(6)?,
+        })
+    })
+    .and_then(|rows| rows.collect())
+    .context(|| "drift: reading model_reference_bins".into())
 }
