@@ -16,7 +16,7 @@ use crate::model::Model;
 use crate::model::frame::CATEGORICAL;
 use crate::store::drift::DriftRun;
 use crate::store::models::{self, ModelRow};
-use crate::store::{self, Access, Store};
+use crate::store::{self, Access, Store, predictions};
 
 /// Where a request's feature goes in the model's input row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,12 +25,7 @@ pub enum Slot {
     Categorical(usize),
 }
 
-/// A user's latest batch prediction.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UserRisk {
-    pub churn_risk: f64,
-    pub risk_rank: i64,
-}
+pub use crate::store::predictions::UserRisk;
 
 /// A stage's record in `pipeline_runs`.
 #[derive(Debug, Clone, PartialEq)]
@@ -296,9 +291,8 @@ fn read_state(db: &Path, known: Option<&Version>) -> Result<Option<std::result::
             db.display()
         ))));
     };
-    let scored_at: Option<NaiveDateTime> = if store.table_exists("predictions")? {
-        conn.query_row(store::query("scored_at_latest"), [&row.model_id], |r| r.get(0))
-            .context(|| "reading predictions".into())?
+    let scored_at = if store.table_exists("predictions")? {
+        predictions::last_scored_at(conn, &row.model_id)?
     } else {
         None
     };
@@ -365,37 +359,16 @@ fn read_state(db: &Path, known: Option<&Version>) -> Result<Option<std::result::
     }
     // The slice to serve: the production model's latest, else (right after
     // a promotion, before it has scored) the newest slice of any model.
-    let slice: Option<(String, NaiveDate, NaiveDateTime)> = if store.table_exists("predictions")? {
-        conn.query_row(store::query("served_slice"), [&loaded.row.model_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
-        .optional()
-        .context(|| "reading predictions".into())?
+    let slice = if store.table_exists("predictions")? {
+        predictions::served_slice(conn, &loaded.row.model_id)?
     } else {
         None
     };
-    if let Some((slice_model, as_of, slice_scored_at)) = slice {
-        {
-            let mut stmt = conn
-                .prepare(store::query("slice_rows"))
-                .context(|| "reading predictions".into())?;
-            let rows = stmt
-                .query_map(duckdb::params![slice_model, as_of], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        UserRisk {
-                            churn_risk: r.get(1)?,
-                            risk_rank: r.get(2)?,
-                        },
-                    ))
-                })
-                .and_then(|rows| rows.collect::<std::result::Result<HashMap<_, _>, _>>())
-                .context(|| "reading predictions".into())?;
-            loaded.predictions = rows;
-            loaded.predictions_as_of = Some(as_of);
-            loaded.predictions_model_id = Some(slice_model);
-            loaded.predictions_scored_at = Some(slice_scored_at);
-        }
+    if let Some(slice) = slice {
+        loaded.predictions = predictions::slice_rows(conn, &slice)?.into_iter().collect();
+        loaded.predictions_as_of = Some(slice.as_of_date);
+        loaded.predictions_model_id = Some(slice.model_id);
+        loaded.predictions_scored_at = Some(slice.scored_at);
     }
     drop(store);
     Ok(Some(Ok(loaded)))

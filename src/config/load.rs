@@ -168,14 +168,8 @@ fn parse_env_value(raw: &str, default: &toml::Value) -> Option<toml::Value> {
 
 #[cfg(test)]
 mod tests {
+    use crate::config::tests::env;
     use crate::config::*;
-
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     #[test]
     fn example_file_lists_the_defaults() {

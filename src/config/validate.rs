@@ -156,14 +156,8 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    use crate::config::tests::env;
     use crate::config::*;
-
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     #[test]
     fn out_of_range_values_are_refused() {

@@ -10,6 +10,7 @@ pub mod frames;
 mod lake;
 mod ledger;
 pub mod models;
+pub mod predictions;
 pub mod quote;
 pub mod scored;
 pub mod status;

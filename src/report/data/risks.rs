@@ -9,12 +9,7 @@ pub(super) fn risk_list(store: &Store, production: &ModelCard) -> Result<Option<
     }
     let conn = &store.conn;
     let model_id = &production.row.model_id;
-    let latest: Option<(NaiveDate, i64)> = conn
-        .query_row(store::query("slice_latest"), [model_id], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()
-        .context(|| "reading predictions".into())?;
+    let latest = store::predictions::newest_date(conn, model_id)?;
     let Some((as_of_date, scored)) = latest else {
         return Ok(None);
     };
