@@ -138,8 +138,10 @@ pub async fn openapi(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     axum::Json(doc)
 }
 
-/// Every request: a bounded number in flight (more get a 503 at once), a
-/// time limit (a 503 after it), header sections of a bounded size (a 431),
+/// Every request: a bounded number in flight (more get a 503 at once; the
+/// probes are not counted, so clients that stall their bodies cannot make a
+/// kubelet restart a healthy pod), a time limit (a 503 after it), header
+/// sections of a bounded size (a 431),
 /// counted and timed by its matched route (never the raw URL) and a known
 /// method (any other counts as "other"), and logged; health, liveness,
 /// readiness and metrics log at debug.
@@ -162,6 +164,8 @@ async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next)
             format!("the headers take {header_bytes} bytes; the limit is {MAX_HEADER_BYTES}"),
         )
         .into_response()
+    } else if is_probe(&route) {
+        next.run(request).await
     } else {
         match state.in_flight.try_acquire() {
             Err(_) => ApiError::new(
@@ -202,6 +206,12 @@ async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next)
         tracing::info!(%method, %route, status = status.as_u16(), seconds, "request");
     }
     response
+}
+
+/// The routes a kubelet probes: answered from memory at once, outside the
+/// in-flight bound.
+fn is_probe(route: &str) -> bool {
+    matches!(route, "/health" | "/live" | "/ready")
 }
 
 /// The router: every route of docs/design.md §6 plus /openapi.json.
@@ -298,6 +308,33 @@ pub async fn serve(
     Ok(())
 }
 
+/// The bearer token the server requires: the content of `serve.token_file`
+/// when it is set, else `serve.token`; None when both are empty (an open
+/// server, which the start log says). A token file that is set but cannot be
+/// read, or holds nothing, is a configuration error: starting without the
+/// token would open what the operator meant to close.
+pub fn resolve_token(serve: &crate::config::ServeConfig) -> Result<Option<String>> {
+    if !serve.token_file.is_empty() {
+        let text = std::fs::read_to_string(&serve.token_file).map_err(|e| {
+            Error::Config(format!(
+                "serve.token_file {}: {e}; mount the Secret that holds the token there (k8s/api.yaml), or \
+                 unset serve.token_file to serve without a token",
+                serve.token_file
+            ))
+        })?;
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(Error::Config(format!(
+                "serve.token_file {} is empty: put the token in it, or unset serve.token_file to serve \
+                 without a token",
+                serve.token_file
+            )));
+        }
+        return Ok(Some(token.to_string()));
+    }
+    Ok(Some(serve.token.trim().to_string()).filter(|t| !t.is_empty()))
+}
+
 /// `churn serve`: binds, loads the model (or starts not ready), polls for
 /// new models, and drains on SIGTERM.
 pub fn serve_at(db: &Path, config: &Config, addr: Option<&str>) -> Result<()> {
@@ -315,20 +352,21 @@ pub fn serve_at(db: &Path, config: &Config, addr: Option<&str>) -> Result<()> {
             context: "starting the async runtime".into(),
             source,
         })?;
-    let from_file = Some(config.serve.token_file.as_str())
-        .filter(|p| !p.is_empty())
-        .and_then(|p| std::fs::read_to_string(p).ok())
-        .map(|t| t.trim().to_string());
-    let token = from_file
-        .or_else(|| Some(config.serve.token.clone()))
-        .filter(|t| !t.is_empty());
+    let token = resolve_token(&config.serve)?;
     let header_timeout_s = config.serve.header_timeout_s;
-    if token.is_none() && !addr.ip().is_loopback() {
-        tracing::warn!(
+    match (&token, addr.ip().is_loopback()) {
+        (Some(_), _) => tracing::info!("/report, /model and /users/{{id}}/risk need the bearer token"),
+        (None, true) => tracing::info!(
             %addr,
-            "serving /report, /model and /users/{{id}}/risk without a token on a non-loopback address; \
-             set serve.token (CHURN_SERVE_TOKEN) to protect them"
-        );
+            "serving /report, /model and /users/{{id}}/risk without a token (serve.token and \
+             serve.token_file are empty), on a loopback address"
+        ),
+        (None, false) => tracing::warn!(
+            %addr,
+            "serving /report, /model and /users/{{id}}/risk without a token (serve.token and \
+             serve.token_file are empty) on a non-loopback address; set serve.token_file (a mounted \
+             Secret) or CHURN_SERVE_TOKEN to protect them"
+        ),
     }
     let state = AppState::with_token(db, token);
     runtime.block_on(async move {

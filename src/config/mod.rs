@@ -363,8 +363,9 @@ pub struct ServeConfig {
     /// Bearer token of /report, /model and /users/{id}/risk (empty: open).
     /// Give it through the environment (CHURN_SERVE_TOKEN, from a Secret).
     pub token: String,
-    /// A file holding the token (a mounted Kubernetes Secret); read at
-    /// start when set and present, and preferred to `token`.
+    /// A file holding the token (a mounted Kubernetes Secret), read at start
+    /// and preferred to `token`; set but unreadable or empty, the server
+    /// refuses to start (exit 3).
     pub token_file: String,
     pub reload_interval_s: u64,
     /// A client must send its request headers within this many seconds.

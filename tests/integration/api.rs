@@ -938,3 +938,114 @@ fn the_worst_bodies_cannot_exhaust_the_server() {
     assert!(peak_kb < 300 * 1024, "peak {peak_kb} kB");
     assert_eq!(exit.code(), Some(0), "drained and exited on SIGTERM");
 }
+
+#[test]
+fn a_token_file_that_cannot_be_read_stops_the_server() {
+    use churn::api::resolve_token;
+    use churn::config::ServeConfig;
+    let sb = Sandbox::new();
+    let missing = sb.path("no-such-token");
+    let serve = ServeConfig {
+        token_file: missing.display().to_string(),
+        token: "from-the-config".into(),
+        ..ServeConfig::default()
+    };
+    let err = resolve_token(&serve).unwrap_err();
+    assert_eq!(err.code(), 3, "{err}");
+    assert!(err.to_string().contains("serve.token_file"), "{err}");
+    let empty = sb.write("empty-token", "\n");
+    let err = resolve_token(&ServeConfig {
+        token_file: empty.display().to_string(),
+        ..ServeConfig::default()
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("is empty"), "{err}");
+    let file = sb.write("token", "  s3cret \n");
+    let token = resolve_token(&ServeConfig {
+        token_file: file.display().to_string(),
+        token: "from-the-config".into(),
+        ..ServeConfig::default()
+    })
+    .unwrap();
+    assert_eq!(token.as_deref(), Some("s3cret"), "the file wins over serve.token");
+    assert_eq!(
+        resolve_token(&ServeConfig::default()).unwrap(),
+        None,
+        "no token: an open server"
+    );
+
+    // The binary stops with exit 3 before it binds, saying which file.
+    let out = sb.churn_env(
+        &[("CHURN_SERVE_TOKEN_FILE", &missing.display().to_string())],
+        &["serve", "--addr", "127.0.0.1:0"],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", crate::common::stderr(&out));
+    assert!(crate::common::stderr(&out).contains("serve.token_file"));
+}
+
+/// Clients that send a POST's headers and one byte of its body hold an
+/// in-flight slot each; 600 of them take all 512, yet the probes still
+/// answer at once: a kubelet never restarts a healthy pod for a flood.
+#[test]
+fn probes_answer_while_stalled_bodies_hold_every_slot() {
+    use std::io::{Read, Write};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = runtime.spawn(churn::api::serve(
+        listener,
+        app(hand_state()),
+        async {
+            let _ = stopped.await;
+        },
+        std::time::Duration::from_secs(10),
+    ));
+    let stalled: Vec<std::net::TcpStream> = (0..600)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.write_all(b"POST /predict HTTP/1.1\r\nHost: churn\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+                .unwrap();
+            s
+        })
+        .collect();
+    let get = |path: &str| -> (String, std::time::Duration) {
+        let started = std::time::Instant::now();
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: churn\r\nConnection: close\r\n\r\n").as_bytes())
+            .unwrap();
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        (answer, started.elapsed())
+    };
+    // Wait until the flood holds every slot: an ordinary request is refused.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (answer, _) = get("/model");
+        if answer.starts_with("HTTP/1.1 503") {
+            assert!(answer.contains("too many requests in flight"), "{answer}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the flood never took the slots: {answer}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    for path in ["/health", "/live", "/ready"] {
+        let (answer, took) = get(path);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{path}: {answer}");
+        assert!(took < std::time::Duration::from_secs(1), "{path} took {took:?}");
+    }
+    drop(stalled);
+    let _ = stop.send(());
+    runtime.block_on(server).unwrap().unwrap();
+}
