@@ -72,6 +72,8 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "validate/events_amount_mostly_on_payments.sql",
     "validate/events_in_recorded_loads.sql",
     "validate/events_values_finite.sql",
+    "validate/events_time_not_after_load.sql",
+    "validate/events_time_after_earliest_date.sql",
     "prepare/user_daily.sql",
     "features/user_features_daily.sql",
     "labels/labels_daily.sql",
@@ -123,6 +125,10 @@ pub struct SqlContext {
     pub warmup_days: u32,
     /// "active" or "all".
     pub population: &'static str,
+    /// validate: an ingested event's allowance past its load, in days, and
+    /// the earliest event date (ISO).
+    pub future_slack_days: u32,
+    pub earliest_date: String,
     /// The numeric columns of `user_features_daily`, in table order (what
     /// the scoring SQL turns into (feature, value) rows).
     pub numeric_columns: Vec<String>,
@@ -208,6 +214,8 @@ impl SqlContext {
             inactive_days: config.labels.inactive_days,
             recent_days: config.labels.recent_days,
             population: config.labels.population.as_str(),
+            future_slack_days: config.validate.future_slack_days,
+            earliest_date: config.validate.earliest_date.to_string(),
         }
     }
 

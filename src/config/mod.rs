@@ -139,13 +139,28 @@ impl Severity {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ValidateConfig {
+    /// An ingested event may be dated at most this many days after its load
+    /// (`events_time_not_after_load`).
+    pub future_slack_days: u32,
+    /// No event may be dated before this day (`events_time_after_earliest_date`).
+    pub earliest_date: NaiveDate,
     /// Per check (the file name under sql/validate/, without .sql), a
     /// severity in place of the check's own: e.g. a purchase log with free
     /// items sets `severity.events_payment_amount_positive = "warn"`.
     pub severity: std::collections::BTreeMap<String, Severity>,
+}
+
+impl Default for ValidateConfig {
+    fn default() -> Self {
+        ValidateConfig {
+            future_slack_days: 1,
+            earliest_date: NaiveDate::from_ymd_opt(1990, 1, 1).expect("a date"),
+            severity: std::collections::BTreeMap::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

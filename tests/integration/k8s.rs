@@ -134,6 +134,13 @@ fn mounts(
         } else if volume["secret"]["optional"].as_bool() == Some(true) {
             // An optional Secret the cluster may not have: an empty folder.
             sandbox.join(format!("secret-{}-{name}", w.name))
+        } else if let Some(secret) = volume["secret"]["secretName"].as_str() {
+            // A required Secret, which the operator creates (k8s/README.md):
+            // its one key, as kubectl would mount it.
+            let dir = sandbox.join(format!("secret-{secret}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("token"), "a-test-token\n").unwrap();
+            dir
         } else if !volume["emptyDir"].is_badvalue() {
             sandbox.join(format!("emptydir-{}-{name}", w.name))
         } else {

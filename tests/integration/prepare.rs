@@ -291,3 +291,46 @@ fn prepare_in_batches_builds_the_same_rows_in_the_same_order() {
     assert_eq!(single.params["batches"], 2, "{:?}", single.params);
     assert_eq!(rows(&store, in_order), expected);
 }
+
+/// One ingested event dated 2100 would give every user a row for every day
+/// up to it: prepare refuses it, naming the event, whatever severity its
+/// validate check has, and the stored table stays as it was.
+#[test]
+fn one_far_future_event_never_grows_the_grid() {
+    let sb = Sandbox::new();
+    let store = sb.store();
+    exec(&store, FIXTURE);
+    let config = Config::default();
+    run_stage(&store, &ctx(&config), Stage::Prepare).unwrap();
+    let before = table_rows(&store, "user_daily", "true");
+    exec(
+        &store,
+        "insert into loads values ('run-x:ingest', 'run-x', 'ingest', '2026-01-05 00:00:00', '{}');
+         update events set load_id = 'run-x:ingest';
+         update events set event_time = '2100-01-01 00:00:00' where event_id = 7",
+    );
+    let mut lenient = Config::default();
+    lenient
+        .validate
+        .severity
+        .insert("events_time_not_after_load".into(), churn::config::Severity::Off);
+    let err = run_stage(&store, &ctx(&lenient), Stage::Prepare).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("event 7 of user u1") && text.contains("2100-01-01"),
+        "{text}"
+    );
+    assert!(text.contains("validate.future_slack_days"), "{text}");
+    assert_eq!(
+        table_rows(&store, "user_daily", "true"),
+        before,
+        "user_daily is unchanged"
+    );
+    // A date before validate.earliest_date, likewise.
+    exec(
+        &store,
+        "update events set event_time = '1900-01-01 00:00:00' where event_id = 7",
+    );
+    let err = run_stage(&store, &ctx(&config), Stage::Prepare).unwrap_err();
+    assert!(err.to_string().contains("validate.earliest_date"), "{err}");
+}

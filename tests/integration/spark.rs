@@ -1007,6 +1007,17 @@ fn predictions_from_another_engine_are_checked_and_ranked() {
     );
     let twice = prepare("twice.parquet", &format!("{scored} union all {scored}"));
     let no_risk = prepare("no_risk.parquet", "select 1 as x");
+    let strangers = prepare(
+        "strangers.parquet",
+        &format!("select as_of_date, 'x-' || user_id as user_id, model_id, churn_risk from ({scored})"),
+    );
+    let far_future = prepare(
+        "far_future.parquet",
+        &format!(
+            "select date '2100-01-01' as as_of_date, user_id, model_id, churn_risk from ({scored}) \
+             where as_of_date = (select max(as_of_date) from d.predictions)"
+        ),
+    );
     drop(conn);
 
     for (file, says) in [
@@ -1014,6 +1025,8 @@ fn predictions_from_another_engine_are_checked_and_ranked() {
         (&unknown, "registry lacks: logreg-nope"),
         (&twice, "twice"),
         (&no_risk, "cannot read predictions"),
+        (&strangers, "user(s) not in users, e.g. x-"),
+        (&far_future, "dated after"),
     ] {
         let out = sb.churn(&["ingest", "--predictions", file]);
         assert_eq!(out.status.code(), Some(1), "{file}: {}", stderr(&out));

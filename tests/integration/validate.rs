@@ -77,6 +77,23 @@ breaks_only! {
     nan_watch_minutes: "events_values_finite" <- "update events set watch_minutes = 'nan'::double where event_id = 2";
     infinite_amount: "events_values_finite" <- "update events set amount = 'inf'::double where event_id = 4";
     event_of_an_unrecorded_load: "events_in_recorded_loads" <- "update events set load_id = 'run-x:ingest' where event_id = 2";
+    ingested_event_dated_2100: "events_time_not_after_load" <- "insert into loads values ('run-x:ingest', 'run-x', 'ingest', '2026-02-01 00:00:00', '{}'); update events set load_id = 'run-x:ingest'; update events set event_time = '2100-01-01 00:00:00' where event_id = 8";
+    event_dated_1900: "events_time_after_earliest_date" <- "update users set signup_date = '1899-12-31' where user_id = 'u2'; update events set event_time = '1900-01-01 00:00:00' where event_id = 8";
+}
+
+/// An ingested event may run a day past its load (a clock or time zone off
+/// by some hours), not more; a generated world may lie anywhere in time.
+#[test]
+fn the_future_is_measured_from_the_load_that_brought_the_event() {
+    let load = "insert into loads values ('run-x:ingest', 'run-x', 'ingest', '2026-02-01 00:00:00', '{}'), \
+                ('run-g:generate', 'run-g', 'generate', '2026-02-01 00:00:00', '{}'); \
+                update events set load_id = 'run-x:ingest'";
+    let within = format!("{load}; update events set event_time = '2026-02-01 23:00:00' where event_id = 8");
+    assert_eq!(failing_after(&within), Vec::<String>::new());
+    let generated = "insert into loads values ('run-g:generate', 'run-g', 'generate', '2026-02-01 00:00:00', '{}'); \
+                     update events set load_id = 'run-g:generate'; \
+                     update events set event_time = '2100-01-01 00:00:00' where event_id = 8";
+    assert_eq!(failing_after(generated), Vec::<String>::new());
 }
 
 #[test]
@@ -115,7 +132,7 @@ fn stage_stores_results_and_fails_on_errors_only() {
     assert_eq!(stored, vec![vec!["events_quiz_score_in_range", "1", "150.0"]]);
     assert_eq!(
         rows(&store, "select count(*) from validation_results"),
-        vec![vec!["14"]]
+        vec![vec!["16"]]
     );
     // A check that found errors is a verdict ("invalid"), not a crash.
     let runs = rows(&store, "select status from pipeline_runs order by started_at");

@@ -13,7 +13,7 @@ use crate::stages::Outcome;
 /// the score stage's ranking (1 = highest risk of the date, ties by user_id).
 /// Refused, changing nothing: a file without the four columns, a model the
 /// registry lacks, a risk outside [0, 1] or not finite, a user scored twice
-/// on a date.
+/// on a date, a user not in `users`, a date past the last day with features.
 pub fn predictions(conn: &Connection, source: &str, load_id: &str) -> Result<Outcome> {
     if !source.starts_with("s3://") && !source.contains('*') && !Path::new(source).exists() {
         return Err(Error::BadInput(format!(
@@ -37,7 +37,7 @@ pub fn predictions(conn: &Connection, source: &str, load_id: &str) -> Result<Out
     })?;
     // Each check selects an example of what it refuses (NULL: nothing).
     type Why = fn(&str) -> String;
-    let checks: [(&str, Why); 4] = [
+    let checks: [(&str, Why); 6] = [
         (
             "select case when count(*) = 0 then 'none' end from ingest_predictions_raw",
             |_| "it holds no predictions".to_string(),
@@ -60,6 +60,24 @@ pub fn predictions(conn: &Connection, source: &str, load_id: &str) -> Result<Out
             "select min(user_id) from (select user_id from ingest_predictions_raw \
              group by model_id, as_of_date, user_id having count(*) > 1)",
             |v| format!("it scores user {v} twice for the same model and date"),
+        ),
+        // A slice of users the file does not know would replace the served
+        // one, and every known user would get a 404.
+        (
+            "select case when count(*) > 0 then format('{} row(s) of {} user(s) not in users, e.g. {}', \
+             count(*), count(distinct user_id), min(user_id)) end \
+             from ingest_predictions_raw anti join users using (user_id)",
+            |v| format!("it holds {v}; ingest those users first, or load the scores of known users"),
+        ),
+        // A date past the features would be served as the latest slice for
+        // good.
+        (
+            "select case when count(*) > 0 then format('{} row(s) dated after {}, the last day with \
+             features, e.g. {} for user {}', count(*), coalesce(any_value(f.last)::varchar, 'none'), \
+             min(p.as_of_date), min(p.user_id)) end \
+             from ingest_predictions_raw as p, (select max(as_of_date) as last from user_features_daily) as f \
+             where f.last is null or p.as_of_date > f.last",
+            |v| format!("it holds {v}; a slice is scored from features, so its date must be one of theirs"),
         ),
     ];
     for (check, why) in checks {
