@@ -789,13 +789,20 @@ fn metrics_show_the_batch_side() {
     assert_eq!(on, 1, "{text}");
 }
 
-/// A client that sends half its headers is dropped after the header
-/// timeout, not held open.
-#[test]
-fn a_client_that_stalls_in_its_headers_is_dropped() {
-    use std::io::{Read, Write};
+/// The hand state served on a real socket of 127.0.0.1 by `workers` threads,
+/// with the given header timeout: the runtime, the address, the switch that
+/// stops it and the server's task.
+fn real_server(
+    workers: usize,
+    header_timeout: std::time::Duration,
+) -> (
+    tokio::runtime::Runtime,
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(workers)
         .enable_all()
         .build()
         .unwrap();
@@ -810,8 +817,17 @@ fn a_client_that_stalls_in_its_headers_is_dropped() {
         async {
             let _ = stopped.await;
         },
-        std::time::Duration::from_millis(300),
+        header_timeout,
     ));
+    (runtime, addr, stop, server)
+}
+
+/// A client that sends half its headers is dropped after the header
+/// timeout, not held open.
+#[test]
+fn a_client_that_stalls_in_its_headers_is_dropped() {
+    use std::io::{Read, Write};
+    let (runtime, addr, stop, server) = real_server(1, std::time::Duration::from_millis(300));
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream
         .write_all(b"GET /health HTTP/1.1\r\nHost: churn\r\n")
@@ -989,24 +1005,7 @@ fn a_token_file_that_cannot_be_read_stops_the_server() {
 #[test]
 fn probes_answer_while_stalled_bodies_hold_every_slot() {
     use std::io::{Read, Write};
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = runtime.spawn(churn::api::serve(
-        listener,
-        app(hand_state()),
-        async {
-            let _ = stopped.await;
-        },
-        std::time::Duration::from_secs(10),
-    ));
+    let (runtime, addr, stop, server) = real_server(2, std::time::Duration::from_secs(10));
     let stalled: Vec<std::net::TcpStream> = (0..600)
         .map(|_| {
             let mut s = std::net::TcpStream::connect(addr).unwrap();
