@@ -58,6 +58,7 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "schema/predictions.sql",
     "schema/drift.sql",
     "schema/performance_runs.sql",
+    "schema/watermarks.sql",
     "validate/tables_not_empty.sql",
     "validate/users_primary_key_unique.sql",
     "validate/users_signup_date_present.sql",
@@ -137,6 +138,13 @@ pub struct SqlContext {
     /// builds its column lists from these, so there is one definition.
     pub daily_numeric: &'static [&'static str],
     pub window_numeric: &'static [&'static str],
+    /// validate: the rows under check: `events` and `users`, or the temp
+    /// tables of the loads not checked yet (docs/design.md §9).
+    pub checked_events: &'static str,
+    pub checked_users: &'static str,
+    /// prepare leaves out the events of loads validate refused
+    /// (`load_checks`, a table of the DuckDB file only).
+    pub quarantine: bool,
 }
 
 /// The daily counts `user_features_daily` carries over from `user_daily`.
@@ -216,12 +224,19 @@ impl SqlContext {
             population: config.labels.population.as_str(),
             future_slack_days: config.validate.future_slack_days,
             earliest_date: config.validate.earliest_date.to_string(),
+            checked_events: "events",
+            checked_users: "users",
+            quarantine: true,
         }
     }
 
     /// The same values, rendered for `dialect`.
     pub fn for_dialect(self, dialect: Dialect) -> SqlContext {
-        SqlContext { dialect, ..self }
+        SqlContext {
+            dialect,
+            quarantine: dialect == Dialect::Duckdb,
+            ..self
+        }
     }
 
     /// For templates that take no values (the schema).

@@ -14,13 +14,134 @@
 -- the one definition of the "active" population that training and scoring use.
 -- Large inputs are built a batch of users at a time (`batched`): the users
 -- with user_id between $1 and $2, bound as parameters.
+-- A day's work for a day's data (`incremental`, docs/design.md §9): the rows
+-- of the users in the temp table _affected (user_id, from_date) from their
+-- from_date on. The windows then sum the rows of the {{ windows | last }} days up to each
+-- as-of day (a join, not a window over the whole history), and the
+-- lifetime columns continue the user's stored row of the day before
+-- from_date. Sums of decimals and of integers are exact, so both ways give
+-- the same bits.
 {% import "dialect/" ~ dialect ~ ".sql" as d %}
 {% set daily_columns = ["signup_date", "plan", "is_paid", "country", "marketing_source"] + daily_numeric %}
 {# daily_numeric and window_numeric come from the context (src/sql.rs), the one
    list of the numeric columns that scoring reads too. #}
 {% set window_columns = window_numeric %}
+{% set incremental = incremental is defined and incremental %}
+{% set longest = windows | last %}
+{# One window's aggregate: a window function over the dense rows, or, when
+   incremental, an aggregate of the joined rows of the window's days. #}
+{% macro frame(w) %}{% if incremental %}filter (where span.activity_date > targets.as_of_date - {{ w }}){% else %}over w{{ w }}{% endif %}{% endmacro %}
+{% set p = "span." if incremental else "" %}
+{# The sums over one window, either way (`frame`). #}
+{% macro window_sums(w) %}
+        (sum({{ p }}is_active_day) {{ frame(w) }})::integer as active_days_{{ w }}d,
+        (sum({{ p }}total_events) {{ frame(w) }})::integer as events_{{ w }}d,
+        (sum({{ p }}logins_count) {{ frame(w) }})::integer as logins_{{ w }}d,
+        (sum({{ p }}enroll_count) {{ frame(w) }})::integer as enroll_{{ w }}d,
+        (sum({{ p }}watch_minutes_sum::decimal(18, 6)) {{ frame(w) }})::double as watch_minutes_{{ w }}d,
+        (sum({{ p }}quiz_attempts_count) {{ frame(w) }})::integer as quiz_attempts_{{ w }}d,
+        (sum({{ p }}payment_success_count) {{ frame(w) }})::integer as payment_success_{{ w }}d,
+        (sum({{ p }}payment_failed_count) {{ frame(w) }})::integer as payment_failed_{{ w }}d,
+        (sum({{ p }}support_ticket_count) {{ frame(w) }})::integer as support_ticket_{{ w }}d,
+        (sum({{ p }}quiz_avg_score::decimal(18, 9)) {{ frame(w) }})::double
+            / count({{ p }}quiz_avg_score) {{ frame(w) }} as quiz_avg_score_{{ w }}d,
+        (sum({{ p }}payment_amount_sum::decimal(18, 6)) {{ frame(w) }})::double as payment_amount_{{ w }}d,
+{% endmacro %}
 with
 
+{% if incremental %}
+span as (
+    -- The rows the windows of the new as-of days read.
+    select
+        user_daily.*,
+        affected.from_date
+    from user_daily
+    inner join _affected as affected on affected.user_id = user_daily.user_id
+    where user_daily.activity_date >= affected.from_date - {{ longest - 1 }}
+),
+
+targets as (
+    select
+        user_id,
+        activity_date as as_of_date
+    from span
+    where activity_date >= from_date
+),
+
+windowed as (
+    select
+        targets.user_id,
+        targets.as_of_date,
+{% for w in windows %}
+{{ window_sums(w) }}
+{% endfor %}
+        count(*) as window_rows
+    from targets
+    inner join span
+        on span.user_id = targets.user_id
+        and span.activity_date between targets.as_of_date - {{ longest - 1 }} and targets.as_of_date
+    group by targets.user_id, targets.as_of_date
+),
+
+prior as (
+    -- The lifetime state on the day before from_date, read back from that
+    -- day's stored row.
+    select
+        user_id,
+        lifetime_active_days,
+        lifetime_events,
+        observed_days,
+        last_active_date,
+        case
+            when lifetime_active_days = 1 then last_active_date
+            when lifetime_active_days >= 2
+            then last_active_date - round(mean_active_gap * (lifetime_active_days - 1))::integer
+        end as first_active_date
+    from (
+        select
+            stored.*,
+            case
+                when stored.lifetime_active_days > 0 then stored.as_of_date - stored.days_since_last_activity
+            end as last_active_date
+        from user_features_daily as stored
+        inner join _affected as affected
+            on affected.user_id = stored.user_id
+            and stored.as_of_date = affected.from_date - 1
+    )
+),
+
+rolling as (
+    select
+        span.user_id,
+        span.activity_date as as_of_date,
+{% for c in daily_columns %}
+        span.{{ c }},
+{% endfor %}
+{% for w in windows %}
+{% for c in window_columns %}
+        windowed.{{ c }}_{{ w }}d,
+{% endfor %}
+{% endfor %}
+        coalesce(
+            max(case when span.is_active_day = 1 then span.activity_date end) over history,
+            prior.last_active_date
+        ) as last_active_date,
+        coalesce(
+            prior.first_active_date,
+            min(case when span.is_active_day = 1 then span.activity_date end) over history
+        ) as first_active_date,
+        (coalesce(prior.lifetime_active_days, 0) + sum(span.is_active_day) over history)::integer as lifetime_active_days,
+        (coalesce(prior.lifetime_events, 0) + sum(span.total_events) over history)::integer as lifetime_events,
+        (coalesce(prior.observed_days, 0) + count(*) over history)::integer as observed_days
+    from span
+    inner join windowed
+        on windowed.user_id = span.user_id
+        and windowed.as_of_date = span.activity_date
+    left join prior on prior.user_id = span.user_id
+    window
+        history as (partition by span.user_id order by span.activity_date rows between unbounded preceding and current row)
+),
+{% else %}
 user_daily as (
     select * from user_daily
 {% if batched is defined and batched %}
@@ -36,17 +157,7 @@ rolling as (
         {{ c }},
 {% endfor %}
 {% for w in windows %}
-        (sum(is_active_day) over w{{ w }})::integer as active_days_{{ w }}d,
-        (sum(total_events) over w{{ w }})::integer as events_{{ w }}d,
-        (sum(logins_count) over w{{ w }})::integer as logins_{{ w }}d,
-        (sum(enroll_count) over w{{ w }})::integer as enroll_{{ w }}d,
-        sum(watch_minutes_sum) over w{{ w }} as watch_minutes_{{ w }}d,
-        (sum(quiz_attempts_count) over w{{ w }})::integer as quiz_attempts_{{ w }}d,
-        (sum(payment_success_count) over w{{ w }})::integer as payment_success_{{ w }}d,
-        (sum(payment_failed_count) over w{{ w }})::integer as payment_failed_{{ w }}d,
-        (sum(support_ticket_count) over w{{ w }})::integer as support_ticket_{{ w }}d,
-        avg(quiz_avg_score) over w{{ w }} as quiz_avg_score_{{ w }}d,
-        sum(payment_amount_sum) over w{{ w }} as payment_amount_{{ w }}d,
+{{ window_sums(w) }}
 {% endfor %}
         max(case when is_active_day = 1 then activity_date end) over history as last_active_date,
         min(case when is_active_day = 1 then activity_date end) over history as first_active_date,
@@ -60,6 +171,7 @@ rolling as (
 {% endfor %}
         history as (partition by user_id order by activity_date rows between unbounded preceding and current row)
 ),
+{% endif %}
 
 final as (
     select

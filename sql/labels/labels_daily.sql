@@ -8,17 +8,28 @@
 -- Large inputs are built a batch of users at a time (`batched`): the users
 -- with user_id between $1 and $2, bound as parameters; the data's last date
 -- then comes from every user (last_date, read once before the batches).
+-- A day's work for a day's data (`incremental`, docs/design.md §9): the rows
+-- of the users in the temp table _affected (user_id, from_date) from their
+-- from_date on (the look-ahead reads forward only), last_date given.
+{% set incremental = incremental is defined and incremental %}
 with
 
 user_daily as (
+{% if incremental %}
+    select user_daily.*
+    from user_daily
+    inner join _affected as affected on affected.user_id = user_daily.user_id
+    where user_daily.activity_date >= affected.from_date
+{% else %}
     select * from user_daily
+{% endif %}
 {% if batched is defined and batched %}
     where user_id between $1 and $2
 {% endif %}
 ),
 
 observed as (
-{% if batched is defined and batched %}
+{% if (batched is defined and batched) or incremental %}
     select date '{{ last_date }}' as last_date
 {% else %}
     select max(activity_date) as last_date from user_daily

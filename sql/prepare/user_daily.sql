@@ -8,11 +8,31 @@
 -- parameters (the batches follow user_id order); the dataset's dates always
 -- come from every event (first_date and last_date, read once before the
 -- batches).
+-- A day's work for a day's data (`incremental`, docs/design.md §9): the
+-- rows of the users in the temp table _affected (user_id, from_date) from
+-- their from_date on (from_date: the earliest of them), the data's dates
+-- given as for batches.
+{% if quarantine %}
+-- Events of a load that validate refused (load_checks) are left out.
+{% endif %}
+-- Sums of decimals are exact (watch minutes and amounts to 1e-6, quiz
+-- scores to 1e-9), so a day comes out the same bits whichever rows are
+-- added in whichever order.
 {% import "dialect/" ~ dialect ~ ".sql" as d %}
+{% set incremental = incremental is defined and incremental %}
+{% set given_dates = (batched is defined and batched) or incremental %}
+{% set span_start = "greatest(users.signup_date, bounds.first_date, users.from_date)" if incremental
+    else "greatest(users.signup_date, bounds.first_date)" %}
 with
 
 users as (
+{% if incremental %}
+    select users.*, affected.from_date
+    from users
+    inner join _affected as affected on affected.user_id = users.user_id
+{% else %}
     select * from users
+{% endif %}
 {% if batched is defined and batched %}
     where user_id between $1 and $2
 {% endif %}
@@ -27,10 +47,19 @@ events as (
         quiz_score,
         amount
     from events
+{% if quarantine %}
+    where (load_id is null or load_id not in (select load_id from load_checks where verdict = 'refused'))
+{% else %}
+    where true
+{% endif %}
+{% if incremental %}
+        and event_time >= timestamp '{{ from_date }}'
+        and user_id in (select user_id from _affected)
+{% endif %}
 ),
 
 bounds as (
-{% if batched is defined and batched %}
+{% if given_dates %}
     select
         date '{{ first_date }}' as first_date,
         date '{{ last_date }}' as last_date,
@@ -45,11 +74,11 @@ bounds as (
 user_span as (
     select
         users.user_id,
-        greatest(users.signup_date, bounds.first_date) as span_start,
+        {{ span_start }} as span_start,
         bounds.last_date as span_end
     from users
     cross join bounds
-    where greatest(users.signup_date, bounds.first_date) <= bounds.last_date
+    where {{ span_start }} <= bounds.last_date
 ),
 
 grid as (
@@ -66,13 +95,14 @@ daily_events as (
         count(*)::integer as total_events,
         count(*) filter (where event_type = 'login')::integer as logins_count,
         count(*) filter (where event_type = 'course_enroll')::integer as enroll_count,
-        coalesce(sum(watch_minutes) filter (where event_type = 'video_watch'), 0) as watch_minutes_sum,
+        coalesce(sum(watch_minutes::decimal(18, 6)) filter (where event_type = 'video_watch'), 0) as watch_minutes_sum,
         count(*) filter (where event_type = 'quiz_attempt')::integer as quiz_attempts_count,
-        avg(quiz_score) filter (where event_type = 'quiz_attempt') as quiz_avg_score,
+        (sum(quiz_score::decimal(18, 9)) filter (where event_type = 'quiz_attempt'))::double
+            / count(quiz_score) filter (where event_type = 'quiz_attempt') as quiz_avg_score,
         count(*) filter (where event_type = 'payment_success')::integer as payment_success_count,
         count(*) filter (where event_type = 'payment_failed')::integer as payment_failed_count,
         count(*) filter (where event_type = 'support_ticket')::integer as support_ticket_count,
-        coalesce(sum(amount) filter (where event_type = 'payment_success'), 0) as payment_amount_sum
+        coalesce(sum(amount::decimal(18, 6)) filter (where event_type = 'payment_success'), 0) as payment_amount_sum
     from events
 {% if batched is defined and batched %}
     where user_id between $1 and $2

@@ -8,10 +8,21 @@
 -- Large inputs are built a batch of users at a time (`batched`): the users
 -- with user_id between $1 and $2, bound as parameters; the first as-of date
 -- then comes from every user (first_date, read once before the batches).
+-- A day's work for a day's data (`incremental`, docs/design.md §9): the rows
+-- of the users in the temp table _affected (user_id, from_date) from their
+-- from_date on, first_date given.
+{% set incremental = incremental is defined and incremental %}
 with
 
 features as (
+{% if incremental %}
+    select user_features_daily.*
+    from user_features_daily
+    inner join _affected as affected on affected.user_id = user_features_daily.user_id
+    where user_features_daily.as_of_date >= affected.from_date
+{% else %}
     select * from user_features_daily
+{% endif %}
 {% if batched is defined and batched %}
     where user_id between $1 and $2
 {% endif %}
@@ -25,7 +36,7 @@ labels as (
 ),
 
 bounds as (
-{% if batched is defined and batched %}
+{% if (batched is defined and batched) or incremental %}
     select date '{{ first_date }}' as first_date
 {% else %}
     select min(as_of_date) as first_date from user_features_daily

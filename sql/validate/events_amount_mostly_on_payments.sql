@@ -7,13 +7,13 @@ stray as (
         event_id,
         event_type,
         amount
-    from events
+    from {{ checked_events }} as events
     where amount is not null
         and event_type not in ('payment_success', 'payment_failed')
 ),
 
 totals as (
-    select count(*) as n_events from events
+    select count(*) as n_events from {{ checked_events }} as events
 ),
 
 final as (

@@ -4,6 +4,6 @@ select
     event_id,
     event_type,
     amount
-from events
+from {{ checked_events }} as events
 where event_type in ('payment_success', 'payment_failed')
     and (amount is null or amount <= 0)

@@ -3,5 +3,5 @@
 select
     event_id,
     quiz_score
-from events
+from {{ checked_events }} as events
 where quiz_score < 0 or quiz_score > 100

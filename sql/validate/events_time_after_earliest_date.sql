@@ -6,5 +6,5 @@ select
     events.event_id,
     events.user_id,
     events.event_time
-from events
+from {{ checked_events }} as events
 where events.event_time < timestamp '{{ earliest_date }}'

@@ -5,7 +5,7 @@ select
     events.user_id,
     events.event_time,
     users.signup_date
-from events
+from {{ checked_events }} as events
 inner join users on users.user_id = events.user_id
 where events.event_time is null
     or events.event_time < users.signup_date

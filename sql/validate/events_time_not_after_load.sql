@@ -8,7 +8,7 @@ select
     events.user_id,
     events.event_time,
     loads.committed_at as loaded_at
-from events
+from {{ checked_events }} as events
 inner join loads on loads.load_id = events.load_id
 where loads.stage = 'ingest'
     and events.event_time > loads.committed_at + interval {{ future_slack_days }} day

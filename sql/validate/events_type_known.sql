@@ -3,7 +3,7 @@
 select
     event_id,
     event_type
-from events
+from {{ checked_events }} as events
 where event_type is null
     or event_type not in (
         'login', 'video_watch', 'quiz_attempt', 'course_enroll',

@@ -3,5 +3,5 @@
 select
     events.event_id,
     events.user_id
-from events
+from {{ checked_events }} as events
 anti join users on users.user_id = events.user_id

@@ -6,7 +6,7 @@ select
     watch_minutes,
     quiz_score,
     amount
-from events
+from {{ checked_events }} as events
 where not {{ d.is_finite("watch_minutes") }}
     or not {{ d.is_finite("quiz_score") }}
     or not {{ d.is_finite("amount") }}

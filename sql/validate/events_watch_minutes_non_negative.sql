@@ -3,5 +3,5 @@
 select
     event_id,
     watch_minutes
-from events
+from {{ checked_events }} as events
 where watch_minutes < 0

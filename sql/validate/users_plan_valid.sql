@@ -4,7 +4,7 @@ select
     user_id,
     plan,
     is_paid
-from users
+from {{ checked_users }} as users
 where plan is null
     or plan not in ('free', 'paid')
     or is_paid is null

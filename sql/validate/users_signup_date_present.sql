@@ -3,5 +3,5 @@
 select
     user_id,
     signup_date
-from users
+from {{ checked_users }} as users
 where signup_date is null

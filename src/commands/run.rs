@@ -28,6 +28,12 @@ pub struct RunArgs {
     #[arg(long, value_enum, conflicts_with = "stages")]
     pub to: Option<Stage>,
 
+    /// Rebuild the maintained tables (user_daily, user_features_daily,
+    /// labels_daily, training_set) and validate every load, instead of a
+    /// day's work for the new data: after a change of their SQL or config.
+    #[arg(long)]
+    pub full: bool,
+
     #[command(flatten)]
     pub sim: SimArgs,
 
@@ -128,6 +134,7 @@ pub fn run_pipeline(
         config,
         run_id: new_run_id(),
         show_progress,
+        rebuild: args.full,
     };
     // The monitoring stages all run: a drift FAIL does not hide what
     // evaluate would say. The first monitoring FAIL is the result.

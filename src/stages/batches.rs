@@ -39,6 +39,11 @@ pub struct BatchContext<'a> {
     pub first_date: Option<NaiveDate>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_date: Option<NaiveDate>,
+    /// The rows of the users in `_affected` from their from_date on
+    /// (`stages::incremental`); `from_date` is the earliest.
+    pub incremental: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_date: Option<NaiveDate>,
 }
 
 /// The batches to build: one `None` when `total` (a count) is at most
@@ -108,6 +113,8 @@ pub fn build(
             batched: range.is_some(),
             first_date,
             last_date,
+            incremental: false,
+            from_date: None,
         };
         let statement = if k == 0 {
             sql::create_table_as(table, template, &batch_ctx)?

@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::error::{Context, Result};
 use crate::sql::SqlContext;
 use crate::stages::batches::{self, ROWS_PER_BATCH};
+use crate::stages::incremental::{self, Derived, merge_params};
 use crate::stages::{Ctx, Outcome, Stage, StageDef, Template};
 
 pub fn run(conn: &Connection, ctx: &SqlContext) -> Result<Outcome> {
@@ -52,6 +53,53 @@ pub fn run_in_batches(conn: &Connection, ctx: &SqlContext, rows_per_batch: i64) 
     })
 }
 
+
+/// The stage's work: `labels_daily` brought up to date, a day's work for a
+/// day's data, or rebuilt whole (`stages::incremental`).
+pub fn maintain(conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
+    let sql_ctx = ctx.sql();
+    let derived = Derived {
+        stage: Stage::Labels,
+        table: "labels_daily",
+        template: "labels/labels_daily.sql",
+        date_column: "as_of_date",
+        upstream: vec![("user_daily", -i64::from(sql_ctx.horizon_days + sql_ctx.inactive_days))],
+    };
+    let mut full = None;
+    let done = incremental::maintain(
+        conn,
+        &sql_ctx,
+        &derived,
+        ctx.rebuild,
+        &ctx.run_id,
+        |conn| {
+                let last = conn
+                    .query_row("select max(activity_date) from user_daily", [], |r| r.get(0))
+                    .context(|| "labels: reading the last date".into())?;
+                Ok((None, last))
+            },
+        |conn| {
+            let out = run(conn, &sql_ctx)?;
+            let rows = out.rows_out;
+            full = Some(out);
+            Ok(rows)
+        },
+    )?;
+    Ok(match full {
+        Some(mut out) => {
+            out.summary = format!("{}; {}", out.summary, done.describe());
+            merge_params(&mut out.params, done.params());
+            out
+        }
+        None => Outcome {
+            rows_out: done.rows_written,
+            params: done.params(),
+            failure: None,
+            summary: format!("labels_daily: {}", done.describe()),
+        },
+    })
+}
+
 /// The labels stage (docs/design.md §1): the forward-looking churn label per (user, as-of day).
 #[derive(Debug, Default)]
 pub struct Labels;
@@ -65,6 +113,10 @@ impl StageDef for Labels {
         &["user_daily"]
     }
 
+    fn maintains(&self) -> bool {
+        true
+    }
+
     fn writes(&self) -> &'static [&'static str] {
         &["labels_daily"]
     }
@@ -74,6 +126,6 @@ impl StageDef for Labels {
     }
 
     fn run(&self, conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
-        run(conn, &ctx.sql())
+        maintain(conn, ctx)
     }
 }

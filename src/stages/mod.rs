@@ -4,6 +4,7 @@
 //! and a row in `pipeline_runs`.
 
 pub mod batches;
+pub mod incremental;
 
 use std::fmt;
 
@@ -47,6 +48,12 @@ pub trait StageDef {
     /// A load appends rows tagged with its load id and writes its row of the
     /// `loads` ledger in the same transaction (docs/design.md §5).
     fn is_load(&self) -> bool {
+        false
+    }
+
+    /// The stage keeps its table up to date a day at a time, with a
+    /// watermark (`stages::incremental`, docs/design.md §9).
+    fn maintains(&self) -> bool {
         false
     }
 
@@ -198,6 +205,9 @@ pub struct Ctx<'a> {
     pub config: &'a Config,
     pub run_id: String,
     pub show_progress: bool,
+    /// `--full`: the maintained tables are rebuilt from everything rather
+    /// than brought up to date (docs/design.md §9).
+    pub rebuild: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -207,6 +217,7 @@ impl<'a> Ctx<'a> {
             config,
             run_id: new_run_id(),
             show_progress,
+            rebuild: false,
         }
     }
 

@@ -104,6 +104,16 @@ status_enum! {
     }
 }
 
+status_enum! {
+    /// `load_checks.verdict`: validate's word on a load.
+    LoadVerdict ("load_checks.verdict") {
+        /// No error-level check failed on its rows.
+        Passed = "passed",
+        /// An error-level check failed: its events are left out of the tables.
+        Refused = "refused",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
