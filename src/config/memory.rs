@@ -41,14 +41,40 @@ fn machine_memory() -> u64 {
                 .and_then(|v| v.parse::<u64>().ok())
         })
         .map_or(8 << 30, |kb| kb * 1024);
-    let cgroup = [
-        "/sys/fs/cgroup/memory.max",
-        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
-    ]
-    .iter()
-    .find_map(|p| std::fs::read_to_string(p).ok())
-    .and_then(|v| v.trim().parse::<u64>().ok());
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let cgroup = limit_files(&own)
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .filter_map(|v| v.trim().parse::<u64>().ok())
+        .min();
     memory_share(total, cgroup)
+}
+
+/// The files that may hold the memory limit: the container's (its cgroup
+/// mounted at the root, v2 then v1) and those of the process's own cgroup,
+/// from /proc/self/cgroup (a pod's cgroup seen from the host, or one a
+/// benchmark runs a command in).
+fn limit_files(proc_self_cgroup: &str) -> Vec<String> {
+    let mut files = vec![
+        "/sys/fs/cgroup/memory.max".to_string(),
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes".to_string(),
+    ];
+    for line in proc_self_cgroup.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next(), parts.next(), parts.next());
+        let path = path.unwrap_or("/").trim_end_matches('/');
+        if path.is_empty() {
+            continue;
+        }
+        match controllers {
+            Some("") => files.push(format!("/sys/fs/cgroup{path}/memory.max")),
+            Some(c) if c.split(',').any(|c| c == "memory") => {
+                files.push(format!("/sys/fs/cgroup/memory{path}/memory.limit_in_bytes"));
+            }
+            _ => {}
+        }
+    }
+    files
 }
 
 /// The machine's memory, or the cgroup's limit when that is lower (a limit
@@ -60,6 +86,14 @@ fn memory_share(total_bytes: u64, cgroup_bytes: Option<u64>) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_process_own_cgroup_is_read_too() {
+        let files = limit_files("12:pids:/x\n4:memory:/churnbench\n0::/kubepods/pod1\n");
+        assert!(files.contains(&"/sys/fs/cgroup/memory/churnbench/memory.limit_in_bytes".to_string()));
+        assert!(files.contains(&"/sys/fs/cgroup/kubepods/pod1/memory.max".to_string()));
+        assert_eq!(limit_files("0::/\n").len(), 2, "the root is already read");
+    }
 
     #[test]
     fn the_memory_share_follows_a_container_limit() {

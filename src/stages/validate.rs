@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::config::Severity;
 use crate::error::{Context, Error, Result};
 use crate::sql::{self, SqlContext};
+use crate::store::status::LoadVerdict;
 use crate::stages::{Ctx, Outcome, StageDef, Template};
 
 /// The result of one check.
@@ -177,7 +178,7 @@ pub fn run(
     let failure = (!errors.is_empty()).then(|| {
         Error::ValidationFailed(format!(
             "{} error-level check(s) failed: {}. Sample rows are in table validation_results \
-             (select * from validation_results where not passed); fix the input data and rerun",
+             (select * from validation_results where not passed)",
             errors.len(),
             errors.join(", ")
         ))
@@ -195,6 +196,92 @@ pub fn run(
             warnings
         ),
     })
+}
+
+/// The stage's work (docs/design.md §9): checks the rows of the loads it
+/// has not checked yet (generate and ingest loads, and rows without a
+/// load), a key of theirs looked up among every row, and records its
+/// verdict on each in `load_checks`: refused when an error-level check
+/// fails, and then prepare leaves their events out. The first time, and
+/// with `--full`, every row is checked and every load given the verdict.
+pub fn check_new_loads(conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
+    let base = ctx.sql();
+    let checked_before: i64 = conn
+        .query_row(
+            "select count(*) from load_checks where load_id in (select load_id from loads)",
+            [],
+            |r| r.get(0),
+        )
+        .context(|| "validate: reading load_checks".into())?;
+    let whole = ctx.rebuild || checked_before == 0;
+    let unchecked = if whole {
+        "select load_id from loads where stage in ('generate', 'ingest')"
+    } else {
+        "select load_id from loads where stage in ('generate', 'ingest') \
+         and load_id not in (select load_id from load_checks)"
+    };
+    conn.execute_batch(&format!(
+        "create or replace temp table _unchecked as {unchecked}; \
+         delete from load_checks where load_id in (select load_id from _unchecked);"
+    ))
+    .context(|| "validate: listing the loads to check".into())?;
+    let sql_ctx = if whole {
+        base
+    } else {
+        conn.execute_batch(
+            "create or replace temp table _checked_events as \
+                 select * from events where load_id is null or load_id in (select load_id from _unchecked); \
+             create or replace temp table _checked_users as \
+                 select * from users where load_id is null or load_id in (select load_id from _unchecked);",
+        )
+        .context(|| "validate: reading the new loads".into())?;
+        SqlContext {
+            checked_events: "_checked_events",
+            checked_users: "_checked_users",
+            ..base
+        }
+    };
+    let mut out = run(conn, &sql_ctx, &ctx.config.validate.severity, &ctx.run_id)?;
+    let verdict = if out.failure.is_some() {
+        LoadVerdict::Refused
+    } else {
+        LoadVerdict::Passed
+    };
+    let loads: Vec<String> = {
+        let mut stmt = conn
+            .prepare("select load_id from _unchecked order by 1")
+            .context(|| "validate: listing the loads checked".into())?;
+        stmt.query_map([], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .context(|| "validate: listing the loads checked".into())?
+    };
+    conn.execute(
+        "insert into load_checks select load_id, ?, ?, now()::timestamp from _unchecked",
+        params![ctx.run_id, verdict],
+    )
+    .context(|| "validate: recording the verdicts in load_checks".into())?;
+    if let Some(Error::ValidationFailed(message)) = &out.failure {
+        out.failure = Some(Error::ValidationFailed(format!(
+            "{message}. Refused load(s) {}: their events stay in events but are left out of user_daily and \
+             every table after it; after changing a check's severity, `churn run --stage validate --full` \
+             checks every load again",
+            loads.join(", ")
+        )));
+    }
+    out.params = serde_json::json!({
+        "checks": out.rows_out,
+        "scope": if whole { "every row" } else { "new loads" },
+        "loads": loads,
+        "verdict": verdict,
+    });
+    out.summary = format!(
+        "{} ({} of {} load(s){})",
+        out.summary,
+        if whole { "every row" } else { "the rows" },
+        loads.len(),
+        if verdict == LoadVerdict::Refused { ", refused" } else { "" }
+    );
+    Ok(out)
 }
 
 /// The validate stage (docs/design.md §1): every check of `sql/validate/`
@@ -227,6 +314,6 @@ impl StageDef for Validate {
     }
 
     fn run(&self, conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
-        run(conn, &ctx.sql(), &ctx.config.validate.severity, &ctx.run_id)
+        check_new_loads(conn, ctx)
     }
 }

@@ -7,6 +7,7 @@ mod cli;
 mod drift;
 mod features;
 mod generate;
+mod incremental;
 mod ingest;
 mod k8s;
 mod model;

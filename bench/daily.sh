@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# The production loop, a day at a time (docs/design.md §9): builds a file of
+# USERS users over HISTORY days with the whole pipeline, then DAYS times
+# appends one day (`generate --append-days 1`) and runs the scoring CronJob's
+# command (`run --stage validate --stage prepare --stage features --stage
+# score`). Prints, per day, each stage's seconds and rows written (from
+# pipeline_runs), the whole job's wall seconds and peak RSS; then the weekly
+# job (labels, training-set) on the same file; then the same two jobs with
+# --full on a copy (the rebuild a day used to cost), and whether the tables
+# of both ways are equal.
+#   bash bench/daily.sh USERS DAYS [HISTORY]        (HISTORY: 240 days)
+#   BENCH_BIN=PATH runs another build; BENCH_DIR=DIR keeps the files;
+#   BENCH_MEMORY_MAX=6G runs the jobs in a cgroup with that memory limit
+#   (cgroup v1 or v2, needs root), as k8s/cronjobs.yaml limits the pod.
+#   Needs python3; installs the duckdb package of the linked version into a
+#   cached venv.
+set -euo pipefail
+users=${1:?usage: bench/daily.sh USERS DAYS [HISTORY]}
+days=${2:?usage: bench/daily.sh USERS DAYS [HISTORY]}
+history=${3:-240}
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+if [ -n "${BENCH_BIN:-}" ]; then
+  bin=$BENCH_BIN
+else
+  bash scripts/fetch-duckdb.sh
+  cargo build --release --quiet
+  bin="${CARGO_TARGET_DIR:-$root/target}/release/churn"
+fi
+venv="${XDG_CACHE_HOME:-$HOME/.cache}/churn/bench-venv"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import duckdb' 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet duckdb==1.5.6
+fi
+work=${BENCH_DIR:-$(mktemp -d)}
+mkdir -p "$work"
+[ -z "${BENCH_DIR:-}" ] && trap 'rm -rf "$work"' EXIT
+db="$work/daily.duckdb"
+export CHURN_GENERATE_USERS=$users CHURN_GENERATE_DAYS=$history
+
+# A cgroup with the memory limit, if asked: the jobs run inside it.
+cgroup=""
+if [ -n "${BENCH_MEMORY_MAX:-}" ]; then
+  bytes=$(numfmt --from=iec "${BENCH_MEMORY_MAX}")
+  if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+    cgroup=/sys/fs/cgroup/churn-daily-bench
+    mkdir -p "$cgroup"
+    echo "$bytes" > "$cgroup/memory.max"
+  else
+    cgroup=/sys/fs/cgroup/memory/churn-daily-bench
+    mkdir -p "$cgroup"
+    echo "$bytes" > "$cgroup/memory.limit_in_bytes"
+  fi
+fi
+
+# Runs churn (in the cgroup, if any) under /usr/bin/time into $work/time.
+timed() {
+  if [ -n "$cgroup" ]; then
+    /usr/bin/time -f '%e %M' -o "$work/time" sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cgroup" "$bin" "$@"
+  else
+    /usr/bin/time -f '%e %M' -o "$work/time" "$bin" "$@"
+  fi
+}
+secs() { tail -1 "$work/time" | cut -d' ' -f1; }
+gb() { echo "$(tail -1 "$work/time" | cut -d' ' -f2) / 1048576" | bc -l | xargs printf '%.2f'; }
+
+# "seconds (rows)" of each stage of the last run, in the order given.
+cat > "$work/stages.py" <<'PY'
+import sys, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+run = con.execute("select run_id from pipeline_runs order by started_at desc limit 1").fetchone()[0]
+got = {s: (sec, rows) for s, sec, rows in con.execute(
+    "select stage, epoch(finished_at - started_at), rows_out from pipeline_runs where run_id = ?", [run]).fetchall()}
+print(" | ".join(f"{got[s][0]:.2f} ({got[s][1]:,})" for s in sys.argv[2:]))
+PY
+# The maintained tables of two files: rows, and rows in one and not the other.
+cat > "$work/equal.py" <<'PY'
+import sys, duckdb
+con = duckdb.connect()
+con.execute(f"attach '{sys.argv[1]}' as a (read_only)")
+con.execute(f"attach '{sys.argv[2]}' as b (read_only)")
+for t in ["user_daily", "user_features_daily", "labels_daily", "training_set"]:
+    n = con.execute(f"select count(*) from a.{t}").fetchone()[0]
+    d = con.execute(f"select (select count(*) from (select * from a.{t} except all select * from b.{t})) + "
+                    f"(select count(*) from (select * from b.{t} except all select * from a.{t}))").fetchone()[0]
+    print(f"- {t}: {n:,} rows, {d} differ")
+PY
+
+echo "build: $users users x $history days, the whole pipeline"
+"$bin" --db "$db" -q run >/dev/null
+echo
+echo "| day | append s | validate s (rows) | prepare s (rows) | features s (rows) | score s (rows) | job s | job peak GB |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
+job=(run --stage validate --stage prepare --stage features --stage score)
+for d in $(seq "$days"); do
+  timed --db "$db" -q generate --append-days 1 >/dev/null
+  append=$(secs)
+  timed --db "$db" -q "${job[@]}" >/dev/null
+  echo "| $d | $append | $("$venv/bin/python" "$work/stages.py" "$db" validate prepare features score) | $(secs) | $(gb) |"
+done
+echo
+cp "$db" "$work/full.duckdb"
+timed --db "$db" -q run --stage labels --stage training-set >/dev/null
+echo "weekly job (labels, training-set) after $days days: $(secs) s, peak $(gb) GB: $("$venv/bin/python" "$work/stages.py" "$db" labels training-set)"
+timed --db "$work/full.duckdb" -q run --full "${job[@]:1}" >/dev/null
+echo "the scoring job with --full (a rebuild): $(secs) s, peak $(gb) GB: $("$venv/bin/python" "$work/stages.py" "$work/full.duckdb" validate prepare features score)"
+timed --db "$work/full.duckdb" -q run --full --stage labels --stage training-set >/dev/null
+echo "the weekly job with --full: $(secs) s, peak $(gb) GB: $("$venv/bin/python" "$work/stages.py" "$work/full.duckdb" labels training-set)"
+echo "day by day vs rebuilt:"
+"$venv/bin/python" "$work/equal.py" "$db" "$work/full.duckdb"
+[ -n "$cgroup" ] && echo "(jobs run under a ${BENCH_MEMORY_MAX} memory limit, cgroup $cgroup)"
+echo "($(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD), $(nproc) cores)"

@@ -1,0 +1,302 @@
+//! A day's work for a day's data (#29, docs/design.md §9): after any
+//! sequence of loads, the tables the daily stages keep up to date equal a
+//! rebuild of the same data, row for row and bit for bit.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use chrono::{Duration as Days, NaiveDate};
+use churn::config::Config;
+use churn::error::Error;
+use churn::stages::ingest::{Ingest, IngestMode, Source};
+use churn::stages::{Ctx, Stage, run_def, run_stage};
+use churn::store::{Access, Store};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::common::{Sandbox, exec, rows, small_config};
+
+/// The tables the daily stages maintain.
+const MAINTAINED: [&str; 4] = [
+    "user_daily",
+    "user_features_daily",
+    "labels_daily",
+    "training_set",
+];
+
+/// The daily job of `k8s/cronjobs.yaml`, up to the training set.
+const JOB: [Stage; 5] = [
+    Stage::Validate,
+    Stage::Prepare,
+    Stage::Features,
+    Stage::Labels,
+    Stage::TrainingSet,
+];
+
+/// One load of the sequence.
+#[derive(Debug, Clone, Copy)]
+enum Load {
+    /// Events of this many new days, for about half the users each day.
+    NewDays(i64),
+    /// Events on days already processed, for a few users.
+    Late,
+    /// New users, signed up in the last weeks, with their events.
+    NewUsers,
+    /// A load validate refuses (a negative watch time), with good rows too.
+    Refused,
+}
+
+/// The world the loads continue: the stored users and the next ids.
+struct World {
+    users: Vec<String>,
+    next_event: i64,
+    next_user: usize,
+    last_day: NaiveDate,
+}
+
+impl World {
+    fn read(store: &Store) -> World {
+        let users = rows(store, "select user_id from users order by user_id")
+            .into_iter()
+            .map(|r| r[0].clone())
+            .collect();
+        let meta = rows(
+            store,
+            "select max(event_id) + 1, max(event_time)::date from events",
+        );
+        World {
+            users,
+            next_event: meta[0][0].parse().unwrap(),
+            next_user: 0,
+            last_day: meta[0][1].parse().unwrap(),
+        }
+    }
+
+    /// One event row of `user` on `day`, with decimals that do not add up
+    /// exactly in doubles.
+    fn event(&mut self, rng: &mut StdRng, out: &mut String, user: &str, day: NaiveDate) {
+        let id = self.next_event;
+        self.next_event += 1;
+        let time = format!(
+            "{day} {:02}:{:02}:00",
+            rng.random_range(0..24),
+            rng.random_range(0..60)
+        );
+        let row = match rng.random_range(0..6) {
+            0 => format!("{id},{user},{time},login,,,,"),
+            1 | 2 => format!(
+                "{id},{user},{time},video_watch,c1,{:.6},,",
+                rng.random_range(0.1..90.0)
+            ),
+            3 => format!(
+                "{id},{user},{time},quiz_attempt,c1,,{:.4},",
+                rng.random_range(0.0..100.0)
+            ),
+            4 => format!(
+                "{id},{user},{time},payment_success,,,,{:.2}",
+                rng.random_range(1.0..50.0)
+            ),
+            _ => format!("{id},{user},{time},support_ticket,,,,"),
+        };
+        writeln!(out, "{row}").unwrap();
+    }
+
+    /// The users and events files of `load`.
+    fn files(&mut self, rng: &mut StdRng, load: Load) -> (String, String) {
+        let mut users = String::from("user_id,signup_date,plan\n");
+        let mut events = String::from(
+            "event_id,user_id,event_time,event_type,course_id,watch_minutes,quiz_score,amount\n",
+        );
+        match load {
+            Load::NewDays(n) => {
+                for _ in 0..n {
+                    self.last_day += Days::days(1);
+                    let day = self.last_day;
+                    for u in self.users.clone() {
+                        if rng.random_bool(0.5) {
+                            for _ in 0..rng.random_range(1..4) {
+                                self.event(rng, &mut events, &u, day);
+                            }
+                        }
+                    }
+                }
+            }
+            Load::Late => {
+                for _ in 0..rng.random_range(1..6) {
+                    let u = self.users[rng.random_range(0..self.users.len())].clone();
+                    let day = self.last_day - Days::days(rng.random_range(0..40));
+                    self.event(rng, &mut events, &u, day);
+                }
+            }
+            Load::NewUsers => {
+                for _ in 0..rng.random_range(1..4) {
+                    self.next_user += 1;
+                    let u = format!("new{:04}", self.next_user);
+                    let signup = self.last_day - Days::days(rng.random_range(0..30));
+                    writeln!(users, "{u},{signup},free").unwrap();
+                    let mut day = signup;
+                    while day <= self.last_day {
+                        if rng.random_bool(0.4) {
+                            self.event(rng, &mut events, &u, day);
+                        }
+                        day += Days::days(1);
+                    }
+                    self.users.push(u);
+                }
+            }
+            Load::Refused => {
+                let u = self.users[rng.random_range(0..self.users.len())].clone();
+                self.event(rng, &mut events, &u, self.last_day);
+                let id = self.next_event;
+                self.next_event += 1;
+                writeln!(events, "{id},{u},{} 12:00:00,video_watch,c1,-5,,", self.last_day).unwrap();
+            }
+        }
+        (users, events)
+    }
+}
+
+fn ctx<'a>(config: &'a Config, run_id: String, rebuild: bool) -> Ctx<'a> {
+    Ctx {
+        run_id,
+        rebuild,
+        ..Ctx::new(config, false)
+    }
+}
+
+/// Runs the daily job; a refused load stops it, as it stops the CronJob.
+/// After the first build every stage must do a day's work.
+fn daily_job(store: &Store, config: &Config, run_id: String) {
+    let ctx = ctx(config, run_id, false);
+    for stage in JOB {
+        match run_stage(store, &ctx, stage) {
+            Ok(out) if stage != Stage::Validate => {
+                assert_eq!(out.params["mode"], "incremental", "{stage}: {}", out.params);
+            }
+            Ok(_) => {}
+            Err(Error::ValidationFailed(_)) if stage == Stage::Validate => return,
+            Err(e) => panic!("{stage}: {e}"),
+        }
+    }
+}
+
+/// Rows of `table` in one file and not in the other, both ways.
+fn differences(store: &Store, other: &str, table: &str) -> (i64, i64) {
+    let count = |a: &str, b: &str| -> i64 {
+        rows(
+            store,
+            &format!("select count(*) from (select * from {a} except all select * from {b})"),
+        )[0][0]
+            .parse()
+            .unwrap()
+    };
+    let theirs = format!("{other}.{table}");
+    (count(table, &theirs), count(&theirs, table))
+}
+
+/// Runs `loads` (each followed by the daily job unless `skip_job`) on a
+/// built world, then checks every maintained table against a rebuild of
+/// a copy of the file.
+fn check_sequence(seed: u64, loads: &[(Load, bool)]) {
+    let sb = Sandbox::new();
+    let config = small_config(40, 70);
+    let mut rng = StdRng::seed_from_u64(seed);
+    {
+        let store = sb.store();
+        let c = ctx(&config, format!("run-{seed}-base"), false);
+        for stage in [Stage::Generate].into_iter().chain(JOB) {
+            run_stage(&store, &c, stage).unwrap();
+        }
+        let mut world = World::read(&store);
+        for (k, &(load, skip_job)) in loads.iter().enumerate() {
+            let (users, events) = world.files(&mut rng, load);
+            let source = Source::Files {
+                users: sb.write(&format!("u{k}.csv"), &users),
+                events: sb.write(&format!("e{k}.csv"), &events),
+                mode: IngestMode::Append,
+            };
+            let c = ctx(&config, format!("run-{seed}-load{k}"), false);
+            run_def(&store, &c, &Ingest { source: Some(source) })
+                .unwrap_or_else(|e| panic!("seed {seed}, load {k} {load:?}: {e}"));
+            if !skip_job {
+                daily_job(&store, &config, format!("run-{seed}-job{k}"));
+            }
+        }
+        // The last loads reach the tables.
+        daily_job(&store, &config, format!("run-{seed}-last"));
+        exec(&store, "checkpoint");
+    }
+    let copy = sb.path("rebuilt.duckdb");
+    std::fs::copy(sb.db(), &copy).unwrap();
+    {
+        let rebuilt = Store::open(&copy, Access::ReadWrite, Duration::from_secs(5)).unwrap();
+        let c = ctx(&config, format!("run-{seed}-full"), true);
+        for stage in &JOB[1..] {
+            let out = run_stage(&rebuilt, &c, *stage).unwrap();
+            assert_eq!(out.params["mode"], "full", "{stage}: {}", out.params);
+        }
+    }
+    let store = sb.store();
+    exec(
+        &store,
+        &format!("attach '{}' as rebuilt (read_only)", copy.display()),
+    );
+    for table in MAINTAINED {
+        let n: i64 = rows(&store, &format!("select count(*) from {table}"))[0][0]
+            .parse()
+            .unwrap();
+        assert!(n > 0, "{table} is empty");
+        assert_eq!(
+            differences(&store, "rebuilt", table),
+            (0, 0),
+            "seed {seed}, loads {loads:?}: {table} differs from a rebuild"
+        );
+    }
+}
+
+#[test]
+fn one_day_at_a_time_equals_a_rebuild() {
+    check_sequence(1, &[(Load::NewDays(1), false), (Load::NewDays(1), false)]);
+}
+
+#[test]
+fn several_days_late_events_new_users_and_a_refused_load_equal_a_rebuild() {
+    check_sequence(
+        2,
+        &[
+            (Load::NewDays(3), false),
+            (Load::Late, false),
+            (Load::NewUsers, false),
+            (Load::Refused, false),
+            (Load::NewDays(1), false),
+            (Load::Late, true),
+            (Load::NewUsers, true),
+            (Load::NewDays(2), false),
+        ],
+    );
+}
+
+/// Random sequences of every kind of load, some followed by the job and
+/// some piling up before it. CHURN_PROPERTY_SEQUENCES sets how many (4).
+#[test]
+fn random_sequences_of_loads_equal_a_rebuild() {
+    let n: u64 = std::env::var("CHURN_PROPERTY_SEQUENCES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4);
+    for seed in 100..100 + n {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let loads: Vec<(Load, bool)> = (0..rng.random_range(3..7))
+            .map(|_| {
+                let load = match rng.random_range(0..5) {
+                    0 | 1 => Load::NewDays(rng.random_range(1..4)),
+                    2 => Load::Late,
+                    3 => Load::NewUsers,
+                    _ => Load::Refused,
+                };
+                (load, rng.random_bool(0.3))
+            })
+            .collect();
+        check_sequence(seed, &loads);
+    }
+}
