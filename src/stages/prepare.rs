@@ -159,6 +159,11 @@ fn plan_loads(conn: &Connection, ctx: &SqlContext, wm: &Watermark, ledger: &Ledg
             "validate refused load {load} after user_daily was built from it"
         )));
     }
+    if let Some(load) = wm.refused.iter().find(|l| !ledger.refused.contains(l)) {
+        return Ok(Mode::Full(format!(
+            "validate now passes load {load}, which user_daily left out"
+        )));
+    }
     conn.execute_batch("create or replace temp table _new_loads (load_id varchar)")
         .context(|| "prepare: listing the new loads".into())?;
     for load in &new {

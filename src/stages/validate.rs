@@ -12,7 +12,7 @@ use crate::config::Severity;
 use crate::error::{Context, Error, Result};
 use crate::sql::{self, SqlContext};
 use crate::store::status::LoadVerdict;
-use crate::stages::{Ctx, Outcome, StageDef, Template};
+use crate::stages::{Ctx, Outcome, StageDef, Template, incremental};
 
 /// The result of one check.
 #[derive(Debug, Clone, PartialEq)]
@@ -202,10 +202,19 @@ pub fn run(
 /// has not checked yet (generate and ingest loads, and rows without a
 /// load), a key of theirs looked up among every row, and records its
 /// verdict on each in `load_checks`: refused when an error-level check
-/// fails, and then prepare leaves their events out. The first time, and
-/// with `--full`, every row is checked and every load given the verdict.
+/// fails, and then prepare leaves their events out. The first time, with
+/// `--full`, and when a check or a severity changed since the last run,
+/// every row is checked and every load given the verdict.
 pub fn check_new_loads(conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
     let base = ctx.sql();
+    let severities = &ctx.config.validate.severity;
+    let mut checks = String::new();
+    for check in planned(severities) {
+        checks.push_str(&format!("-- {} {}\n", check.name, check.severity));
+        checks.push_str(&sql::render(check.template, &base)?);
+    }
+    let definition = incremental::definition(conn, &checks)?;
+    let changed = incremental::read(conn, "load_checks")?.is_none_or(|w| w.definition != definition);
     let checked_before: i64 = conn
         .query_row(
             "select count(*) from load_checks where load_id in (select load_id from loads)",
@@ -213,7 +222,7 @@ pub fn check_new_loads(conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
             |r| r.get(0),
         )
         .context(|| "validate: reading load_checks".into())?;
-    let whole = ctx.rebuild || checked_before == 0;
+    let whole = ctx.rebuild || checked_before == 0 || changed;
     let unchecked = if whole {
         "select load_id from loads where stage in ('generate', 'ingest')"
     } else {
@@ -241,7 +250,16 @@ pub fn check_new_loads(conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
             ..base
         }
     };
-    let mut out = run(conn, &sql_ctx, &ctx.config.validate.severity, &ctx.run_id)?;
+    let mut out = run(conn, &sql_ctx, severities, &ctx.run_id)?;
+    incremental::write(
+        conn,
+        &incremental::Watermark {
+            table: "load_checks".into(),
+            definition,
+            ..Default::default()
+        },
+        &ctx.run_id,
+    )?;
     let verdict = if out.failure.is_some() {
         LoadVerdict::Refused
     } else {
@@ -263,8 +281,7 @@ pub fn check_new_loads(conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
     if let Some(Error::ValidationFailed(message)) = &out.failure {
         out.failure = Some(Error::ValidationFailed(format!(
             "{message}. Refused load(s) {}: their events stay in events but are left out of user_daily and \
-             every table after it; after changing a check's severity, `churn run --stage validate --full` \
-             checks every load again",
+             every table after it; after a change of a check's severity validate checks every load again",
             loads.join(", ")
         )));
     }

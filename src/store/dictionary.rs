@@ -24,7 +24,12 @@ pub fn table(name: &str) -> Option<&'static str> {
             "The ledger of bulk loads (generate, ingest, score): a load's rows are kept only when it has a row here."
         }
         "pipeline_runs" => "One row per stage run: start, end, status, rows out, parameters, error.",
-        "validation_results" => "One row per check of the last validate run.",
+        "validation_results" => "One row per check of the last validate run (of the loads it checked).",
+        "load_checks" => "One row per load validate checked: passed, or refused (its events left out).",
+        "watermarks" => {
+            "One row per table the daily stages maintain: its SQL's hash, change sequence, what it caught up with."
+        }
+        "table_changes" => "The (user, from-day) rows each run of a maintained table changed.",
         "user_daily" => {
             "One row per (user, day) from the later of signup and the data's first day to its last day."
         }
@@ -114,6 +119,23 @@ pub fn column(table: &str, name: &str) -> Option<String> {
         ("pipeline_runs", "params_json") => "The stage's parameters and summary figures.",
         ("pipeline_runs", "error") => "Why it failed.",
         ("validation_results", "checked_at") => "When the check ran.",
+        ("load_checks", "verdict") => "passed, or refused: an error-level check failed on its rows.",
+        ("load_checks", "checked_at") => "When it was checked.",
+        ("watermarks", "table_name") => "The maintained table (or load_checks: validate's checks).",
+        ("watermarks", "definition") => "sha256 of the SQL it was built with, rendered with the config.",
+        ("watermarks", "seq") => "Bumped by every run that changed the table; its changes carry it.",
+        ("watermarks", "consumed") => "For each table it is built from, the seq it has caught up with.",
+        ("watermarks", "loads") => "user_daily: the loads it was built from (! marks one validate refused).",
+        ("watermarks", "events_rows") => "user_daily: the rows of events when it was built.",
+        ("watermarks", "users_rows") => "user_daily: the rows of users when it was built.",
+        ("watermarks", "first_date") => "user_daily: the data's first day.",
+        ("watermarks", "last_date") => "user_daily: the data's last day.",
+        ("watermarks", "updated_at") => "When it was written.",
+        ("table_changes", "table_name") => "The table that changed.",
+        ("table_changes", "seq") => "The run's change sequence number (watermarks.seq).",
+        ("table_changes", "from_date") => {
+            "The first day that changed (NULL with user_id NULL: the whole table)."
+        }
         ("validation_results", "check_name") => "The check (sql/validate/<name>.sql).",
         ("validation_results", "severity") => "error (stops the run) or warn.",
         ("validation_results", "description") => "What the check asserts.",

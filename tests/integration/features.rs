@@ -2,7 +2,7 @@
 //! point-in-time correctness, label horizons and populations.
 
 use churn::config::{Config, Population};
-use churn::stages::{Stage, run_stage};
+use churn::stages::{Ctx, Stage, run_stage};
 use churn::store::Store;
 
 use crate::common::{Sandbox, ctx, exec, rows, small_config, table_rows};
@@ -143,6 +143,14 @@ fn history_features_match_hand_computed_values() {
     assert_eq!(got, expected);
 }
 
+/// `churn run --full`.
+fn full(config: &Config) -> Ctx<'_> {
+    Ctx {
+        rebuild: true,
+        ..ctx(config)
+    }
+}
+
 #[test]
 fn custom_windows_render_and_run() {
     let mut config = Config::default();
@@ -170,8 +178,15 @@ fn custom_windows_render_and_run() {
         vec![vec!["2", "3", "70.0"]]
     );
     // Windows longer than 30 days: the fail rate follows the smallest.
+    // Other windows are another definition: a day's work refuses to mix
+    // them into the table, and --full rebuilds it (docs/design.md §9).
     config.features.windows = vec![45, 60];
-    run_stage(&store, &ctx(&config), Stage::Features).unwrap();
+    let refused = run_stage(&store, &ctx(&config), Stage::Features).unwrap_err();
+    assert!(
+        matches!(refused, churn::error::Error::Usage(_)) && refused.to_string().contains("--full"),
+        "{refused}"
+    );
+    run_stage(&store, &full(&config), Stage::Features).unwrap();
     assert_eq!(
         rows(
             &store,
@@ -324,7 +339,7 @@ fn training_set_keeps_the_recently_active_population_after_the_warm_up() {
         vec![vec!["68", "56", "2026-01-14", "2026-01-30"]]
     );
     config.labels.population = Population::Active;
-    run_stage(&store, &ctx(&config), Stage::TrainingSet).unwrap();
+    run_stage(&store, &full(&config), Stage::TrainingSet).unwrap();
     assert_eq!(
         rows(
             &store,

@@ -1,7 +1,7 @@
 //! prepare: user_daily against hand-computed rows.
 
 use churn::config::Config;
-use churn::stages::{Stage, prepare, run_stage};
+use churn::stages::{Ctx, Stage, prepare, run_stage};
 
 use crate::common::{Sandbox, ctx, exec, rows, table_rows};
 
@@ -242,15 +242,26 @@ fn prepare_is_idempotent_and_recorded() {
     let config = Config::default();
     run_stage(&store, &ctx(&config), Stage::Prepare).unwrap();
     let first = table_rows(&store, "user_daily", "true");
+    // Nothing new: the second run has nothing to do (docs/design.md §9).
     run_stage(&store, &ctx(&config), Stage::Prepare).unwrap();
+    assert_eq!(first, table_rows(&store, "user_daily", "true"));
+    let rebuilt = Ctx {
+        rebuild: true,
+        ..ctx(&config)
+    };
+    run_stage(&store, &rebuilt, Stage::Prepare).unwrap();
     assert_eq!(first, table_rows(&store, "user_daily", "true"));
     let runs = rows(
         &store,
-        "select stage, status, rows_out from pipeline_runs order by started_at",
+        "select stage, status, rows_out, params_json->>'mode' from pipeline_runs order by started_at",
     );
     assert_eq!(
         runs,
-        vec![vec!["prepare", "ok", "10"], vec!["prepare", "ok", "10"]]
+        vec![
+            vec!["prepare", "ok", "10", "full"],
+            vec!["prepare", "ok", "0", "incremental"],
+            vec!["prepare", "ok", "10", "full"]
+        ]
     );
 }
 

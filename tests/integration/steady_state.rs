@@ -284,8 +284,10 @@ fn the_default_world_is_steady_its_labels_honest_and_its_drift_ok() {
          where event_time >= (select max(event_time)::date - 29 from events)",
     );
     drop(store);
+    // Rows edited in place are no load: only a rebuild sees them.
     let out = planted.churn(&[
         "run",
+        "--full",
         "--stage",
         "prepare",
         "--stage",
