@@ -10,6 +10,8 @@
 # of both ways are equal.
 #   bash bench/daily.sh USERS DAYS [HISTORY]        (HISTORY: 240 days)
 #   BENCH_BIN=PATH runs another build; BENCH_DIR=DIR keeps the files;
+#   BENCH_BASE=FILE starts from a copy of a file the whole pipeline built
+#   (of USERS users and HISTORY days) instead of building one;
 #   BENCH_MEMORY_MAX=6G runs the jobs in a cgroup with that memory limit
 #   (cgroup v1 or v2, needs root), as k8s/cronjobs.yaml limits the pod.
 #   Needs python3; installs the duckdb package of the linked version into a
@@ -86,8 +88,13 @@ for t in ["user_daily", "user_features_daily", "labels_daily", "training_set"]:
     print(f"- {t}: {n:,} rows, {d} differ")
 PY
 
-echo "build: $users users x $history days, the whole pipeline"
-"$bin" --db "$db" -q run >/dev/null
+if [ -n "${BENCH_BASE:-}" ]; then
+  echo "start: a copy of $BENCH_BASE"
+  cp "$BENCH_BASE" "$db"
+else
+  echo "build: $users users x $history days, the whole pipeline"
+  "$bin" --db "$db" -q run >/dev/null
+fi
 echo
 echo "| day | append s | validate s (rows) | prepare s (rows) | features s (rows) | score s (rows) | job s | job peak GB |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|"

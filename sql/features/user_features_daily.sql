@@ -43,7 +43,7 @@
         (sum({{ p }}payment_success_count) {{ frame(w) }})::integer as payment_success_{{ w }}d,
         (sum({{ p }}payment_failed_count) {{ frame(w) }})::integer as payment_failed_{{ w }}d,
         (sum({{ p }}support_ticket_count) {{ frame(w) }})::integer as support_ticket_{{ w }}d,
-        (sum({{ p }}quiz_avg_score::decimal(38, 18)) {{ frame(w) }})::double
+        (sum({{ p }}quiz_avg_score::decimal(18, 9)) {{ frame(w) }})::double
             / count({{ p }}quiz_avg_score) {{ frame(w) }} as quiz_avg_score_{{ w }}d,
         (sum({{ p }}payment_amount_sum::decimal(18, 6)) {{ frame(w) }})::double as payment_amount_{{ w }}d,
 {% endmacro %}

@@ -16,7 +16,7 @@
 -- Events of a load that validate refused (load_checks) are left out.
 {% endif %}
 -- Sums of decimals are exact (watch minutes and amounts to 1e-6, quiz
--- scores to 1e-18), so a day comes out the same bits whichever rows are
+-- scores to 1e-9), so a day comes out the same bits whichever rows are
 -- added in whichever order.
 {% import "dialect/" ~ dialect ~ ".sql" as d %}
 {% set incremental = incremental is defined and incremental %}
@@ -97,7 +97,7 @@ daily_events as (
         count(*) filter (where event_type = 'course_enroll')::integer as enroll_count,
         coalesce(sum(watch_minutes::decimal(18, 6)) filter (where event_type = 'video_watch'), 0) as watch_minutes_sum,
         count(*) filter (where event_type = 'quiz_attempt')::integer as quiz_attempts_count,
-        (sum(quiz_score::decimal(38, 18)) filter (where event_type = 'quiz_attempt'))::double
+        (sum(quiz_score::decimal(18, 9)) filter (where event_type = 'quiz_attempt'))::double
             / count(quiz_score) filter (where event_type = 'quiz_attempt') as quiz_avg_score,
         count(*) filter (where event_type = 'payment_success')::integer as payment_success_count,
         count(*) filter (where event_type = 'payment_failed')::integer as payment_failed_count,
