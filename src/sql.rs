@@ -142,6 +142,12 @@ pub struct SqlContext {
     /// tables of the loads not checked yet (docs/design.md §9).
     pub checked_events: &'static str,
     pub checked_users: &'static str,
+    /// The days a user's grid runs past their last active day: with the
+    /// "active" population, the last recently-active as-of day (recent_days
+    /// - 1 after it) and its look-ahead (horizon + inactive days); after
+    /// that the rows change no training row, label or score. None ("all"):
+    /// the grid runs to the data's last day.
+    pub tail_days: Option<u32>,
     /// prepare leaves out the events of loads validate refused
     /// (`load_checks`, a table of the DuckDB file only).
     pub quarantine: bool,
@@ -226,6 +232,11 @@ impl SqlContext {
             earliest_date: config.validate.earliest_date.to_string(),
             checked_events: "events",
             checked_users: "users",
+            tail_days: (config.labels.population.as_str() == "active").then(|| {
+                config.labels.recent_days.saturating_sub(1)
+                    + config.labels.horizon_days
+                    + config.labels.inactive_days
+            }),
             quarantine: true,
         }
     }

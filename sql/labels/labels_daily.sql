@@ -4,7 +4,8 @@
 -- (as_of_date + {{ horizon_days }}, as_of_date + {{ horizon_days + inactive_days }}]: the user leaves within
 -- {{ horizon_days }} days and stays away for at least {{ inactive_days }} more. future_active_days counts
 -- the active days of that interval. user_daily is dense per user up to the
--- last date, so the frame's rows are its days.
+-- last date, or stops after the user's last active day (population active),
+-- so the frame's rows are its days, and the days it lacks are inactive.
 -- Large inputs are built a batch of users at a time (`batched`): the users
 -- with user_id between $1 and $2, bound as parameters; the data's last date
 -- then comes from every user (last_date, read once before the batches).

@@ -1,6 +1,11 @@
 -- user_daily: one row per (user_id, activity_date), dense: every day from the
 -- later of the user's signup date and the dataset's first event date to the
--- dataset's last event date. Counts are zero-filled; quiz_avg_score is NULL on
+-- dataset's last event date{% if tail_days is not none %}, or {{ tail_days }} days after the user's last active day
+-- if that is earlier (the later of signup and the first date for a user
+-- never active): the last as-of day the user is recently active and its
+-- look-ahead; later rows would change no training row, label or score, and a
+-- user who left long ago costs nothing on a new day{% endif %}.
+-- Counts are zero-filled; quiz_avg_score is NULL on
 -- days without a scored quiz. is_active_day = 1 when the user had any event.
 -- payment_amount_sum: the amounts of the day's successful payments.
 -- Large inputs are built a batch of users at a time (`batched`): the users
@@ -23,6 +28,8 @@
 {% set given_dates = (batched is defined and batched) or incremental %}
 {% set span_start = "greatest(users.signup_date, bounds.first_date, users.from_date)" if incremental
     else "greatest(users.signup_date, bounds.first_date)" %}
+{% set span_end = ("least(bounds.last_date, coalesce(last_active.last_active_date, greatest(users.signup_date, bounds.first_date)) + "
+    ~ tail_days ~ ")") if tail_days is not none else "bounds.last_date" %}
 with
 
 users as (
@@ -71,14 +78,47 @@ bounds as (
 {% endif %}
 ),
 
+{% if tail_days is not none %}
+last_active as (
+    -- The user's last active day. A day's work reads the new events and
+    -- the stored active days just before from_date: the user's last active
+    -- day before it is no earlier than from_date - {{ tail_days + 1 }} when the user
+    -- has rows to continue.
+    select
+        user_id,
+        max(activity_date) as last_active_date
+    from (
+        select user_id, activity_date from events
+{% if batched is defined and batched %}
+        where user_id between $1 and $2
+{% endif %}
+{% if incremental %}
+        union all
+        select
+            user_daily.user_id,
+            user_daily.activity_date
+        from user_daily
+        inner join _affected as affected on affected.user_id = user_daily.user_id
+        where user_daily.is_active_day = 1
+            and user_daily.activity_date < affected.from_date
+            and user_daily.activity_date >= affected.from_date - {{ tail_days + 1 }}
+{% endif %}
+    ) as active_days
+    group by user_id
+),
+{% endif %}
+
 user_span as (
     select
         users.user_id,
         {{ span_start }} as span_start,
-        bounds.last_date as span_end
+        {{ span_end }} as span_end
     from users
     cross join bounds
-    where {{ span_start }} <= bounds.last_date
+{% if tail_days is not none %}
+    left join last_active on last_active.user_id = users.user_id
+{% endif %}
+    where {{ span_start }} <= {{ span_end }}
 ),
 
 grid as (

@@ -215,11 +215,28 @@ fn plan_loads(conn: &Connection, ctx: &SqlContext, wm: &Watermark, ledger: &Ledg
             "new events on {first}, before the data's first day {wm_first}"
         )));
     }
+    // A user's rows change from their first new event on, or from the end
+    // of their grid when it had stopped before it (a user back after
+    // leaving: the days between are filled), or from its start when they
+    // had no rows.
     conn.execute(
         "insert into _changes \
-             select user_id, min(event_time)::date from _new_events group by user_id \
-             having min(event_time)::date <= ?::date",
-        [wm_last],
+         with new_days as ( \
+             select user_id, min(event_time)::date as first_new from _new_events group by user_id \
+         ), \
+         grid_end as ( \
+             select user_id, max(activity_date) as end_date from user_daily \
+             where user_id in (select user_id from new_days) group by user_id \
+         ) \
+         select new_days.user_id, \
+             least(new_days.first_new, coalesce(grid_end.end_date + 1, greatest(users.signup_date, ?::date))) \
+                 as from_date \
+         from new_days \
+         left join grid_end on grid_end.user_id = new_days.user_id \
+         left join users on users.user_id = new_days.user_id \
+         where least(new_days.first_new, coalesce(grid_end.end_date + 1, greatest(users.signup_date, ?::date))) \
+             <= ?::date",
+        duckdb::params![wm_first, wm_first, wm_last],
     )
     .and_then(|_| {
         conn.execute(

@@ -31,7 +31,8 @@ pub fn table(name: &str) -> Option<&'static str> {
         }
         "table_changes" => "The (user, from-day) rows each run of a maintained table changed.",
         "user_daily" => {
-            "One row per (user, day) from the later of signup and the data's first day to its last day."
+            "One row per (user, day) from the later of signup and the data's first day to its last day \
+             (population active: to the look-ahead of the user's last recently active day)."
         }
         "user_features_daily" => {
             "One row per (user, as-of day): rolling-window features over the days up to and including it."

@@ -44,11 +44,16 @@ enum Load {
     NewUsers,
     /// A load validate refuses (a negative watch time), with good rows too.
     Refused,
+    /// An event of a user who left long enough ago that their grid had
+    /// stopped (docs/design.md §9): the days between are filled.
+    Comeback,
 }
 
 /// The world the loads continue: the stored users and the next ids.
 struct World {
     users: Vec<String>,
+    /// Users whose rows of user_daily stopped before the last day.
+    gone: Vec<String>,
     next_event: i64,
     next_user: usize,
     last_day: NaiveDate,
@@ -64,8 +69,17 @@ impl World {
             store,
             "select max(event_id) + 1, max(event_time)::date from events",
         );
+        let gone = rows(
+            store,
+            "select user_id from user_daily group by user_id \
+             having max(activity_date) < (select max(activity_date) from user_daily) order by 1",
+        )
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
         World {
             users,
+            gone,
             next_event: meta[0][0].parse().unwrap(),
             next_user: 0,
             last_day: meta[0][1].parse().unwrap(),
@@ -144,6 +158,11 @@ impl World {
                     self.users.push(u);
                 }
             }
+            Load::Comeback => {
+                let u = self.gone.pop().unwrap_or_else(|| self.users[0].clone());
+                let day = self.last_day - Days::days(rng.random_range(0..3));
+                self.event(rng, &mut events, &u, day);
+            }
             Load::Refused => {
                 let u = self.users[rng.random_range(0..self.users.len())].clone();
                 self.event(rng, &mut events, &u, self.last_day);
@@ -208,6 +227,9 @@ fn check_sequence(seed: u64, loads: &[(Load, bool)]) {
             run_stage(&store, &c, stage).unwrap();
         }
         let mut world = World::read(&store);
+        // Every sequence starts from the same generated world, in which
+        // some users left long enough ago that their grid stopped.
+        assert!(!world.gone.is_empty(), "no user's grid stopped");
         for (k, &(load, skip_job)) in loads.iter().enumerate() {
             let (users, events) = world.files(&mut rng, load);
             let source = Source::Files {
@@ -265,6 +287,7 @@ fn several_days_late_events_new_users_and_a_refused_load_equal_a_rebuild() {
         2,
         &[
             (Load::NewDays(3), false),
+            (Load::Comeback, false),
             (Load::Late, false),
             (Load::NewUsers, false),
             (Load::Refused, false),
@@ -288,10 +311,11 @@ fn random_sequences_of_loads_equal_a_rebuild() {
         let mut rng = StdRng::seed_from_u64(seed);
         let loads: Vec<(Load, bool)> = (0..rng.random_range(3..7))
             .map(|_| {
-                let load = match rng.random_range(0..5) {
+                let load = match rng.random_range(0..6) {
                     0 | 1 => Load::NewDays(rng.random_range(1..4)),
                     2 => Load::Late,
                     3 => Load::NewUsers,
+                    4 => Load::Comeback,
                     _ => Load::Refused,
                 };
                 (load, rng.random_bool(0.3))
