@@ -11,7 +11,8 @@
 #   bash bench/daily.sh USERS DAYS [HISTORY]        (HISTORY: 240 days)
 #   BENCH_BIN=PATH runs another build; BENCH_DIR=DIR keeps the files;
 #   BENCH_BASE=FILE starts from a copy of a file the whole pipeline built
-#   (of USERS users and HISTORY days) instead of building one;
+#   (of USERS users and HISTORY days) instead of building one; BENCH_FULL=0
+#   leaves out the --full jobs and the comparison;
 #   BENCH_MEMORY_MAX=6G runs the jobs in a cgroup with that memory limit
 #   (cgroup v1 or v2, needs root), as k8s/cronjobs.yaml limits the pod.
 #   Needs python3; installs the duckdb package of the linked version into a
@@ -109,11 +110,15 @@ echo
 cp "$db" "$work/full.duckdb"
 timed --db "$db" -q run --stage labels --stage training-set >/dev/null
 echo "weekly job (labels, training-set) after $days days: $(secs) s, peak $(gb) GB: $("$venv/bin/python" "$work/stages.py" "$db" labels training-set)"
+if [ "${BENCH_FULL:-1}" = 0 ]; then
+  echo "($(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD), $(nproc) cores)"
+  exit 0
+fi
 timed --db "$work/full.duckdb" -q run --full "${job[@]:1}" >/dev/null
 echo "the scoring job with --full (a rebuild): $(secs) s, peak $(gb) GB: $("$venv/bin/python" "$work/stages.py" "$work/full.duckdb" validate prepare features score)"
 timed --db "$work/full.duckdb" -q run --full --stage labels --stage training-set >/dev/null
 echo "the weekly job with --full: $(secs) s, peak $(gb) GB: $("$venv/bin/python" "$work/stages.py" "$work/full.duckdb" labels training-set)"
 echo "day by day vs rebuilt:"
 "$venv/bin/python" "$work/equal.py" "$db" "$work/full.duckdb"
-[ -n "$cgroup" ] && echo "(jobs run under a ${BENCH_MEMORY_MAX} memory limit, cgroup $cgroup)"
+if [ -n "$cgroup" ]; then echo "(jobs run under a ${BENCH_MEMORY_MAX} memory limit, cgroup $cgroup)"; fi
 echo "($(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD), $(nproc) cores)"

@@ -58,6 +58,8 @@ span as (
     from user_daily
     inner join _affected as affected on affected.user_id = user_daily.user_id
     where user_daily.activity_date >= affected.from_date - {{ longest - 1 }}
+        -- the earliest from_date, so the scan skips older days before the join
+        and user_daily.activity_date >= date '{{ from_date }}' - {{ longest - 1 }}
 ),
 
 targets as (
@@ -107,6 +109,7 @@ prior as (
         inner join _affected as affected
             on affected.user_id = stored.user_id
             and stored.as_of_date = affected.from_date - 1
+        where stored.as_of_date >= date '{{ from_date }}' - 1
     )
 ),
 

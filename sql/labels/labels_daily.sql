@@ -21,6 +21,7 @@ user_daily as (
     from user_daily
     inner join _affected as affected on affected.user_id = user_daily.user_id
     where user_daily.activity_date >= affected.from_date
+        and user_daily.activity_date >= date '{{ from_date }}'
 {% else %}
     select * from user_daily
 {% endif %}

@@ -102,6 +102,7 @@ last_active as (
         where user_daily.is_active_day = 1
             and user_daily.activity_date < affected.from_date
             and user_daily.activity_date >= affected.from_date - {{ tail_days + 1 }}
+            and user_daily.activity_date >= date '{{ from_date }}' - {{ tail_days + 1 }}
 {% endif %}
     ) as active_days
     group by user_id

@@ -20,6 +20,7 @@ features as (
     from user_features_daily
     inner join _affected as affected on affected.user_id = user_features_daily.user_id
     where user_features_daily.as_of_date >= affected.from_date
+        and user_features_daily.as_of_date >= date '{{ from_date }}'
 {% else %}
     select * from user_features_daily
 {% endif %}

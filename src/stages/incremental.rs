@@ -442,7 +442,8 @@ pub fn rebuild_affected(
     let column = d.date_column;
     conn.execute_batch(&format!(
         "delete from {table} using _affected \
-         where {table}.user_id = _affected.user_id and {table}.{column} >= _affected.from_date"
+         where {table}.user_id = _affected.user_id and {table}.{column} >= _affected.from_date \
+         and {table}.{column} >= date '{from}'"
     ))
     .context(|| format!("{}: removing the rows to rebuild from {table}", d.stage))?;
     let select = sql::render_with(
