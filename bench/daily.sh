@@ -107,6 +107,7 @@ for d in $(seq "$days"); do
   echo "| $d | $append | $("$venv/bin/python" "$work/stages.py" "$db" validate prepare features score) | $(secs) | $(gb) |"
 done
 echo
+if [ -n "$cgroup" ]; then echo "(jobs run under a ${BENCH_MEMORY_MAX} memory limit, cgroup $cgroup)"; fi
 cp "$db" "$work/full.duckdb"
 timed --db "$db" -q run --stage labels --stage training-set >/dev/null
 echo "weekly job (labels, training-set) after $days days: $(secs) s, peak $(gb) GB: $("$venv/bin/python" "$work/stages.py" "$db" labels training-set)"
@@ -120,5 +121,4 @@ timed --db "$work/full.duckdb" -q run --full --stage labels --stage training-set
 echo "the weekly job with --full: $(secs) s, peak $(gb) GB: $("$venv/bin/python" "$work/stages.py" "$work/full.duckdb" labels training-set)"
 echo "day by day vs rebuilt:"
 "$venv/bin/python" "$work/equal.py" "$db" "$work/full.duckdb"
-if [ -n "$cgroup" ]; then echo "(jobs run under a ${BENCH_MEMORY_MAX} memory limit, cgroup $cgroup)"; fi
 echo "($(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD), $(nproc) cores)"
