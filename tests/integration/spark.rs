@@ -631,6 +631,23 @@ fn duckdb_builds_what_it_built_before_the_dialects() {
         // Every column of before, as it was (later issues add columns).
         let (old_columns, old) = rounded(&conn, "old", table, None);
         let (new_columns, new) = rounded(&conn, "d", table, Some(&old_columns));
+        // A user's grid now stops after the look-ahead of their last
+        // recently-active day (#29, docs/design.md §9): the old rows on the
+        // days the new grid keeps, and the training set whole.
+        let old = match table {
+            "training_set" => old,
+            _ => {
+                let day = if table == "user_daily" {
+                    "activity_date"
+                } else {
+                    "as_of_date"
+                };
+                format!(
+                    "select * from ({old}) as o where exists (select 1 from d.user_daily as k \
+                     where k.user_id = o.user_id and k.activity_date = o.{day})"
+                )
+            }
+        };
         assert_eq!(new_columns, old_columns, "{table}: a column changed its type");
         let differing: i64 = conn
             .query_row(
@@ -650,6 +667,22 @@ fn duckdb_builds_what_it_built_before_the_dialects() {
             "{table}: {differing} of {rows} rows differ from what the old SQL builds"
         );
     }
+
+    // The rows the grid no longer has were never trained on or scored.
+    let dropped_active: i64 = conn
+        .query_row(
+            "select count(*) filter (where recently_active), count(*) from old.user_features_daily as o \
+             where not exists (select 1 from d.user_daily as k \
+                 where k.user_id = o.user_id and k.activity_date = o.as_of_date)",
+            [],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+        )
+        .map(|(active, all)| {
+            assert!(all > 0, "the grid stopped for nobody");
+            active
+        })
+        .unwrap();
+    assert_eq!(dropped_active, 0, "a recently active row left the grid");
 
     // The scoring SQL's list of numeric columns is the features table's.
     let ctx = churn::sql::SqlContext::new(&churn::config::Config::default());
