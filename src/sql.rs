@@ -143,10 +143,10 @@ pub struct SqlContext {
     pub checked_events: &'static str,
     pub checked_users: &'static str,
     /// The days a user's grid runs past their last active day: with the
-    /// "active" population, the last recently-active as-of day (recent_days
-    /// - 1 after it) and its look-ahead (horizon + inactive days); after
-    /// that the rows change no training row, label or score. None ("all"):
-    /// the grid runs to the data's last day.
+    /// "active" population, the last recently-active as-of day (that is,
+    /// recent_days minus one after it) and its look-ahead (horizon and
+    /// inactive days); after that the rows change no training row, label or
+    /// score. None ("all"): the grid runs to the data's last day.
     pub tail_days: Option<u32>,
     /// prepare leaves out the events of loads validate refused
     /// (`load_checks`, a table of the DuckDB file only).
