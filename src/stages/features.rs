@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::error::Result;
 use crate::sql::SqlContext;
 use crate::stages::batches::{self, ROWS_PER_BATCH};
-use crate::stages::incremental::{self, Derived, merge_params};
+use crate::stages::incremental::{self, Derived};
 use crate::stages::{Ctx, Outcome, Stage, StageDef, Template};
 
 pub fn run(conn: &Connection, ctx: &SqlContext) -> Result<Outcome> {
@@ -47,7 +47,6 @@ pub fn run_in_batches(conn: &Connection, ctx: &SqlContext, rows_per_batch: i64) 
 /// The stage's work: `user_features_daily` brought up to date, a day's work for a
 /// day's data, or rebuilt whole (`stages::incremental`).
 pub fn maintain(conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
-    let sql_ctx = ctx.sql();
     let derived = Derived {
         stage: Stage::Features,
         table: "user_features_daily",
@@ -55,34 +54,13 @@ pub fn maintain(conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
         date_column: "as_of_date",
         upstream: vec![("user_daily", 0)],
     };
-    let mut full = None;
-    let done = incremental::maintain(
+    incremental::run_derived(
         conn,
-        &sql_ctx,
+        ctx,
         &derived,
-        ctx.rebuild,
-        &ctx.run_id,
-        |_| Ok((None, None)),
-        |conn| {
-            let out = run(conn, &sql_ctx)?;
-            let rows = out.rows_out;
-            full = Some(out);
-            Ok(rows)
-        },
-    )?;
-    Ok(match full {
-        Some(mut out) => {
-            out.summary = format!("{}; {}", out.summary, done.describe());
-            merge_params(&mut out.params, done.params());
-            out
-        }
-        None => Outcome {
-            rows_out: done.rows_written,
-            params: done.params(),
-            failure: None,
-            summary: format!("user_features_daily: {}", done.describe()),
-        },
-    })
+        incremental::no_dates,
+        run,
+    )
 }
 
 /// The features stage (docs/design.md §1): rolling-window features per (user, as-of day).

@@ -24,8 +24,8 @@ use duckdb::{Connection, OptionalExt, params};
 
 use crate::error::{Context, Error, Result};
 use crate::sql::{self, SqlContext};
-use crate::stages::Stage;
 use crate::stages::batches::BatchContext;
+use crate::stages::{Ctx, Outcome, Stage};
 
 /// A maintained table's row of `watermarks`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -307,6 +307,24 @@ impl Maintained {
         }
     }
 
+    /// The stage's outcome: the whole build's (`full`), with what this run
+    /// did added, or the day's work's.
+    pub fn outcome(&self, full: Option<Outcome>, table: &str) -> Outcome {
+        match full {
+            Some(mut out) => {
+                out.summary = format!("{}; {}", out.summary, self.describe());
+                merge_params(&mut out.params, self.params());
+                out
+            }
+            None => Outcome {
+                rows_out: self.rows_written,
+                params: self.params(),
+                failure: None,
+                summary: format!("{table}: {}", self.describe()),
+            },
+        }
+    }
+
     /// "rebuilt (first build)" / "12,345 rows of 100 users from 2026-05-01".
     pub fn describe(&self) -> String {
         match &self.mode {
@@ -320,6 +338,32 @@ impl Maintained {
             ),
         }
     }
+}
+
+/// The dates a day's work of a template needs: none.
+pub fn no_dates(_: &Connection) -> Result<(Option<NaiveDate>, Option<NaiveDate>)> {
+    Ok((None, None))
+}
+
+/// A derived table's stage work as its outcome: `maintain`, with `full`
+/// (the stage's whole build, whose outcome is kept when it ran) for a
+/// rebuild.
+pub fn run_derived(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    d: &Derived,
+    dates: impl FnOnce(&Connection) -> Result<(Option<NaiveDate>, Option<NaiveDate>)>,
+    full: impl FnOnce(&Connection, &SqlContext) -> Result<Outcome>,
+) -> Result<Outcome> {
+    let sql_ctx = ctx.sql();
+    let mut built = None;
+    let done = maintain(conn, &sql_ctx, d, ctx.rebuild, &ctx.run_id, dates, |conn| {
+        let out = full(conn, &sql_ctx)?;
+        let rows = out.rows_out;
+        built = Some(out);
+        Ok(rows)
+    })?;
+    Ok(done.outcome(built, d.table))
 }
 
 /// Adds the entries of `extra` (an object) to `params` (an object).

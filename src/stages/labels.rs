@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::error::{Context, Result};
 use crate::sql::SqlContext;
 use crate::stages::batches::{self, ROWS_PER_BATCH};
-use crate::stages::incremental::{self, Derived, merge_params};
+use crate::stages::incremental::{self, Derived};
 use crate::stages::{Ctx, Outcome, Stage, StageDef, Template};
 
 pub fn run(conn: &Connection, ctx: &SqlContext) -> Result<Outcome> {
@@ -57,47 +57,28 @@ pub fn run_in_batches(conn: &Connection, ctx: &SqlContext, rows_per_batch: i64) 
 /// The stage's work: `labels_daily` brought up to date, a day's work for a
 /// day's data, or rebuilt whole (`stages::incremental`).
 pub fn maintain(conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
-    let sql_ctx = ctx.sql();
+    // A change of user_daily on day e changes the labels from e minus the
+    // look-ahead on.
+    let look_ahead = i64::from(ctx.config.labels.horizon_days + ctx.config.labels.inactive_days);
     let derived = Derived {
         stage: Stage::Labels,
         table: "labels_daily",
         template: "labels/labels_daily.sql",
         date_column: "as_of_date",
-        upstream: vec![("user_daily", -i64::from(sql_ctx.horizon_days + sql_ctx.inactive_days))],
+        upstream: vec![("user_daily", -look_ahead)],
     };
-    let mut full = None;
-    let done = incremental::maintain(
+    incremental::run_derived(
         conn,
-        &sql_ctx,
+        ctx,
         &derived,
-        ctx.rebuild,
-        &ctx.run_id,
         |conn| {
-                let last = conn
-                    .query_row("select max(activity_date) from user_daily", [], |r| r.get(0))
-                    .context(|| "labels: reading the last date".into())?;
-                Ok((None, last))
-            },
-        |conn| {
-            let out = run(conn, &sql_ctx)?;
-            let rows = out.rows_out;
-            full = Some(out);
-            Ok(rows)
+            let last = conn
+                .query_row("select max(activity_date) from user_daily", [], |r| r.get(0))
+                .context(|| "labels: reading the last date".into())?;
+            Ok((None, last))
         },
-    )?;
-    Ok(match full {
-        Some(mut out) => {
-            out.summary = format!("{}; {}", out.summary, done.describe());
-            merge_params(&mut out.params, done.params());
-            out
-        }
-        None => Outcome {
-            rows_out: done.rows_written,
-            params: done.params(),
-            failure: None,
-            summary: format!("labels_daily: {}", done.describe()),
-        },
-    })
+        run,
+    )
 }
 
 /// The labels stage (docs/design.md §1): the forward-looking churn label per (user, as-of day).

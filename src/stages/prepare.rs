@@ -355,19 +355,7 @@ pub fn maintain(conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
         },
         &ctx.run_id,
     )?;
-    Ok(match full_outcome {
-        Some(mut out) => {
-            out.summary = format!("{}; {}", out.summary, done.describe());
-            incremental::merge_params(&mut out.params, done.params());
-            out
-        }
-        None => Outcome {
-            rows_out: done.rows_written,
-            params: done.params(),
-            failure: None,
-            summary: format!("user_daily: {}", done.describe()),
-        },
-    })
+    Ok(done.outcome(full_outcome, TABLE))
 }
 
 /// The prepare stage (docs/design.md §1): the dense daily table, a range of users at a time.

@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::error::{Context, Result};
 use crate::sql::SqlContext;
 use crate::stages::batches::{self, ROWS_PER_BATCH};
-use crate::stages::incremental::{self, Derived, merge_params};
+use crate::stages::incremental::{self, Derived};
 use crate::stages::{Ctx, Outcome, Stage, StageDef, Template};
 
 pub fn run(conn: &Connection, ctx: &SqlContext) -> Result<Outcome> {
@@ -65,7 +65,6 @@ pub fn run_in_batches(conn: &Connection, ctx: &SqlContext, rows_per_batch: i64) 
 /// The stage's work: `training_set` brought up to date, a day's work for a
 /// day's data, or rebuilt whole (`stages::incremental`).
 pub fn maintain(conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
-    let sql_ctx = ctx.sql();
     let derived = Derived {
         stage: Stage::TrainingSet,
         table: "training_set",
@@ -73,39 +72,18 @@ pub fn maintain(conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
         date_column: "as_of_date",
         upstream: vec![("user_features_daily", 0), ("labels_daily", 0)],
     };
-    let mut full = None;
-    let done = incremental::maintain(
+    incremental::run_derived(
         conn,
-        &sql_ctx,
+        ctx,
         &derived,
-        ctx.rebuild,
-        &ctx.run_id,
         |conn| {
-                let first = conn
-                    .query_row("select min(as_of_date) from user_features_daily", [], |r| r.get(0))
-                    .context(|| "training-set: reading the first as-of date".into())?;
-                Ok((first, None))
-            },
-        |conn| {
-            let out = run(conn, &sql_ctx)?;
-            let rows = out.rows_out;
-            full = Some(out);
-            Ok(rows)
+            let first = conn
+                .query_row("select min(as_of_date) from user_features_daily", [], |r| r.get(0))
+                .context(|| "training-set: reading the first as-of date".into())?;
+            Ok((first, None))
         },
-    )?;
-    Ok(match full {
-        Some(mut out) => {
-            out.summary = format!("{}; {}", out.summary, done.describe());
-            merge_params(&mut out.params, done.params());
-            out
-        }
-        None => Outcome {
-            rows_out: done.rows_written,
-            params: done.params(),
-            failure: None,
-            summary: format!("training_set: {}", done.describe()),
-        },
-    })
+        run,
+    )
 }
 
 /// The training-set stage (docs/design.md §1): features joined to labels for the population, after the warm-up.
