@@ -11,7 +11,8 @@
 #   bash bench/daily.sh USERS DAYS [HISTORY]        (HISTORY: 240 days)
 #   BENCH_BIN=PATH runs another build; BENCH_DIR=DIR keeps the files;
 #   BENCH_BASE=FILE starts from a copy of a file the whole pipeline built
-#   (of USERS users and HISTORY days) instead of building one; BENCH_FULL=0
+#   (of USERS users and HISTORY days) instead of building one (moved, not
+#   copied, with BENCH_MOVE_BASE=1: a 1M file is 30 GB); BENCH_FULL=0
 #   leaves out the --full jobs and the comparison;
 #   BENCH_MEMORY_MAX=6G runs the jobs in a cgroup with that memory limit
 #   (cgroup v1 or v2, needs root), as k8s/cronjobs.yaml limits the pod.
@@ -90,8 +91,13 @@ for t in ["user_daily", "user_features_daily", "labels_daily", "training_set"]:
 PY
 
 if [ -n "${BENCH_BASE:-}" ]; then
-  echo "start: a copy of $BENCH_BASE"
-  cp "$BENCH_BASE" "$db"
+  if [ "${BENCH_MOVE_BASE:-0}" = 1 ]; then
+    echo "start: $BENCH_BASE (moved here)"
+    mv "$BENCH_BASE" "$db"
+  else
+    echo "start: a copy of $BENCH_BASE"
+    cp "$BENCH_BASE" "$db"
+  fi
 else
   echo "build: $users users x $history days, the whole pipeline"
   "$bin" --db "$db" -q run >/dev/null
