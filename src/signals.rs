@@ -1,6 +1,7 @@
 //! SIGTERM and SIGINT for the batch commands: the command stops at once
-//! with a message and exit code 143 or 130. Its open transaction is never
-//! committed, so the file keeps its previous state (and any bulk rows the
+//! with a message and exit code 143 or 130. A signal during a COMMIT waits
+//! for it to end, and the message says whether the stage was kept. An open
+//! transaction is never committed, so the file keeps its previous state (and any bulk rows the
 //! engine wrote ahead are removed at the next open, see `db`). `churn
 //! serve` handles the signals itself: it drains requests in flight.
 
@@ -26,12 +27,22 @@ pub fn exit_on_interrupt() {
                 } else {
                     ("SIGINT", 130)
                 };
-                let stage = crate::stages::failed_stage();
-                eprintln!(
-                    "churn: stopped by {name}{}; nothing of the interrupted stage is kept (its transaction \
-                     was not committed), rerun the command to finish",
-                    stage.map_or(String::new(), |s| format!(" during {s}"))
-                );
+                // Waits for a COMMIT in progress, so that what is said is true.
+                let state = crate::store::commit_state();
+                if state.committed {
+                    eprintln!(
+                        "churn: stopped by {name} after {} committed: its results are kept (do not run it \
+                         again: a load would be added twice); the stages after it did not run",
+                        state.stage.unwrap_or("the last stage")
+                    );
+                } else {
+                    let stage = crate::stages::failed_stage();
+                    eprintln!(
+                        "churn: stopped by {name}{}; nothing of the interrupted stage is kept (its \
+                         transaction was not committed), rerun the command to finish",
+                        stage.map_or(String::new(), |s| format!(" during {s}"))
+                    );
+                }
                 // No destructors: the open transaction must not commit, and
                 // other threads may be inside DuckDB.
                 unsafe { libc::_exit(code) };

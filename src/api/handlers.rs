@@ -317,8 +317,9 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Result<Json<Ready>, Ap
 /// Scores one instance with the production model.
 #[utoipa::path(post, path = "/predict", tag = "predictions", request_body = PredictRequest, responses(
     (status = 200, body = PredictResponse),
-    (status = 400, description = "malformed JSON", body = ErrorBody),
+    (status = 400, description = "malformed JSON, or a body the client did not send to its end", body = ErrorBody),
     (status = 413, description = "body over 1 MiB", body = ErrorBody),
+    (status = 415, description = "the body is not declared `Content-Type: application/json`", body = ErrorBody),
     (status = 422, description = "unknown feature, wrong type or non-finite value; each key named", body = ErrorBody),
     (status = 503, description = "no model loaded yet, or too many requests in flight", body = ErrorBody),
 ))]
@@ -338,8 +339,9 @@ pub async fn predict(
 /// naming every offending key as instances[i].features.name.
 #[utoipa::path(post, path = "/predict/batch", tag = "predictions", request_body = BatchRequest, responses(
     (status = 200, body = BatchResponse),
-    (status = 400, description = "malformed JSON", body = ErrorBody),
+    (status = 400, description = "malformed JSON, or a body the client did not send to its end", body = ErrorBody),
     (status = 413, description = "more than 10,000 instances or a body over 16 MiB", body = ErrorBody),
+    (status = 415, description = "the body is not declared `Content-Type: application/json`", body = ErrorBody),
     (status = 422, body = ErrorBody),
     (status = 503, body = ErrorBody),
 ))]

@@ -11,7 +11,7 @@ use std::fmt;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -146,9 +146,32 @@ pub fn mark_non_finite(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Reads a body of at most `limit` bytes as UTF-8 text, refusing a larger
-/// declared length before reading.
+/// Whether a Content-Type header names JSON (`application/json`, with or
+/// without parameters such as a charset).
+fn is_json(content_type: Option<&str>) -> bool {
+    content_type
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Reads a body of at most `limit` bytes as UTF-8 text: a body that is not
+/// declared JSON is refused (415), a larger declared length before reading
+/// (413). A body the client stops sending is a 400, not a 413.
 async fn read_text(request: Request, limit: usize) -> Result<String, ApiError> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or(""));
+    if !is_json(content_type) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported media type",
+            format!(
+                "the body must be JSON with the header `Content-Type: application/json`; it was {}",
+                content_type.map_or_else(|| "not given".to_string(), |t| format!("{t:?}"))
+            ),
+        ));
+    }
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -161,9 +184,19 @@ async fn read_text(request: Request, limit: usize) -> Result<String, ApiError> {
         )));
     }
     let body: Body = request.into_body();
-    let bytes: Bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::too_large(format!("the limit is {limit} bytes")))?;
+    let bytes: Bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let over_limit =
+            std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if over_limit {
+            ApiError::too_large(format!("the limit is {limit} bytes"))
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "body not received",
+                format!("the body could not be read to its end: {e}"),
+            )
+        }
+    })?;
     String::from_utf8(bytes.to_vec()).map_err(|e| ApiError::malformed(format!("the body is not UTF-8: {e}")))
 }
 
@@ -282,6 +315,16 @@ impl<S: Send + Sync> FromRequest<S> for BatchBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_json_bodies_are_read() {
+        assert!(is_json(Some("application/json")));
+        assert!(is_json(Some("Application/JSON; charset=utf-8")));
+        assert!(!is_json(Some("text/plain")));
+        assert!(!is_json(Some("application/jsonl")));
+        assert!(!is_json(Some("")));
+        assert!(!is_json(None));
+    }
 
     #[test]
     fn non_finite_numbers_become_markers_outside_strings_only() {

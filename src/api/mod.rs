@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod handlers;
+mod idle;
 pub mod input;
 pub mod metrics;
 pub mod probe;
@@ -40,10 +41,17 @@ pub use state::AppState;
 
 /// A request is answered (or refused with a 503) within this long.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// A connection quiet between requests is closed after the request time
+/// limit and this much more (`idle`).
+pub const IDLE_MARGIN: Duration = Duration::from_secs(5);
 /// Requests in flight at SIGTERM get this long to finish.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 /// Largest header section we answer (a larger one: a JSON 431).
 pub const MAX_HEADER_BYTES: usize = 16 << 10;
+/// Longest request target we answer (a longer one: a JSON 414). hyper
+/// itself answers, with an empty body, only beyond 64 KiB of target, 1,024
+/// headers (`serve`) or its 400 KiB read buffer.
+pub const MAX_URI_BYTES: usize = 8 << 10;
 
 struct BearerAuth;
 
@@ -140,8 +148,8 @@ pub async fn openapi(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 
 /// Every request: a bounded number in flight (more get a 503 at once; the
 /// probes are not counted, so clients that stall their bodies cannot make a
-/// kubelet restart a healthy pod), a time limit (a 503 after it), header
-/// sections of a bounded size (a 431),
+/// kubelet restart a healthy pod), a time limit (a 503 after it), a target
+/// and header sections of a bounded size (a JSON 414 and 431),
 /// counted and timed by its matched route (never the raw URL) and a known
 /// method (any other counts as "other"), and logged; health, liveness,
 /// readiness and metrics log at debug.
@@ -157,7 +165,15 @@ async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next)
         .iter()
         .map(|(k, v)| k.as_str().len() + v.len() + 4)
         .sum();
-    let response = if header_bytes > MAX_HEADER_BYTES {
+    let uri_bytes = request.uri().to_string().len();
+    let response = if uri_bytes > MAX_URI_BYTES {
+        ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "request target too long",
+            format!("the target takes {uri_bytes} bytes; the limit is {MAX_URI_BYTES}"),
+        )
+        .into_response()
+    } else if header_bytes > MAX_HEADER_BYTES {
         ApiError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "request headers too large",
@@ -259,7 +275,9 @@ pub async fn shutdown_signal() {
 /// Serves `app` on `listener` until `shutdown` resolves, then drains the
 /// requests in flight (up to `DRAIN_TIMEOUT`). HTTP/1.1, with a header read
 /// timeout: a client that has not sent its headers within `header_timeout`
-/// is dropped.
+/// is dropped, and so is one that sends nothing at all in that time, or
+/// nothing between requests for longer than the request time limit
+/// (`idle`).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -270,7 +288,10 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
+        .header_read_timeout(header_timeout)
+        // Past hyper's 100, so that a request of many small headers meets
+        // our JSON 431 (MAX_HEADER_BYTES) rather than hyper's empty one.
+        .max_headers(1024);
     let builder = builder.http1_only();
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -288,7 +309,10 @@ pub async fn serve(
                 };
                 let service = TowerToHyperService::new(app.clone());
                 let connection = builder
-                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .serve_connection_with_upgrades(
+                        TokioIo::new(idle::Idle::new(stream, header_timeout, REQUEST_TIMEOUT + IDLE_MARGIN)),
+                        service,
+                    )
                     .into_owned();
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {

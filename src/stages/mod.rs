@@ -304,7 +304,7 @@ pub fn run_recorded(
     let result = check_inputs(store, name, stage.reads()).and_then(|sizes| {
         tracing::info!(stage = name, "{}", starting_line(name, &sizes));
         let spinner = ctx.spinner(name);
-        let done = store.transaction(|conn| {
+        let done = store.stage_transaction(name, |conn| {
             let out = body(conn)?;
             // The tables the stage built get the data dictionary's comments.
             let undescribed = crate::store::dictionary::comment_all(conn)?;
@@ -337,6 +337,7 @@ pub fn run_recorded(
     });
     if result.is_ok() {
         crate::store::fault_point("kill-after-commit", name);
+        crate::store::signal_point("term-after-commit", name);
     }
     let (out, finished_at) = match result {
         Ok(done) => done,

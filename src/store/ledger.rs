@@ -15,6 +15,56 @@ impl Store {
     /// keep the bulk-appended rows of a transaction killed during its
     /// commit). A table holding the row count its last load recorded is
     /// skipped without a scan. Returns (table, load_id, rows) removed.
+    /// For a read-only open (status, export, report, serve, sql): a table
+    /// of `LOADED_TABLES` whose row count is not the one its last load
+    /// recorded may hold rows of a load killed during its commit, which a
+    /// reader cannot remove. Such a table is shadowed by a temp view of the
+    /// same name that keeps only the rows of recorded loads, so readers see
+    /// the committed state before any writer has recovered the file.
+    /// Returns the tables shadowed.
+    pub fn hide_incomplete_loads(&self) -> Result<Vec<&'static str>> {
+        let catalog: String = self
+            .conn
+            .query_row("select current_database()", [], |r| r.get(0))
+            .context(|| "naming the database".into())?;
+        let catalog = quote::ident(&catalog);
+        let mut hidden = Vec::new();
+        if !self.table_exists("loads")? {
+            return Ok(hidden);
+        }
+        for table in LOADED_TABLES {
+            if !self.table_exists(table)? {
+                continue;
+            }
+            let expected: Option<i64> = self
+                .conn
+                .query_row(
+                    "select json_extract_string(table_rows, ?)::bigint as n from loads \
+                     where n is not null order by committed_at desc limit 1",
+                    [format!("$.{table}")],
+                    |r| r.get(0),
+                )
+                .optional()
+                .context(|| "reading the loads ledger".into())?
+                .flatten();
+            if expected == Some(self.count_rows(table)?) {
+                continue;
+            }
+            self.conn
+                .execute_batch(&format!(
+                    "create temp view {table} as select * from {catalog}.main.{table} \
+                     where load_id is null or load_id in (select load_id from {catalog}.main.loads)"
+                ))
+                .context(|| format!("hiding the rows of incomplete loads in {table}"))?;
+            tracing::debug!(
+                table,
+                "rows of loads without a ledger row are hidden from this reader"
+            );
+            hidden.push(table);
+        }
+        Ok(hidden)
+    }
+
     pub fn recover_incomplete_loads(&self) -> Result<Vec<(String, String, i64)>> {
         let mut removed = Vec::new();
         let mut scanned = false;
@@ -147,6 +197,18 @@ pub fn fault_point(point: &str, stage: &str) {
     if std::env::var("CHURN_TEST_FAULT").ok().as_deref() == Some(format!("{point}:{stage}").as_str()) {
         eprintln!("CHURN_TEST_FAULT: {stage} killed at {point}");
         std::process::abort();
+    }
+}
+
+/// A test hook (env `CHURN_TEST_FAULT=term-after-commit:STAGE`): the
+/// process sends itself SIGTERM just after `stage` committed, as an
+/// operator's signal can arrive at that instant.
+pub fn signal_point(point: &str, stage: &str) {
+    if std::env::var("CHURN_TEST_FAULT").ok().as_deref() == Some(format!("{point}:{stage}").as_str()) {
+        // SAFETY: raising a signal has no memory effects; the handler thread
+        // of `signals` ends the process.
+        unsafe { libc::raise(libc::SIGTERM) };
+        std::thread::sleep(std::time::Duration::from_secs(30));
     }
 }
 

@@ -33,7 +33,9 @@ pub fn render_query(name: &str, ctx: &impl serde::Serialize) -> Result<String> {
     sql::render_with(&format!("read/{name}.sql"), ctx)
 }
 pub use lake::{parquet_source, read_parquet, use_s3};
-pub use ledger::{LOADED_TABLES, RunRecord, fault_point, record_load, record_run, torn_commit_fault};
+pub use ledger::{
+    LOADED_TABLES, RunRecord, fault_point, record_load, record_run, signal_point, torn_commit_fault,
+};
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -86,6 +88,8 @@ impl Store {
         if access == Access::ReadWrite {
             store.create_schema()?;
             store.recover_incomplete_loads()?;
+        } else {
+            store.hide_incomplete_loads()?;
         }
         Ok(store)
     }
@@ -135,14 +139,40 @@ impl Store {
     /// Runs `f` in one transaction: committed when it returns Ok, rolled back
     /// otherwise, so a failure leaves the previous contents untouched.
     pub fn transaction<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.transaction_of(None, f)
+    }
+
+    /// A stage's transaction: `transaction`, with the stage named for the
+    /// message of a signal that stops the process (`commit_state`).
+    pub fn stage_transaction<T>(
+        &self,
+        stage: &'static str,
+        f: impl FnOnce(&Connection) -> Result<T>,
+    ) -> Result<T> {
+        self.transaction_of(Some(stage), f)
+    }
+
+    fn transaction_of<T>(
+        &self,
+        stage: Option<&'static str>,
+        f: impl FnOnce(&Connection) -> Result<T>,
+    ) -> Result<T> {
         self.conn
             .execute_batch("begin transaction")
             .context(|| "starting a transaction".into())?;
+        *commit_state_lock() = CommitState {
+            stage,
+            committed: false,
+        };
         match f(&self.conn) {
             Ok(v) => {
+                // Held through the COMMIT: a signal waits for it to end and
+                // then says truly whether the stage was kept (`signals`).
+                let mut state = commit_state_lock();
                 self.conn
                     .execute_batch("commit")
                     .context(|| "committing the transaction".into())?;
+                state.committed = stage.is_some();
                 Ok(v)
             }
             Err(e) => {
@@ -152,6 +182,28 @@ impl Store {
             }
         }
     }
+}
+
+/// What the last transaction of this process left: its stage (when a stage
+/// ran it) and whether that stage committed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CommitState {
+    pub stage: Option<&'static str>,
+    pub committed: bool,
+}
+
+static COMMIT_STATE: std::sync::Mutex<CommitState> = std::sync::Mutex::new(CommitState {
+    stage: None,
+    committed: false,
+});
+
+fn commit_state_lock() -> std::sync::MutexGuard<'static, CommitState> {
+    COMMIT_STATE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The last transaction's state; waits while a COMMIT runs.
+pub fn commit_state() -> CommitState {
+    *commit_state_lock()
 }
 
 fn missing_database(path: &Path) -> Error {

@@ -840,6 +840,19 @@ fn a_client_that_stalls_in_its_headers_is_dropped() {
     let _ = stream.read_to_end(&mut buf);
     let waited = started.elapsed();
     assert!(waited < std::time::Duration::from_secs(5), "held open {waited:?}");
+    // A client that sends nothing at all is dropped too (#31 D4).
+    let mut silent = std::net::TcpStream::connect(addr).unwrap();
+    silent
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let _ = silent.read_to_end(&mut buf);
+    let waited = started.elapsed();
+    assert!(
+        waited < std::time::Duration::from_secs(5),
+        "a silent client held open {waited:?}"
+    );
     // A complete request on a new connection is answered.
     let mut ok = std::net::TcpStream::connect(addr).unwrap();
     ok.write_all(b"GET /health HTTP/1.1\r\nHost: churn\r\nConnection: close\r\n\r\n")
@@ -1045,6 +1058,72 @@ fn probes_answer_while_stalled_bodies_hold_every_slot() {
         assert!(took < std::time::Duration::from_secs(1), "{path} took {took:?}");
     }
     drop(stalled);
+    let _ = stop.send(());
+    runtime.block_on(server).unwrap().unwrap();
+}
+
+/// A POST body must be declared JSON (415 otherwise), a long target is a
+/// JSON 414, many small headers reach our own 431 rule rather than
+/// hyper's empty refusal, and a client that leaves in the middle of its
+/// body is counted as a 400, not as a 413 (#31 D9).
+#[test]
+fn refusals_are_json_and_client_aborts_are_not_413s() {
+    use std::io::{Read, Write};
+    let s = hand_state();
+    for headers in [&[("content-type", "text/plain")][..], &[]] {
+        let (status, v, text) = call_with(&s, "POST", "/predict", headers);
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{text}");
+        assert!(
+            v["details"].as_str().unwrap().contains("application/json"),
+            "{text}"
+        );
+    }
+    let (status, _, text) = call_with(
+        &s,
+        "POST",
+        "/predict",
+        &[("content-type", "application/json; charset=utf-8")],
+    );
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "an empty JSON body is malformed: {text}"
+    );
+    let long = format!("/health?q={}", "a".repeat(9_000));
+    let (status, v, text) = call_with(&s, "GET", &long, &[]);
+    assert_eq!(status, StatusCode::URI_TOO_LONG, "{text}");
+    assert!(v["error"].is_string(), "{text}");
+
+    let (runtime, addr, stop, server) = real_server(2, std::time::Duration::from_secs(5));
+    let ask = |request: &str| -> String {
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        c.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    let many: String = (0..200).map(|k| format!("x-h{k}: v\r\n")).collect();
+    let answer = ask(&format!(
+        "GET /health HTTP/1.1\r\nHost: churn\r\n{many}Connection: close\r\n\r\n"
+    ));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // A body announced at 100 bytes, one sent, then the client leaves.
+    let mut gone = std::net::TcpStream::connect(addr).unwrap();
+    gone.write_all(
+        b"POST /predict HTTP/1.1\r\nHost: churn\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+    )
+    .unwrap();
+    drop(gone);
+    let mut metrics = String::new();
+    for _ in 0..50 {
+        metrics = ask("GET /metrics HTTP/1.1\r\nHost: churn\r\nConnection: close\r\n\r\n");
+        if metrics.contains("route=\"/predict\",status=\"400\"") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(metrics.contains("route=\"/predict\",status=\"400\""), "{metrics}");
+    assert!(!metrics.contains("status=\"413\""), "{metrics}");
     let _ = stop.send(());
     runtime.block_on(server).unwrap().unwrap();
 }

@@ -47,8 +47,18 @@ fn a_load_killed_at_its_commit_leaves_nothing_partial() {
     // simulation row and the run record gone.
     {
         let raw = Store::open(&sb.db(), Access::ReadOnly, std::time::Duration::from_secs(5)).unwrap();
-        let torn: i64 = one(&raw, "select count(*) from events").parse().unwrap();
+        // The file's own table (its catalog named) holds the torn rows...
+        let torn: i64 = one(&raw, "select count(*) from churn.main.events")
+            .parse()
+            .unwrap();
         assert!(torn > before[1].len() as i64, "the torn rows are on file: {torn}");
+        // ...and a reader, before any writer recovered the file, sees only
+        // the recorded loads (#31 D2).
+        assert_eq!(
+            one(&raw, "select count(*) from events"),
+            before[1].len().to_string(),
+            "a reader sees the torn rows"
+        );
         assert_eq!(one(&raw, "select count(*) from simulation"), "1");
         assert_eq!(
             one(
@@ -58,6 +68,22 @@ fn a_load_killed_at_its_commit_leaves_nothing_partial() {
             "1"
         );
     }
+    // So does what a reader writes out: the lake of `churn export`.
+    let lake = sb.path("lake");
+    let out = sb.churn(&["export", "--out", lake.to_str().unwrap(), "events"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let exported: i64 = duckdb::Connection::open_in_memory()
+        .unwrap()
+        .query_row(
+            &format!(
+                "select count(*) from read_parquet('{}/**/*.parquet')",
+                lake.join("events").display()
+            ),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(exported, before[1].len() as i64, "export wrote the torn rows");
     // The next open for writing removes them, and says so.
     let out = sb.churn(&["run", "--stage", "validate"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -284,6 +310,33 @@ fn sigterm_stops_a_stage_and_keeps_nothing_of_it() {
     assert_eq!(one(&store, "select count(*) from users"), "0");
     assert_eq!(one(&store, "select count(*) from events"), "0");
     assert_eq!(one(&store, "select count(*) from pipeline_runs"), "0");
+}
+
+/// A SIGTERM that arrives just after a stage committed says that the stage
+/// was kept, so that an operator does not run an appending load twice
+/// (#31 D1); the stages after it do not run.
+#[test]
+fn sigterm_after_a_commit_says_the_stage_was_kept() {
+    let sb = Sandbox::new();
+    let c = sb.small(50, 60);
+    let out = sb.churn_env(
+        &[("CHURN_TEST_FAULT", "term-after-commit:generate")],
+        &[
+            "--config", &c, "run", "--stage", "generate", "--stage", "validate",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("stopped by SIGTERM after generate committed: its results are kept"),
+        "{}",
+        stderr(&out)
+    );
+    let store = sb.store();
+    assert_eq!(
+        one(&store, "select string_agg(stage, ',') from pipeline_runs"),
+        "generate"
+    );
+    assert_ne!(one(&store, "select count(*) from events"), "0");
 }
 
 /// In JSON mode every line is one JSON object, the final error included,
