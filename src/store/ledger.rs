@@ -10,11 +10,23 @@ use super::{Store, quote, status};
 use crate::error::{Context, Result};
 
 impl Store {
-    /// Removes the rows of loads that never committed: rows of the tables
-    /// in `LOADED_TABLES` whose load_id has no row in `loads` (DuckDB can
-    /// keep the bulk-appended rows of a transaction killed during its
-    /// commit). A table holding the row count its last load recorded is
-    /// skipped without a scan. Returns (table, load_id, rows) removed.
+    /// Whether `table` holds the row count its last load recorded. If not,
+    /// it may hold rows of a load killed during its commit.
+    fn holds_its_recorded_count(&self, table: &str) -> Result<bool> {
+        let expected: Option<i64> = self
+            .conn
+            .query_row(
+                "select json_extract_string(table_rows, ?)::bigint as n from loads \
+                 where n is not null order by committed_at desc limit 1",
+                [format!("$.{table}")],
+                |r| r.get(0),
+            )
+            .optional()
+            .context(|| "reading the loads ledger".into())?
+            .flatten();
+        Ok(expected == Some(self.count_rows(table)?))
+    }
+
     /// For a read-only open (status, export, report, serve, sql): a table
     /// of `LOADED_TABLES` whose row count is not the one its last load
     /// recorded may hold rows of a load killed during its commit, which a
@@ -36,18 +48,7 @@ impl Store {
             if !self.table_exists(table)? {
                 continue;
             }
-            let expected: Option<i64> = self
-                .conn
-                .query_row(
-                    "select json_extract_string(table_rows, ?)::bigint as n from loads \
-                     where n is not null order by committed_at desc limit 1",
-                    [format!("$.{table}")],
-                    |r| r.get(0),
-                )
-                .optional()
-                .context(|| "reading the loads ledger".into())?
-                .flatten();
-            if expected == Some(self.count_rows(table)?) {
+            if self.holds_its_recorded_count(table)? {
                 continue;
             }
             self.conn
@@ -65,22 +66,16 @@ impl Store {
         Ok(hidden)
     }
 
+    /// Removes the rows of loads that never committed: rows of the tables
+    /// in `LOADED_TABLES` whose load_id has no row in `loads` (DuckDB can
+    /// keep the bulk-appended rows of a transaction killed during its
+    /// commit). A table holding the row count its last load recorded is
+    /// skipped without a scan. Returns (table, load_id, rows) removed.
     pub fn recover_incomplete_loads(&self) -> Result<Vec<(String, String, i64)>> {
         let mut removed = Vec::new();
         let mut scanned = false;
         for table in LOADED_TABLES {
-            let expected: Option<i64> = self
-                .conn
-                .query_row(
-                    "select json_extract_string(table_rows, ?)::bigint as n from loads \
-                     where n is not null order by committed_at desc limit 1",
-                    [format!("$.{table}")],
-                    |r| r.get(0),
-                )
-                .optional()
-                .context(|| "reading the loads ledger".into())?
-                .flatten();
-            if expected == Some(self.count_rows(table)?) {
+            if self.holds_its_recorded_count(table)? {
                 continue;
             }
             scanned = true;
