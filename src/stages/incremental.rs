@@ -388,19 +388,23 @@ pub fn maintain(
 ) -> Result<Maintained> {
     let definition = definition(conn, &sql::render(d.template, ctx)?)?;
     let previous = read(conn, d.table)?;
-    let mut consumed = BTreeMap::new();
-    for (upstream, _) in &d.upstream {
-        let seq = read(conn, upstream)?.map_or(0, |w| w.seq);
-        consumed.insert(upstream.to_string(), seq);
+    // Each input's watermark, read once: what this run catches up with.
+    let mut inputs = Vec::with_capacity(d.upstream.len());
+    for (upstream, shift) in &d.upstream {
+        inputs.push((*upstream, *shift, read(conn, upstream)?));
     }
+    let consumed: BTreeMap<String, i64> = inputs
+        .iter()
+        .map(|(upstream, _, wm)| (upstream.to_string(), wm.as_ref().map_or(0, |w| w.seq)))
+        .collect();
     start_changes(conn)?;
     let mode = match &previous {
         _ if rebuild => Mode::Full("--full".into()),
         None => Mode::Full("first build".into()),
         Some(wm) => {
             let mut mode = Mode::Incremental;
-            for (upstream, shift) in &d.upstream {
-                let Some(up) = read(conn, upstream)? else {
+            for (upstream, shift, up) in &inputs {
+                let Some(up) = up else {
                     mode = Mode::Full(format!("{upstream} has no watermark"));
                     break;
                 };

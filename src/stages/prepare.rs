@@ -148,21 +148,21 @@ impl Ledger {
 /// rebuilt whole. A day's rows depend on that day's events only, so a new
 /// event on day e changes its user's rows from e on (and the windows after
 /// them); a new user gets all their rows; new days give every user rows.
-fn plan_loads(conn: &Connection, ctx: &SqlContext, wm: &Watermark, ledger: &Ledger) -> Result<Mode> {
+fn plan_loads(conn: &Connection, ctx: &SqlContext, wm: &Watermark, ledger: &Ledger) -> Result<(Mode, Option<NaiveDate>)> {
     let new: Vec<&String> = ledger.loads.iter().filter(|l| !wm.loads.contains(l)).collect();
     if let Some(load) = wm
         .loads
         .iter()
         .find(|l| ledger.refused.contains(l) && !wm.refused.contains(l))
     {
-        return Ok(Mode::Full(format!(
+        return Ok((Mode::Full(format!(
             "validate refused load {load} after user_daily was built from it"
-        )));
+        )), None));
     }
     if let Some(load) = wm.refused.iter().find(|l| !ledger.refused.contains(l)) {
-        return Ok(Mode::Full(format!(
+        return Ok((Mode::Full(format!(
             "validate now passes load {load}, which user_daily left out"
-        )));
+        )), None));
     }
     conn.execute_batch("create or replace temp table _new_loads (load_id varchar)")
         .context(|| "prepare: listing the new loads".into())?;
@@ -180,9 +180,9 @@ fn plan_loads(conn: &Connection, ctx: &SqlContext, wm: &Watermark, ledger: &Ledg
             "select count(*) from {table} where load_id in (select load_id from _new_loads)"
         ))?;
         if Some(now - added) != seen {
-            return Ok(Mode::Full(format!(
+            return Ok((Mode::Full(format!(
                 "{table} rows were replaced or removed since user_daily was built"
-            )));
+            )), None));
         }
     }
     conn.execute_batch(
@@ -208,12 +208,12 @@ fn plan_loads(conn: &Connection, ctx: &SqlContext, wm: &Watermark, ledger: &Ledg
         )
         .context(|| "prepare: reading the new loads' dates".into())?;
     let (Some(wm_first), Some(wm_last)) = (wm.first_date, wm.last_date) else {
-        return Ok(Mode::Full("user_daily had no dates".into()));
+        return Ok((Mode::Full("user_daily had no dates".into()), None));
     };
     if let Some(first) = first.filter(|&f| f < wm_first) {
-        return Ok(Mode::Full(format!(
+        return Ok((Mode::Full(format!(
             "new events on {first}, before the data's first day {wm_first}"
-        )));
+        )), None));
     }
     // A user's rows change from their first new event on, or from the end
     // of their grid when it had stopped before it (a user back after
@@ -252,7 +252,7 @@ fn plan_loads(conn: &Connection, ctx: &SqlContext, wm: &Watermark, ledger: &Ledg
         )
         .context(|| format!("prepare: adding the days up to {last}"))?;
     }
-    Ok(Mode::Incremental)
+    Ok((Mode::Incremental, last))
 }
 
 /// The stage's work: user_daily brought up to date from the new loads, or
@@ -263,11 +263,14 @@ pub fn maintain(conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
     let previous = incremental::read(conn, TABLE)?;
     let ledger = Ledger::read(conn)?;
     incremental::start_changes(conn)?;
+    // The new loads' last day (a day's work).
+    let mut new_last = None;
     let mode = match &previous {
         _ if ctx.rebuild => Mode::Full("--full".into()),
         None => Mode::Full("first build".into()),
         Some(wm) => {
-            let mode = plan_loads(conn, &sql_ctx, wm, &ledger)?;
+            let (mode, last) = plan_loads(conn, &sql_ctx, wm, &ledger)?;
+            new_last = last;
             if mode == Mode::Incremental && wm.definition != definition {
                 return Err(Error::Usage(format!(
                     "prepare: sql/{TEMPLATE} changed since user_daily was built, and a day's work would mix \
@@ -301,10 +304,7 @@ pub fn maintain(conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
         Mode::Incremental => {
             let wm = previous.as_ref().expect("an incremental run has a watermark");
             let from = incremental::settle_changes(conn)?;
-            let last: Option<NaiveDate> = conn
-                .query_row("select max(event_time)::date from _new_events", [], |r| r.get(0))
-                .context(|| "prepare: reading the new loads' dates".into())?;
-            let last = last.max(wm.last_date);
+            let last = new_last.max(wm.last_date);
             let mut done = Maintained {
                 mode: mode.clone(),
                 rows_written: 0,
