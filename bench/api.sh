@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # API benchmark: the release server on loopback with a trained model, wrk for
 # 20 s at 1, 16 and 64 connections against POST /predict with a realistic
-# body (every input the model reads), requests/s and p50/p99 per run, and the
-# server's resident memory with the file's predictions slice loaded.
+# body (every input the model reads) and GET /users/{id}/risk, requests/s
+# and p50/p99 per run, and the server's resident memory with the file's
+# predictions slice loaded. Each run is followed by the same requests to a
+# bare axum server (bench/bare_api.rs: parses the same body, answers a
+# constant; no limits, metrics or model), and churn's throughput is printed
+# as a ratio of the bare one.
 #
 #   bash bench/api.sh [DB]      # DB: a file with a production model; default:
 #                               # a fresh 2,000-user pipeline in a temp folder
@@ -26,11 +30,16 @@ else
     cargo build --release --quiet
     BIN=${CARGO_TARGET_DIR:-target}/release/churn
 fi
+cargo build --release --quiet --example bare-api
+BARE=${CARGO_TARGET_DIR:-target}/release/examples/bare-api
+BARE_PORT=$((PORT + 1))
 
 WORK=$(mktemp -d)
 SERVER_PID=
+BARE_PID=
 cleanup() {
     if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+    if [ -n "$BARE_PID" ]; then kill "$BARE_PID" 2>/dev/null || true; wait "$BARE_PID" 2>/dev/null || true; fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -49,6 +58,12 @@ for _ in $(seq 1 100); do
     sleep 0.2
 done
 curl -fs "http://127.0.0.1:$PORT/ready" >/dev/null || { echo "server not ready:" >&2; cat "$WORK/server.log" >&2; exit 1; }
+"$BARE" "127.0.0.1:$BARE_PORT" > "$WORK/bare.log" 2>&1 &
+BARE_PID=$!
+for _ in $(seq 1 100); do
+    if curl -s -o /dev/null "http://127.0.0.1:$BARE_PORT/users/u1/risk"; then break; fi
+    sleep 0.1
+done
 
 # A realistic body from /model: every input the model reads, numbers at
 # mean + 0.7 sd, the first category of each categorical input.
@@ -70,12 +85,15 @@ echo "body: $(wc -c < "$WORK/body.json") bytes, $(python3 -c 'import json,sys; p
 curl -fs -X POST -H 'content-type: application/json' --data @"$WORK/body.json" "http://127.0.0.1:$PORT/predict"
 echo
 
-cat > "$WORK/post.lua" <<EOF
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-local f = io.open("$WORK/body.json", "r")
-wrk.body = f:read("*a")
-f:close()
+# A user of the predictions slice, for GET /users/{id}/risk.
+RISK_USER=
+for n in $(seq 1 200); do
+    u=$(printf 'u%06d' "$n")
+    if curl -fs -o /dev/null "http://127.0.0.1:$PORT/users/$u/risk"; then RISK_USER=$u; break; fi
+done
+[ -n "$RISK_USER" ] || { echo "no user of u000001..u000200 has a batch prediction" >&2; exit 1; }
+
+cat > "$WORK/report.lua" <<'EOF'
 done = function(summary, latency, requests)
   io.write(string.format("RESULT %.0f req/s  p50 %.3f ms  p99 %.3f ms  errors %d\n",
     summary.requests / (summary.duration / 1e6),
@@ -83,12 +101,36 @@ done = function(summary, latency, requests)
     summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
 end
 EOF
+cp "$WORK/report.lua" "$WORK/get.lua"
+cat > "$WORK/post.lua" <<EOF
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open("$WORK/body.json", "r")
+wrk.body = f:read("*a")
+f:close()
+EOF
+cat "$WORK/report.lua" >> "$WORK/post.lua"
 
-echo "cores: $(nproc); wrk and the server share them"
-for c in $CONNECTIONS; do
-    threads=$(( c < 2 ? 1 : 2 ))
-    line=$(wrk -t"$threads" -c"$c" -d"${SECONDS_PER_RUN}s" --latency -s "$WORK/post.lua" \
-        "http://127.0.0.1:$PORT/predict" | grep RESULT)
-    printf '%3d connections: %s\n' "$c" "${line#RESULT }"
+# "N req/s  p50 ..." of a wrk run: run CONNECTIONS URL SCRIPT
+run() {
+    local threads=$(( $1 < 2 ? 1 : 2 ))
+    wrk -t"$threads" -c"$1" -d"${SECONDS_PER_RUN}s" --latency -s "$3" "$2" | grep RESULT | sed 's/^RESULT //'
+}
+rate() { echo "$1" | cut -d' ' -f1; }
+
+echo "cores: $(nproc); wrk and the servers share them; each churn run is followed by the same run against the bare server"
+for route in "POST /predict" "GET /users/{id}/risk"; do
+    if [ "$route" = "POST /predict" ]; then
+        path=/predict script=$WORK/post.lua
+    else
+        path=/users/$RISK_USER/risk script=$WORK/get.lua
+    fi
+    for c in $CONNECTIONS; do
+        ours=$(run "$c" "http://127.0.0.1:$PORT$path" "$script")
+        bare=$(run "$c" "http://127.0.0.1:$BARE_PORT$path" "$script")
+        printf '%-21s %3d connections: %s | bare %s req/s | ratio %.2f\n' "$route" "$c" "$ours" \
+            "$(rate "$bare")" "$(echo "$(rate "$ours") / $(rate "$bare")" | bc -l)"
+    done
 done
 echo "server resident memory: $(awk '/VmRSS/ {print $2/1024 " MB"}' /proc/$SERVER_PID/status) (peak $(awk '/VmHWM/ {print $2/1024 " MB"}' /proc/$SERVER_PID/status))"
+echo "($(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD), $(nproc) cores)"

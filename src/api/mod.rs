@@ -6,6 +6,7 @@
 //! swapping it in atomically (requests in flight keep the model they started
 //! with). `app(state)` is the whole router, so tests run it in-process.
 
+mod auth;
 pub mod error;
 pub mod handlers;
 mod idle;
@@ -232,17 +233,21 @@ fn is_probe(route: &str) -> bool {
 
 /// The router: every route of docs/design.md §6 plus /openapi.json.
 pub fn app(state: Arc<AppState>) -> Router {
+    // The routes that need the bearer token when one is set (`auth`).
+    let guarded = Router::new()
+        .route("/users/{user_id}/risk", get(handlers::user_risk))
+        .route("/model", get(handlers::model))
+        .route("/report", get(handlers::report))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
     Router::new()
         .route("/health", get(handlers::health))
         .route("/live", get(handlers::live))
         .route("/ready", get(handlers::ready))
         .route("/predict", post(handlers::predict))
         .route("/predict/batch", post(handlers::predict_batch))
-        .route("/users/{user_id}/risk", get(handlers::user_risk))
-        .route("/model", get(handlers::model))
-        .route("/report", get(handlers::report))
         .route("/metrics", get(handlers::metrics))
         .route("/openapi.json", get(openapi))
+        .merge(guarded)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), track))

@@ -488,12 +488,15 @@ pub fn rebuild_affected(
 ) -> Result<i64> {
     let table = d.table;
     let column = d.date_column;
+    let started = std::time::Instant::now();
     conn.execute_batch(&format!(
         "delete from {table} using _affected \
          where {table}.user_id = _affected.user_id and {table}.{column} >= _affected.from_date \
          and {table}.{column} >= date '{from}'"
     ))
     .context(|| format!("{}: removing the rows to rebuild from {table}", d.stage))?;
+    tracing::debug!(stage = %d.stage, seconds = started.elapsed().as_secs_f64(), "deleted the rows to rebuild");
+    let started = std::time::Instant::now();
     let select = sql::render_with(
         d.template,
         &BatchContext {
@@ -505,9 +508,11 @@ pub fn rebuild_affected(
             from_date: Some(from),
         },
     )?;
+    tracing::trace!(stage = %d.stage, sql = %select, "rebuilding the changed rows");
     let rows = conn
         .execute(&format!("insert into {table} by name\n{select}"), [])
         .context(|| format!("{}: running sql/{} on the changed rows", d.stage, d.template))?;
+    tracing::debug!(stage = %d.stage, seconds = started.elapsed().as_secs_f64(), rows, "inserted the rebuilt rows");
     Ok(rows as i64)
 }
 

@@ -170,29 +170,35 @@ fn plan_loads(conn: &Connection, ctx: &SqlContext, wm: &Watermark, ledger: &Ledg
         conn.execute("insert into _new_loads values (?)", [load])
             .context(|| "prepare: listing the new loads".into())?;
     }
+    // The new loads' rows, read once (a semi join skips most of the table).
+    conn.execute_batch(
+        "create or replace temp table _added_events as \
+             select * from events semi join _new_loads using (load_id); \
+         create or replace temp table _new_users as \
+             select * from users semi join _new_loads using (load_id); \
+         create or replace temp table _new_events as \
+             select * from _added_events \
+             where load_id not in (select load_id from load_checks where verdict = 'refused');",
+    )
+    .context(|| "prepare: reading the new loads".into())?;
     let count = |sql: &str| -> Result<i64> {
         conn.query_row(sql, [], |r| r.get(0))
             .context(|| "prepare: counting the new rows".into())
     };
-    for (table, seen) in [("events", wm.events_rows), ("users", wm.users_rows)] {
+    for (table, added, seen) in [
+        ("events", "_added_events", wm.events_rows),
+        ("users", "_new_users", wm.users_rows),
+    ] {
         let now = count(&format!("select count(*) from {table}"))?;
-        let added = count(&format!(
-            "select count(*) from {table} where load_id in (select load_id from _new_loads)"
-        ))?;
+        let added = count(&format!("select count(*) from {added}"))?;
         if Some(now - added) != seen {
             return Ok((Mode::Full(format!(
                 "{table} rows were replaced or removed since user_daily was built"
             )), None));
         }
     }
-    conn.execute_batch(
-        "create or replace temp table _new_events as \
-             select * from events where load_id in (select load_id from _new_loads) \
-             and load_id not in (select load_id from load_checks where verdict = 'refused'); \
-         create or replace temp table _new_users as \
-             select * from users where load_id in (select load_id from _new_loads);",
-    )
-    .context(|| "prepare: reading the new loads".into())?;
+    conn.execute_batch("drop table _added_events")
+        .context(|| "prepare: reading the new loads".into())?;
     refuse_dates_out_of_range(
         conn,
         &SqlContext {

@@ -169,10 +169,12 @@ impl Store {
                 // Held through the COMMIT: a signal waits for it to end and
                 // then says truly whether the stage was kept (`signals`).
                 let mut state = commit_state_lock();
+                let started = std::time::Instant::now();
                 self.conn
                     .execute_batch("commit")
                     .context(|| "committing the transaction".into())?;
                 state.committed = stage.is_some();
+                tracing::debug!(stage, seconds = started.elapsed().as_secs_f64(), "committed");
                 Ok(v)
             }
             Err(e) => {

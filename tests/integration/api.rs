@@ -514,6 +514,20 @@ fn the_token_guards_report_model_and_user_risk_only() {
             "{path} stays open"
         );
     }
+    let (status, v, _) = call(
+        &s,
+        "POST",
+        "/predict",
+        Some(r#"{"user_id": "u1", "features": {}}"#.into()),
+    );
+    assert_eq!(status, StatusCode::OK, "/predict stays open: {v}");
+    // The guard answers only on the guarded routes: a wrong method on one
+    // is still a 405, an unknown path still a 404.
+    assert_eq!(call_with(&s, "GET", "/nowhere", &[]).0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        call_with(&s, "DELETE", "/model", &[]).0,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
 }
 
 #[test]
