@@ -24,18 +24,9 @@ days=${2:?usage: bench/daily.sh USERS DAYS [HISTORY]}
 history=${3:-240}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-if [ -n "${BENCH_BIN:-}" ]; then
-  bin=$BENCH_BIN
-else
-  bash scripts/fetch-duckdb.sh
-  cargo build --release --quiet
-  bin="${CARGO_TARGET_DIR:-$root/target}/release/churn"
-fi
-venv="${XDG_CACHE_HOME:-$HOME/.cache}/churn/bench-venv"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import duckdb' 2>/dev/null; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet duckdb==1.5.6
-fi
+. bench/lib.sh
+bin=$(bench_bin)
+python=$(bench_python)
 work=${BENCH_DIR:-$(mktemp -d)}
 mkdir -p "$work"
 [ -z "${BENCH_DIR:-}" ] && trap 'rm -rf "$work"' EXIT
@@ -110,21 +101,21 @@ for d in $(seq "$days"); do
   timed --db "$db" -q generate --append-days 1 >/dev/null
   append=$(secs)
   timed --db "$db" -q "${job[@]}" >/dev/null
-  echo "| $d | $append | $("$venv/bin/python" "$work/stages.py" "$db" validate prepare features score) | $(secs) | $(gb) |"
+  echo "| $d | $append | $("$python" "$work/stages.py" "$db" validate prepare features score) | $(secs) | $(gb) |"
 done
 echo
 if [ -n "$cgroup" ]; then echo "(jobs run under a ${BENCH_MEMORY_MAX} memory limit, cgroup $cgroup)"; fi
 cp "$db" "$work/full.duckdb"
 timed --db "$db" -q run --stage labels --stage training-set >/dev/null
-echo "weekly job (labels, training-set) after $days days: $(secs) s, peak $(gb) GB: $("$venv/bin/python" "$work/stages.py" "$db" labels training-set)"
+echo "weekly job (labels, training-set) after $days days: $(secs) s, peak $(gb) GB: $("$python" "$work/stages.py" "$db" labels training-set)"
 if [ "${BENCH_FULL:-1}" = 0 ]; then
   echo "($(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD), $(nproc) cores)"
   exit 0
 fi
 timed --db "$work/full.duckdb" -q run --full "${job[@]:1}" >/dev/null
-echo "the scoring job with --full (a rebuild): $(secs) s, peak $(gb) GB: $("$venv/bin/python" "$work/stages.py" "$work/full.duckdb" validate prepare features score)"
+echo "the scoring job with --full (a rebuild): $(secs) s, peak $(gb) GB: $("$python" "$work/stages.py" "$work/full.duckdb" validate prepare features score)"
 timed --db "$work/full.duckdb" -q run --full --stage labels --stage training-set >/dev/null
-echo "the weekly job with --full: $(secs) s, peak $(gb) GB: $("$venv/bin/python" "$work/stages.py" "$work/full.duckdb" labels training-set)"
+echo "the weekly job with --full: $(secs) s, peak $(gb) GB: $("$python" "$work/stages.py" "$work/full.duckdb" labels training-set)"
 echo "day by day vs rebuilt:"
-"$venv/bin/python" "$work/equal.py" "$db" "$work/full.duckdb"
+"$python" "$work/equal.py" "$db" "$work/full.duckdb"
 echo "($(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD), $(nproc) cores)"

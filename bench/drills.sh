@@ -1,38 +1,61 @@
 #!/usr/bin/env bash
-# The kill -9 drill: every writing stage, killed at moments spread over its
-# run and at its commit, on copies of one scored file; after each kill the
-# file is opened for writing (which removes the rows of a load killed during
-# its commit) and its state compared with the state before the stage and
-# with the stage run to the end on another copy. Prints, per stage, the
-# kills, the opens that succeeded, how many kills left the previous state,
-# how many the complete new state, and the torn and unrecorded ones (both
-# must be 0).
+# The drills of docs/design.md §7, on copies of one scored file:
+# - kill -9 of every writing stage at moments spread over its run and at its
+#   commit (just before, just after, and for the bulk loads during it, as the
+#   engine can leave it);
+# - SIGTERM just after the commit: exit 143, a message that says the stage
+#   was kept, and the complete new state;
+# - readers before recovery: after each kill, a read-only `churn export` of
+#   users and events (no writer has opened the file yet) must see exactly
+#   the rows the recovered file holds, never those of an unrecorded load;
+# - then the file is opened for writing (`status --recover`, which removes
+#   the rows of a load killed during its commit) and its state compared with
+#   the state before the stage and with the stage run to the end on another
+#   copy;
+# - a flood of stalled and silent connections against `churn serve`: the
+#   probes' latency under it, and whether the silent ones are closed.
+# Prints, per stage, the kills, the opens that succeeded, how many left the
+# previous state and how many the complete new one, the torn and unrecorded
+# ones, the readers that saw only recorded rows and the SIGTERMs answered
+# truly; then the flood. Exits 1 if anything was torn, unrecorded, seen by a
+# reader, misreported, or a probe failed.
 #   bash bench/drills.sh [USERS]     (default 20000; a release build)
+#   DRILL_SHORT=1: one kill per writing stage at its commit, one SIGTERM,
+#     one flood (CI runs it on 300 users, under 3 minutes)
+#   BENCH_BIN=PATH runs that build (CI: the debug build `cargo test` made)
 set -euo pipefail
 users=${1:-20000}
+short=${DRILL_SHORT:-0}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-bash scripts/fetch-duckdb.sh
-cargo build --release --quiet
-bin="${CARGO_TARGET_DIR:-$root/target}/release/churn"
-venv="$root/bench/.venv"
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet duckdb==1.5.6 numpy scikit-learn
-fi
+. bench/lib.sh
+bin=$(bench_bin)
+python=$(bench_python)
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+server=""
+cleanup() {
+  if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
 base="$work/base.duckdb"
 export CHURN_GENERATE_USERS=$users
 echo "drills: building the base file ($users users)" >&2
 "$bin" --db "$base" run >/dev/null 2>"$work/base.log" || [ $? -eq 2 ]
-# Files for ingest, and a drifted config for the append.
-"$venv/bin/python" - "$base" "$work" <<'PY'
+# Files for ingest.
+"$python" - "$base" "$work" <<'PY'
 import duckdb, sys
 con = duckdb.connect(sys.argv[1], read_only=True)
 con.execute(f"copy (select * exclude (load_id) from users) to '{sys.argv[2]}/users.parquet' (format parquet)")
 con.execute(f"copy (select * exclude (load_id) from events) to '{sys.argv[2]}/events.parquet' (format parquet)")
 PY
+
+# A fresh copy of the base file: with no write-ahead log left beside it by
+# the last drill (DuckDB would replay another run's log onto the copy).
+fresh() {
+  rm -f "$1" "$1.wal"
+  cp "$base" "$1"
+}
 
 # stage name, the command
 stages=(
@@ -52,7 +75,7 @@ stages=(
 )
 
 fingerprint() {
-  "$venv/bin/python" - "$1" <<'PY'
+  "$python" - "$1" <<'PY'
 import duckdb, json, sys
 con = duckdb.connect(sys.argv[1], read_only=True)
 # Columns that differ between two runs of the same work: times, ids drawn at
@@ -73,7 +96,8 @@ for (t,) in con.execute("select table_name from duckdb_tables() where schema_nam
     n = con.execute(f'select count(*) from "{t}"').fetchone()[0]
     # Models and their terms are refits: their numbers repeat only to the last bits.
     if t in ("models", "model_terms", "model_reference_bins", "model_promotions", "drift_runs",
-             "drift_results", "drift_bins", "performance_runs", "pipeline_runs", "loads", "predictions"):
+             "drift_results", "drift_bins", "performance_runs", "pipeline_runs", "loads", "predictions",
+             "table_changes", "watermarks", "load_checks"):
         out[t] = [n]
     else:
         sel = ", ".join(cols)
@@ -85,28 +109,45 @@ print(json.dumps(out, sort_keys=True))
 PY
 }
 
-printf '%-13s %6s %6s %9s %9s %6s %11s\n' stage kills opens previous complete torn unrecorded
-total_torn=0
-total_unrecorded=0
+# "users events" row counts: of a file (after recovery), or of a lake that
+# `churn export` wrote from it (what a reader saw).
+counts_of_file() {
+  "$python" -c "import duckdb,sys; c=duckdb.connect(sys.argv[1], read_only=True); \
+print(*[c.execute(f'select count(*) from {t}').fetchone()[0] for t in ('users','events')])" "$1"
+}
+counts_of_lake() {
+  "$python" -c "import duckdb,sys; c=duckdb.connect(); \
+print(*[c.execute(f\"select count(*) from read_parquet('{sys.argv[1]}/{t}/**/*.parquet')\").fetchone()[0] for t in ('users','events')])" "$1"
+}
+
+printf '%-13s %6s %6s %9s %9s %6s %11s %8s %8s\n' stage kills opens previous complete torn unrecorded readers sigterm
+failures=0
 for entry in "${stages[@]}"; do
   name=${entry%%|*}
   cmd=${entry#*|}
   # The stage run to the end, on its own copy: the complete new state.
-  cp "$base" "$work/ref.duckdb"
+  fresh "$work/ref.duckdb"
   before=$(fingerprint "$work/ref.duckdb")
   start=$(date +%s.%N)
   # shellcheck disable=SC2086
   "$bin" --db "$work/ref.duckdb" $cmd >/dev/null 2>&1 || true
   seconds=$(echo "$(date +%s.%N) - $start" | bc)
   after=$(fingerprint "$work/ref.duckdb")
-  kills=0 opens=0 previous=0 complete=0 torn=0 unrecorded=0
-  # Timed kills at 20%, 50%, 80% and 95% of the stage's time, then kills at
-  # its commit: just before, just after, and (for the bulk loads) during it
-  # as the engine can leave it.
-  modes=("t0.2" "t0.5" "t0.8" "t0.95" "f:kill-before-commit" "f:kill-after-commit")
-  case "$name" in generate|ingest|score) modes+=("f:torn-commit") ;; esac
+  kills=0 opens=0 previous=0 complete=0 torn=0 unrecorded=0 readers=0 read_ok=0
+  if [ "$short" = 1 ]; then
+    # One kill at the commit: during it for the bulk loads, else just after.
+    case "$name" in
+      generate|ingest|score) modes=("f:torn-commit") ;;
+      *) modes=("f:kill-after-commit") ;;
+    esac
+  else
+    # Timed kills at 20%, 50%, 80% and 95% of the stage's time, then kills
+    # at its commit.
+    modes=("t0.2" "t0.5" "t0.8" "t0.95" "f:kill-before-commit" "f:kill-after-commit")
+    case "$name" in generate|ingest|score) modes+=("f:torn-commit") ;; esac
+  fi
   for mode in "${modes[@]}"; do
-    cp "$base" "$work/drill.duckdb"
+    fresh "$work/drill.duckdb"
     # (The shell's "Aborted" notices of the hooked runs are silenced too.)
     {
     if [[ $mode == t* ]]; then
@@ -123,11 +164,21 @@ for entry in "${stages[@]}"; do
     fi
     } 2>/dev/null
     kills=$((kills + 1))
+    # A reader before any writer has recovered the file.
+    rm -rf "$work/lake"
+    seen=""
+    if "$bin" --db "$work/drill.duckdb" -q export --out "$work/lake" users events >/dev/null 2>&1; then
+      readers=$((readers + 1))
+      seen=$(counts_of_lake "$work/lake")
+    fi
     if "$bin" --db "$work/drill.duckdb" status --recover >/dev/null 2>&1; then
       opens=$((opens + 1))
     fi
+    if [ -n "$seen" ] && [ "$seen" = "$(counts_of_file "$work/drill.duckdb")" ]; then
+      read_ok=$((read_ok + 1))
+    fi
     state=$(fingerprint "$work/drill.duckdb")
-    verdict=$("$venv/bin/python" - "$before" "$after" "$state" "$name" <<'PY'
+    verdict=$("$python" - "$before" "$after" "$state" "$name" <<'PY'
 import json, sys
 before, after, state = (json.loads(x) for x in sys.argv[1:4])
 stage = sys.argv[4]
@@ -146,9 +197,68 @@ PY
       unrecorded) unrecorded=$((unrecorded + 1)) ;;
     esac
   done
-  total_torn=$((total_torn + torn))
-  total_unrecorded=$((total_unrecorded + unrecorded))
-  printf '%-13s %6s %6s %9s %9s %6s %11s\n' "$name" "$kills" "$opens" "$previous" "$complete" "$torn" "$unrecorded"
+  # SIGTERM just after the commit: 143, "kept", and the complete state.
+  fresh "$work/drill.duckdb"
+  rc=0
+  # shellcheck disable=SC2086
+  CHURN_TEST_FAULT="term-after-commit:$name" "$bin" --db "$work/drill.duckdb" $cmd >/dev/null 2>"$work/term.log" || rc=$?
+  term_ok=0
+  if [ "$rc" -eq 143 ] && grep -q "its results are kept" "$work/term.log" \
+    && [ "$(fingerprint "$work/drill.duckdb" | "$python" -c "import json,sys; s=json.load(sys.stdin); a=json.loads(sys.argv[1]); s.pop('_runs'); a.pop('_runs'); print(s == a)" "$after")" = True ]; then
+    term_ok=1
+  fi
+  failures=$((failures + torn + unrecorded + (readers - read_ok) + (kills - readers) + 1 - term_ok))
+  printf '%-13s %6s %6s %9s %9s %6s %11s %8s %8s\n' "$name" "$kills" "$opens" "$previous" "$complete" "$torn" \
+    "$unrecorded" "$read_ok/$kills" "$term_ok/1"
 done
-echo "($users users; every kill: -9 or an abort at the commit hook; torn $total_torn, unrecorded $total_unrecorded)"
-[ "$total_torn" -eq 0 ] && [ "$total_unrecorded" -eq 0 ]
+
+# The flood: stalled POSTs (headers and one byte of body) and silent
+# connections, against a server whose header timeout is 3 s.
+port=$((20000 + RANDOM % 20000))
+CHURN_SERVE_HEADER_TIMEOUT_S=3 "$bin" --db "$base" serve --addr "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
+server=$!
+flood=$("$python" - "$port" "$short" <<'PY'
+import socket, sys, time, urllib.request
+port, short = int(sys.argv[1]), sys.argv[2] == "1"
+url = f"http://127.0.0.1:{port}"
+for _ in range(100):
+    try:
+        urllib.request.urlopen(url + "/ready", timeout=1); break
+    except Exception:
+        time.sleep(0.2)
+n = 300 if short else 600
+stalled = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
+for s in stalled:
+    s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+silent = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
+time.sleep(1)
+worst, failed = 0.0, 0
+for _ in range(5):
+    for path in ("/health", "/live", "/ready"):
+        t = time.time()
+        try:
+            urllib.request.urlopen(url + path, timeout=5)
+        except Exception:
+            failed += 1
+        worst = max(worst, time.time() - t)
+# Within the header timeout (3 s) and a margin, every silent one is closed.
+time.sleep(5)
+closed = 0
+for s in silent:
+    s.settimeout(0.5)
+    try:
+        closed += s.recv(1) == b""
+    except OSError:
+        closed += 1
+print(n, failed, f"{worst * 1000:.1f}", closed)
+PY
+)
+kill "$server" 2>/dev/null || true
+wait "$server" 2>/dev/null || true
+server=""
+read -r n failed worst closed <<<"$flood"
+echo
+echo "flood: $n stalled POSTs and $n silent connections; /health, /live, /ready x5 each: $failed failed, slowest ${worst} ms; silent ones closed within 8 s: $closed/$n"
+failures=$((failures + failed + n - closed))
+echo "($users users, $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD); kills: -9 or an abort at the commit hook)"
+[ "$failures" -eq 0 ]

@@ -12,13 +12,8 @@ users=${1:?usage: bench/scale.sh USERS [DAYS]}
 days=${2:-240}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-if [ -n "${BENCH_BIN:-}" ]; then
-  bin=$BENCH_BIN
-else
-  bash scripts/fetch-duckdb.sh
-  cargo build --release --quiet
-  bin="${CARGO_TARGET_DIR:-$root/target}/release/churn"
-fi
+. bench/lib.sh
+bin=$(bench_bin)
 work=${BENCH_DIR:-$(mktemp -d)}
 mkdir -p "$work"
 [ -z "${BENCH_DIR:-}" ] && trap 'rm -rf "$work"' EXIT

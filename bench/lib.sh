@@ -1,0 +1,25 @@
+# Sourced by the bench scripts (after `cd` to the repository): the build
+# they time and the Python they check with.
+
+# The churn binary: $BENCH_BIN, or the release build (DuckDB's library
+# fetched first). Build output goes to stderr.
+bench_bin() {
+  if [ -n "${BENCH_BIN:-}" ]; then
+    echo "$BENCH_BIN"
+    return
+  fi
+  bash scripts/fetch-duckdb.sh >&2
+  cargo build --release --quiet >&2
+  echo "${CARGO_TARGET_DIR:-$PWD/target}/release/churn"
+}
+
+# A Python with the duckdb package of the linked version (1.5.6), in a venv
+# cached under ~/.cache/churn/bench-venv.
+bench_python() {
+  local venv="${XDG_CACHE_HOME:-$HOME/.cache}/churn/bench-venv"
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import duckdb' 2>/dev/null; then
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install --quiet duckdb==1.5.6 >&2
+  fi
+  echo "$venv/bin/python"
+}
