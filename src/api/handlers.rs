@@ -173,22 +173,23 @@ fn parse_instance(
     let mut categorical: [Option<String>; 3] = Default::default();
     let mut present = vec![false; m.numeric.len() + CATEGORICAL.len()];
     for (name, v) in features {
-        let field = format!("{at}features.{name}");
+        // The field's name is spelled out only for a problem.
+        let field = || format!("{at}features.{name}");
         match m.slots.get(name) {
-            None => problems.push(problem(field, "unknown feature; GET /model lists the features")),
+            None => problems.push(problem(field(), "unknown feature; GET /model lists the features")),
             Some(Slot::Numeric(j)) => match v {
                 Value::Number(n) => match n.as_f64() {
                     Some(x) if x.abs() <= MAX_ABS_VALUE => {
                         numeric[*j] = x;
                         present[*j] = true;
                     }
-                    _ => problems.push(problem(field, "outside -1e12..1e12")),
+                    _ => problems.push(problem(field(), "outside -1e12..1e12")),
                 },
                 Value::Null => {}
                 Value::String(s) if s.starts_with(NON_FINITE) => {
-                    problems.push(problem(field, "not a finite number"))
+                    problems.push(problem(field(), "not a finite number"))
                 }
-                _ => problems.push(problem(field, "expected a number (or null)")),
+                _ => problems.push(problem(field(), "expected a number (or null)")),
             },
             Some(Slot::Categorical(k)) => match v {
                 Value::String(s) if !s.starts_with(NON_FINITE) => {
@@ -196,7 +197,7 @@ fn parse_instance(
                     present[m.numeric.len() + *k] = true;
                 }
                 Value::Null => {}
-                _ => problems.push(problem(field, "expected a string (or null)")),
+                _ => problems.push(problem(field(), "expected a string (or null)")),
             },
         }
     }

@@ -14,27 +14,51 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::{Instant, Sleep, sleep};
+use tokio::time::{Instant, Sleep, sleep_until};
 
 pub struct Idle<S> {
     inner: S,
-    deadline: Pin<Box<Sleep>>,
+    /// Fires at or before the connection's deadline; when it fires, the
+    /// deadline is worked out from `last` and the timer set again if it
+    /// has moved (so a busy connection costs a clock read per read or
+    /// write, not a timer update: the timer wheel is touched once per
+    /// `between` at most).
+    timer: Pin<Box<Sleep>>,
+    /// When bytes last went through, if they ever did.
+    last: Option<Instant>,
+    first_deadline: Instant,
     between: Duration,
 }
 
 impl<S> Idle<S> {
     pub fn new(inner: S, first: Duration, between: Duration) -> Idle<S> {
+        let first_deadline = Instant::now() + first;
         Idle {
             inner,
-            deadline: Box::pin(sleep(first)),
+            timer: Box::pin(sleep_until(first_deadline)),
+            last: None,
+            first_deadline,
             between,
         }
     }
 
     /// Bytes went through: the connection has `between` more.
     fn touch(&mut self) {
-        let next = Instant::now() + self.between;
-        self.deadline.as_mut().reset(next);
+        self.last = Some(Instant::now());
+    }
+
+    /// Ready when the connection has been quiet past its deadline.
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            if self.timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let deadline = self.last.map_or(self.first_deadline, |last| last + self.between);
+            if Instant::now() >= deadline {
+                return Poll::Ready(());
+            }
+            self.timer.as_mut().reset(deadline);
+        }
     }
 }
 
@@ -50,7 +74,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Idle<S> {
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => match this.deadline.as_mut().poll(cx) {
+            Poll::Pending => match this.poll_expired(cx) {
                 Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     "the connection sent nothing in time",

@@ -85,43 +85,42 @@ pub fn mark_non_finite(text: &str) -> std::borrow::Cow<'_, str> {
     while i < bytes.len() {
         let b = bytes[i];
         if in_string {
-            match b {
-                b'\\' => i += 2,
-                b'"' => {
+            // To the string's next quote or escape.
+            match bytes[i..].iter().position(|&c| c == b'"' || c == b'\\') {
+                None => break,
+                Some(k) if bytes[i + k] == b'\\' => i += k + 2,
+                Some(k) => {
                     in_string = false;
-                    i += 1;
+                    i += k + 1;
                 }
-                _ => i += 1,
             }
             continue;
         }
-        let token_end = |from: usize| {
-            let mut j = from;
-            while j < bytes.len() && matches!(bytes[j], b'0'..=b'9' | b'+' | b'-' | b'.' | b'e' | b'E') {
-                j += 1;
+        let replace = match b {
+            b'"' => {
+                in_string = true;
+                None
             }
-            j
-        };
-        let replace = if b == b'"' {
-            in_string = true;
-            None
-        } else if bytes[i..].starts_with(b"NaN") {
-            Some(i + 3)
-        } else if bytes[i..].starts_with(b"Infinity") {
-            Some(i + 8)
-        } else if bytes[i..].starts_with(b"-Infinity") {
-            Some(i + 9)
-        } else if b == b'-' || b.is_ascii_digit() {
-            let end = token_end(i);
-            match text[i..end].parse::<f64>() {
-                Ok(x) if !x.is_finite() => Some(end),
-                _ => {
+            b'N' if bytes[i..].starts_with(b"NaN") => Some(i + 3),
+            b'I' if bytes[i..].starts_with(b"Infinity") => Some(i + 8),
+            b'-' if bytes[i..].starts_with(b"-Infinity") => Some(i + 9),
+            b'-' | b'0'..=b'9' => {
+                let end = i + bytes[i..]
+                    .iter()
+                    .position(|c| !matches!(c, b'0'..=b'9' | b'+' | b'-' | b'.' | b'e' | b'E'))
+                    .unwrap_or(bytes.len() - i);
+                let token = &bytes[i..end];
+                // Only an exponent or more than 300 digits can overflow a
+                // double: the numbers of an ordinary body are not parsed here.
+                let plain = token.len() <= 300 && !token.iter().any(|c| matches!(c, b'e' | b'E'));
+                let overflows = !plain && text[i..end].parse::<f64>().is_ok_and(|x| !x.is_finite());
+                if !overflows {
                     i = end;
                     continue;
                 }
+                Some(end)
             }
-        } else {
-            None
+            _ => None,
         };
         match replace {
             Some(end) => {
@@ -341,6 +340,12 @@ mod tests {
             mark_non_finite(r#"{"a": -1e3}"#),
             std::borrow::Cow::Borrowed(_)
         ));
+        // A number too long for a double overflows without an exponent too;
+        // one just short of it is left alone.
+        let long = format!("{{\"a\": 1{}, \"b\": -{}}}", "0".repeat(400), "9".repeat(300));
+        let v: Value = serde_json::from_str(&mark_non_finite(&long)).unwrap();
+        assert!(v["a"].as_str().unwrap().starts_with(NON_FINITE), "{v}");
+        assert!(v["b"].as_f64().unwrap().is_finite(), "{v}");
         // Invalid JSON stays invalid, without a panic on multi-byte text.
         assert!(serde_json::from_str::<Value>(&mark_non_finite("{\"a\": é NaN}")).is_err());
     }
