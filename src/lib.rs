@@ -106,6 +106,13 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// Colour on a terminal, unless `NO_COLOR` is set to anything but the empty
+/// string (https://no-color.org); clap and the progress bars follow the
+/// same variable themselves.
+fn wants_color(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 fn init_logging(cli: &Cli) {
     use tracing_subscriber::EnvFilter;
     let level = match (cli.global.quiet, cli.global.verbose) {
@@ -119,7 +126,10 @@ fn init_logging(cli: &Cli) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(wants_color(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR"),
+        ))
         .with_target(false);
     // A second init (tests calling run twice) is harmless: keep the first.
     // JSON: one object per line, the message and fields at the top level.
@@ -127,4 +137,17 @@ fn init_logging(cli: &Cli) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wants_color;
+
+    #[test]
+    fn no_color_turns_the_log_colours_off() {
+        assert!(wants_color(true, None));
+        assert!(wants_color(true, Some("".into())), "an empty NO_COLOR is unset");
+        assert!(!wants_color(true, Some("1".into())));
+        assert!(!wants_color(false, None), "never into a pipe or a file");
+    }
 }
