@@ -20,7 +20,8 @@ pub enum ModelsCommand {
     },
     /// One model: metadata, metrics, terms and promotion history.
     Show {
-        /// The model id (see `churn models list`).
+        /// The model id (see `churn models list`), or `production` (also
+        /// `@champion`, as MLflow names it) for the production model.
         model_id: String,
         /// Print one JSON object (the model's row, terms, promotions).
         #[arg(long)]
@@ -76,7 +77,16 @@ fn run(cmd: &ModelsCommand, db: &std::path::Path, config: &crate::config::Config
         }
         ModelsCommand::Show { model_id, json } => {
             let store = Store::open_existing(db, Access::ReadOnly, lock_timeout)?;
-            let m = models::get(&store.conn, model_id)?.ok_or_else(|| unknown(model_id))?;
+            let m = match model_id.as_str() {
+                "production" | "@champion" => models::production(&store.conn)?.ok_or_else(|| {
+                    Error::MissingInput(
+                        "no production model yet: `churn run --to promote` trains and promotes one,                          `churn models list` shows the models there are"
+                            .into(),
+                    )
+                })?,
+                id => models::get(&store.conn, id)?.ok_or_else(|| unknown(id))?,
+            };
+            let model_id = &m.model_id;
             if *json {
                 return show_json(&store, m);
             }

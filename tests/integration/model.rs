@@ -455,6 +455,17 @@ fn models_commands_list_show_and_roll_back() {
     );
     let out = sb.churn(&["models", "show", &first]);
     assert!(stdout(&out).contains("(intercept)"), "{}", stdout(&out));
+    // The production model by its alias, either spelling.
+    let production = one(&sb.store(), "select model_id from production_model");
+    for alias in ["production", "@champion"] {
+        let out = sb.churn(&["models", "show", alias]);
+        assert!(out.status.success(), "{alias}: {}", stderr(&out));
+        assert!(
+            stdout(&out).starts_with(&format!("model_id      {production}\n")),
+            "{alias}: {}",
+            stdout(&out)
+        );
+    }
 
     // Roll back to the first model, whatever the second decision was.
     let out = sb.churn(&["models", "promote", &first]);
