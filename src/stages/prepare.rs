@@ -185,20 +185,20 @@ fn plan_loads(conn: &Connection, ctx: &SqlContext, wm: &Watermark, ledger: &Ledg
         conn.query_row(sql, [], |r| r.get(0))
             .context(|| "prepare: counting the new rows".into())
     };
+    let added_events = count("select count(*) from _added_events")?;
+    conn.execute_batch("drop table _added_events")
+        .context(|| "prepare: reading the new loads".into())?;
     for (table, added, seen) in [
-        ("events", "_added_events", wm.events_rows),
-        ("users", "_new_users", wm.users_rows),
+        ("events", added_events, wm.events_rows),
+        ("users", count("select count(*) from _new_users")?, wm.users_rows),
     ] {
         let now = count(&format!("select count(*) from {table}"))?;
-        let added = count(&format!("select count(*) from {added}"))?;
         if Some(now - added) != seen {
             return Ok((Mode::Full(format!(
                 "{table} rows were replaced or removed since user_daily was built"
             )), None));
         }
     }
-    conn.execute_batch("drop table _added_events")
-        .context(|| "prepare: reading the new loads".into())?;
     refuse_dates_out_of_range(
         conn,
         &SqlContext {
