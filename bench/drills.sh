@@ -12,6 +12,8 @@
 #   the rows of a load killed during its commit) and its state compared with
 #   the state before the stage and with the stage run to the end on another
 #   copy;
+# - export kills: a reader of the lake finds the previous export or the new
+#   one, whole, never a mix of the two (the lake's _manifest.json);
 # - a flood of stalled and silent connections against `churn serve`: the
 #   probes' latency under it, and whether the silent ones are closed.
 # Prints, per stage, the kills, the opens that succeeded, how many left the
@@ -122,9 +124,17 @@ counts_of_file() {
   "$python" -c "import duckdb,sys; c=duckdb.connect(sys.argv[1], read_only=True); \
 print(*[c.execute(f'select count(*) from {t}').fetchone()[0] for t in ('users','events')])" "$1"
 }
+# counts_of_lake LAKE [TABLE...]: the tables' rows where the lake's
+# manifest names their folders (default: users events).
 counts_of_lake() {
-  "$python" -c "import duckdb,sys; c=duckdb.connect(); \
-print(*[c.execute(f\"select count(*) from read_parquet('{sys.argv[1]}/{t}/**/*.parquet')\").fetchone()[0] for t in ('users','events')])" "$1"
+  "$python" - "$@" <<'PY'
+import duckdb, json, sys
+lake, tables = sys.argv[1], sys.argv[2:] or ["users", "events"]
+manifest = json.load(open(f"{lake}/_manifest.json"))
+con = duckdb.connect()
+print(*[con.execute(f"select count(*) from read_parquet('{lake}/{manifest['tables'][t]['path']}/**/*.parquet')")
+        .fetchone()[0] for t in tables])
+PY
 }
 
 printf '%-13s %6s %6s %9s %9s %6s %11s %8s %8s %8s\n' stage kills opens previous complete torn unrecorded rerun readers sigterm
@@ -228,6 +238,54 @@ PY
   printf '%-13s %6s %6s %9s %9s %6s %11s %8s %8s %8s\n' "$name" "$kills" "$opens" "$previous" "$complete" "$torn" \
     "$unrecorded" "$rerun_ok/$previous" "$read_ok/$kills" "$term_ok/1"
 done
+
+# Export kills: a lake holding the base file's export, then an export of a
+# file with 5 more days, killed between two tables, before the manifest and
+# at moments spread over its run. A reader must find the previous export or
+# the new one, whole (users, events, loads together), and the rerun the new.
+fresh "$work/next.duckdb"
+"$bin" --db "$work/next.duckdb" generate --append-days 5 >/dev/null 2>&1
+rm -rf "$work/lake0"
+"$bin" --db "$base" -q export --out "$work/lake0" users events loads >/dev/null 2>&1
+old=$(counts_of_lake "$work/lake0" users events loads)
+start=$(date +%s.%N)
+rm -rf "$work/xlake" && cp -r "$work/lake0" "$work/xlake"
+"$bin" --db "$work/next.duckdb" -q export --out "$work/xlake" users events loads >/dev/null 2>&1
+seconds=$(echo "$(date +%s.%N) - $start" | bc)
+new=$(counts_of_lake "$work/xlake" users events loads)
+if [ "$short" = 1 ]; then
+  modes=("f:between-tables")
+else
+  modes=("f:between-tables" "f:before-manifest" "t0.2" "t0.4" "t0.6" "t0.8" "t0.95")
+fi
+xkills=0 xold=0 xnew=0 xmixed=0 xrerun=0
+for mode in "${modes[@]}"; do
+  rm -rf "$work/xlake" && cp -r "$work/lake0" "$work/xlake"
+  {
+  if [[ $mode == t* ]]; then
+    "$bin" --db "$work/next.duckdb" -q export --out "$work/xlake" users events loads >/dev/null 2>&1 &
+    pid=$!
+    sleep "$(echo "$seconds * ${mode#t}" | bc -l)"
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  else
+    CHURN_TEST_FAULT="${mode#f:}:export" "$bin" --db "$work/next.duckdb" -q export --out "$work/xlake" users events loads \
+      >/dev/null 2>&1 || true
+  fi
+  } 2>/dev/null
+  xkills=$((xkills + 1))
+  seen=$(counts_of_lake "$work/xlake" users events loads 2>/dev/null || echo unreadable)
+  case "$seen" in
+    "$old") xold=$((xold + 1)) ;;
+    "$new") xnew=$((xnew + 1)) ;;
+    *) xmixed=$((xmixed + 1)) ;;
+  esac
+  "$bin" --db "$work/next.duckdb" -q export --out "$work/xlake" users events loads >/dev/null 2>&1 || true
+  [ "$(counts_of_lake "$work/xlake" users events loads 2>/dev/null)" = "$new" ] && xrerun=$((xrerun + 1))
+done
+echo
+echo "export: $xkills kills of a 3-table export; a reader found the previous export $xold times, the new one $xnew, a mix or nothing $xmixed; reruns complete $xrerun/$xkills"
+failures=$((failures + xmixed + xkills - xrerun))
 
 # The flood: stalled POSTs (headers and one byte of body) and silent
 # connections, against a server whose header timeout is 3 s.

@@ -8,17 +8,19 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::sql::{self, Dialect};
 use crate::stages::{Stage, validate};
+use crate::store::lake::{self, Manifest};
 use crate::store::quote;
 
-/// The stages a static ConfigMap holds: drift is rendered after each model,
-/// from its reference profile.
-pub const CONFIGMAP_STAGES: [Stage; 6] = [
+/// The stages a static ConfigMap holds: those that read no table of the
+/// model. Score and drift read the production model's tables, which
+/// `churn export` writes to a folder of each export (`store::lake`): they
+/// are rendered after each export of a model, the folders named.
+pub const CONFIGMAP_STAGES: [Stage; 5] = [
     Stage::Validate,
     Stage::Prepare,
     Stage::Features,
     Stage::Labels,
     Stage::TrainingSet,
-    Stage::Score,
 ];
 
 /// A ConfigMap named `name` with the Spark SQL of each `(stage, sql)`, as
@@ -64,16 +66,24 @@ fn literal(s: &str) -> String {
 
 /// The Spark SQL of a stage over the lake at `lake`: a view per input
 /// folder, a view per output built by the stage's template, each output
-/// written back to its folder. `drift` holds the rendered drift selects
+/// written back to its folder. An input the lake's `manifest` names is read
+/// from the folder it names (the export that wrote it), others from
+/// `LAKE/<table>`. `drift` holds the rendered drift selects
 /// (`stages::drift::render`), used when `stage` is drift.
 pub fn render_spark_sql(
     stage: Stage,
     config: &Config,
     lake: &str,
+    manifest: Option<&Manifest>,
     drift: Vec<(&'static str, String)>,
 ) -> Result<String> {
     let ctx = sql::SqlContext::new(config).for_dialect(Dialect::Spark);
     let lake = lake.trim_end_matches('/');
+    let exported = |table: &str| manifest.and_then(|m| m.tables.get(table));
+    let input = |table: &str| match exported(table) {
+        Some(entry) => literal(&lake::join(lake, &entry.path)),
+        None => literal(&format!("{lake}/{table}")),
+    };
     let folder = |table: &str| literal(&format!("{lake}/{table}"));
     // (view, select, written to the lake)
     let mut views: Vec<(String, String, bool)> = Vec::new();
@@ -121,16 +131,39 @@ pub fn render_spark_sql(
          -- Spark SQL over the Parquet lake {lake}: the inputs are views of their folders;\n\
          -- each output is built as a view, then written over its folder.\n\n"
     );
-    for input in stage.def().spark_inputs() {
+    if let Some(m) = manifest.filter(|m| {
+        stage
+            .def()
+            .spark_inputs()
+            .iter()
+            .any(|t| m.tables.contains_key(*t))
+    }) {
         out.push_str(&format!(
-            "create or replace temporary view {input} using parquet options (path {});\n",
-            folder(input)
+            "-- Exported inputs are read where {lake}/{} names them (export {}).\n\n",
+            lake::MANIFEST,
+            m.export_id
+        ));
+    }
+    for table in stage.def().spark_inputs() {
+        out.push_str(&format!(
+            "create or replace temporary view {table} using parquet options (path {});\n",
+            input(table)
         ));
     }
     for (view, select, written) in &views {
         out.push_str(&format!(
             "\ncreate or replace temporary view {view} as\n{select}\n;\n"
         ));
+        if *written && let Some(entry) = exported(view) {
+            return Err(Error::Usage(format!(
+                "{stage} writes {view} to {lake}/{view}, but the lake's manifest ({lake}/{}) names the \
+                 folder of export {} for it, which readers follow: Spark's {view} would go unread. Export \
+                 only the tables Spark reads (e.g. `churn export --out LAKE users events loads`), or give \
+                 Spark a lake of its own",
+                lake::MANIFEST,
+                entry.export_id
+            )));
+        }
         if *written {
             out.push_str(&format!(
                 "insert overwrite directory {} using parquet\nselect * from {view};\n",

@@ -3,9 +3,15 @@
 //! table. `events` is Hive-partitioned by month (`event_month=YYYY-MM`), so a
 //! reader of a few months skips the others.
 //!
-//! A table is written to a hidden folder beside its final one and renamed
-//! into place, so a reader (or a kill) never sees a half-written table; the
-//! previous export of a table is replaced only once the new one is complete.
+//! An export is one change to the lake, whatever the number of tables: each
+//! table goes to a folder of this export (`OUT/_exports/<id>/<table>`), and
+//! only then is `OUT/_manifest.json` replaced, naming every table's folder
+//! (`store::lake`). A reader that follows the manifest (`churn ingest`,
+//! `churn train --training-set`, `churn sql --dialect spark --lake`) sees the
+//! previous export or this one whole, whenever a kill comes; an export of
+//! some tables keeps the manifest's other entries. Locally, the folders no
+//! manifest names any more (but those of the previous manifest, which a
+//! reader may still be reading) are removed after the switch.
 
 use std::path::{Path, PathBuf};
 
@@ -14,7 +20,12 @@ use clap::{Args, ValueEnum};
 use crate::commands::{Globals, lock_timeout};
 use crate::config::Overrides;
 use crate::error::{Context, Error, Result};
+use crate::store::lake::{self, Manifest, ManifestTable};
 use crate::store::{Access, Store};
+
+fn plural(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -45,9 +56,20 @@ impl ExportArgs {
         let config = g.config(&Overrides::default())?;
         let store = Store::open_existing(g.db(), Access::ReadOnly, lock_timeout(&config))?;
         let exported = export(&store.conn, &self.out, &self.tables)?;
-        for (table, rows) in &exported {
-            println!("{table:<28} {rows:>12} rows  {}", self.out.join(table).display());
+        let lake = self.out.to_string_lossy();
+        for (table, entry) in &exported.tables {
+            println!(
+                "{table:<28} {:>12} rows  {}",
+                entry.rows,
+                lake::join(&lake, &entry.path)
+            );
         }
+        println!(
+            "export {}: {} named in {}",
+            exported.export_id,
+            plural(exported.tables.len(), "table"),
+            lake::join(&lake, lake::MANIFEST)
+        );
         Ok(())
     }
 }
@@ -65,9 +87,10 @@ fn relations(conn: &duckdb::Connection) -> Result<Vec<String>> {
         .context(|| "export: listing the tables".into())
 }
 
-/// Writes `tables` (every table and view when empty) under `out` and returns
-/// each with its row count.
-pub fn export(conn: &duckdb::Connection, out: &Path, tables: &[String]) -> Result<Vec<(String, i64)>> {
+/// Writes `tables` (every table and view when empty) under `out` as one
+/// export, and returns the manifest as it now is (the tables written by
+/// this export: those whose `export_id` is its id).
+pub fn export(conn: &duckdb::Connection, out: &Path, tables: &[String]) -> Result<Manifest> {
     let known = relations(conn)?;
     let chosen: Vec<String> = if tables.is_empty() {
         known.clone()
@@ -80,36 +103,67 @@ pub fn export(conn: &duckdb::Connection, out: &Path, tables: &[String]) -> Resul
             known.join(", ")
         )));
     }
-    let url = out.to_string_lossy().starts_with("s3://");
+    let root = out.to_string_lossy().into_owned();
+    let url = lake::is_url(&root);
     if url {
         crate::store::use_s3(conn)?;
     } else {
         std::fs::create_dir_all(out).context(|| format!("export: creating {}", out.display()))?;
     }
-    let mut written = Vec::new();
-    for table in chosen {
-        let rows = if url {
-            export_to_url(conn, &out.to_string_lossy(), &table)?
-        } else {
-            export_one(conn, out, &table)?
-        };
+    let previous = lake::read_manifest(conn, &root)?;
+    let now = chrono::Utc::now();
+    let id = now.format("%Y%m%dT%H%M%S%.6fZ").to_string();
+    let mut manifest = previous.clone().unwrap_or_default();
+    manifest.format = 1;
+    manifest.export_id = id.clone();
+    manifest.written_at = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    for (n, table) in chosen.iter().enumerate() {
+        if n > 0 {
+            // A test hook: a kill between two tables of one export.
+            crate::store::fault_point("between-tables", "export");
+        }
+        let rel = format!("{}/{id}/{table}", lake::EXPORTS);
+        let target = lake::join(&root, &rel);
+        let rows = copy_table(conn, table, &target, url)?;
         tracing::info!(table, rows, "exported");
-        written.push((table, rows));
+        manifest.tables.insert(
+            table.clone(),
+            ManifestTable {
+                path: rel,
+                rows,
+                export_id: id.clone(),
+            },
+        );
     }
-    Ok(written)
+    crate::store::fault_point("before-manifest", "export");
+    lake::write_manifest(conn, &root, &manifest)?;
+    if !url {
+        tidy(out, &manifest, previous.as_ref(), &chosen)?;
+    }
+    Ok(manifest)
 }
 
-/// Copies `table` into the folder `target` (a local path or a URL) and
+/// Copies `table` into the new folder `target` (a local path or a URL) and
 /// returns its rows: partitioned tables as Hive partitions, others as one
-/// `data.parquet` (the caller makes a local folder first).
-fn copy_table(conn: &duckdb::Connection, table: &str, target: &str, overwrite: bool) -> Result<i64> {
+/// `data.parquet`. Locally the folder exists afterwards even for no rows (a
+/// partitioned copy of no rows writes none).
+fn copy_table(conn: &duckdb::Connection, table: &str, target: &str, url: bool) -> Result<i64> {
     let path = crate::store::quote::string(target);
     let file = crate::store::quote::string(&format!("{target}/data.parquet"));
-    let statement = match PARTITIONED.iter().find(|(t, _, _)| *t == table) {
+    let partitioned = PARTITIONED.iter().find(|(t, _, _)| *t == table);
+    if !url {
+        // DuckDB makes a partitioned copy's folder, not its parents.
+        let folder = if partitioned.is_some() {
+            Path::new(target).parent().unwrap_or(Path::new(target))
+        } else {
+            Path::new(target)
+        };
+        std::fs::create_dir_all(folder).context(|| format!("export: creating {}", folder.display()))?;
+    }
+    let statement = match partitioned {
         Some((_, column, expr)) => format!(
             "copy (select *, {expr} as {column} from {table}) to {path} \
-             (format parquet, partition_by ({column}), write_partition_columns false{})",
-            if overwrite { ", overwrite true" } else { "" }
+             (format parquet, partition_by ({column}), write_partition_columns false)"
         ),
         None => format!("copy (select * from {table}) to {file} (format parquet)"),
     };
@@ -120,46 +174,49 @@ fn copy_table(conn: &duckdb::Connection, table: &str, target: &str, overwrite: b
         .context(|| format!("export: counting {table}"))?;
     conn.execute_batch(&statement)
         .context(|| format!("export: writing {table} to {target}"))?;
+    if !url {
+        std::fs::create_dir_all(target).context(|| format!("export: creating {target}"))?;
+    }
     Ok(rows)
 }
 
-/// Writes `table` under an object-store URL (s3://bucket/lake): straight to
-/// its final place, since an object store has no rename; a reader sees the
-/// new files once the copy completes.
-fn export_to_url(conn: &duckdb::Connection, url: &str, table: &str) -> Result<i64> {
-    copy_table(
-        conn,
-        table,
-        &format!("{}/{table}", url.trim_end_matches('/')),
-        true,
-    )
-}
-
-fn export_one(conn: &duckdb::Connection, out: &Path, table: &str) -> Result<i64> {
-    let target = out.join(table);
-    let staging = out.join(format!(".{table}.partial"));
-    let previous = out.join(format!(".{table}.previous"));
-    for stale in [&staging, &previous] {
-        if stale.exists() {
-            std::fs::remove_dir_all(stale).context(|| format!("export: removing {}", stale.display()))?;
+/// After the switch to `manifest`: removes the export folders that neither
+/// it nor the `previous` manifest names (those of killed exports, and older
+/// ones), and what the layout before manifests left for the tables just
+/// written (`OUT/<table>` and its hidden staging folders), which a reader of
+/// `OUT/<table>` would otherwise take for the current table.
+fn tidy(out: &Path, manifest: &Manifest, previous: Option<&Manifest>, written: &[String]) -> Result<()> {
+    let mut keep = manifest.exports();
+    if let Some(previous) = previous {
+        keep.extend(previous.exports());
+    }
+    let exports = out.join(lake::EXPORTS);
+    if !exports.is_dir() {
+        return Ok(());
+    }
+    let entries = std::fs::read_dir(&exports).context(|| format!("export: listing {}", exports.display()))?;
+    for entry in entries {
+        let entry = entry.context(|| format!("export: listing {}", exports.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !keep.contains(name.as_str()) {
+            remove(&entry.path())?;
         }
     }
-    if !PARTITIONED.iter().any(|(t, _, _)| *t == table) {
-        std::fs::create_dir_all(&staging).context(|| format!("export: creating {}", staging.display()))?;
+    for table in written {
+        for old in [
+            out.join(table),
+            out.join(format!(".{table}.partial")),
+            out.join(format!(".{table}.previous")),
+        ] {
+            if old.is_dir() {
+                tracing::info!(folder = %old.display(), "removed the folder of an export made before manifests");
+                remove(&old)?;
+            }
+        }
     }
-    let rows = copy_table(conn, table, &staging.to_string_lossy(), false)?;
-    if rows == 0 && !staging.exists() {
-        // A partitioned copy of no rows writes no folder: an empty table is
-        // still a folder (with no files).
-        std::fs::create_dir_all(&staging).context(|| format!("export: creating {}", staging.display()))?;
-    }
-    if target.exists() {
-        std::fs::rename(&target, &previous)
-            .context(|| format!("export: moving aside {}", target.display()))?;
-    }
-    std::fs::rename(&staging, &target).context(|| format!("export: renaming into {}", target.display()))?;
-    if previous.exists() {
-        std::fs::remove_dir_all(&previous).context(|| format!("export: removing {}", previous.display()))?;
-    }
-    Ok(rows)
+    Ok(())
+}
+
+fn remove(dir: &Path) -> Result<()> {
+    std::fs::remove_dir_all(dir).context(|| format!("export: removing {}", dir.display()))
 }

@@ -11,23 +11,30 @@ use crate::error::{Error, Result};
 use crate::spark::{self, CONFIGMAP_STAGES, render_spark_sql, spark_configmap};
 use crate::sql::{self, Dialect};
 use crate::stages::{self, Stage};
-use crate::store::{Access, Store};
+use crate::store::{Access, Store, lake};
 
 #[derive(Debug, Args)]
 pub struct SqlArgs {
-    /// The stage whose SQL to print.
+    /// The stages whose SQL to print, in this order.
     #[arg(value_enum, required_unless_present = "configmap")]
-    pub stage: Option<Stage>,
+    pub stages: Vec<Stage>,
 
     /// The engine to render for.
     #[arg(long, value_enum, default_value_t = Dialect::Duckdb)]
     pub dialect: Dialect,
 
-    /// Spark: the folder or URL holding one Parquet folder per table (what
-    /// `churn export --out` writes, e.g. s3a://bucket/lake); the stage reads
-    /// its inputs from it and writes its outputs to it.
+    /// Spark: the folder or URL of the lake (what `churn export --out`
+    /// writes, e.g. s3a://bucket/lake); the stage reads its inputs from it,
+    /// those of an export where the lake's _manifest.json names them, and
+    /// writes its outputs to LAKE/<table>.
     #[arg(long, required_if_eq("dialect", "spark"))]
     pub lake: Option<String>,
+
+    /// Spark: do not read the lake's manifest; every input at LAKE/<table>,
+    /// as a writer other than `churn export` (Spark itself, your own) keeps
+    /// them. Renders without access to the lake (a static ConfigMap).
+    #[arg(long, requires = "lake")]
+    pub ignore_manifest: bool,
 
     /// The run id the drift SQL writes into its rows (default: spark- and
     /// the time).
@@ -36,8 +43,8 @@ pub struct SqlArgs {
 
     /// Spark: print a Kubernetes ConfigMap of this name holding the SQL, one
     /// key per stage (`prepare.sql`), for the SparkApplications of
-    /// k8s/spark: the given stage's, or without one every stage that needs
-    /// no model (validate through training-set, and score).
+    /// k8s/spark: the given stages', or without any every stage that reads
+    /// no table of the model (validate through training-set).
     #[arg(long, value_name = "NAME", requires = "lake")]
     pub configmap: Option<String>,
 }
@@ -50,9 +57,19 @@ impl SqlArgs {
                 "--configmap holds Spark SQL: add --dialect spark".into(),
             ));
         }
-        let stages: Vec<Stage> = match self.stage {
-            Some(stage) => vec![stage],
-            None => CONFIGMAP_STAGES.to_vec(),
+        let stages: Vec<Stage> = if self.stages.is_empty() {
+            CONFIGMAP_STAGES.to_vec()
+        } else {
+            self.stages.clone()
+        };
+        // The lake's manifest, read once for every stage.
+        let manifest = match (&self.lake, self.dialect, self.ignore_manifest) {
+            (Some(lake), Dialect::Spark, false) => {
+                let conn = duckdb::Connection::open_in_memory()
+                    .map_err(|e| Error::Other(format!("opening DuckDB in memory: {e}")))?;
+                lake::read_manifest(&conn, lake)?
+            }
+            _ => None,
         };
         let mut rendered = Vec::new();
         for stage in stages {
@@ -74,7 +91,7 @@ impl SqlArgs {
                     } else {
                         Vec::new()
                     };
-                    render_spark_sql(stage, &config, lake, drift)?
+                    render_spark_sql(stage, &config, lake, manifest.as_ref(), drift)?
                 }
             };
             rendered.push((stage, text));
@@ -82,9 +99,14 @@ impl SqlArgs {
         let text = match &self.configmap {
             Some(name) => {
                 let made_by = format!(
-                    "churn sql --dialect spark --lake {} --configmap {name}{}",
+                    "churn sql --dialect spark --lake {}{} --configmap {name}{}",
                     self.lake.as_deref().unwrap_or_default(),
-                    self.stage.map(|s| format!(" {s}")).unwrap_or_default()
+                    if self.ignore_manifest {
+                        " --ignore-manifest"
+                    } else {
+                        ""
+                    },
+                    self.stages.iter().map(|s| format!(" {s}")).collect::<String>()
                 );
                 spark_configmap(name, &made_by, &rendered)
             }

@@ -7,7 +7,7 @@ pub mod dictionary;
 pub mod drift;
 mod engine;
 pub mod frames;
-mod lake;
+pub mod lake;
 mod ledger;
 pub mod models;
 pub mod predictions;

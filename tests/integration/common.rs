@@ -159,3 +159,12 @@ pub fn table_rows(store: &Store, table: &str, filter: &str) -> Vec<Vec<String>> 
         ),
     )
 }
+
+/// The folder `churn export` wrote `table` to, as the lake's manifest names it.
+pub fn exported(lake: &std::path::Path, table: &str) -> PathBuf {
+    let conn = duckdb::Connection::open_in_memory().unwrap();
+    let manifest = churn::store::lake::read_manifest(&conn, &lake.to_string_lossy())
+        .unwrap()
+        .unwrap_or_else(|| panic!("{} has no manifest", lake.display()));
+    lake.join(&manifest.tables[table].path)
+}

@@ -5,7 +5,7 @@ use churn::config::Config;
 use churn::stages::{Stage, run_stage};
 use churn::store::{Access, Store};
 
-use crate::common::{Sandbox, ctx, exec, rows, stderr};
+use crate::common::{Sandbox, ctx, exec, exported, rows, stderr};
 
 fn one(store: &Store, sql: &str) -> String {
     rows(store, sql)[0][0].clone()
@@ -77,7 +77,7 @@ fn a_load_killed_at_its_commit_leaves_nothing_partial() {
         .query_row(
             &format!(
                 "select count(*) from read_parquet('{}/**/*.parquet')",
-                lake.join("events").display()
+                exported(&lake, "events").display()
             ),
             [],
             |r| r.get(0),

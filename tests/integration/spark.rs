@@ -15,7 +15,7 @@ use std::process::Command;
 
 use duckdb::Connection;
 
-use crate::common::{Sandbox, stderr, stdout};
+use crate::common::{Sandbox, exported, stderr, stdout};
 
 /// Values may differ by this much (sums taken in another order).
 const TOLERANCE: f64 = 1e-9;
@@ -309,7 +309,7 @@ fn spark_builds_the_tables_duckdb_builds() {
     churn_ok(&sb, &["--config", &config, "run", "--to", "training-set"]);
     churn_ok(&sb, &["export", "--out", &lake_s, "users", "events", "loads"]);
     assert!(
-        lake.join("events").read_dir().unwrap().any(|e| {
+        exported(&lake, "events").read_dir().unwrap().any(|e| {
             e.unwrap()
                 .file_name()
                 .to_string_lossy()
@@ -765,8 +765,7 @@ fn exported_tables_ingest_back_unchanged() {
         listing.contains("users") && listing.contains("events"),
         "{listing}"
     );
-    let months: Vec<String> = lake
-        .join("events")
+    let months: Vec<String> = exported(&lake, "events")
         .read_dir()
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -776,16 +775,38 @@ fn exported_tables_ingest_back_unchanged() {
             && months.iter().all(|m| m.starts_with("event_month=")),
         "{months:?}"
     );
-    // A second export replaces the first whole, and leaves no staging folder.
+    // The lake holds the manifest and the export's folder, nothing else.
+    let listing = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> = dir
+            .read_dir()
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(listing(&lake), ["_exports", "_manifest.json"]);
+    let first = listing(&lake.join("_exports"));
+    assert_eq!(first.len(), 1, "{first:?}");
+    // A second export of one table keeps the other's entry, and its folder;
+    // a third drops the first export's folders once neither manifest names them.
     churn_ok(&sb, &["export", "--out", &lake_s, "users"]);
-    let hidden: Vec<_> = lake
-        .read_dir()
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with('.'))
-        .collect();
-    assert!(hidden.is_empty(), "{hidden:?}");
+    assert!(exported(&lake, "events").starts_with(lake.join("_exports").join(&first[0])));
+    assert!(!exported(&lake, "users").starts_with(lake.join("_exports").join(&first[0])));
+    assert_eq!(listing(&lake.join("_exports")).len(), 2);
+    let second = listing(&lake.join("_exports"));
+    for _ in 0..2 {
+        churn_ok(&sb, &["export", "--out", &lake_s, "users", "events"]);
+    }
+    let fourth = listing(&lake.join("_exports"));
+    assert_eq!(fourth.len(), 2, "{fourth:?}");
+    assert!(
+        fourth.iter().all(|id| !second.contains(id)),
+        "{second:?} {fourth:?}"
+    );
+    assert_eq!(listing(&lake), ["_exports", "_manifest.json"]);
 
+    // Readers name the table as LAKE/TABLE, and follow the manifest.
     let copy = Sandbox::new();
     let users = lake.join("users").to_string_lossy().into_owned();
     let events = lake.join("events").to_string_lossy().into_owned();
@@ -825,6 +846,108 @@ fn exported_tables_ingest_back_unchanged() {
             "{table}: {differing} rows differ after export and ingest"
         );
     }
+}
+
+/// An export of several tables is one change to the lake (#31 D8): a kill
+/// between two tables, or just before the manifest, leaves the previous
+/// export in force, whole, for every reader; the rerun switches to the new
+/// one and removes the killed export's folders. Spark's SQL reads the
+/// exported tables where the manifest names them.
+#[test]
+fn a_killed_export_leaves_the_previous_one_whole() {
+    let sb = Sandbox::new();
+    let config = sb.small(80, 60);
+    churn_ok(&sb, &["--config", &config, "run", "--stage", "generate"]);
+    let lake = sb.path("lake");
+    let lake_s = lake.to_string_lossy().into_owned();
+    churn_ok(&sb, &["export", "--out", &lake_s, "users", "events", "loads"]);
+    let manifest = std::fs::read_to_string(lake.join("_manifest.json")).unwrap();
+    let count = |table: &str| -> i64 {
+        Connection::open_in_memory()
+            .unwrap()
+            .query_row(
+                &format!(
+                    "select count(*) from read_parquet('{}/**/*.parquet')",
+                    exported(&lake, table).display()
+                ),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let first = (count("users"), count("events"), count("loads"));
+    let out = sb.churn(&["--config", &config, "generate", "--append-days", "5"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for fault in ["between-tables:export", "before-manifest:export"] {
+        let out = sb.churn_env(
+            &[("CHURN_TEST_FAULT", fault)],
+            &["export", "--out", &lake_s, "users", "events", "loads"],
+        );
+        assert!(!out.status.success(), "{fault}: {}", stderr(&out));
+        assert_eq!(
+            std::fs::read_to_string(lake.join("_manifest.json")).unwrap(),
+            manifest,
+            "{fault}: the manifest changed"
+        );
+        assert_eq!(
+            (count("users"), count("events"), count("loads")),
+            first,
+            "{fault}"
+        );
+        // `churn ingest` of LAKE/TABLE reads the previous export too.
+        let copy = Sandbox::new();
+        let out = copy.churn(&[
+            "ingest",
+            "--users",
+            &format!("{lake_s}/users"),
+            "--events",
+            &format!("{lake_s}/events"),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let ingested: i64 = copy
+            .store()
+            .conn
+            .query_row("select count(*) from events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ingested, first.1, "{fault}: ingest read a partial export");
+    }
+    // The rerun: the new export whole, and only the two manifests' folders.
+    churn_ok(&sb, &["export", "--out", &lake_s, "users", "events", "loads"]);
+    let second = (count("users"), count("events"), count("loads"));
+    assert!(second.1 > first.1 && second.2 > first.2, "{first:?} {second:?}");
+    assert_eq!(lake.join("_exports").read_dir().unwrap().count(), 2);
+
+    // Spark's SQL reads the exported inputs where the manifest names them,
+    // and the others at LAKE/<table>.
+    let sql = churn_ok(&sb, &["sql", "--dialect", "spark", "--lake", &lake_s, "validate"]);
+    let users = exported(&lake, "users").to_string_lossy().into_owned();
+    assert!(sql.contains(&format!("(path '{users}')")), "{sql}");
+    let sql = churn_ok(&sb, &["sql", "--dialect", "spark", "--lake", &lake_s, "features"]);
+    assert!(sql.contains(&format!("(path '{lake_s}/user_daily')")), "{sql}");
+    let ignored = churn_ok(
+        &sb,
+        &[
+            "sql",
+            "--dialect",
+            "spark",
+            "--lake",
+            &lake_s,
+            "--ignore-manifest",
+            "validate",
+        ],
+    );
+    assert!(ignored.contains(&format!("(path '{lake_s}/users')")), "{ignored}");
+    // A table Spark would write where readers follow an export is refused.
+    churn_ok(&sb, &["--config", &config, "run", "--stage", "validate"]);
+    churn_ok(&sb, &["export", "--out", &lake_s, "validation_results"]);
+    let out = sb.churn(&["sql", "--dialect", "spark", "--lake", &lake_s, "validate"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("would go unread")
+            && stderr(&out).contains("Export only the tables Spark reads"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// Bad lake arguments get a clear error and change nothing.
@@ -900,7 +1023,7 @@ fn the_spark_rendering_has_no_duckdb_only_syntax() {
         churn::stages::Stage::TrainingSet,
         churn::stages::Stage::Score,
     ] {
-        let text = churn::spark::render_spark_sql(stage, &config, "s3a://lake", Vec::new()).unwrap();
+        let text = churn::spark::render_spark_sql(stage, &config, "s3a://lake", None, Vec::new()).unwrap();
         for duckdb_only in [
             "exclude (",
             "unpivot",
@@ -951,6 +1074,7 @@ fn the_spark_manifests_run_the_rendered_sql() {
             "spark",
             "--lake",
             "s3a://churn-lake/lake",
+            "--ignore-manifest",
             "--configmap",
             "churn-spark-sql",
         ],
@@ -959,13 +1083,13 @@ fn the_spark_manifests_run_the_rendered_sql() {
     assert!(
         printed == committed,
         "k8s/spark/sql-configmap.yaml is stale: render it again with `churn --config <k8s churn.toml> sql \
-         --dialect spark --lake s3a://churn-lake/lake --configmap churn-spark-sql`"
+         --dialect spark --lake s3a://churn-lake/lake --ignore-manifest --configmap churn-spark-sql`"
     );
 
     let mut keys: Vec<(String, String)> = Vec::new();
     for file in [
         "k8s/spark/sql-configmap.yaml",
-        "k8s/spark/drift-sql-configmap.yaml",
+        "k8s/spark/model-sql-configmap.yaml",
     ] {
         let doc = &load(file)[0];
         let name = doc["metadata"]["name"].as_str().unwrap().to_string();
@@ -1081,8 +1205,8 @@ fn predictions_from_another_engine_are_checked_and_ranked() {
     assert!(out.status.success(), "{}", stderr(&out));
     let conn = attached(&sb);
     conn.execute_batch(&format!(
-        "create table ranks as select * from read_parquet('{}/predictions/*.parquet')",
-        lake.display()
+        "create table ranks as select * from read_parquet('{}/*.parquet')",
+        exported(&lake, "predictions").display()
     ))
     .unwrap();
     let (after, differing): (i64, i64) = conn
@@ -1113,7 +1237,8 @@ fn rendered_checks_follow_the_configured_severities() {
         .severity
         .insert("events_type_known".into(), Severity::Off);
     let spark =
-        churn::spark::render_spark_sql(churn::stages::Stage::Validate, &config, "lake", Vec::new()).unwrap();
+        churn::spark::render_spark_sql(churn::stages::Stage::Validate, &config, "lake", None, Vec::new())
+            .unwrap();
     assert!(
         spark.contains("'events_payment_amount_positive' as check_name,\n    'warn' as severity"),
         "{spark}"

@@ -88,8 +88,10 @@ pub(super) fn stage_file<'a>(
 ) -> Result<Staged<'a>> {
     // A folder is a Parquet dataset, as `churn export` and Spark write them:
     // its .parquet files at any depth, Hive partitions (event_month=...) read
-    // as columns.
-    let dataset = path.is_dir();
+    // as columns. A table of an exported lake (`LAKE/users`) is the folder
+    // the lake's manifest names for it (`store::lake`).
+    let folder = crate::store::lake::resolve(conn, &path.to_string_lossy())?;
+    let dataset = Path::new(&folder).is_dir();
     if !path.is_file() && !dataset {
         return Err(Error::BadInput(format!(
             "ingest: {what} file {} does not exist; pass an existing .csv or .parquet file, or a folder of \
@@ -124,7 +126,7 @@ pub(super) fn stage_file<'a>(
                 columns.join(", ")
             )
         }
-        Format::Parquet if dataset => crate::store::read_parquet(&path.to_string_lossy()),
+        Format::Parquet if dataset => crate::store::read_parquet(&folder),
         Format::Parquet => format!("read_parquet({quoted})"),
     };
     conn.execute_batch(&format!(

@@ -15,7 +15,8 @@ use crate::stages::Outcome;
 /// registry lacks, a risk outside [0, 1] or not finite, a user scored twice
 /// on a date, a user not in `users`, a date past the last day with features.
 pub fn predictions(conn: &Connection, source: &str, load_id: &str) -> Result<Outcome> {
-    if !source.starts_with("s3://") && !source.contains('*') && !Path::new(source).exists() {
+    let folder = crate::store::lake::resolve(conn, source)?;
+    if !source.starts_with("s3://") && !source.contains('*') && !Path::new(&folder).exists() {
         return Err(Error::BadInput(format!(
             "ingest: predictions {source} does not exist; pass the folder the Spark score stage wrote \
              (LAKE/predictions), a Parquet file or a glob"
