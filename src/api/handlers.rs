@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -45,6 +45,64 @@ pub struct PredictResponse {
     /// Inputs that were missing or null: numeric ones took the training
     /// mean, categorical ones count as unknown.
     pub imputed: Vec<String>,
+    /// With `?explain=true`: the inputs that raise this risk most, best first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasons: Option<Vec<ReasonBody>>,
+}
+
+/// One input's part in a risk: for a logistic regression the margin (the
+/// log-odds) is exactly the intercept plus one contribution per input,
+/// coefficient × standardised value; the reasons are the largest positive.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"input": "active_days_7d", "value": 0.0, "usual": 4.2, "contribution": 0.84, "reason": "active days in the last 7 days: 0 (usual 4.2)"}))]
+pub struct ReasonBody {
+    /// The feature.
+    pub input: String,
+    /// The user's value of a numeric input (absent: missing, imputed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// The user's category of a categorical input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// A numeric input's training mean, the value that contributes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usual: Option<f64>,
+    /// Its part of the margin (log-odds).
+    pub contribution: f64,
+    /// In plain words.
+    pub reason: String,
+}
+
+impl From<crate::model::reasons::Reason> for ReasonBody {
+    fn from(r: crate::model::reasons::Reason) -> ReasonBody {
+        ReasonBody {
+            reason: r.words(),
+            input: r.input,
+            value: r.value,
+            category: r.category,
+            usual: r.usual,
+            contribution: r.contribution,
+        }
+    }
+}
+
+/// `?explain=true` (or false; nothing else).
+fn explain(query: Option<&str>) -> Result<bool, ApiError> {
+    let mut explain = false;
+    for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+        explain = match pair {
+            "explain=true" | "explain=1" | "explain" => true,
+            "explain=false" | "explain=0" => false,
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "unknown query parameter",
+                    format!("{pair}: the one query parameter is explain=true or explain=false"),
+                ));
+            }
+        };
+    }
+    Ok(explain)
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -68,7 +126,7 @@ pub struct Ready {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"user_id": "u000042", "as_of_date": "2026-08-28", "churn_risk": 0.0712, "risk_rank": 131, "model_id": "logreg-20261204T071339Z-d369"}))]
+#[schema(example = json!({"user_id": "u000042", "as_of_date": "2026-08-28", "churn_risk": 0.0712, "risk_rank": 131, "model_id": "logreg-20261204T071339Z-d369", "reasons": [{"input": "active_days_7d", "value": 0.0, "usual": 4.2, "contribution": 0.84, "reason": "active days in the last 7 days: 0 (usual 4.2)"}]}))]
 pub struct UserRiskResponse {
     pub user_id: String,
     pub as_of_date: String,
@@ -77,6 +135,9 @@ pub struct UserRiskResponse {
     /// The model that scored this slice: the production model, or the
     /// previous one until the production model has scored.
     pub model_id: String,
+    /// The inputs that raise this user's risk most, best first (empty when
+    /// none raises it, or for a slice another engine scored).
+    pub reasons: Vec<ReasonBody>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -255,6 +316,7 @@ fn score(
     m: &Loaded,
     (user_id, frame, imputed): (UserId, Frame, Vec<String>),
     at: &str,
+    explain: bool,
 ) -> Result<PredictResponse, Problem> {
     let churn_risk = m.model.predict(&frame, &[0])[0];
     if !churn_risk.is_finite() {
@@ -264,11 +326,19 @@ fn score(
         ));
     }
     state.metrics.predictions.inc();
+    let reasons = explain.then(|| {
+        crate::model::reasons::top_reasons(&m.model, &frame, &[0], crate::model::reasons::TOP)
+            .remove(0)
+            .into_iter()
+            .map(ReasonBody::from)
+            .collect()
+    });
     Ok(PredictResponse {
         user_id,
         churn_risk,
         model_id: m.version.model_id.clone(),
         imputed,
+        reasons,
     })
 }
 
@@ -296,7 +366,8 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Result<Json<Ready>, Ap
 }
 
 /// Scores one instance with the production model.
-#[utoipa::path(post, path = "/predict", tag = "predictions", request_body = PredictRequest, responses(
+#[utoipa::path(post, path = "/predict", tag = "predictions", request_body = PredictRequest,
+    params(("explain" = Option<bool>, Query, description = "true: each prediction with its reasons")), responses(
     (status = 200, body = PredictResponse),
     (status = 400, description = "malformed JSON, or a body the client did not send to its end", body = ErrorBody),
     (status = 413, description = "body over 1 MiB", body = ErrorBody),
@@ -306,19 +377,22 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Result<Json<Ready>, Ap
 ))]
 pub async fn predict(
     State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
     JsonValue(value): JsonValue,
 ) -> Result<Json<PredictResponse>, ApiError> {
+    let explain = explain(query.as_deref())?;
     let m = model_or_503(&state)?;
     let mut problems = Vec::new();
     let parsed = parse_instance(&m, &value, "", &mut problems).ok_or_else(|| ApiError::invalid(problems))?;
-    score(&state, &m, parsed, "")
+    score(&state, &m, parsed, "", explain)
         .map(Json)
         .map_err(|p| ApiError::invalid(vec![p]))
 }
 
 /// Scores up to 10,000 instances; any invalid instance refuses the batch,
 /// naming every offending key as instances[i].features.name.
-#[utoipa::path(post, path = "/predict/batch", tag = "predictions", request_body = BatchRequest, responses(
+#[utoipa::path(post, path = "/predict/batch", tag = "predictions", request_body = BatchRequest,
+    params(("explain" = Option<bool>, Query, description = "true: each prediction with its reasons")), responses(
     (status = 200, body = BatchResponse),
     (status = 400, description = "malformed JSON, or a body the client did not send to its end", body = ErrorBody),
     (status = 413, description = "more than 10,000 instances or a body over 16 MiB", body = ErrorBody),
@@ -328,8 +402,10 @@ pub async fn predict(
 ))]
 pub async fn predict_batch(
     State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
     body: BatchBody,
 ) -> Result<Json<BatchResponse>, ApiError> {
+    let explain = explain(query.as_deref())?;
     let m = model_or_503(&state)?;
     let mut problems = body.problems;
     let mut parsed = Vec::with_capacity(body.instances.len());
@@ -343,7 +419,7 @@ pub async fn predict_batch(
     }
     let mut predictions = Vec::with_capacity(parsed.len());
     for (i, p) in parsed.into_iter().enumerate() {
-        match score(&state, &m, p, &format!("instances[{i}].")) {
+        match score(&state, &m, p, &format!("instances[{i}]."), explain) {
             Ok(r) => predictions.push(r),
             Err(p) => problems.push(p),
         }
@@ -383,6 +459,12 @@ pub async fn user_risk(
             churn_risk: r.churn_risk,
             risk_rank: r.risk_rank,
             model_id: slice_model,
+            reasons: r
+                .reasons
+                .iter()
+                .flatten()
+                .map(|x| ReasonBody::from(x.reason(&m.reason_names)))
+                .collect(),
         })),
         _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,

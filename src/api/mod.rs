@@ -99,6 +99,7 @@ impl utoipa::Modify for BearerAuth {
         handlers::Health,
         handlers::Ready,
         handlers::UserRiskResponse,
+        handlers::ReasonBody,
         handlers::ModelResponse,
         handlers::TermRow
     )),

@@ -25,7 +25,7 @@ pub enum Slot {
     Categorical(usize),
 }
 
-pub use crate::store::predictions::UserRisk;
+pub use crate::store::predictions::{Names, UserRisk};
 
 /// A stage's record in `pipeline_runs`.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +65,8 @@ pub struct Loaded {
     pub predictions_model_id: Option<String>,
     pub predictions_scored_at: Option<NaiveDateTime>,
     pub predictions: HashMap<String, UserRisk>,
+    /// The names the slice's reasons use.
+    pub reason_names: Names,
     /// The model's last drift check.
     pub drift: Option<DriftRun>,
     /// The model's last realised-performance window: PR-AUC and its drop
@@ -107,6 +109,7 @@ impl Loaded {
             predictions_model_id: None,
             predictions_scored_at: None,
             predictions: HashMap::new(),
+            reason_names: Names::default(),
             drift: None,
             realised: None,
             stage_runs: Vec::new(),
@@ -366,6 +369,9 @@ fn read_state(db: &Path, known: Option<&Version>) -> Result<Option<std::result::
     };
     if let Some(slice) = slice {
         loaded.predictions = predictions::slice_rows(conn, &slice)?.into_iter().collect();
+        if store.table_exists("prediction_reasons")? {
+            loaded.reason_names = predictions::add_reasons(conn, &slice, &mut loaded.predictions)?;
+        }
         loaded.predictions_as_of = Some(slice.as_of_date);
         loaded.predictions_model_id = Some(slice.model_id);
         loaded.predictions_scored_at = Some(slice.scored_at);

@@ -10,6 +10,7 @@ pub mod logistic;
 pub mod metrics;
 pub mod preprocess;
 pub mod profile;
+pub mod reasons;
 
 use frame::Frame;
 use preprocess::{Term, design};

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{NaiveDate, Utc};
 use duckdb::Connection;
 use duckdb::arrow::array::{
-    ArrayRef, Date32Array, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray,
+    ArrayRef, Date32Array, Float64Array, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray,
 };
 use duckdb::arrow::record_batch::RecordBatch;
 
@@ -18,7 +18,8 @@ use crate::model::frame::Rows;
 use crate::stages::{Ctx, Outcome, StageDef, Template};
 use crate::store::frames::numeric_features;
 use crate::store::models;
-use crate::store::scored::score_rows;
+use crate::model::reasons::{self, Ranked, Reason};
+use crate::store::scored::{Scored, score_rows};
 
 /// Options of the score stage.
 #[derive(Debug, Clone, Default)]
@@ -183,6 +184,11 @@ fn score_range(
         to,
         population: config.labels.population,
     };
+    // Each user's own reasons on the range's last date (the slice a team
+    // acts on and the API serves): (row, rank, term), in scan order.
+    let last = (to - NaiveDate::from_ymd_opt(1970, 1, 1).expect("a date")).num_days() as i32;
+    let mut kept: Vec<(u32, u8, Ranked)> = Vec::new();
+    let mut offset = 0usize;
     let scored = score_rows(
         conn,
         "user_features_daily",
@@ -190,7 +196,16 @@ fn score_range(
         &model.numeric_features(),
         &[model],
         false,
-        |_| Ok(()),
+        |chunk| {
+            let latest: Vec<usize> = (0..chunk.len()).filter(|&i| chunk.as_of[i] == last).collect();
+            reasons::ranked(model, chunk, &latest, reasons::TOP, |k, top| {
+                for (r, term) in top.iter().enumerate() {
+                    kept.push(((offset + latest[k]) as u32, r as u8 + 1, *term));
+                }
+            });
+            offset += chunk.len();
+            Ok(())
+        },
     )?;
     let risk = &scored.scores[0];
     let n = scored.len();
@@ -204,11 +219,13 @@ fn score_range(
             .then_with(|| scored.user_name(a).cmp(scored.user_name(b)))
     });
     let mut slices = 0;
-    conn.execute(
-        "delete from predictions where as_of_date between ? and ? and model_id = ?",
-        duckdb::params![from, to, model.model_id],
-    )
-    .context(|| "score: replacing the previous slices".into())?;
+    for table in ["predictions", "prediction_reasons"] {
+        conn.execute(
+            &format!("delete from {table} where as_of_date between ? and ? and model_id = ?"),
+            duckdb::params![from, to, model.model_id],
+        )
+        .context(|| "score: replacing the previous slices".into())?;
+    }
     let now = Utc::now().naive_utc().and_utc().timestamp_micros();
     let mut app = conn
         .appender("predictions")
@@ -263,7 +280,77 @@ fn score_range(
             .context(|| "score: appending predictions".into())?;
     }
     app.flush().context(|| "score: flushing predictions".into())?;
+    drop(app);
+    append_reasons(conn, model, &scored, &kept, load_id)?;
     Ok((n, slices, risk.iter().sum()))
+}
+
+/// Appends the kept reasons to `prediction_reasons`, in batches.
+fn append_reasons(
+    conn: &Connection,
+    model: &crate::model::Model,
+    scored: &Scored,
+    kept: &[(u32, u8, Ranked)],
+    load_id: &str,
+) -> Result<()> {
+    let mut app = conn
+        .appender("prediction_reasons")
+        .context(|| "score: opening the reasons appender".into())?;
+    for batch in kept.chunks(APPEND_ROWS) {
+        let m = batch.len();
+        let reasons: Vec<Reason> = batch.iter().map(|(_, _, r)| reasons::reason(model, r)).collect();
+        let record = RecordBatch::try_from_iter(vec![
+            (
+                "as_of_date",
+                Arc::new(Date32Array::from_iter_values(
+                    batch.iter().map(|&(i, _, _)| scored.as_of[i as usize]),
+                )) as ArrayRef,
+            ),
+            (
+                "user_id",
+                Arc::new(StringArray::from_iter_values(
+                    batch.iter().map(|&(i, _, _)| scored.user_name(i as usize)),
+                )),
+            ),
+            (
+                "model_id",
+                Arc::new(StringArray::from(vec![model.model_id.as_str(); m])),
+            ),
+            (
+                "reason_rank",
+                Arc::new(Int32Array::from_iter_values(batch.iter().map(|&(_, r, _)| i32::from(r)))),
+            ),
+            (
+                "input",
+                Arc::new(StringArray::from_iter_values(reasons.iter().map(|r| r.input.as_str()))),
+            ),
+            (
+                "value",
+                Arc::new(Float64Array::from_iter(reasons.iter().map(|r| r.value))),
+            ),
+            (
+                "category",
+                Arc::new(StringArray::from_iter(reasons.iter().map(|r| r.category.as_deref()))),
+            ),
+            (
+                "usual",
+                Arc::new(Float64Array::from_iter(reasons.iter().map(|r| r.usual))),
+            ),
+            (
+                "contribution",
+                Arc::new(Float64Array::from_iter_values(reasons.iter().map(|r| r.contribution))),
+            ),
+            (
+                "reason",
+                Arc::new(StringArray::from_iter_values(reasons.iter().map(Reason::words))),
+            ),
+            ("load_id", Arc::new(StringArray::from(vec![load_id; m]))),
+        ])
+        .map_err(|e| Error::Other(format!("score: building the reasons batch: {e}")))?;
+        app.append_record_batch(record)
+            .context(|| "score: appending reasons".into())?;
+    }
+    app.flush().context(|| "score: flushing reasons".into())
 }
 
 fn export(conn: &Connection, path: &Path, (from, to): (NaiveDate, NaiveDate), model_id: &str) -> Result<()> {
@@ -305,7 +392,7 @@ impl StageDef for Score {
     }
 
     fn writes(&self) -> &'static [&'static str] {
-        &["predictions"]
+        &["predictions", "prediction_reasons"]
     }
 
     /// The model in plain SQL from its rows: what Spark runs, equal to the

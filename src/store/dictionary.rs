@@ -48,6 +48,9 @@ pub fn table(name: &str) -> Option<&'static str> {
         "model_promotions" => "One row per promotion decision with both PR-AUCs and the reason.",
         "production_model" => "The one production model (a view of models).",
         "predictions" => "One row per (as-of day, user, model) scored in batch: churn_risk and its rank.",
+        "prediction_reasons" => {
+            "Up to three rows per user of a score run's latest day: the inputs that raise that user's risk most."
+        }
         "model_reference_bins" => {
             "Each model's training rows binned once for drift (bounds or category, count)."
         }
@@ -227,6 +230,18 @@ pub fn column(table: &str, name: &str) -> Option<String> {
         ("predictions", "churn_risk") => "Probability that the user stops within the horizon and stays away.",
         ("predictions", "risk_rank") => "1 = highest risk of the (day, model) slice.",
         ("predictions", "scored_at") => "When it was scored.",
+        ("prediction_reasons", "reason_rank") => "1 = the input that raises the user's risk most.",
+        ("prediction_reasons", "input") => "The feature (a column of user_features_daily).",
+        ("prediction_reasons", "value") => "The user's value of a numeric input (NULL: missing, imputed).",
+        ("prediction_reasons", "category") => "The user's category of a categorical input.",
+        ("prediction_reasons", "usual") => {
+            "A numeric input's training mean: the value that would contribute nothing."
+        }
+        ("prediction_reasons", "contribution") => {
+            "coefficient * standardised value: its part of the margin (log-odds); with the intercept, \
+             every input's sums to the margin."
+        }
+        ("prediction_reasons", "reason") => "The reason in plain words.",
         (_, "bins") => "The number of quantile bins.",
         ("drift_runs", "checked_at") => "When the check ran.",
         ("drift_runs", "reference_from") => "First day of the reference (training) rows.",

@@ -153,7 +153,13 @@ pub fn record_run(conn: &Connection, run: &RunRecord<'_>) -> Result<()> {
 }
 
 /// The tables whose rows carry the id of the load that wrote them.
-pub const LOADED_TABLES: [&str; 4] = ["events", "users", "synthetic_truth", "predictions"];
+pub const LOADED_TABLES: [&str; 5] = [
+    "events",
+    "users",
+    "synthetic_truth",
+    "predictions",
+    "prediction_reasons",
+];
 
 fn new_suffix() -> String {
     use rand::Rng;

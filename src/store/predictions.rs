@@ -18,11 +18,59 @@ pub struct Slice {
 }
 
 /// One user's row of a slice.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct UserRisk {
     pub churn_risk: f64,
     /// 1 = the highest risk of the slice.
     pub risk_rank: i64,
+    /// The user's reasons (`prediction_reasons`), best first.
+    pub reasons: [Option<SliceReason>; crate::model::reasons::TOP],
+}
+
+/// One reason of a served slice, compact: its names are indices into the
+/// slice's `Names` (a million users' reasons name a few dozen inputs).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SliceReason {
+    pub input: u16,
+    pub category: Option<u16>,
+    pub value: Option<f64>,
+    pub usual: Option<f64>,
+    pub contribution: f64,
+}
+
+impl SliceReason {
+    pub fn reason(&self, names: &Names) -> crate::model::reasons::Reason {
+        crate::model::reasons::Reason {
+            input: names.get(self.input).to_string(),
+            value: self.value,
+            category: self.category.map(|c| names.get(c).to_string()),
+            usual: self.usual,
+            contribution: self.contribution,
+        }
+    }
+}
+
+/// The input and category names of a slice's reasons.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Names {
+    names: Vec<String>,
+    index: std::collections::HashMap<String, u16>,
+}
+
+impl Names {
+    pub fn intern(&mut self, name: &str) -> u16 {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        let i = u16::try_from(self.names.len()).unwrap_or(u16::MAX);
+        self.names.push(name.to_string());
+        self.index.insert(name.to_string(), i);
+        i
+    }
+
+    pub fn get(&self, i: u16) -> &str {
+        self.names.get(usize::from(i)).map_or("", String::as_str)
+    }
 }
 
 /// When `model_id` last scored.
@@ -56,11 +104,50 @@ pub fn slice_rows(conn: &Connection, slice: &Slice) -> Result<Vec<(String, UserR
             UserRisk {
                 churn_risk: r.get(1)?,
                 risk_rank: r.get(2)?,
+                reasons: Default::default(),
             },
         ))
     })
     .and_then(|rows| rows.collect())
     .context(|| "reading predictions".into())
+}
+
+/// Adds each user's reasons in `slice` (when the file has them) to `rows`,
+/// and returns the names they use.
+pub fn add_reasons(
+    conn: &Connection,
+    slice: &Slice,
+    rows: &mut std::collections::HashMap<String, UserRisk>,
+) -> Result<Names> {
+    let mut names = Names::default();
+    let mut stmt = conn
+        .prepare(query("slice_reasons"))
+        .context(|| "reading prediction_reasons".into())?;
+    let mut found = stmt
+        .query(params![slice.model_id, slice.as_of_date])
+        .context(|| "reading prediction_reasons".into())?;
+    while let Some(r) = found.next().context(|| "reading prediction_reasons".into())? {
+        let user: String = r.get(0).context(|| "reading prediction_reasons".into())?;
+        let rank: i32 = r.get(1).context(|| "reading prediction_reasons".into())?;
+        let read = || -> duckdb::Result<(String, Option<String>, Option<f64>, Option<f64>, f64)> {
+            Ok((r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+        };
+        let (input, category, value, usual, contribution) =
+            read().context(|| "reading prediction_reasons".into())?;
+        let slot = usize::try_from(rank - 1).ok();
+        if let (Some(risk), Some(slot)) = (rows.get_mut(&user), slot)
+            && slot < risk.reasons.len()
+        {
+            risk.reasons[slot] = Some(SliceReason {
+                input: names.intern(&input),
+                category: category.as_deref().map(|c| names.intern(c)),
+                value,
+                usual,
+                contribution,
+            });
+        }
+    }
+    Ok(names)
 }
 
 /// `model_id`'s newest scored date and how many users it scored then.

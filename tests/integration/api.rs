@@ -8,12 +8,13 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::NaiveDate;
-use churn::api::state::{Reload, UserRisk, loaded_from};
+use churn::api::state::{Names, Reload, UserRisk, loaded_from};
 use churn::api::{AppState, app};
 use churn::model::Model;
 use churn::model::preprocess::Term;
 use churn::stages::{Stage, run_stage};
 use churn::store::models::ModelRow;
+use churn::store::predictions::SliceReason;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -94,15 +95,30 @@ fn hand_state() -> Arc<AppState> {
         params_json: "{}".into(),
         quality: Default::default(),
     };
+    // u1's stored reason: a = 5 against a usual 1, 0.3 × (5 − 1) / 2 = 0.6.
+    let mut names = Names::default();
     let predictions = HashMap::from([(
         "u1".to_string(),
         UserRisk {
             churn_risk: 0.42,
             risk_rank: 1,
+            reasons: [
+                Some(SliceReason {
+                    input: names.intern("a"),
+                    category: None,
+                    value: Some(5.0),
+                    usual: Some(1.0),
+                    contribution: 0.6,
+                }),
+                None,
+                None,
+            ],
         },
     )]);
     let state = AppState::new(std::path::Path::new("/nonexistent/churn.duckdb"));
-    state.install(loaded_from(row, model, Some(day), predictions));
+    let mut loaded = loaded_from(row, model, Some(day), predictions);
+    loaded.reason_names = names;
+    state.install(loaded);
     state
 }
 
@@ -120,6 +136,40 @@ fn predict_scores_by_the_terms_and_imputes_what_is_missing() {
     assert_eq!(v["user_id"], "u1");
     assert_eq!(v["model_id"], "logreg-hand");
     assert_eq!(v["imputed"], json!([]));
+    assert!(v.get("reasons").is_none(), "reasons only when asked: {v}");
+
+    // ?explain=true: the inputs that raise the risk, best first, each
+    // coefficient × standardised value: plan=paid 0.7, a 0.3 × (3 − 1) / 2
+    // = 0.3; b lowers it (−0.2), so it is no reason.
+    let body = json!({"user_id": "u1", "features": {"a": 3, "b": 1, "plan": "paid"}}).to_string();
+    let (status, v, _) = call(&s, "POST", "/predict?explain=true", Some(body.clone()));
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let reasons = v["reasons"].as_array().unwrap();
+    assert_eq!(reasons.len(), 2, "{v}");
+    assert_eq!(reasons[0]["input"], "plan");
+    assert_eq!(reasons[0]["category"], "paid");
+    assert_eq!(reasons[0]["reason"], "plan: paid");
+    assert!((reasons[0]["contribution"].as_f64().unwrap() - 0.7).abs() < 1e-15);
+    assert_eq!(reasons[1]["reason"], "a: 3 (usual 1)");
+    assert!((reasons[1]["contribution"].as_f64().unwrap() - 0.3).abs() < 1e-15);
+    // With b's −0.2 and the intercept, the contributions make the margin.
+    let margin = 0.5 + 0.7 + 0.3 - 0.2;
+    assert!((v["churn_risk"].as_f64().unwrap() - sigmoid(margin)).abs() < 1e-15);
+    let (status, v, _) = call(
+        &s,
+        "POST",
+        "/predict/batch?explain=true",
+        Some(
+            json!({"instances": [
+        {"user_id": "x", "features": {"a": 3, "b": 1, "plan": "paid"}}]})
+            .to_string(),
+        ),
+    );
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["predictions"][0]["reasons"].as_array().unwrap().len(), 2, "{v}");
+    let (status, v, _) = call(&s, "POST", "/predict?explain=maybe", Some(body));
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["details"].as_str().unwrap().contains("explain=true"), "{v}");
 
     // Missing and null inputs: the mean for numbers (z = 0), unknown for categories.
     let body = json!({"user_id": 7, "features": {"a": null, "plan": "enterprise"}}).to_string();
@@ -259,7 +309,8 @@ fn read_routes_answer_and_metrics_are_labelled_by_route() {
     assert_eq!(
         v,
         json!({"user_id": "u1", "as_of_date": "2026-04-30", "churn_risk": 0.42, "risk_rank": 1,
-               "model_id": "logreg-hand"})
+               "model_id": "logreg-hand", "reasons": [{"input": "a", "value": 5.0, "usual": 1.0,
+               "contribution": 0.6, "reason": "a: 5 (usual 1)"}]})
     );
     let (status, v, _) = call(&s, "GET", "/users/nobody/risk", None);
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -420,7 +471,7 @@ fn not_ready_until_a_model_then_predict_equals_the_batch_score() {
             })
             .collect();
         let body = json!({"user_id": row[0], "features": features});
-        let (status, v, text) = call(&state, "POST", "/predict", Some(body.to_string()));
+        let (status, v, text) = call(&state, "POST", "/predict?explain=true", Some(body.to_string()));
         assert_eq!(status, StatusCode::OK, "{text}");
         let batch: f64 = row[1].parse().unwrap();
         assert!(
@@ -432,6 +483,23 @@ fn not_ready_until_a_model_then_predict_equals_the_batch_score() {
         let (_, r, _) = call(&state, "GET", &format!("/users/{}/risk", row[0]), None);
         // The same stored double (text rendering of the batch value may round its last digit).
         assert!((r["churn_risk"].as_f64().unwrap() - batch).abs() < 1e-15);
+        // The batch's stored reasons are the ones /predict explains from the
+        // same feature row: same inputs, same words, same contributions.
+        let (stored, explained) = (r["reasons"].as_array().unwrap(), v["reasons"].as_array().unwrap());
+        assert_eq!(stored.len(), explained.len(), "user {}: {r} vs {v}", row[0]);
+        assert!(!stored.is_empty(), "the riskiest users have reasons: {r}");
+        for (a, b) in stored.iter().zip(explained) {
+            assert_eq!(
+                (&a["input"], &a["reason"]),
+                (&b["input"], &b["reason"]),
+                "{r} vs {v}"
+            );
+            let (x, y) = (
+                a["contribution"].as_f64().unwrap(),
+                b["contribution"].as_f64().unwrap(),
+            );
+            assert!(x > 0.0 && (x - y).abs() < 1e-12, "{x} vs {y}");
+        }
         instances.push(body);
     }
     let (status, v, _) = call(

@@ -47,7 +47,7 @@ impl StageDef for Ingest {
 
     fn writes(&self) -> &'static [&'static str] {
         match self.source {
-            Some(Source::Predictions(_)) => &["predictions"],
+            Some(Source::Predictions(_)) => &["predictions", "prediction_reasons"],
             _ => &["users", "events"],
         }
     }

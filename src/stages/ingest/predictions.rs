@@ -92,9 +92,13 @@ pub fn predictions(conn: &Connection, source: &str, load_id: &str) -> Result<Out
             )));
         }
     }
+    // The reasons of a replaced slice go with it (another engine's slice
+    // has none).
     conn.execute_batch(
         "delete from predictions where (model_id, as_of_date) in \
-         (select distinct model_id, as_of_date from ingest_predictions_raw)",
+         (select distinct model_id, as_of_date from ingest_predictions_raw); \
+         delete from prediction_reasons where (model_id, as_of_date) in \
+         (select distinct model_id, as_of_date from ingest_predictions_raw);",
     )
     .context(|| "ingest: replacing the stored slices".into())?;
     let rows = conn

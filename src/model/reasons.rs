@@ -1,0 +1,337 @@
+//! Each user's own reasons: for a logistic regression the margin is exactly
+//! the intercept plus one contribution per input term, coefficient ×
+//! standardised value (`preprocess::design`), so the inputs that raise a
+//! user's risk most are the terms with the largest positive contributions.
+//! A numeric input at its training mean (or missing, hence imputed to it)
+//! contributes 0; a category contributes its coefficient when the user has it.
+
+use ndarray::Array2;
+
+use crate::model::Model;
+use crate::model::frame::Frame;
+use crate::model::preprocess::design;
+
+/// The reasons kept per scored user.
+pub const TOP: usize = 3;
+
+/// One input's part in a user's margin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reason {
+    /// The feature (a column of `user_features_daily`).
+    pub input: String,
+    /// The user's value of a numeric input (None: missing, imputed).
+    pub value: Option<f64>,
+    /// The category of a categorical input.
+    pub category: Option<String>,
+    /// A numeric input's training mean: the value that contributes nothing.
+    pub usual: Option<f64>,
+    /// coefficient × standardised value: this input's share of the margin.
+    pub contribution: f64,
+}
+
+impl Reason {
+    /// The reason in words a retention team reads, e.g. "active days in the
+    /// last 7 days: 0 (usual 4.2)".
+    pub fn words(&self) -> String {
+        let label = label(&self.input);
+        match (&self.category, self.value) {
+            (Some(category), _) => format!("{label}: {category}"),
+            (None, Some(v)) => match self.usual {
+                Some(u) => format!("{label}: {} (usual {})", number(v), number(u)),
+                None => format!("{label}: {}", number(v)),
+            },
+            (None, None) => format!("{label}: unknown"),
+        }
+    }
+}
+
+/// Every term's contribution to each row's margin: a row of the design
+/// matrix times the coefficients, one column per input term (in the order of
+/// `model.terms` without the intercept). Each row sums, with the intercept,
+/// to the margin the model scores.
+pub fn contributions(model: &Model, frame: &Frame, rows: &[usize]) -> Array2<f64> {
+    let mut x = design(&model.terms, frame, rows);
+    let beta: Vec<f64> = model
+        .terms
+        .iter()
+        .filter(|t| !t.is_intercept())
+        .map(|t| t.coefficient)
+        .collect();
+    for mut row in x.rows_mut() {
+        for (cell, b) in row.iter_mut().zip(&beta) {
+            *cell *= b;
+        }
+    }
+    x
+}
+
+/// One of a row's top terms, compact (kept for every user of a large slice
+/// before it is written).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ranked {
+    /// Index into the model's input terms (the terms without the intercept).
+    pub term: usize,
+    /// The row's value of a numeric input (NaN: missing, or a category).
+    pub value: f64,
+    pub contribution: f64,
+}
+
+/// Calls `each(k, top)` for every `rows[k]` with its up to `top` terms that
+/// raise its risk most: positive contributions, largest first (ties in term
+/// order).
+pub fn ranked(
+    model: &Model,
+    frame: &Frame,
+    rows: &[usize],
+    top: usize,
+    mut each: impl FnMut(usize, &[Ranked]),
+) {
+    let terms: Vec<_> = model.terms.iter().filter(|t| !t.is_intercept()).collect();
+    let columns: Vec<Option<usize>> = terms
+        .iter()
+        .map(|t| match (&t.category, &t.feature) {
+            (None, Some(f)) => frame.numeric_index(f),
+            _ => None,
+        })
+        .collect();
+    let c = contributions(model, frame, rows);
+    let mut order: Vec<usize> = Vec::with_capacity(terms.len());
+    let mut out: Vec<Ranked> = Vec::with_capacity(top);
+    for (k, (&i, contribution)) in rows.iter().zip(c.rows()).enumerate() {
+        order.clear();
+        order.extend((0..terms.len()).filter(|&j| contribution[j] > 0.0));
+        order.sort_by(|&a, &b| contribution[b].total_cmp(&contribution[a]).then(a.cmp(&b)));
+        out.clear();
+        out.extend(order.iter().take(top).map(|&j| Ranked {
+            term: j,
+            value: columns[j].map_or(f64::NAN, |col| frame.numeric[[i, col]]),
+            contribution: contribution[j],
+        }));
+        each(k, &out);
+    }
+}
+
+/// A ranked term as a reason.
+pub fn reason(model: &Model, r: &Ranked) -> Reason {
+    let term = model
+        .terms
+        .iter()
+        .filter(|t| !t.is_intercept())
+        .nth(r.term)
+        .expect("a ranked term is an input term of its model");
+    let input = term.feature.clone().unwrap_or_default();
+    match &term.category {
+        Some(category) => Reason {
+            input,
+            value: None,
+            category: Some(category.clone()),
+            usual: None,
+            contribution: r.contribution,
+        },
+        None => Reason {
+            input,
+            value: Some(r.value).filter(|v| !v.is_nan()),
+            category: None,
+            usual: Some(term.center),
+            contribution: r.contribution,
+        },
+    }
+}
+
+/// Up to `top` reasons per row (see `ranked`).
+pub fn top_reasons(model: &Model, frame: &Frame, rows: &[usize], top: usize) -> Vec<Vec<Reason>> {
+    let mut out = Vec::with_capacity(rows.len());
+    ranked(model, frame, rows, top, |_, r| {
+        out.push(r.iter().map(|r| reason(model, r)).collect())
+    });
+    out
+}
+
+/// A feature's name in plain words.
+pub fn label(feature: &str) -> String {
+    if let Some(words) = fixed_label(feature) {
+        return words.to_string();
+    }
+    if let Some((base, w)) = feature.strip_suffix('d').and_then(|f| f.rsplit_once('_'))
+        && let Ok(w) = w.parse::<u32>()
+        && let Some(what) = window_label(base)
+    {
+        return format!("{what} in the last {w} days");
+    }
+    feature.replace('_', " ")
+}
+
+fn fixed_label(feature: &str) -> Option<&'static str> {
+    Some(match feature {
+        "days_since_signup" => "days since signup",
+        "is_active_day" => "active on the day",
+        "total_events" => "events on the day",
+        "logins_count" => "logins on the day",
+        "enroll_count" => "course enrolments on the day",
+        "watch_minutes_sum" => "minutes watched on the day",
+        "quiz_attempts_count" => "quiz attempts on the day",
+        "quiz_avg_score" => "mean quiz score on the day",
+        "payment_success_count" => "successful payments on the day",
+        "payment_failed_count" => "failed payments on the day",
+        "support_ticket_count" => "support tickets on the day",
+        "payment_amount_sum" => "amount paid on the day",
+        "days_since_last_activity" => "days since last activity",
+        "lifetime_active_days" => "active days since signup",
+        "lifetime_events" => "events since signup",
+        "observed_days" => "days observed",
+        "lifetime_activity_rate" => "share of days active since signup",
+        "mean_active_gap" => "usual days between active days",
+        "silence_ratio" => "silence against the usual gap",
+        "marketing_source" => "marketing source",
+        _ => return None,
+    })
+}
+
+fn window_label(base: &str) -> Option<&'static str> {
+    Some(match base {
+        "active_days" => "active days",
+        "events" => "events",
+        "logins" => "logins",
+        "enroll" => "course enrolments",
+        "watch_minutes" => "minutes watched",
+        "quiz_attempts" => "quiz attempts",
+        "payment_success" => "successful payments",
+        "payment_failed" => "failed payments",
+        "support_ticket" => "support tickets",
+        "quiz_avg_score" => "mean quiz score",
+        "payment_fail_rate" => "share of payments failed",
+        "payment_amount" => "amount paid",
+        _ => return None,
+    })
+}
+
+/// A value as a person reads it: whole numbers whole, others to two
+/// decimals at most (three significant digits below 1).
+fn number(v: f64) -> String {
+    if v == v.trunc() && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else if v.abs() >= 1.0 {
+        let s = format!("{v:.2}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        format!("{v:.3}").trim_end_matches('0').to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::preprocess::{INTERCEPT, Term};
+
+    fn term(feature: &str, category: Option<&str>, center: f64, scale: f64, coefficient: f64) -> Term {
+        Term {
+            term: match category {
+                Some(c) => format!("{feature}={c}"),
+                None => feature.to_string(),
+            },
+            feature: Some(feature.to_string()),
+            category: category.map(str::to_string),
+            center,
+            scale,
+            coefficient,
+        }
+    }
+
+    fn model() -> Model {
+        Model {
+            model_id: "m".into(),
+            terms: vec![
+                Term {
+                    term: INTERCEPT.into(),
+                    feature: None,
+                    category: None,
+                    center: 0.0,
+                    scale: 1.0,
+                    coefficient: -2.5,
+                },
+                term("active_days_7d", None, 4.2, 2.0, -0.8),
+                term("days_since_last_activity", None, 3.0, 4.0, 0.6),
+                term("silence_ratio", None, 1.0, 0.5, 0.3),
+                term("plan", Some("free"), 0.0, 1.0, 0.4),
+                term("plan", Some("pro"), 0.0, 1.0, -0.2),
+            ],
+        }
+    }
+
+    fn frame(active: f64, silence: f64, ratio: f64, plan: &str) -> Frame {
+        Frame::single(
+            vec![
+                "active_days_7d".into(),
+                "days_since_last_activity".into(),
+                "silence_ratio".into(),
+            ],
+            vec![active, silence, ratio],
+            [Some(plan.into()), None, None],
+        )
+    }
+
+    #[test]
+    fn contributions_and_the_intercept_make_the_margin() {
+        let m = model();
+        for f in [
+            frame(0.0, 11.0, 3.0, "free"),
+            frame(7.0, 0.0, 0.2, "pro"),
+            frame(f64::NAN, 2.0, f64::NAN, "basic"),
+        ] {
+            let c = contributions(&m, &f, &[0]);
+            let margin = m.intercept() + c.row(0).sum();
+            let risk = m.predict(&f, &[0])[0];
+            let sigmoid = 1.0 / (1.0 + (-margin).exp());
+            assert!((sigmoid - risk).abs() < 1e-15, "{sigmoid} vs {risk}");
+        }
+        // By hand: (0 − 4.2)/2 × −0.8 = 1.68; (11 − 3)/4 × 0.6 = 1.2;
+        // (3 − 1)/0.5 × 0.3 = 1.2; free: 0.4; pro: 0.
+        let c = contributions(&m, &frame(0.0, 11.0, 3.0, "free"), &[0]);
+        let expected = [1.68, 1.2, 1.2, 0.4, 0.0];
+        for (got, want) in c.row(0).iter().zip(expected) {
+            assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn the_reasons_are_the_largest_positive_contributions_in_words() {
+        let m = model();
+        let reasons = &top_reasons(&m, &frame(0.0, 11.0, 3.0, "free"), &[0], TOP)[0];
+        let words: Vec<String> = reasons.iter().map(Reason::words).collect();
+        assert_eq!(
+            words,
+            [
+                "active days in the last 7 days: 0 (usual 4.2)",
+                // A tie (1.2 each) keeps the terms' order.
+                "days since last activity: 11 (usual 3)",
+                "silence against the usual gap: 3 (usual 1)",
+            ]
+        );
+        assert!((reasons[0].contribution - 1.68).abs() < 1e-12);
+        // A user whose inputs all lower the risk has no reasons; a category
+        // is a reason when its coefficient raises the risk.
+        assert!(top_reasons(&m, &frame(7.0, 0.0, 0.2, "pro"), &[0], TOP)[0].is_empty());
+        let r = &top_reasons(&m, &frame(7.0, 0.0, 0.2, "free"), &[0], TOP)[0];
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].words(), "plan: free");
+        // A missing value is imputed to the mean: it contributes nothing.
+        let r = &top_reasons(&m, &frame(f64::NAN, 3.0, 1.0, "pro"), &[0], TOP)[0];
+        assert!(r.is_empty(), "{r:?}");
+    }
+
+    #[test]
+    fn labels_and_numbers_read_plainly() {
+        assert_eq!(label("payment_failed_30d"), "failed payments in the last 30 days");
+        assert_eq!(
+            label("payment_fail_rate_30d"),
+            "share of payments failed in the last 30 days"
+        );
+        assert_eq!(label("marketing_source"), "marketing source");
+        assert_eq!(label("something_new"), "something new");
+        assert_eq!(number(4.0), "4");
+        assert_eq!(number(4.25), "4.25");
+        assert_eq!(number(12.345), "12.35");
+        assert_eq!(number(0.05678), "0.057");
+        assert_eq!(number(-1.5), "-1.5");
+    }
+}
