@@ -126,25 +126,24 @@ pub fn add_reasons(
     let mut found = stmt
         .query(params![slice.model_id, slice.as_of_date])
         .context(|| "reading prediction_reasons".into())?;
-    while let Some(r) = found.next().context(|| "reading prediction_reasons".into())? {
-        let user: String = r.get(0).context(|| "reading prediction_reasons".into())?;
-        let rank: i32 = r.get(1).context(|| "reading prediction_reasons".into())?;
-        let read = || -> duckdb::Result<(String, Option<String>, Option<f64>, Option<f64>, f64)> {
-            Ok((r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+    let what = || "reading prediction_reasons".to_string();
+    while let Some(r) = found.next().context(what)? {
+        let user: String = r.get(0).context(what)?;
+        let rank: i32 = r.get(1).context(what)?;
+        let input: String = r.get(2).context(what)?;
+        let category: Option<String> = r.get(3).context(what)?;
+        let reason = SliceReason {
+            input: names.intern(&input),
+            category: category.as_deref().map(|c| names.intern(c)),
+            value: r.get(4).context(what)?,
+            usual: r.get(5).context(what)?,
+            contribution: r.get(6).context(what)?,
         };
-        let (input, category, value, usual, contribution) =
-            read().context(|| "reading prediction_reasons".into())?;
         let slot = usize::try_from(rank - 1).ok();
         if let (Some(risk), Some(slot)) = (rows.get_mut(&user), slot)
             && slot < risk.reasons.len()
         {
-            risk.reasons[slot] = Some(SliceReason {
-                input: names.intern(&input),
-                category: category.as_deref().map(|c| names.intern(c)),
-                value,
-                usual,
-                contribution,
-            });
+            risk.reasons[slot] = Some(reason);
         }
     }
     Ok(names)
