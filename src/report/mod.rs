@@ -1,5 +1,6 @@
-//! `churn report`: one self-contained HTML page (model card, realised
-//! performance, drift report, risk list) rendered from `templates/` with
+//! `churn report`: one self-contained HTML page (a summary, the risk list
+//! with each user's reasons, then the model card, realised performance and
+//! drift report) rendered from `templates/` with
 //! minijinja, HTML auto-escaped. `data` gathers what the page shows from the
 //! tables, `svg` draws it, and this module renders and writes the page.
 
@@ -32,6 +33,7 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "model_card.html",
     "drift.html",
     "risk_list.html",
+    "summary.html",
 ];
 
 fn environment() -> &'static Environment<'static> {
@@ -53,6 +55,7 @@ fn environment() -> &'static Environment<'static> {
             v.chars().take(19).collect::<String>().replace('T', " ")
         });
         env.add_filter("thousands", crate::format::thousands);
+        env.add_global("layout", minijinja::Value::from_serialize(&svg::GEOMETRY));
         for (name, source) in TEMPLATES {
             env.add_template(name, source).expect("embedded templates parse");
         }

@@ -8,18 +8,46 @@ use serde::Serialize;
 pub struct BinRow {
     pub bin: i32,
     pub label: String,
+    /// A numeric bin's finite upper edge, as the axis prints it (the axis of
+    /// numeric bins is their edges, not a label per bin).
+    pub edge: Option<String>,
     pub reference_share: f64,
     pub current_share: f64,
     pub psi_term: f64,
 }
 
-// Plot geometry, in SVG user units.
+// Plot geometry, in SVG user units: room on the left for tick labels of up
+// to six characters and the rotated axis title beside them.
 const W: f64 = 320.0;
 const H: f64 = 220.0;
-const LEFT: f64 = 44.0;
+const LEFT: f64 = 62.0;
 const TOP: f64 = 12.0;
-const PW: f64 = W - LEFT - 12.0;
+const PW: f64 = W - LEFT - 14.0;
 const PH: f64 = H - TOP - 34.0;
+
+/// The plot area as the chart templates draw it (`layout.left` …).
+#[derive(Debug, Serialize)]
+pub struct Geometry {
+    pub width: f64,
+    pub height: f64,
+    pub left: f64,
+    pub top: f64,
+    pub right: f64,
+    pub bottom: f64,
+    pub plot_width: f64,
+    pub plot_height: f64,
+}
+
+pub const GEOMETRY: Geometry = Geometry {
+    width: W,
+    height: H,
+    left: LEFT,
+    top: TOP,
+    right: LEFT + PW,
+    bottom: TOP + PH,
+    plot_width: PW,
+    plot_height: PH,
+};
 
 /// A line chart on the unit square: an SVG polyline and its point markers.
 #[derive(Debug, Default, Serialize)]
@@ -40,9 +68,17 @@ pub struct Marker {
 #[derive(Debug, Default, Serialize)]
 pub struct Bars {
     pub bars: Vec<Bar>,
+    /// Tick labels between bars (a numeric input's bin edges).
+    pub edges: Vec<Edge>,
     pub reference_y: f64,
     pub y_max: f64,
     pub empty: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Edge {
+    pub x: f64,
+    pub label: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -106,6 +142,7 @@ pub fn bars(values: &[(String, f64, String)], reference: f64) -> Bars {
         .collect();
     Bars {
         bars,
+        edges: Vec::new(),
         reference_y: round1(TOP + PH - reference / y_max * PH),
         y_max,
         empty: values.is_empty(),
@@ -121,7 +158,20 @@ pub fn paired(bins: &[BinRow]) -> Bars {
     let y_max = if top > 0.0 { top * 1.1 } else { 1.0 };
     let slot = PW / bins.len().max(1) as f64;
     let mut out = Vec::new();
+    let mut edges = Vec::new();
+    // A numeric input's bins read on an axis of their edges; categories and
+    // the NULL bin keep a label of their own.
+    let numeric = bins.iter().any(|b| b.edge.is_some());
     for (i, b) in bins.iter().enumerate() {
+        if let Some(edge) = &b.edge
+            && i + 1 < bins.len()
+        {
+            edges.push(Edge {
+                x: round1(LEFT + (i + 1) as f64 * slot),
+                label: edge.clone(),
+            });
+        }
+        let own_label = !numeric || b.bin == 0;
         for (j, (share, who)) in [(b.reference_share, "reference"), (b.current_share, "current")]
             .into_iter()
             .enumerate()
@@ -132,7 +182,11 @@ pub fn paired(bins: &[BinRow]) -> Bars {
                 y: round1(TOP + PH - height),
                 width: round1(slot * 0.4),
                 height,
-                label: if j == 0 { b.label.clone() } else { String::new() },
+                label: if j == 0 && own_label {
+                    b.label.clone()
+                } else {
+                    String::new()
+                },
                 value: share,
                 title: format!("{}: {who} {:.2}%", b.label, share * 100.0),
             });
@@ -140,6 +194,7 @@ pub fn paired(bins: &[BinRow]) -> Bars {
     }
     Bars {
         bars: out,
+        edges,
         reference_y: TOP + PH,
         y_max,
         empty: bins.is_empty(),

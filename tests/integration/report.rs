@@ -118,12 +118,20 @@ fn fixture(sb: &Sandbox) {
            ('2026-04-30', '<script>alert(1)</script>', 'logreg-prod', 0.875, 1, '2026-04-30 06:00:00'),
            ('2026-04-30', 'u1', 'logreg-prod', 0.5, 2, '2026-04-30 06:00:00');
          create table user_features_daily (as_of_date date, user_id varchar, active_days_7d integer,
-           logins_7d double, plan varchar);
+           logins_7d double, plan varchar, days_since_last_activity integer);
          insert into user_features_daily values
-           ('2026-04-30', 'u1', 3, 1.25, 'paid'),
-           ('2026-04-30', 'u2', null, 0.3333333, 'free'),
-           ('2026-04-30', '<script>alert(1)</script>', 0, 0.0, 'free'),
-           ('2026-04-29', 'u1', 7, 9.0, 'paid');",
+           ('2026-04-30', 'u1', 3, 1.25, 'paid', 4),
+           ('2026-04-30', 'u2', null, 0.3333333, 'free', 12),
+           ('2026-04-30', '<script>alert(1)</script>', 0, 0.0, 'free', null),
+           ('2026-04-29', 'u1', 7, 9.0, 'paid', 0);
+         insert into prediction_reasons (as_of_date, user_id, model_id, reason_rank, input, value, category,
+           usual, contribution, reason) values
+           ('2026-04-30', 'u1', 'logreg-prod', 2, 'plan', null, 'paid', null, 0.5, 'plan: paid'),
+           ('2026-04-30', 'u1', 'logreg-prod', 1, 'logins_7d', 1.25, null, 3.0, 0.9,
+            'logins in the last 7 days: 1.25 (usual 3)'),
+           ('2026-04-30', '<script>alert(1)</script>', 'logreg-prod', 1, 'active_days_7d', 0, null, 2.0, 1.1,
+            'active days in the last 7 days: 0 (usual 2)'),
+           ('2026-04-29', 'u1', 'logreg-prod', 1, 'plan', null, 'paid', null, 0.5, 'plan: paid');",
     );
 }
 
@@ -141,6 +149,23 @@ fn texts(doc: &Html, selector: &str) -> Vec<String> {
 }
 
 /// Each row's cells, their texts joined by one space.
+/// %XX escapes decoded (a data: URL's body).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
 fn rows_of(doc: &Html, selector: &str) -> Vec<String> {
     let (s, td) = (Selector::parse(selector).unwrap(), Selector::parse("td").unwrap());
     doc.select(&s)
@@ -198,7 +223,7 @@ fn the_report_shows_the_stored_figures() {
     );
     // The curves are the stored points: ROC (0,0) (0,.5) (1/3,.5) (2/3,1) (1,1).
     let roc = attrs(&doc, "#production-roc polyline", "points");
-    assert_eq!(roc, ["44,186 44,99 132,99 220,12 308,12"]);
+    assert_eq!(roc, ["62,186 62,99 143.3,99 224.7,12 306,12"]);
     assert_eq!(attrs(&doc, "#production-pr polyline", "points").len(), 1);
     assert_eq!(
         attrs(&doc, "#production-calibration circle", "cx").len(),
@@ -294,20 +319,40 @@ fn the_report_shows_the_stored_figures() {
     );
 
     // Risk list: the latest day of the production model, by rank, with the
-    // model's inputs of that day; the user id is escaped, not markup.
+    // days since the last activity, the plan and each user's own reasons of
+    // that day, best first; the user id is escaped, not markup.
     let risk = rows_of(&doc, "#risk-table tbody tr");
     assert_eq!(
         risk,
         [
-            "1 <script>alert(1)</script> 0.875 0 0 free",
-            "2 u1 0.500 1.25 3 paid",
-            "3 u2 0.250 0.333 – free"
+            "1 <script>alert(1)</script> 0.875 – free active days in the last 7 days: 0 (usual 2)",
+            "2 u1 0.500 4 paid logins in the last 7 days: 1.25 (usual 3) plan: paid",
+            "3 u2 0.250 12 free –"
         ]
     );
     assert_eq!(
         texts(&doc, "#risk-table thead th")[3..],
-        ["logins_7d", "active_days_7d", "plan"]
+        ["days since last activity", "plan", "why"]
     );
+    // The same rows to download, as CSV in a data: URL.
+    let href = attrs(&doc, "#risk-csv", "href").remove(0);
+    let csv = percent_decode(href.strip_prefix("data:text/csv;charset=utf-8,").unwrap());
+    assert_eq!(
+        csv,
+        "risk_rank,user_id,churn_risk,days_since_last_activity,plan,reason_1,reason_2,reason_3\n\
+         1,<script>alert(1)</script>,0.875,,free,active days in the last 7 days: 0 (usual 2),,\n\
+         2,u1,0.5,4,paid,logins in the last 7 days: 1.25 (usual 3),plan: paid,\n\
+         3,u2,0.25,12,free,,,\n"
+    );
+    // The summary comes first, then the risk list, then the detail.
+    let order: Vec<String> = attrs(&doc, "main > section", "id");
+    assert_eq!(order[..3], ["summary", "risk", "production"]);
+    let summary = rows_of(&doc, "#summary-table tr");
+    assert!(
+        summary[0].contains("0.812") && summary[0].contains("0.852"),
+        "{summary:?}"
+    );
+    assert!(summary[3].contains("3 users scored on 2026-04-30"), "{summary:?}");
     assert!(!html.contains("<script>"), "nothing in the page is executable");
     assert!(
         html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;")
@@ -316,7 +361,10 @@ fn the_report_shows_the_stored_figures() {
     // Self-contained: nothing fetched from anywhere.
     for attr in ["src", "href"] {
         for v in attrs(&doc, &format!("[{attr}]"), attr) {
-            assert!(v.starts_with('#'), "{attr}={v} leaves the page");
+            assert!(
+                v.starts_with('#') || v.starts_with("data:text/csv"),
+                "{attr}={v} leaves the page"
+            );
         }
     }
 }

@@ -29,9 +29,8 @@ use card::card;
 use monitoring::{drift, label_truth, promotions, realised};
 use risks::risk_list;
 
-/// How many users the risk list shows, and how many of the model's inputs.
+/// How many users the risk list shows.
 pub const RISK_ROWS: usize = 50;
-const RISK_FEATURES: usize = 6;
 /// How many coefficients the model card lists.
 const TOP_COEFFICIENTS: usize = 15;
 /// How many drifted inputs get their bins drawn.
@@ -192,6 +191,8 @@ pub struct RiskList {
     pub scored: i64,
     pub columns: Vec<String>,
     pub rows: Vec<RiskRow>,
+    /// The rows as a CSV, in a data: URL (the page stays one file).
+    pub csv_href: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -201,6 +202,8 @@ pub struct RiskRow {
     pub churn_risk: f64,
     /// The feature values, as the table holds them (None = NULL).
     pub values: Vec<Option<String>>,
+    /// The user's own reasons, in words, best first.
+    pub reasons: Vec<String>,
 }
 
 /// Everything the page shows, read from an open store.

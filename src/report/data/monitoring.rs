@@ -140,6 +140,16 @@ pub(super) fn promotions(conn: &Connection) -> Result<Vec<Promotion>> {
     .context(|| "reading model_promotions".into())
 }
 
+/// A bin edge on the axis: whole numbers whole, others to three
+/// significant digits.
+fn edge_label(v: f64) -> String {
+    if v == v.trunc() && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        crate::format::sig3(v)
+    }
+}
+
 fn bin_label(lower: Option<f64>, upper: Option<f64>, category: Option<String>, bin: i32) -> String {
     if bin == 0 {
         return "NULL".into();
@@ -169,6 +179,10 @@ fn bins_of(conn: &Connection, run_id: &str, feature: &str, psi: f64, status: Ver
         .into_iter()
         .map(|b| BinRow {
             bin: b.bin,
+            edge: b
+                .upper
+                .filter(|u| u.is_finite() && b.category.is_none() && b.bin != 0)
+                .map(edge_label),
             label: bin_label(b.lower, b.upper, b.category, b.bin),
             reference_share: b.reference_share,
             current_share: b.current_share,
@@ -256,5 +270,8 @@ mod tests {
         assert_eq!(bin_label(Some(f64::NEG_INFINITY), Some(18.0), None, 1), "≤ 18");
         assert_eq!(bin_label(Some(63.0), Some(f64::INFINITY), None, 9), "> 63");
         assert_eq!(bin_label(None, None, Some("pro".into()), 2), "pro");
+        assert_eq!(edge_label(17.0), "17");
+        assert_eq!(edge_label(0.01634), "0.0163");
+        assert_eq!(edge_label(1234.6), "1235");
     }
 }
