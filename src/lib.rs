@@ -8,6 +8,7 @@ pub mod api;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod format;
 pub mod model;
@@ -106,15 +107,9 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Colour on a terminal, unless `NO_COLOR` is set to anything but the empty
-/// string (https://no-color.org); clap and the progress bars follow the
-/// same variable themselves.
-fn wants_color(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
-    terminal && no_color.is_none_or(|v| v.is_empty())
-}
-
 fn init_logging(cli: &Cli) {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::prelude::*;
     let level = match (cli.global.quiet, cli.global.verbose) {
         (true, _) => "warn",
         (false, 0) => "info",
@@ -123,31 +118,29 @@ fn init_logging(cli: &Cli) {
     };
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("churn={level}")));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let no_color = std::env::var_os("NO_COLOR");
+    let log_color = console::wants_color(
+        cli.global.color,
+        std::io::stderr().is_terminal(),
+        no_color.clone(),
+    );
+    console::configure(
+        !cli.global.quiet,
+        console::wants_color(cli.global.color, std::io::stdout().is_terminal(), no_color),
+    );
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_ansi(wants_color(
-            std::io::stderr().is_terminal(),
-            std::env::var_os("NO_COLOR"),
-        ))
+        .with_ansi(log_color)
         .with_target(false);
+    let registry = tracing_subscriber::registry().with(filter);
     // A second init (tests calling run twice) is harmless: keep the first.
     // JSON: one object per line, the message and fields at the top level.
+    // Every warning is also kept for the run's summary.
     let _ = match cli.global.log_format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => registry
+            .with(fmt.json().flatten_event(true))
+            .with(console::KeepWarnings)
+            .try_init(),
+        LogFormat::Text => registry.with(fmt).with(console::KeepWarnings).try_init(),
     };
-}
-
-#[cfg(test)]
-mod tests {
-    use super::wants_color;
-
-    #[test]
-    fn no_color_turns_the_log_colours_off() {
-        assert!(wants_color(true, None));
-        assert!(wants_color(true, Some("".into())), "an empty NO_COLOR is unset");
-        assert!(!wants_color(true, Some("1".into())));
-        assert!(!wants_color(false, None), "never into a pipe or a file");
-    }
 }

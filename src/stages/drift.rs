@@ -405,7 +405,9 @@ pub fn run(conn: &Connection, config: &Config, run_id: &str, json: Option<&Path>
     };
     store::drift::insert_run(conn, &run)?;
     let report = DriftReport { run, features };
-    print_report(&report);
+    if crate::console::detail() {
+        print_report(&report);
+    }
     if let Some(path) = json {
         write_json(path, &report)?;
     }
@@ -415,6 +417,20 @@ pub fn run(conn: &Connection, config: &Config, run_id: &str, json: Option<&Path>
         .filter(|f| f.status == Verdict::Fail)
         .map(|f| format!("{} {:.3}", f.feature, f.psi))
         .collect();
+    if status == Verdict::Warn {
+        let warned: Vec<String> = report
+            .features
+            .iter()
+            .filter(|f| f.status == Verdict::Warn)
+            .map(|f| format!("{} {:.3}", f.feature, f.psi))
+            .collect();
+        tracing::warn!(
+            "drift WARN: {} input(s) at or above PSI {}: {}",
+            warned.len(),
+            d.warn_psi,
+            warned.join(", ")
+        );
+    }
     let failure = (status == Verdict::Fail).then(|| {
         Error::DriftFail(format!(
             "{} input(s) at or above PSI {}: {}; retrain with `churn run --stage retrain`",

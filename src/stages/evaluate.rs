@@ -264,7 +264,9 @@ pub fn run(conn: &Connection, config: &Config, ctx: &SqlContext, run_id: &str) -
         .find(|p| p.model_id == production.model_id && p.kind == "window")
         .cloned();
     let days = results.iter().filter(|p| p.kind == "day").count();
-    print_table(&results, &production.model_id);
+    if crate::console::detail() {
+        print_table(&results, &production.model_id);
+    }
     let params = serde_json::json!({
         "model_id": production.model_id,
         "days": days,

@@ -21,7 +21,9 @@ pub fn run(conn: &Connection, config: &Config) -> Result<Outcome> {
         t.row.test_to
     );
     let decided = promote::decide(conn, config, &t.row)?;
-    println!("retrain: {}", decided.summary);
+    if crate::console::detail() {
+        println!("retrain: {}", decided.summary);
+    }
     Ok(decided)
 }
 

@@ -158,7 +158,7 @@ pub fn run(
     }
 
     let failed: Vec<&CheckResult> = results.iter().filter(|r| !r.passed()).collect();
-    if !failed.is_empty() {
+    if !failed.is_empty() && crate::console::detail() {
         println!(
             "{:<36} {:<8} {:>10}  assertion",
             "check", "severity", "violations"

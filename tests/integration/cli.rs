@@ -181,6 +181,26 @@ fn failed_validation_exits_1_and_stops_the_run() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("events_type_known"), "{}", stdout(&out));
     assert!(stderr(&out).contains("validation failed"), "{}", stderr(&out));
+    // The summary names the stage that stopped the run and the one skipped,
+    // and how to go on.
+    let text = stdout(&out);
+    let line = |stage: &str| {
+        text.lines()
+            .find(|l| l.starts_with(stage))
+            .unwrap_or_else(|| panic!("no {stage} line in {text}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(line("validate")[1], "ERROR", "{text}");
+    assert_eq!(line("prepare")[..5], ["prepare", "SKIP", "-", "-", "0"], "{text}");
+    assert!(
+        text.contains("OK=0 WARN=0 FAIL=0 ERROR=1 SKIP=1 TOTAL=2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("next: fix what the error says, then `churn") && text.contains(" run --from validate`"),
+        "{text}"
+    );
     let store = sb.store();
     assert_eq!(
         rows(
@@ -189,4 +209,97 @@ fn failed_validation_exits_1_and_stops_the_run() {
         ),
         vec![vec!["0"]]
     );
+}
+
+/// `churn run` ends with a summary: a row per stage (status, rows, seconds,
+/// warnings), the counts, and what to open next; `--json` gives the same as
+/// one object, `-q` the summary without the stages' tables; colour only
+/// when asked for or on a terminal without NO_COLOR.
+#[test]
+fn a_run_ends_with_a_summary_and_what_to_open_next() {
+    let sb = Sandbox::new();
+    let config = sb.small(150, 100);
+    let out = sb.churn(&["--config", &config, "run", "--to", "drift"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    // The drift stage's own table comes before the summary.
+    assert!(text.contains("feature                      kind"), "{text}");
+    let summary = &text[text.find("stage          status").expect("a summary")..];
+    let stages: Vec<Vec<&str>> = summary
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let names: Vec<&str> = stages.iter().map(|r| r[0]).collect();
+    assert_eq!(
+        names,
+        [
+            "generate",
+            "validate",
+            "prepare",
+            "features",
+            "labels",
+            "training-set",
+            "train",
+            "promote",
+            "score",
+            "drift"
+        ]
+    );
+    let store = sb.store();
+    for r in &stages {
+        assert!(matches!(r[1], "OK" | "WARN"), "{r:?}");
+        // A stage is WARN when it logged warnings, and says how many.
+        assert_eq!(r[1] == "WARN", r[4] != "0", "{r:?}");
+        // The rows are the ones pipeline_runs records.
+        let recorded = rows(
+            &store,
+            &format!(
+                "select rows_out from pipeline_runs where stage = '{}' order by started_at desc limit 1",
+                r[0]
+            ),
+        );
+        assert_eq!(r[2].replace(',', ""), recorded[0][0], "{r:?}");
+        assert!(r[3].parse::<f64>().unwrap() >= 0.0);
+    }
+    drop(store);
+    assert!(summary.contains("TOTAL=10"), "{summary}");
+    assert!(summary.contains("next: `churn --db"), "{summary}");
+    assert!(summary.contains(" report`: the risk list"), "{summary}");
+    assert!(summary.contains(" serve`: the API"), "{summary}");
+    assert!(!summary.contains('\x1b'), "no colour into a pipe: {summary}");
+
+    // -q: the summary alone on stdout, no stage table.
+    let out = sb.churn(&[
+        "-q", "--config", &config, "run", "--stage", "drift", "--stage", "evaluate",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let quiet = stdout(&out);
+    assert!(quiet.trim_start().starts_with("stage          status"), "{quiet}");
+    assert!(!quiet.contains("feature                      kind"), "{quiet}");
+    // --json: one object, the same rows.
+    let out = sb.churn(&["--config", &config, "run", "--stage", "drift", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("stdout is one JSON object");
+    // This small world's drift check WARNs: the stage's status and warning say so.
+    assert_eq!(v["status"], v["stages"][0]["status"]);
+    let warned = v["stages"][0]["summary"].as_str().unwrap().starts_with("WARN");
+    assert_eq!(
+        warned,
+        v["stages"][0]["warnings"].as_array().unwrap().len() == 1,
+        "{v}"
+    );
+    assert_eq!(v["stages"][0]["stage"], "drift");
+    assert!(v["stages"][0]["rows"].as_i64().unwrap() > 0);
+    assert!(v["next"][0].as_str().unwrap().contains(" report`"), "{v}");
+    // --color always colours the statuses, even into a pipe; NO_COLOR only
+    // turns auto off.
+    let out = sb.churn_env(
+        &[("NO_COLOR", "1")],
+        &["--color", "always", "run", "--stage", "drift"],
+    );
+    assert!(stdout(&out).contains("\x1b["), "{}", stdout(&out));
+    let out = sb.churn_env(&[("NO_COLOR", "1")], &["run", "--stage", "drift"]);
+    assert!(!stdout(&out).contains('\x1b'), "{}", stdout(&out));
 }

@@ -218,7 +218,7 @@ fn run_append_drifted_days_drift_fails_and_retrain_decides() {
          [generate.drift]\nstart_day = 200\nactivity_multiplier = 0.3\nwatch_minutes_multiplier = 0.4\n",
     );
     let c = config.to_str().unwrap();
-    let out = sb.churn(&["--config", c, "run", "--json", "base.json"]);
+    let out = sb.churn(&["--config", c, "run", "--drift-report", "base.json"]);
     // The synthetic world is a steady state: the first check passes.
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let base: serde_json::Value =
@@ -245,7 +245,15 @@ fn run_append_drifted_days_drift_fails_and_retrain_decides() {
     assert!(trained.len() > 100, "{trained:?}");
     exec(&store, "delete from model_reference_bins");
     drop(store);
-    let out = sb.churn(&["--config", c, "run", "--stage", "drift", "--json", "again.json"]);
+    let out = sb.churn(&[
+        "--config",
+        c,
+        "run",
+        "--stage",
+        "drift",
+        "--drift-report",
+        "again.json",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let rebuilt = rows(&sb.store(), profile_sql);
     let differences: Vec<_> = trained
@@ -283,7 +291,7 @@ fn run_append_drifted_days_drift_fails_and_retrain_decides() {
         "score",
         "--stage",
         "drift",
-        "--json",
+        "--drift-report",
         "drifted.json",
     ]);
     assert_eq!(out.status.code(), Some(2), "drift FAIL exits 2: {}", stderr(&out));

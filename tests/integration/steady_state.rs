@@ -164,7 +164,7 @@ fn top_input(report: &serde_json::Value) -> (String, f64) {
 #[test]
 fn the_default_world_is_steady_its_labels_honest_and_its_drift_ok() {
     let sb = Sandbox::new();
-    let out = sb.churn(&["run", "--json", "drift.json"]);
+    let out = sb.churn(&["run", "--drift-report", "drift.json"]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -296,7 +296,7 @@ fn the_default_world_is_steady_its_labels_honest_and_its_drift_ok() {
         "score",
         "--stage",
         "drift",
-        "--json",
+        "--drift-report",
         "planted.json",
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
@@ -327,7 +327,7 @@ fn the_default_world_is_steady_its_labels_honest_and_its_drift_ok() {
         "score",
         "--stage",
         "drift",
-        "--json",
+        "--drift-report",
         "scenario.json",
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
