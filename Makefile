@@ -1,7 +1,12 @@
 # The two commands of a fresh machine: `make run` and `make test`.
 # Both fetch DuckDB's prebuilt library once (scripts/fetch-duckdb.sh).
 
-.PHONY: run test test-spark test-cdnow duckdb bench
+.PHONY: run test test-spark test-cdnow duckdb bench install dist
+
+# Where `make install` puts churn (PREFIX/bin) and its libduckdb
+# (PREFIX/lib/churn, which the binary's rpath names relative to itself).
+PREFIX ?= $(HOME)/.local
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
 duckdb:
 	@bash scripts/fetch-duckdb.sh
@@ -26,3 +31,16 @@ test-cdnow: duckdb
 
 bench: duckdb
 	bash bench/scale.sh 2000
+
+# churn on your PATH: the release build into PREFIX/bin, libduckdb beside it
+# in PREFIX/lib/churn.
+install: duckdb
+	cargo build --release --locked
+	install -Dm755 $(TARGET_DIR)/release/churn $(PREFIX)/bin/churn
+	install -Dm644 .duckdb-lib/libduckdb.so $(PREFIX)/lib/churn/libduckdb.so
+	@echo "installed $(PREFIX)/bin/churn (libduckdb in $(PREFIX)/lib/churn); $(PREFIX)/bin must be on PATH"
+
+# A release tarball: dist/churn-VERSION-linux-x86_64.tar.gz (binary,
+# libduckdb, LICENSE, README, CHANGELOG, example config) and its .sha256.
+dist: duckdb
+	bash scripts/dist.sh

@@ -1,6 +1,7 @@
 //! Lets binaries and tests find the prebuilt libduckdb.so without
-//! LD_LIBRARY_PATH: an rpath to the fetched library and one to `$ORIGIN`
-//! (for packaging the library next to the binary).
+//! LD_LIBRARY_PATH: rpaths to `$ORIGIN` and `$ORIGIN/../lib/churn` (the
+//! library beside the binary, or where `make install` and `make dist` put
+//! it), then to the fetched library (a build run in place).
 
 use std::path::Path;
 
@@ -23,5 +24,6 @@ fn main() {
         );
     }
     println!("cargo:rustc-link-arg=-Wl,-rpath,$ORIGIN");
+    println!("cargo:rustc-link-arg=-Wl,-rpath,$ORIGIN/../lib/churn");
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", dir.display());
 }
