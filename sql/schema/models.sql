@@ -83,3 +83,23 @@ create table if not exists model_promotions (
 
 create or replace view production_model as
 select * from models where status = 'production';
+
+-- model_data: the data a model was trained on, as the loads of events it
+-- saw (load_id, with the rows of that load) when it was fitted. Score
+-- refuses a production model whose loads are no longer in events (a
+-- replace-mode ingest removed them). No rows: trained from Parquet files
+-- (Spark's training set), or before this table existed.
+create table if not exists model_data (
+    model_id varchar not null,
+    load_id varchar not null,
+    events bigint not null,
+);
+
+-- model_aliases: names a user gives models (`churn models alias NAME ID`),
+-- read by `churn models show @NAME` and `promote @NAME`. production (also
+-- champion) and challenger are not stored: they follow the models' status.
+create table if not exists model_aliases (
+    alias varchar not null,
+    model_id varchar not null,
+    set_at timestamp not null,
+);

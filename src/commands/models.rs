@@ -1,4 +1,6 @@
-//! `churn models list | show ID | promote ID`.
+//! `churn models list | show NAME | promote NAME | alias ALIAS NAME |
+//! unalias ALIAS`: the registry, named as MLflow names it (a model by id, or
+//! by an alias: production or champion, challenger, or one you set).
 
 use clap::Subcommand;
 
@@ -18,21 +20,34 @@ pub enum ModelsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// One model: metadata, metrics, terms and promotion history.
+    /// One model: its data, quality, inputs and promotion history.
     Show {
-        /// The model id (see `churn models list`), or `production` (also
-        /// `@champion`, as MLflow names it) for the production model.
+        /// A model id (see `churn models list`) or an alias: production
+        /// (also champion, as MLflow names it), challenger (the newest
+        /// model not promoted), or one set with `churn models alias`; with
+        /// or without a leading @.
         model_id: String,
-        /// Print one JSON object (the model's row, terms, promotions).
+        /// Print everything as one JSON object (the row with its stored
+        /// metrics and curves, terms, aliases, training data, promotions).
         #[arg(long)]
         json: bool,
     },
     /// Make a model the production model (the rollback path); recorded in
     /// model_promotions.
     Promote {
-        /// The model id (see `churn models list`).
+        /// A model id or an alias (as for `show`).
         model_id: String,
     },
+    /// Give a model a name of your own (`churn models show @NAME`).
+    Alias {
+        /// The alias (not production, champion or challenger, which follow
+        /// the models' status).
+        alias: String,
+        /// A model id or an alias (as for `show`).
+        model_id: String,
+    },
+    /// Remove an alias set with `churn models alias`.
+    Unalias { alias: String },
 }
 
 impl ModelsCommand {
@@ -48,8 +63,18 @@ fn run(cmd: &ModelsCommand, db: &std::path::Path, config: &crate::config::Config
         ModelsCommand::List { json } => {
             let store = Store::open_existing(db, Access::ReadOnly, lock_timeout)?;
             let models = models::list(&store.conn)?;
+            let aliases = models::aliases(&store.conn)?;
+            let named = |id: &str| aliases.get(id).cloned().unwrap_or_default();
             if *json {
-                println!("{}", serde_json::to_string_pretty(&models).unwrap_or_default());
+                let rows: Vec<serde_json::Value> = models
+                    .iter()
+                    .map(|m| {
+                        let mut v = serde_json::to_value(m).unwrap_or_default();
+                        v["aliases"] = serde_json::json!(named(&m.model_id));
+                        v
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
                 return Ok(());
             }
             if models.is_empty() {
@@ -57,12 +82,12 @@ fn run(cmd: &ModelsCommand, db: &std::path::Path, config: &crate::config::Config
                 return Ok(());
             }
             println!(
-                "{:<32} {:<10} {:<8} {:<20} {:>8} {:>8} {:>9} {:>9}",
+                "{:<32} {:<10} {:<8} {:<20} {:>8} {:>8} {:>9} {:>9}  aliases",
                 "model_id", "status", "role", "created (UTC)", "pr_auc", "roc_auc", "n_train", "n_test"
             );
             for m in models {
                 println!(
-                    "{:<32} {:<10} {:<8} {:<20} {:>8.4} {:>8.4} {:>9} {:>9}",
+                    "{:<32} {:<10} {:<8} {:<20} {:>8.4} {:>8.4} {:>9} {:>9}  {}",
                     m.model_id,
                     m.status,
                     m.role,
@@ -70,76 +95,61 @@ fn run(cmd: &ModelsCommand, db: &std::path::Path, config: &crate::config::Config
                     m.pr_auc,
                     m.roc_auc,
                     m.n_train,
-                    m.n_test
+                    m.n_test,
+                    named(&m.model_id).join(", ")
                 );
             }
             Ok(())
         }
         ModelsCommand::Show { model_id, json } => {
             let store = Store::open_existing(db, Access::ReadOnly, lock_timeout)?;
-            let m = match model_id.as_str() {
-                "production" | "@champion" => models::production(&store.conn)?.ok_or_else(|| {
-                    Error::MissingInput(
-                        "no production model yet: `churn run --to promote` trains and promotes one,                          `churn models list` shows the models there are"
-                            .into(),
-                    )
-                })?,
-                id => models::get(&store.conn, id)?.ok_or_else(|| unknown(id))?,
-            };
-            let model_id = &m.model_id;
+            let m = resolve(&store.conn, model_id)?;
             if *json {
                 return show_json(&store, m);
             }
-            println!("model_id      {}", m.model_id);
-            println!("status        {} (role {})", m.status, m.role);
-            println!("created_at    {}", m.created_at);
-            println!(
-                "train         {} .. {} ({} rows, positive rate {:.4})",
-                m.train_from, m.train_to, m.n_train, m.pos_rate_train
-            );
-            println!(
-                "test          {} .. {} ({} rows, positive rate {:.4})",
-                m.test_from, m.test_to, m.n_test, m.pos_rate_test
-            );
-            println!("pr_auc        {:.6}", m.pr_auc);
-            println!("roc_auc       {:.6}", m.roc_auc);
-            println!("log_loss      {:.6}", m.log_loss);
-            println!("brier         {:.6}", m.brier);
-            println!("params        {}", m.params_json);
-            println!("metrics       {}", m.metrics_json);
-            println!();
-            let model = models::load(&store.conn, model_id)?;
-            println!(
-                "{:<36} {:>14} {:>14} {:>14}",
-                "term", "center", "scale", "coefficient"
-            );
-            for t in &model.terms {
-                println!(
-                    "{:<36} {:>14.6} {:>14.6} {:>14.6}",
-                    t.term, t.center, t.scale, t.coefficient
-                );
+            print!("{}", show_text(&store, &m)?);
+            Ok(())
+        }
+        ModelsCommand::Alias { alias, model_id } => {
+            let name = alias.strip_prefix('@').unwrap_or(alias);
+            if models::IMPLIED_ALIASES.contains(&name) {
+                return Err(Error::Usage(format!(
+                    "{name} follows the models' status and cannot be set: `churn models promote {model_id}` \
+                     makes a model the production model"
+                )));
             }
-            let history: Vec<(String, String, String)> = store
-                .conn
-                .prepare(
-                    "select strftime(promoted_at, '%Y-%m-%d %H:%M:%S'), decision, reason from model_promotions \
-                     where model_id = ? order by promoted_at",
-                )
-                .and_then(|mut s| s.query_map([model_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
-                .context(|| "reading model_promotions".into())?;
-            if !history.is_empty() {
-                println!();
-                for (at, decision, reason) in history {
-                    println!("{at}  {decision:<9} {reason}");
-                }
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
+                return Err(Error::Usage(format!(
+                    "alias {alias:?}: use letters, digits, '-', '_' and '.', e.g. best-2026-q4"
+                )));
             }
+            let store = Store::open_existing(db, Access::ReadWrite, lock_timeout)?;
+            let m = resolve(&store.conn, model_id)?;
+            store.transaction(|conn| models::set_alias(conn, name, &m.model_id))?;
+            println!("@{name} -> {}", m.model_id);
+            Ok(())
+        }
+        ModelsCommand::Unalias { alias } => {
+            let name = alias.strip_prefix('@').unwrap_or(alias);
+            let store = Store::open_existing(db, Access::ReadWrite, lock_timeout)?;
+            if !store.transaction(|conn| models::remove_alias(conn, name))? {
+                return Err(Error::MissingInput(format!(
+                    "no alias {name}: `churn models list` shows the aliases there are"
+                )));
+            }
+            println!("@{name} removed");
             Ok(())
         }
         ModelsCommand::Promote { model_id } => {
             let store = Store::open_existing(db, Access::ReadWrite, lock_timeout)?;
             let ctx = Ctx::new(config, false);
             stages::run_recorded(&store, &ctx, &*Stage::Promote.def(), |conn| {
-                let m = models::get(conn, model_id)?.ok_or_else(|| unknown(model_id))?;
+                let m = resolve(conn, model_id)?;
+                let model_id = &m.model_id;
                 if m.status == ModelStatus::Production {
                     return Ok(Outcome {
                         rows_out: 0,
@@ -172,7 +182,173 @@ fn run(cmd: &ModelsCommand, db: &std::path::Path, config: &crate::config::Config
     }
 }
 
-/// `churn models show ID --json`: the row, the terms and the decisions.
+/// The model a name means, or an error that says what names there are.
+fn resolve(conn: &duckdb::Connection, name: &str) -> Result<models::ModelRow> {
+    models::resolve(conn, name)?.ok_or_else(|| match name.strip_prefix('@').unwrap_or(name) {
+        "production" | "champion" => Error::MissingInput(
+            "no production model yet: `churn run --to promote` trains and promotes one, \
+             `churn models list` shows the models there are"
+                .into(),
+        ),
+        "challenger" => Error::MissingInput(
+            "no challenger: every model is in production or retired (`churn run --stage retrain` fits one)"
+                .into(),
+        ),
+        _ => unknown(name),
+    })
+}
+
+/// `churn models show NAME`: what a person reads; the curves summarised
+/// (`--json` has them whole).
+fn show_text(store: &Store, m: &models::ModelRow) -> Result<String> {
+    use crate::format::thousands;
+    let conn = &store.conn;
+    let mut out = String::new();
+    let mut line = |key: &str, text: String| out.push_str(&format!("{key:<10} {text}\n"));
+    let aliases = models::aliases(conn)?.remove(&m.model_id).unwrap_or_default();
+    line(
+        "model",
+        if aliases.is_empty() {
+            m.model_id.clone()
+        } else {
+            format!("{} (@{})", m.model_id, aliases.join(", @"))
+        },
+    );
+    line(
+        "status",
+        format!(
+            "{}, fitted by {} at {} UTC ({})",
+            m.status,
+            m.role,
+            m.created_at.format("%Y-%m-%d %H:%M:%S"),
+            m.algorithm
+        ),
+    );
+    line(
+        "train",
+        format!(
+            "{} .. {}: {} rows, {:.1}% positive",
+            m.train_from,
+            m.train_to,
+            thousands(m.n_train),
+            100.0 * m.pos_rate_train
+        ),
+    );
+    line(
+        "test",
+        format!(
+            "{} .. {}: {} rows, {:.1}% positive",
+            m.test_from,
+            m.test_to,
+            thousands(m.n_test),
+            100.0 * m.pos_rate_test
+        ),
+    );
+    let data = models::training_data(conn, &m.model_id)?;
+    if !data.is_empty() {
+        let events: i64 = data.iter().map(|(_, n)| n).sum();
+        line(
+            "data",
+            format!("{} load(s) of events, {} rows", data.len(), thousands(events)),
+        );
+    }
+    let q = &m.quality;
+    let interval = |low: Option<f64>, high: Option<f64>| match (low, high) {
+        (Some(l), Some(h)) => format!(" ({l:.3} to {h:.3})"),
+        _ => String::new(),
+    };
+    line(
+        "quality",
+        format!(
+            "PR-AUC {:.4}{}, ROC-AUC {:.4}{}, log loss {:.4}, Brier {:.4}",
+            m.pr_auc,
+            interval(q.pr_auc_low, q.pr_auc_high),
+            m.roc_auc,
+            interval(q.roc_auc_low, q.roc_auc_high),
+            m.log_loss,
+            m.brier
+        ),
+    );
+    if let (Some(feature), Some(base)) = (&q.baseline_feature, q.baseline_pr_auc) {
+        line(
+            "",
+            format!(
+                "best single input {feature}: PR-AUC {base:.4}; lift {:.4}{}",
+                m.pr_auc - base,
+                interval(q.lift_low, q.lift_high)
+            ),
+        );
+    }
+    if let (Some(mean), Some(ece)) = (q.mean_risk, q.ece) {
+        line(
+            "",
+            format!(
+                "calibration: mean risk {mean:.4} vs observed {:.4}, ECE {ece:.4}",
+                m.pos_rate_test
+            ),
+        );
+    }
+    if let Ok(metrics) = serde_json::from_str::<crate::model::metrics::Metrics>(&m.metrics_json) {
+        let lifts: Vec<String> = metrics.deciles.iter().map(|d| format!("{:.2}", d.lift)).collect();
+        line(
+            "",
+            format!(
+                "top 10%: precision {:.3}, lift {:.2}; lift by decile {}; curves PR {} and ROC {} points",
+                metrics.top10_precision,
+                metrics.top10_lift,
+                if lifts.is_empty() {
+                    "-".to_string()
+                } else {
+                    lifts.join(" ")
+                },
+                metrics.pr_curve.len(),
+                metrics.roc_curve.len()
+            ),
+        );
+    }
+    if let Ok(serde_json::Value::Object(params)) = serde_json::from_str::<serde_json::Value>(&m.params_json) {
+        let flat: Vec<String> = params
+            .iter()
+            .filter(|(_, v)| !v.is_object() && !v.is_array())
+            .map(|(k, v)| format!("{k}={}", v.to_string().trim_matches('"')))
+            .collect();
+        line("params", flat.join(" "));
+    }
+    let model = models::load(conn, &m.model_id)?;
+    out.push_str(&format!(
+        "\n{:<36} {:>14} {:>14} {:>14}\n",
+        "term", "center", "scale", "coefficient"
+    ));
+    for t in &model.terms {
+        out.push_str(&format!(
+            "{:<36} {:>14.6} {:>14.6} {:>14.6}\n",
+            t.term, t.center, t.scale, t.coefficient
+        ));
+    }
+    let history: Vec<(String, String, String)> = conn
+        .prepare(
+            "select strftime(promoted_at, '%Y-%m-%d %H:%M:%S'), decision, reason from model_promotions \
+             where model_id = ? order by promoted_at",
+        )
+        .and_then(|mut s| {
+            s.query_map([&m.model_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect()
+        })
+        .context(|| "reading model_promotions".into())?;
+    if !history.is_empty() {
+        out.push('\n');
+        for (at, decision, reason) in history {
+            out.push_str(&format!("{at}  {decision:<9} {reason}\n"));
+        }
+    }
+    out.push_str(
+        "\n(`--json` for everything: the stored metrics with the curves, the terms, the promotions)\n",
+    );
+    Ok(out)
+}
+
+/// `churn models show NAME --json`: the row, the terms, the aliases, the
+/// training data and the decisions.
 fn show_json(store: &Store, m: models::ModelRow) -> Result<()> {
     let model = models::load(&store.conn, &m.model_id)?;
     let promotions: Vec<serde_json::Value> = store
@@ -195,7 +371,15 @@ fn show_json(store: &Store, m: models::ModelRow) -> Result<()> {
             .collect()
         })
         .context(|| "reading model_promotions".into())?;
-    let out = serde_json::json!({"model": m, "terms": model.terms, "promotions": promotions});
+    let aliases = models::aliases(&store.conn)?
+        .remove(&m.model_id)
+        .unwrap_or_default();
+    let data: Vec<serde_json::Value> = models::training_data(&store.conn, &m.model_id)?
+        .into_iter()
+        .map(|(load_id, events)| serde_json::json!({"load_id": load_id, "events": events}))
+        .collect();
+    let out = serde_json::json!({"model": m, "aliases": aliases, "terms": model.terms,
+        "training_data": data, "promotions": promotions});
     println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     Ok(())
 }

@@ -45,6 +45,7 @@ impl StageDef for Retrain {
         &[
             "models",
             "model_terms",
+            "model_data",
             "model_reference_bins",
             "model_promotions",
         ]

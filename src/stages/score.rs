@@ -87,6 +87,20 @@ pub fn run(conn: &Connection, config: &Config, args: &ScoreArgs, load_id: &str) 
                 .into(),
         )
     })?;
+    let removed = models::removed_training_data(conn, &production.model_id)?;
+    if !removed.is_empty() {
+        let rows: i64 = removed.iter().map(|(_, n)| n).sum();
+        return Err(Error::MissingInput(format!(
+            "score: the production model {} was trained on data that is no longer here: {} load(s) of {rows} \
+             events ({}) left `events`, e.g. by a replace-mode ingest. Scoring other data with it would \
+             serve a model of another population: train one on this data with `churn run --from validate` \
+             (its promotion then replaces {})",
+            production.model_id,
+            removed.len(),
+            removed.iter().map(|(l, _)| l.as_str()).take(3).collect::<Vec<_>>().join(", "),
+            production.model_id
+        )));
+    }
     let model = models::load(conn, &production.model_id)?;
     let (from, to) = pick_dates(conn, args)?;
     let mut ranges = vec![(from, to)];

@@ -324,9 +324,11 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
     })
 }
 
-/// Stores a fitted candidate: its row, its terms and its drift reference.
+/// Stores a fitted candidate: its row, its terms, its drift reference and
+/// the loads it was trained on.
 pub fn register(conn: &Connection, config: &Config, t: &Trained) -> Result<()> {
     models::insert(conn, &t.row, &t.model.terms)?;
+    models::record_training_data(conn, &t.row.model_id)?;
     models::store_reference(conn, &t.row.model_id, config.drift.bins, &t.reference)
 }
 
@@ -382,7 +384,7 @@ impl StageDef for Train {
     }
 
     fn writes(&self) -> &'static [&'static str] {
-        &["models", "model_terms", "model_reference_bins"]
+        &["models", "model_terms", "model_reference_bins", "model_data"]
     }
 
     fn run(&self, conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {

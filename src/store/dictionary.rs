@@ -46,6 +46,8 @@ pub fn table(name: &str) -> Option<&'static str> {
             "One row per (model, term): what the model is; scoring in plain SQL reads only these."
         }
         "model_promotions" => "One row per promotion decision with both PR-AUCs and the reason.",
+        "model_data" => "One row per (model, load of events) it was trained on, with that load's rows then.",
+        "model_aliases" => "One row per user-set alias of a model (production and challenger are implied).",
         "production_model" => "The one production model (a view of models).",
         "predictions" => "One row per (as-of day, user, model) scored in batch: churn_risk and its rank.",
         "prediction_reasons" => {
@@ -230,6 +232,9 @@ pub fn column(table: &str, name: &str) -> Option<String> {
         ("predictions", "churn_risk") => "Probability that the user stops within the horizon and stays away.",
         ("predictions", "risk_rank") => "1 = highest risk of the (day, model) slice.",
         ("predictions", "scored_at") => "When it was scored.",
+        ("model_data", "events") => "Rows of events of that load when the model was fitted.",
+        ("model_aliases", "alias") => "The name (`churn models show @NAME`).",
+        ("model_aliases", "set_at") => "When it was last set.",
         ("prediction_reasons", "reason_rank") => "1 = the input that raises the user's risk most.",
         ("prediction_reasons", "input") => "The feature (a column of user_features_daily).",
         ("prediction_reasons", "value") => "The user's value of a numeric input (NULL: missing, imputed).",

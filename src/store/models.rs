@@ -401,3 +401,139 @@ pub fn load_reference(conn: &Connection, model_id: &str, n_bins: u32) -> Result<
     .and_then(|rows| rows.collect())
     .context(|| "drift: reading model_reference_bins".into())
 }
+
+/// Records the data `model_id` is trained on: the loads of `events` and
+/// their rows (`model_data`). Events without a load id (rows of files made
+/// before the ledger) count as the load "(none)".
+pub fn record_training_data(conn: &Connection, model_id: &str) -> Result<()> {
+    // A training set read from Parquet files (`--training-set`, a temporary
+    // view) is not the file's events: nothing to record.
+    let from_files: bool = conn
+        .query_row(
+            "select count(*) > 0 from duckdb_views() where view_name = 'training_set' and temporary",
+            [],
+            |r| r.get(0),
+        )
+        .context(|| "looking for the training set's source".into())?;
+    if from_files {
+        return Ok(());
+    }
+    conn.execute(
+        "insert into model_data select ?, coalesce(load_id, '(none)'), count(*) from events group by all",
+        [model_id],
+    )
+    .context(|| "recording the model's training data (model_data)".into())?;
+    Ok(())
+}
+
+/// The loads `model_id` was trained on that `events` no longer holds, with
+/// their rows then (empty: the data is still there, or nothing recorded).
+pub fn removed_training_data(conn: &Connection, model_id: &str) -> Result<Vec<(String, i64)>> {
+    let mut stmt = conn
+        .prepare(
+            "select load_id, events from model_data where model_id = ? and load_id not in \
+             (select distinct coalesce(load_id, '(none)') from events) order by load_id",
+        )
+        .context(|| "reading model_data".into())?;
+    stmt.query_map([model_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .and_then(|rows| rows.collect())
+        .context(|| "reading model_data".into())
+}
+
+/// The names the registry gives models by their status: MLflow's champion
+/// is our production model.
+pub const IMPLIED_ALIASES: [&str; 3] = ["production", "champion", "challenger"];
+
+/// The model a name means: `production` (or `champion`), `challenger` (the
+/// newest candidate or rejected model), a user-set alias, each with or
+/// without a leading `@`; else a model id.
+pub fn resolve(conn: &Connection, name: &str) -> Result<Option<ModelRow>> {
+    let alias = name.strip_prefix('@').unwrap_or(name);
+    match alias {
+        "production" | "champion" => return production(conn),
+        "challenger" => return newest_challenger(conn),
+        _ => {}
+    }
+    if !has_table(conn, "model_aliases")? {
+        return get(conn, name);
+    }
+    let aliased: Option<String> = conn
+        .query_row(
+            "select model_id from model_aliases where alias = ?",
+            [alias],
+            |r| r.get(0),
+        )
+        .optional()
+        .context(|| "reading model_aliases".into())?;
+    get(conn, aliased.as_deref().unwrap_or(name))
+}
+
+/// Sets `alias` to `model_id` (replacing where it pointed).
+pub fn set_alias(conn: &Connection, alias: &str, model_id: &str) -> Result<()> {
+    conn.execute("delete from model_aliases where alias = ?", [alias])
+        .and_then(|_| {
+            conn.execute(
+                "insert into model_aliases values (?, ?, current_timestamp)",
+                [alias, model_id],
+            )
+        })
+        .context(|| format!("setting the alias {alias}"))?;
+    Ok(())
+}
+
+/// Removes `alias`; whether it existed.
+pub fn remove_alias(conn: &Connection, alias: &str) -> Result<bool> {
+    let n = conn
+        .execute("delete from model_aliases where alias = ?", [alias])
+        .context(|| format!("removing the alias {alias}"))?;
+    Ok(n > 0)
+}
+
+/// Every model's aliases, implied (production, challenger) and set.
+pub fn aliases(conn: &Connection) -> Result<std::collections::HashMap<String, Vec<String>>> {
+    let mut out: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    if let Some(p) = production(conn)? {
+        out.entry(p.model_id).or_default().push("production".into());
+    }
+    if let Some(c) = newest_challenger(conn)? {
+        out.entry(c.model_id).or_default().push("challenger".into());
+    }
+    if !has_table(conn, "model_aliases")? {
+        return Ok(out);
+    }
+    let mut stmt = conn
+        .prepare("select model_id, alias from model_aliases order by alias")
+        .context(|| "reading model_aliases".into())?;
+    let set: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .and_then(|rows| rows.collect())
+        .context(|| "reading model_aliases".into())?;
+    for (model, alias) in set {
+        out.entry(model).or_default().push(alias);
+    }
+    Ok(out)
+}
+
+/// The loads `model_id` was trained on, with their rows then.
+pub fn training_data(conn: &Connection, model_id: &str) -> Result<Vec<(String, i64)>> {
+    if !has_table(conn, "model_data")? {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn
+        .prepare("select load_id, events from model_data where model_id = ? order by load_id")
+        .context(|| "reading model_data".into())?;
+    stmt.query_map([model_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .and_then(|rows| rows.collect())
+        .context(|| "reading model_data".into())
+}
+
+/// Whether the file has `table` (a file made before it, opened read-only,
+/// does not).
+fn has_table(conn: &Connection, table: &str) -> Result<bool> {
+    conn.query_row(
+        "select count(*) > 0 from duckdb_tables() where table_name = ? and schema_name = 'main'",
+        [table],
+        |r| r.get(0),
+    )
+    .context(|| format!("looking for table {table}"))
+}

@@ -303,3 +303,74 @@ fn a_run_ends_with_a_summary_and_what_to_open_next() {
     let out = sb.churn_env(&[("NO_COLOR", "1")], &["run", "--stage", "drift"]);
     assert!(!stdout(&out).contains('\x1b'), "{}", stdout(&out));
 }
+
+/// The registry speaks MLflow's language: production (champion) and
+/// challenger follow the models' status, other aliases are set by hand;
+/// `show` is readable text (the curves summarised), `--json` has it all.
+#[test]
+fn models_have_aliases_and_a_readable_card() {
+    let sb = Sandbox::new();
+    let config = sb.small(300, 120);
+    let out = sb.churn(&["--config", &config, "run", "--to", "promote"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let production = rows(&sb.store(), "select model_id from production_model")[0][0].clone();
+    let show = |name: &str| sb.churn(&["models", "show", name]);
+    for name in ["production", "@production", "@champion", production.as_str()] {
+        let out = show(name);
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        let text = stdout(&out);
+        assert!(
+            text.starts_with(&format!("model      {production} (@production)")),
+            "{text}"
+        );
+        assert!(
+            text.contains("lift by decile") && text.contains("curves PR"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("\"pr_curve\""),
+            "the curves are summarised: {text}"
+        );
+    }
+    let out = show("@challenger");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no challenger"), "{}", stderr(&out));
+    // A user-set alias: shown, listed, followed by promote, removable.
+    let out = sb.churn(&["models", "alias", "best-q4", "@production"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&show("@best-q4")).contains("(@production, @best-q4)"));
+    let list = stdout(&sb.churn(&["models", "list"]));
+    assert!(list.contains("production, best-q4"), "{list}");
+    let out = sb.churn(&["models", "show", "best-q4", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["aliases"], serde_json::json!(["production", "best-q4"]));
+    assert!(v["training_data"][0]["events"].as_i64().unwrap() > 0, "{v}");
+    let out = sb.churn(&["models", "promote", "@best-q4"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("already the production model"),
+        "{}",
+        stderr(&out)
+    );
+    for (args, code, says) in [
+        (
+            vec!["models", "alias", "production", "@best-q4"],
+            3,
+            "follows the models' status",
+        ),
+        (
+            vec!["models", "alias", "no spaces", "@best-q4"],
+            3,
+            "letters, digits",
+        ),
+        (vec!["models", "alias", "x", "nope"], 1, "no model nope"),
+    ] {
+        let out = sb.churn(&args);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+    }
+    assert!(sb.churn(&["models", "unalias", "@best-q4"]).status.success());
+    let out = show("@best-q4");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no model @best-q4"), "{}", stderr(&out));
+}

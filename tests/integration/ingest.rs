@@ -247,3 +247,64 @@ fn append_mode_adds_new_rows_and_refuses_stored_keys() {
     );
     assert_eq!(counts(&sb), vec![vec!["3", "6"]]);
 }
+
+/// A model records the loads it was trained on (`model_data`); after a
+/// replace-mode ingest removed them, score refuses the production model,
+/// naming it and saying to retrain, and stores nothing.
+#[test]
+fn score_refuses_a_model_whose_training_data_a_replace_removed() {
+    let sb = Sandbox::new();
+    let config = sb.small(300, 120);
+    let out = sb.churn(&["--config", &config, "run", "--to", "score"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (model, load) = {
+        let store = sb.store();
+        let model = rows(&store, "select model_id from production_model")[0][0].clone();
+        let data = rows(
+            &store,
+            &format!(
+                "select load_id, events, (select count(*) from events) from model_data where model_id = '{model}'"
+            ),
+        );
+        assert_eq!(data.len(), 1, "{data:?}");
+        assert_eq!(data[0][1], data[0][2], "the model saw every event row: {data:?}");
+        (model, data[0][0].clone())
+    };
+    assert!(load.ends_with(":generate"), "{load}");
+    // The same users and events again, as your own files: a new load.
+    let (users, events) = (sb.path("u.parquet"), sb.path("e.parquet"));
+    {
+        let store = sb.store();
+        store
+            .conn
+            .execute_batch(&format!(
+                "copy (select * exclude (load_id) from users) to '{}' (format parquet);
+                 copy (select * exclude (load_id) from events) to '{}' (format parquet);",
+                users.display(),
+                events.display()
+            ))
+            .unwrap();
+    }
+    let out = sb.churn(&[
+        "ingest",
+        "--mode",
+        "replace",
+        "--users",
+        users.to_str().unwrap(),
+        "--events",
+        events.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let before = rows(&sb.store(), "select count(*) from predictions");
+    let out = sb.churn(&["--config", &config, "run", "--stage", "score"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let msg = stderr(&out);
+    assert!(
+        msg.contains(&format!(
+            "the production model {model} was trained on data that is no longer here"
+        )) && msg.contains(&load)
+            && msg.contains("churn run --from validate"),
+        "{msg}"
+    );
+    assert_eq!(rows(&sb.store(), "select count(*) from predictions"), before);
+}
