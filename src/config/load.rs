@@ -136,7 +136,8 @@ fn apply_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, Str
         };
         let value = parse_env_value(&raw, default).ok_or_else(|| {
             Error::Config(format!(
-                "environment variable {name}={raw:?} is not a valid {} for {section}.{key}",
+                "environment variable {name}={raw:?} is not a valid {} for {section}.{key}; write it as \
+                 the default is written: {name}='{default}'",
                 default.type_str()
             ))
         })?;
@@ -156,6 +157,12 @@ fn parse_env_value(raw: &str, default: &toml::Value) -> Option<toml::Value> {
     if default.is_str() {
         return Some(toml::Value::String(raw.to_string()));
     }
+    // A list may come bare (7,14) as well as in brackets ([7,14]).
+    let raw = if default.is_array() && !raw.trim_start().starts_with('[') {
+        format!("[{raw}]")
+    } else {
+        raw.to_string()
+    };
     let parsed: toml::Table = toml::from_str(&format!("v = {raw}")).ok()?;
     let v = parsed.get("v")?.clone();
     let same = std::mem::discriminant(&v) == std::mem::discriminant(default)
@@ -274,5 +281,24 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("generate.users"), "{err}");
+        // A bad value is answered with the accepted form, the default's.
+        let err = Config::load(
+            None,
+            env(&[("CHURN_FEATURES_WINDOWS", "7;14")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("CHURN_FEATURES_WINDOWS='[7, 14, 30]'"),
+            "{err}"
+        );
+        // A list may come without its brackets.
+        let c = Config::load(
+            None,
+            env(&[("CHURN_FEATURES_WINDOWS", "7,14")]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.features.windows, vec![7, 14]);
     }
 }

@@ -72,7 +72,7 @@ pub fn maintain(conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
         date_column: "as_of_date",
         upstream: vec![("user_features_daily", 0), ("labels_daily", 0)],
     };
-    incremental::run_derived(
+    let out = incremental::run_derived(
         conn,
         ctx,
         &derived,
@@ -83,7 +83,47 @@ pub fn maintain(conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
             Ok((first, None))
         },
         run,
-    )
+    )?;
+    if let Some(why) = too_few_to_fit(conn, ctx.config)? {
+        tracing::warn!("{why}");
+    }
+    Ok(out)
+}
+
+/// Days of training as-of dates a model wants at the least, and positive rows.
+const MIN_TRAIN_DAYS: u32 = 30;
+const MIN_POSITIVES: i64 = 50;
+
+/// Why `training_set` is too small to fit and test a model, if it is: a
+/// split needs MIN_TRAIN_DAYS of training dates, the purge gap
+/// (labels.horizon_days + labels.inactive_days) and the test share
+/// (train.test_fraction) of the dates after it; and MIN_POSITIVES leavers.
+/// The data must then span the features' warm-up, those as-of dates and the
+/// labels' look-ahead.
+pub fn too_few_to_fit(conn: &Connection, config: &Config) -> Result<Option<String>> {
+    let (dates, positives): (i64, i64) = conn
+        .query_row(
+            "select count(distinct as_of_date), coalesce(sum(churn_label), 0)::bigint from training_set",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .context(|| "training-set: counting its dates and positives".into())?;
+    let gap = config.labels.look_ahead_days();
+    let fraction = config.train.test_fraction.clamp(0.0, 0.9);
+    let needed = (f64::from(MIN_TRAIN_DAYS + gap) / (1.0 - fraction)).ceil() as i64;
+    if dates >= needed && positives >= MIN_POSITIVES {
+        return Ok(None);
+    }
+    let warmup = config.windows().last().copied().unwrap_or(1) - 1;
+    let span = i64::from(warmup) + needed + i64::from(gap);
+    Ok(Some(format!(
+        "training_set is too small to fit and test a model: {dates} as-of date(s) and {positives} positive \
+         row(s), where a model needs about {needed} as-of dates ({MIN_TRAIN_DAYS} days of training, the \
+         purge gap of labels.horizon_days + labels.inactive_days = {gap} days, and train.test_fraction = \
+         {fraction} of the dates for the test) and {MIN_POSITIVES} positives. The data must span about \
+         {span} days for that (the features' warm-up {warmup} + {needed} + the labels' look-ahead {gap}): \
+         add days of data, or shorten the windows or the labels"
+    )))
 }
 
 /// The training-set stage (docs/design.md §1): features joined to labels for the population, after the warm-up.

@@ -176,11 +176,20 @@ pub fn run(
         .map(|r| format!("{} ({} rows)", r.name, r.violations))
         .collect();
     let failure = (!errors.is_empty()).then(|| {
+        let examples: Vec<String> = failed
+            .iter()
+            .filter(|r| r.severity == "error")
+            .map(|r| format!("{}: {}", r.name, first_rows(&r.sample_json, 3)))
+            .collect();
+        let first = failed.iter().find(|r| r.severity == "error").map_or("", |r| r.name.as_str());
         Error::ValidationFailed(format!(
-            "{} error-level check(s) failed: {}. Sample rows are in table validation_results \
-             (select * from validation_results where not passed)",
+            "{} error-level check(s) failed: {}. First rows: {}. Fix the data (all sampled rows: select * \
+             from validation_results where not passed), or, when such rows are expected in your data, lower \
+             the check in the config: [validate] severity.{first} = \"warn\" (stored and shown, the run \
+             goes on) or \"off\"",
             errors.len(),
-            errors.join(", ")
+            errors.join(", "),
+            examples.join("; ")
         ))
     });
     let warnings = failed.len() - errors.len();
@@ -196,6 +205,19 @@ pub fn run(
             warnings
         ),
     })
+}
+
+/// The first `n` sampled rows of a check, as compact JSON objects.
+fn first_rows(sample_json: &str, n: usize) -> String {
+    match serde_json::from_str::<Vec<serde_json::Value>>(sample_json) {
+        Ok(rows) if !rows.is_empty() => rows
+            .iter()
+            .take(n)
+            .map(serde_json::Value::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => "(none sampled)".into(),
+    }
 }
 
 /// The stage's work (docs/design.md §9): checks the rows of the loads it

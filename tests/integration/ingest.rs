@@ -308,3 +308,21 @@ fn score_refuses_a_model_whose_training_data_a_replace_removed() {
     );
     assert_eq!(rows(&sb.store(), "select count(*) from predictions"), before);
 }
+
+/// A CSV whose columns are separated by semicolons (a spreadsheet set to a
+/// decimal comma exports so) loads as the comma-separated one does.
+#[test]
+fn a_semicolon_separated_csv_loads_like_a_comma_separated_one() {
+    let (a, b) = (Sandbox::new(), Sandbox::new());
+    let u = a.write("users.csv", USERS);
+    let e = a.write("events.csv", EVENTS);
+    assert!(ingest(&a, &u, &e).status.success());
+    let u = b.write("users.csv", &USERS.replace(',', ";"));
+    let e = b.write("events.csv", &EVENTS.replace(',', ";"));
+    let out = ingest(&b, &u, &e);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let all = "select * exclude (load_id) from events order by event_id";
+    assert_eq!(rows(&a.store(), all), rows(&b.store(), all));
+    let all = "select * exclude (load_id) from users order by user_id";
+    assert_eq!(rows(&a.store(), all), rows(&b.store(), all));
+}

@@ -461,7 +461,7 @@ fn models_commands_list_show_and_roll_back() {
         let out = sb.churn(&["models", "show", alias]);
         assert!(out.status.success(), "{alias}: {}", stderr(&out));
         assert!(
-            stdout(&out).starts_with(&format!("model_id      {production}\n")),
+            stdout(&out).starts_with(&format!("model      {production} (@production")),
             "{alias}: {}",
             stdout(&out)
         );

@@ -116,13 +116,21 @@ pub(super) fn stage_file<'a>(
             // No dialect sniffing: a sniffer "succeeds" on a broken file by
             // reading it as one column. A strict read of the header's columns
             // as text reports the first bad line instead.
-            let columns: Vec<String> = csv_header(path)?
+            let (names, delimiter) = csv_header(path)?;
+            if delimiter != ',' {
+                tracing::info!(
+                    "ingest: {} separates its columns with {delimiter:?} (read from its header line)",
+                    path.display()
+                );
+            }
+            let columns: Vec<String> = names
                 .iter()
                 .map(|c| format!("{}: 'VARCHAR'", sql_string(c)))
                 .collect();
             format!(
-                "read_csv({quoted}, header = true, auto_detect = false, delim = ',', quote = '\"', \
+                "read_csv({quoted}, header = true, auto_detect = false, delim = {}, quote = '\"', \
                  escape = '\"', strict_mode = true, columns = {{{}}})",
+                sql_string(&delimiter.to_string()),
                 columns.join(", ")
             )
         }
@@ -166,17 +174,17 @@ pub(super) fn stage_file<'a>(
 }
 
 /// The column names on the first line of a CSV file.
-pub(super) fn csv_header(path: &Path) -> Result<Vec<String>> {
+pub(super) fn csv_header(path: &Path) -> Result<(Vec<String>, char)> {
     use std::io::BufRead;
     let file = std::fs::File::open(path).context(|| format!("ingest: opening {}", path.display()))?;
     let mut line = String::new();
     std::io::BufReader::new(file)
         .read_line(&mut line)
         .context(|| format!("ingest: reading the header of {}", path.display()))?;
+    let line = line.trim_start_matches('\u{feff}').trim_end_matches(['\n', '\r']);
+    let delimiter = delimiter_of(line);
     let names: Vec<String> = line
-        .trim_start_matches('\u{feff}')
-        .trim_end_matches(['\n', '\r'])
-        .split(',')
+        .split(delimiter)
         .map(|c| c.trim().trim_matches('"').to_string())
         .collect();
     if names.iter().all(String::is_empty) {
@@ -185,7 +193,22 @@ pub(super) fn csv_header(path: &Path) -> Result<Vec<String>> {
             path.display()
         )));
     }
-    Ok(names)
+    Ok((names, delimiter))
+}
+
+/// The column separator of a CSV file, from its header line: a comma when
+/// it has one, else the semicolon, tab or bar it uses most (the exports of
+/// spreadsheets set to a decimal comma use semicolons).
+fn delimiter_of(header: &str) -> char {
+    if header.contains(',') {
+        return ',';
+    }
+    [';', '\t', '|']
+        .into_iter()
+        .map(|d| (header.matches(d).count(), d))
+        .filter(|(n, _)| *n > 0)
+        .max_by_key(|(n, _)| *n)
+        .map_or(',', |(_, d)| d)
 }
 
 /// Refuses missing columns, unparseable values and duplicate or empty keys.
@@ -427,8 +450,35 @@ pub fn run(
         }),
         failure: None,
         summary: format!(
-            "{added_users} users and {added_events} events loaded ({n_users} and {n_events} stored); next: \
-             `churn run --from validate`"
+            "{added_users} users and {added_events} events loaded ({n_users} and {n_events} stored); next: {}",
+            match mode {
+                // New days of the same population: the daily loop.
+                IngestMode::Append => {
+                    "`churn run --stage validate --stage prepare --stage features --stage score` (the day's \
+                     work; `churn run --from validate` also retrains)"
+                }
+                // Another population: everything, a model of this data included.
+                IngestMode::Replace => {
+                    "`churn run --from validate` (through train and promote: score refuses a model trained \
+                     on the data this replaced)"
+                }
+            }
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::delimiter_of;
+
+    #[test]
+    fn the_delimiter_is_read_from_the_header() {
+        assert_eq!(delimiter_of("user_id,signup_date,plan"), ',');
+        assert_eq!(delimiter_of("user_id;signup_date;plan"), ';');
+        assert_eq!(delimiter_of("user_id\tsignup_date\tplan"), '\t');
+        assert_eq!(delimiter_of("user_id|signup_date|plan"), '|');
+        assert_eq!(delimiter_of("user_id"), ',');
+        // A comma wins: names may hold other characters.
+        assert_eq!(delimiter_of("id,\"a;b\",c"), ',');
+    }
 }

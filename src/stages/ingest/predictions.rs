@@ -117,6 +117,9 @@ pub fn predictions(conn: &Connection, source: &str, load_id: &str) -> Result<Out
         rows_out: rows as i64,
         params: serde_json::json!({ "predictions": source }),
         failure: None,
-        summary: format!("{rows} predictions loaded from {source}"),
+        summary: format!(
+            "{rows} predictions loaded from {source}; next: `churn serve` serves them (a running server \
+             picks them up at its next reload)"
+        ),
     })
 }

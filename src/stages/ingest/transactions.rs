@@ -150,7 +150,8 @@ pub fn transactions(conn: &Connection, t: &Transactions, load_id: &str) -> Resul
         failure: None,
         summary: format!(
             "{n} transactions of {users} users loaded as payment_success events (users signed up at their \
-             first purchase); next: `churn run --from validate`"
+             first purchase); next: `churn --config purchase-log.toml run --from validate`, with the \
+             README's purchase-log.toml (*Your own purchase log*: windows of months, free items warned)"
         ),
     })
 }
