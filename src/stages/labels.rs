@@ -45,7 +45,9 @@ pub fn run_in_batches(conn: &Connection, ctx: &SqlContext, rows_per_batch: i64) 
         }),
         failure: None,
         summary: format!(
-            "labels_daily has {rows} rows, churn rate {:.4} (leaves within {} days, away {} more)",
+            "labels_daily has {rows} rows, churn rate {:.4} (leaves within {} days, away {} more) over every \
+             user-day, those of users already gone included; training-set gives the rate of the population \
+             the model learns",
             positive_rate.unwrap_or(0.0),
             ctx.horizon_days,
             ctx.inactive_days
