@@ -15,8 +15,8 @@ use crate::store::{Access, Store, lake};
 
 #[derive(Debug, Args)]
 pub struct SqlArgs {
-    /// The stages whose SQL to print, in this order.
-    #[arg(value_enum, required_unless_present = "configmap")]
+    /// The stages whose SQL to print, in this order (those that run SQL).
+    #[arg(value_parser = sql_stages(), required_unless_present = "configmap")]
     pub stages: Vec<Stage>,
 
     /// The engine to render for.
@@ -47,6 +47,17 @@ pub struct SqlArgs {
     /// no table of the model (validate through training-set).
     #[arg(long, value_name = "NAME", requires = "lake")]
     pub configmap: Option<String>,
+}
+
+/// The stages that run SQL templates, as `churn sql` accepts and lists them.
+fn sql_stages() -> impl clap::builder::TypedValueParser<Value = Stage> {
+    use clap::builder::TypedValueParser;
+    let names: Vec<&'static str> = Stage::with_sql(&Config::default())
+        .into_iter()
+        .map(|s| s.name())
+        .collect();
+    clap::builder::PossibleValuesParser::new(names)
+        .map(|name| Stage::from_name(&name).expect("a stage's own name"))
 }
 
 impl SqlArgs {

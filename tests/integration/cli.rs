@@ -90,6 +90,15 @@ fn sql_prints_the_statement_that_runs() {
     );
     let out = sb.churn(&["sql", "validate"]);
     assert!(stdout(&out).contains("-- sql/validate/events_type_known.sql"));
+    // Only the stages that run SQL are offered, and a stage without is named so.
+    let help = stdout(&sb.churn(&["sql", "--help"]));
+    assert!(
+        help.contains("[possible values: validate, prepare, features, labels, training-set, score, drift,"),
+        "{help}"
+    );
+    let out = sb.churn(&["sql", "train"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("invalid value 'train'"), "{}", stderr(&out));
     // Pasted into DuckDB it builds the same table the stage builds.
     let out = sb.churn(&["run", "--to", "prepare", "--users", "15", "--days", "12"]);
     assert!(out.status.success(), "{}", stderr(&out));
