@@ -28,6 +28,9 @@ pub struct Status {
     pub database: String,
     pub tables: Vec<TableRows>,
     pub production_model: Option<crate::store::models::ModelRow>,
+    /// The loads of events the production model was trained on that the
+    /// file no longer holds (a replace-mode ingest): score refuses it.
+    pub production_data_removed: Vec<String>,
     pub last_drift: Option<DriftRun>,
     pub last_runs: Vec<LastRun>,
 }
@@ -97,6 +100,13 @@ pub fn gather(store: &Store) -> Result<Status> {
     } else {
         None
     };
+    let production_data_removed = match (&production_model, store.table_exists("model_data")?) {
+        (Some(m), true) => crate::store::models::removed_training_data(conn, &m.model_id)?
+            .into_iter()
+            .map(|(load, _)| load)
+            .collect(),
+        _ => Vec::new(),
+    };
     let last_drift = if store.table_exists("drift_runs")? {
         crate::store::drift::latest_run(conn, None)?
     } else {
@@ -124,6 +134,7 @@ pub fn gather(store: &Store) -> Result<Status> {
         database: store.path().display().to_string(),
         tables,
         production_model,
+        production_data_removed,
         last_drift,
         last_runs,
     })
@@ -156,6 +167,13 @@ fn print_text(s: &Status) {
             m.brier
         ),
         None => println!("production model: none yet (`churn run --to promote`)"),
+    }
+    if !s.production_data_removed.is_empty() {
+        println!(
+            "  its training data is no longer here ({} load(s) left `events`, e.g. a replace-mode ingest): score \
+             refuses it; train a model of this data with `churn run --from validate`",
+            s.production_data_removed.len()
+        );
     }
     match &s.last_drift {
         Some(d) => println!(

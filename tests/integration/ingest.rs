@@ -307,6 +307,12 @@ fn score_refuses_a_model_whose_training_data_a_replace_removed() {
         "{msg}"
     );
     assert_eq!(rows(&sb.store(), "select count(*) from predictions"), before);
+    // status says so beside the production model.
+    let status = stdout(&sb.churn(&["status"]));
+    assert!(
+        status.contains("its training data is no longer here (1 load(s)"),
+        "{status}"
+    );
 }
 
 /// A CSV whose columns are separated by semicolons (a spreadsheet set to a
