@@ -411,19 +411,18 @@ pub fn run(conn: &Connection, config: &Config, run_id: &str, json: Option<&Path>
     if let Some(path) = json {
         write_json(path, &report)?;
     }
-    let failing: Vec<String> = report
-        .features
-        .iter()
-        .filter(|f| f.status == Verdict::Fail)
-        .map(|f| format!("{} {:.3}", f.feature, f.psi))
-        .collect();
-    if status == Verdict::Warn {
-        let warned: Vec<String> = report
+    // The inputs of one verdict, as "feature psi".
+    let with = |verdict: Verdict| -> Vec<String> {
+        report
             .features
             .iter()
-            .filter(|f| f.status == Verdict::Warn)
+            .filter(|f| f.status == verdict)
             .map(|f| format!("{} {:.3}", f.feature, f.psi))
-            .collect();
+            .collect()
+    };
+    let failing = with(Verdict::Fail);
+    if status == Verdict::Warn {
+        let warned = with(Verdict::Warn);
         tracing::warn!(
             "drift WARN: {} input(s) at or above PSI {}: {}",
             warned.len(),
