@@ -180,12 +180,7 @@ fn problem(field: String, problem: impl Into<String>) -> Problem {
 
 /// Checks one instance and turns it into a one-row frame; problems are
 /// collected (every offending key is named), with `at` prefixing the fields.
-fn parse_instance(
-    m: &Loaded,
-    value: &Value,
-    at: &str,
-    problems: &mut Vec<Problem>,
-) -> Option<(UserId, Frame, Vec<String>)> {
+fn parse_instance(m: &Loaded, value: &Value, at: &str, problems: &mut Vec<Problem>) -> Option<Instance> {
     let before = problems.len();
     let Some(obj) = value.as_object() else {
         problems.push(problem(
@@ -263,22 +258,20 @@ fn parse_instance(
         }
     }
     // Every standardized input must be finite, or the risk is not a number.
-    for (j, name) in m.numeric.iter().enumerate() {
-        let x = numeric[j];
-        if x.is_finite() {
-            let z = m
-                .model
-                .terms
-                .iter()
-                .find(|t| !t.is_categorical() && t.feature.as_deref() == Some(name.as_str()));
-            if let Some(t) = z {
-                let v = (x - t.center) / t.scale * t.coefficient;
-                if !v.is_finite() {
-                    problems.push(problem(
-                        format!("{at}features.{name}"),
-                        "too large: the risk would not be a finite number",
-                    ));
-                }
+    for input in &m.inputs {
+        if let crate::api::state::Input::Numeric {
+            j,
+            center,
+            scale,
+            coefficient,
+        } = input
+        {
+            let x = numeric[*j];
+            if x.is_finite() && !((x - center) / scale * coefficient).is_finite() {
+                problems.push(problem(
+                    format!("{at}features.{}", m.numeric[*j]),
+                    "too large: the risk would not be a finite number",
+                ));
             }
         }
     }
@@ -305,8 +298,21 @@ fn parse_instance(
             })
             .cloned(),
     );
-    let frame = Frame::single(m.numeric.clone(), numeric, categorical);
-    Some((user_id, frame, imputed))
+    Some(Instance {
+        user_id,
+        numeric,
+        categorical,
+        imputed,
+    })
+}
+
+/// One instance of a request, parsed against the served model's inputs.
+struct Instance {
+    user_id: UserId,
+    /// By numeric slot (NaN: missing).
+    numeric: Vec<f64>,
+    categorical: [Option<String>; 3],
+    imputed: Vec<String>,
 }
 
 /// Scores one parsed instance; a risk that is not a finite number (inputs
@@ -314,11 +320,11 @@ fn parse_instance(
 fn score(
     state: &AppState,
     m: &Loaded,
-    (user_id, frame, imputed): (UserId, Frame, Vec<String>),
+    instance: Instance,
     at: &str,
     explain: bool,
 ) -> Result<PredictResponse, Problem> {
-    let churn_risk = m.model.predict(&frame, &[0])[0];
+    let churn_risk = crate::model::logistic::sigmoid(m.margin(&instance.numeric, &instance.categorical));
     if !churn_risk.is_finite() {
         return Err(problem(
             format!("{at}features"),
@@ -326,7 +332,14 @@ fn score(
         ));
     }
     state.metrics.predictions.inc();
+    let Instance {
+        user_id,
+        numeric,
+        categorical,
+        imputed,
+    } = instance;
     let reasons = explain.then(|| {
+        let frame = Frame::single(m.numeric.clone(), numeric, categorical);
         crate::model::reasons::top_reasons(&m.model, &frame, &[0], crate::model::reasons::TOP)
             .remove(0)
             .into_iter()

@@ -27,6 +27,27 @@ pub enum Slot {
 
 pub use crate::store::predictions::{Names, UserRisk};
 
+/// One input term of the served model, resolved once at load against the
+/// request's slots: what /predict adds to the margin for it, with no name
+/// looked up per request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// coefficient × (x − center) / scale of numeric slot `j`; a missing x
+    /// is the center (adds 0).
+    Numeric {
+        j: usize,
+        center: f64,
+        scale: f64,
+        coefficient: f64,
+    },
+    /// `coefficient` when categorical slot `k` holds `category`.
+    Category {
+        k: usize,
+        category: String,
+        coefficient: f64,
+    },
+}
+
 /// A stage's record in `pipeline_runs`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StageRun {
@@ -57,6 +78,9 @@ pub struct Loaded {
     pub numeric: Vec<String>,
     pub categorical: Vec<String>,
     pub slots: HashMap<String, Slot>,
+    /// The model's terms as /predict adds them, and its intercept.
+    pub inputs: Vec<Input>,
+    pub intercept: f64,
     /// The latest scored slice: its as-of date, the model that scored it
     /// (this one, or the previous production model until this one has
     /// scored: no known user gets a 404 across a promotion), when it was
@@ -83,6 +107,42 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// The margin (log-odds) of one instance: the intercept plus each
+    /// term's contribution, as `Model::predict` sums them (a missing number
+    /// or an unknown category adds 0).
+    pub fn margin(&self, numeric: &[f64], categorical: &[Option<String>; 3]) -> f64 {
+        let mut margin = self.intercept;
+        for input in &self.inputs {
+            margin += match input {
+                Input::Numeric {
+                    j,
+                    center,
+                    scale,
+                    coefficient,
+                } => {
+                    let x = numeric[*j];
+                    if x.is_nan() {
+                        0.0
+                    } else {
+                        (x - center) / scale * coefficient
+                    }
+                }
+                Input::Category {
+                    k,
+                    category,
+                    coefficient,
+                } => {
+                    if categorical[*k].as_deref() == Some(category.as_str()) {
+                        *coefficient
+                    } else {
+                        0.0
+                    }
+                }
+            };
+        }
+        margin
+    }
+
     fn new(version: Version, row: ModelRow, model: Model) -> Loaded {
         let numeric = model.numeric_features();
         let categorical = model.categorical_features();
@@ -98,6 +158,26 @@ impl Loaded {
                 .expect("known categorical");
             slots.insert(c.clone(), Slot::Categorical(k));
         }
+        let inputs = model
+            .terms
+            .iter()
+            .filter(|t| !t.is_intercept())
+            .filter_map(|t| match (slots.get(t.feature.as_deref()?)?, &t.category) {
+                (Slot::Numeric(j), None) => Some(Input::Numeric {
+                    j: *j,
+                    center: t.center,
+                    scale: t.scale,
+                    coefficient: t.coefficient,
+                }),
+                (Slot::Categorical(k), Some(category)) => Some(Input::Category {
+                    k: *k,
+                    category: category.clone(),
+                    coefficient: t.coefficient,
+                }),
+                _ => None,
+            })
+            .collect();
+        let intercept = model.intercept();
         Loaded {
             version,
             row,
@@ -105,6 +185,8 @@ impl Loaded {
             numeric,
             categorical,
             slots,
+            inputs,
+            intercept,
             predictions_as_of: None,
             predictions_model_id: None,
             predictions_scored_at: None,
