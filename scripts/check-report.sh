@@ -94,8 +94,22 @@ open(sys.argv[2], "w", encoding="utf-8").write(html.replace("</body>", check + "
 PY
 # Network off (a proxy that does not exist): a fetch would fail and log.
 flags=(--headless --no-sandbox --disable-gpu --hide-scrollbars --proxy-server=127.0.0.1:9)
-"$browser" "${flags[@]}" --window-size=1280,900 --virtual-time-budget=3000 --dump-dom \
-  "file://$work/page.html" 2>/dev/null > "$work/dom.html"
+# Headless Chromium now and then dies at start (a crash of its own, exit
+# 139, seen once in CI): each call gets three tries, and a failure says so.
+browse() {
+  local out=$1 rc=0
+  shift
+  for _ in 1 2 3; do
+    rc=0
+    "$browser" "${flags[@]}" "$@" >"$out" 2>>"$work/browser.log" && return 0 || rc=$?
+    echo "check-report: chromium exited $rc; trying again" >&2
+    sleep 1
+  done
+  echo "check-report: chromium failed three times (exit $rc):" >&2
+  tail -20 "$work/browser.log" >&2
+  exit 1
+}
+browse "$work/dom.html" --window-size=1280,900 --virtual-time-budget=3000 --dump-dom "file://$work/page.html"
 result=$(python3 - "$work/dom.html" <<'PY'
 import html, json, re, sys
 m = re.search(r'<pre id="layout-check">(.*?)</pre>', open(sys.argv[1], encoding="utf-8").read(), re.S)
@@ -103,13 +117,15 @@ print(html.unescape(m.group(1)) if m else '{"checked": 0, "problems": ["the chec
 PY
 )
 mkdir -p "$(dirname "$shot")"
-"$browser" "${flags[@]}" --enable-logging=stderr --v=0 --window-size="1280,$height" --screenshot="$shot" \
-  "file://$report" >"$work/log" 2>&1 || { cat "$work/log" >&2; exit 1; }
-if grep -E 'CONSOLE|Uncaught|ERR_' "$work/log" | grep -v 'dbus' >&2; then
+browse "$work/shot.out" --window-size="1280,$height" --screenshot="$shot" "file://$report"
+# The page's own log: a second load with logging on (stderr).
+: >"$work/browser.log"
+browse "$work/log" --enable-logging=stderr --v=0 --window-size=1280,900 --dump-dom "file://$report"
+if grep -E 'CONSOLE|Uncaught|ERR_' "$work/browser.log" | grep -v 'dbus' >&2; then
   echo "check-report: the page logged errors (above)" >&2
   exit 1
 fi
-[ -s "$shot" ] || { echo "check-report: no screenshot written" >&2; cat "$work/log" >&2; exit 1; }
+[ -s "$shot" ] || { echo "check-report: no screenshot written" >&2; cat "$work/browser.log" >&2; exit 1; }
 python3 - "$result" "$shot" <<'PY'
 import json, sys
 r = json.loads(sys.argv[1])
