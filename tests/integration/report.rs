@@ -395,4 +395,16 @@ fn report_command_writes_a_file_or_says_what_to_run() {
         .collect();
     assert_eq!(names.len(), 1, "no partial file left behind: {names:?}");
     assert!(names[0].starts_with("churn-report-") && names[0].ends_with(".html"));
+
+    // --json: what the page shows, as one object; no file written.
+    let out = sb.churn(&["report", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("one JSON object");
+    assert_eq!(v["production"]["row"]["model_id"], "logreg-prod");
+    assert_eq!(v["risk"]["rows"][1]["user_id"], "u1");
+    assert_eq!(
+        v["risk"]["rows"][1]["reasons"],
+        serde_json::json!(["logins in the last 7 days: 1.25 (usual 3)", "plan: paid"])
+    );
+    assert_eq!(std::fs::read_dir(sb.path("reports")).unwrap().count(), 1);
 }
