@@ -50,7 +50,11 @@ impl Reason {
 /// `model.terms` without the intercept). Each row sums, with the intercept,
 /// to the margin the model scores.
 pub fn contributions(model: &Model, frame: &Frame, rows: &[usize]) -> Array2<f64> {
-    let mut x = design(&model.terms, frame, rows);
+    contributions_of(model, design(&model.terms, frame, rows))
+}
+
+/// `contributions` from the design matrix `x` of the model's terms.
+fn contributions_of(model: &Model, mut x: Array2<f64>) -> Array2<f64> {
     let beta: Vec<f64> = model
         .terms
         .iter()
@@ -79,10 +83,17 @@ pub struct Ranked {
 /// Calls `each(k, top)` for every `rows[k]` with its up to `top` terms that
 /// raise its risk most: positive contributions, largest first (ties in term
 /// order).
-pub fn ranked(
+pub fn ranked(model: &Model, frame: &Frame, rows: &[usize], top: usize, each: impl FnMut(usize, &[Ranked])) {
+    ranked_from(model, frame, rows, design(&model.terms, frame, rows), top, each)
+}
+
+/// `ranked`, from `x`, the design matrix of `rows` (one row of `x` each),
+/// when the caller has built it already (to score them).
+pub fn ranked_from(
     model: &Model,
     frame: &Frame,
     rows: &[usize],
+    x: Array2<f64>,
     top: usize,
     mut each: impl FnMut(usize, &[Ranked]),
 ) {
@@ -94,7 +105,7 @@ pub fn ranked(
             _ => None,
         })
         .collect();
-    let c = contributions(model, frame, rows);
+    let c = contributions_of(model, x);
     let mut order: Vec<usize> = Vec::with_capacity(terms.len());
     let mut out: Vec<Ranked> = Vec::with_capacity(top);
     for (k, (&i, contribution)) in rows.iter().zip(c.rows()).enumerate() {

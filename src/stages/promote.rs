@@ -42,7 +42,7 @@ pub fn compare_on_test_rows(
         &needed,
         &[&cand, &prod],
         true,
-        |_| Ok(()),
+        |_, _| Ok(()),
     )?;
     if scored.is_empty() {
         return Err(Error::Other(format!(

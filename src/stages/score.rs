@@ -210,9 +210,10 @@ fn score_range(
         &model.numeric_features(),
         &[model],
         false,
-        |chunk| {
+        |chunk, designs| {
             let latest: Vec<usize> = (0..chunk.len()).filter(|&i| chunk.as_of[i] == last).collect();
-            reasons::ranked(model, chunk, &latest, reasons::TOP, |k, top| {
+            let x = designs[0].select(ndarray::Axis(0), &latest);
+            reasons::ranked_from(model, chunk, &latest, x, reasons::TOP, |k, top| {
                 for (r, term) in top.iter().enumerate() {
                     kept.push(((offset + latest[k]) as u32, r as u8 + 1, *term));
                 }

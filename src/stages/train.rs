@@ -214,7 +214,7 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
         &numeric,
         &[&model],
         true,
-        |chunk| {
+        |chunk, _| {
             tally.add(chunk, &(0..chunk.len()).collect::<Vec<_>>());
             Ok(())
         },

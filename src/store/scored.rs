@@ -5,10 +5,12 @@
 use std::collections::HashMap;
 
 use duckdb::Connection;
+use ndarray::Array2;
 
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::model::frame::{Frame, Rows};
+use crate::model::preprocess::design;
 use crate::store::frames;
 
 /// The scored rows, in the table's scan order.
@@ -65,7 +67,7 @@ pub fn score_rows(
     numeric: &[String],
     models: &[&Model],
     with_label: bool,
-    mut each: impl FnMut(&Frame) -> Result<()>,
+    mut each: impl FnMut(&Frame, &[Array2<f64>]) -> Result<()>,
 ) -> Result<Scored> {
     let mut out = Scored {
         scores: vec![Vec::new(); models.len()],
@@ -91,10 +93,13 @@ pub fn score_rows(
         out.user.extend(chunk.user.iter().map(|&c| global[c as usize]));
         out.as_of.extend_from_slice(&chunk.as_of);
         out.label.extend_from_slice(&chunk.label);
-        for (scores, model) in out.scores.iter_mut().zip(models) {
-            scores.extend(model.predict(chunk, &all));
+        // Each model's design matrix of the chunk, built once: scored here,
+        // and handed on (score ranks each user's reasons from it).
+        let designs: Vec<Array2<f64>> = models.iter().map(|m| design(&m.terms, chunk, &all)).collect();
+        for ((scores, model), x) in out.scores.iter_mut().zip(models).zip(&designs) {
+            scores.extend(model.predict_design(x));
         }
-        each(chunk)
+        each(chunk, &designs)
     })?;
     Ok(out)
 }

@@ -153,11 +153,19 @@ fn chunked_passes_agree_with_the_whole_frame() {
 
     let mut tally = Tally::new(&numeric);
     let mut chunks = 0;
-    let scored = score_rows(&store.conn, "wide", &rows, &numeric, &[&model], true, |chunk| {
-        chunks += 1;
-        tally.add(chunk, &(0..chunk.len()).collect::<Vec<_>>());
-        Ok(())
-    })
+    let scored = score_rows(
+        &store.conn,
+        "wide",
+        &rows,
+        &numeric,
+        &[&model],
+        true,
+        |chunk, _| {
+            chunks += 1;
+            tally.add(chunk, &(0..chunk.len()).collect::<Vec<_>>());
+            Ok(())
+        },
+    )
     .unwrap();
     assert!(chunks >= 3, "{chunks} chunks");
     assert_eq!(scored.len(), n);
