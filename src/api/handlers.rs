@@ -14,11 +14,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::api::auth::Authorized;
 use crate::api::error::{ApiError, ErrorBody, Problem};
 use crate::api::input::{
     BatchBody, BatchRequest, JsonValue, MAX_ABS_VALUE, NON_FINITE, PredictRequest, UserId,
 };
-use crate::api::state::{AppState, Loaded, Slot};
+use crate::api::state::{AppState, Loaded, Readiness, Slot};
 use crate::model::frame::{CATEGORICAL, Frame};
 
 fn not_ready(state: &AppState) -> ApiError {
@@ -456,29 +457,23 @@ pub async fn predict_batch(
     (status = 503, body = ErrorBody),
 ))]
 pub async fn user_risk(
+    _: Authorized,
     State(state): State<Arc<AppState>>,
     user_id: Result<Path<String>, PathRejection>,
-) -> Result<Json<UserRiskResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let Path(user_id) = user_id?;
-    let m = model_or_503(&state)?;
-    let slice_model = m
-        .predictions_model_id
-        .clone()
-        .unwrap_or_else(|| m.version.model_id.clone());
+    // Held, not cloned: this route is the API's busiest.
+    let current = state.readiness.load();
+    let Readiness::Ready(m) = &**current else {
+        return Err(not_ready(&state));
+    };
+    let slice_model = m.predictions_model_id.as_ref().unwrap_or(&m.version.model_id);
     match (m.predictions.get(&user_id), m.predictions_as_of) {
-        (Some(r), Some(as_of)) => Ok(Json(UserRiskResponse {
-            user_id,
-            as_of_date: as_of.to_string(),
-            churn_risk: r.churn_risk,
-            risk_rank: r.risk_rank,
-            model_id: slice_model,
-            reasons: r
-                .reasons
-                .iter()
-                .flatten()
-                .map(|x| ReasonBody::from(x.reason(&m.reason_names)))
-                .collect(),
-        })),
+        (Some(risk), Some(_)) => Ok((
+            [(header::CONTENT_TYPE, "application/json")],
+            m.answers.write(&user_id, risk),
+        )
+            .into_response()),
         _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "no batch prediction for this user",
@@ -506,7 +501,7 @@ pub async fn user_risk(
         (status = 503, body = ErrorBody)
     )
 )]
-pub async fn report(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+pub async fn report(_: Authorized, State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
     let m = model_or_503(&state)?;
     if m.report.get().is_none() {
         let (db, loaded) = (state.db.clone(), m.clone());
@@ -535,7 +530,10 @@ pub async fn report(State(state): State<Arc<AppState>>) -> Result<Response, ApiE
     (status = 401, description = "serve.token is set and the bearer token is missing or wrong", body = ErrorBody),
     (status = 503, body = ErrorBody)
 ))]
-pub async fn model(State(state): State<Arc<AppState>>) -> Result<Json<ModelResponse>, ApiError> {
+pub async fn model(
+    _: Authorized,
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<ModelResponse>, ApiError> {
     let m = model_or_503(&state)?;
     let r = &m.row;
     Ok(Json(ModelResponse {

@@ -4,12 +4,14 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use duckdb::OptionalExt;
 
+use crate::api::answer::RiskAnswers;
 use crate::api::metrics::{Gauges, Metrics};
 use crate::error::{Context, Result};
 use crate::model::Model;
@@ -89,8 +91,8 @@ pub struct Loaded {
     pub predictions_model_id: Option<String>,
     pub predictions_scored_at: Option<NaiveDateTime>,
     pub predictions: HashMap<String, UserRisk>,
-    /// The names the slice's reasons use.
-    pub reason_names: Names,
+    /// What the slice's `GET /users/{id}/risk` answers share, written once.
+    pub answers: RiskAnswers,
     /// The model's last drift check.
     pub drift: Option<DriftRun>,
     /// The model's last realised-performance window: PR-AUC and its drop
@@ -191,13 +193,28 @@ impl Loaded {
             predictions_model_id: None,
             predictions_scored_at: None,
             predictions: HashMap::new(),
-            reason_names: Names::default(),
+            answers: RiskAnswers::default(),
             drift: None,
             realised: None,
             stage_runs: Vec::new(),
             loaded_at: Utc::now(),
             report: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Serves `rows`, the slice `model_id` scored on `as_of`, whose reasons
+    /// name `names`.
+    pub fn serve_slice(
+        &mut self,
+        model_id: String,
+        as_of: NaiveDate,
+        rows: HashMap<String, UserRisk>,
+        names: &Names,
+    ) {
+        self.answers = RiskAnswers::new(&model_id, as_of, names, rows.values());
+        self.predictions = rows;
+        self.predictions_as_of = Some(as_of);
+        self.predictions_model_id = Some(model_id);
     }
 
     /// What the metrics show of this state.
@@ -256,7 +273,10 @@ pub enum Readiness {
 /// The shared state of the server.
 pub struct AppState {
     pub db: PathBuf,
-    pub readiness: RwLock<Readiness>,
+    /// Read on every request, written at a reload: an `ArcSwap`, whose
+    /// readers (`load`) take no lock and, holding the guard, need not
+    /// count a reference to the model.
+    pub readiness: ArcSwap<Readiness>,
     pub metrics: Metrics,
     /// The bearer token of /report, /model and /users/{id}/risk (none: open).
     pub token: Option<String>,
@@ -277,7 +297,7 @@ impl AppState {
     pub fn with_token(db: &Path, token: Option<String>) -> Arc<AppState> {
         Arc::new(AppState {
             db: db.to_path_buf(),
-            readiness: RwLock::new(Readiness::NotReady("no production model loaded yet".into())),
+            readiness: ArcSwap::from_pointee(Readiness::NotReady("no production model loaded yet".into())),
             metrics: Metrics::new(),
             token: token.filter(|t| !t.is_empty()),
             in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
@@ -287,7 +307,7 @@ impl AppState {
 
     /// The loaded model, if any (requests keep the Arc they started with).
     pub fn model(&self) -> Option<Arc<Loaded>> {
-        match &*self.readiness.read().expect("state lock") {
+        match &**self.readiness.load() {
             Readiness::Ready(m) => Some(m.clone()),
             Readiness::NotReady(_) => None,
         }
@@ -295,7 +315,7 @@ impl AppState {
 
     /// Why the server is not ready (None when it is).
     pub fn not_ready_reason(&self) -> Option<String> {
-        match &*self.readiness.read().expect("state lock") {
+        match &**self.readiness.load() {
             Readiness::Ready(_) => None,
             Readiness::NotReady(reason) => Some(reason.clone()),
         }
@@ -304,7 +324,7 @@ impl AppState {
     /// Installs a state (used by reload, and by tests).
     pub fn install(&self, loaded: Loaded) {
         self.metrics.model_swapped(&loaded.gauges());
-        *self.readiness.write().expect("state lock") = Readiness::Ready(Arc::new(loaded));
+        self.readiness.store(Arc::new(Readiness::Ready(Arc::new(loaded))));
     }
 
     /// Checks the file for a newer production model or slice and swaps it
@@ -351,7 +371,7 @@ impl AppState {
                 }
                 *failing = true;
                 if self.model().is_none() {
-                    *self.readiness.write().expect("state lock") = Readiness::NotReady(public.into());
+                    self.readiness.store(Arc::new(Readiness::NotReady(public.into())));
                 }
             }
         }
@@ -450,12 +470,13 @@ fn read_state(db: &Path, known: Option<&Version>) -> Result<Option<std::result::
         None
     };
     if let Some(slice) = slice {
-        loaded.predictions = predictions::slice_rows(conn, &slice)?.into_iter().collect();
-        if store.table_exists("prediction_reasons")? {
-            loaded.reason_names = predictions::add_reasons(conn, &slice, &mut loaded.predictions)?;
-        }
-        loaded.predictions_as_of = Some(slice.as_of_date);
-        loaded.predictions_model_id = Some(slice.model_id);
+        let mut rows = predictions::slice_rows(conn, &slice)?.into_iter().collect();
+        let names = if store.table_exists("prediction_reasons")? {
+            predictions::add_reasons(conn, &slice, &mut rows)?
+        } else {
+            Names::default()
+        };
+        loaded.serve_slice(slice.model_id, slice.as_of_date, rows, &names);
         loaded.predictions_scored_at = Some(slice.scored_at);
     }
     drop(store);
@@ -484,6 +505,7 @@ pub fn loaded_from(
     model: Model,
     predictions_as_of: Option<NaiveDate>,
     predictions: HashMap<String, UserRisk>,
+    names: &Names,
 ) -> Loaded {
     let version = Version {
         model_id: row.model_id.clone(),
@@ -492,8 +514,8 @@ pub fn loaded_from(
         history: None,
     };
     let mut l = Loaded::new(version, row, model);
-    l.predictions_as_of = predictions_as_of;
-    l.predictions_model_id = predictions_as_of.map(|_| l.row.model_id.clone());
-    l.predictions = predictions;
+    if let Some(as_of) = predictions_as_of {
+        l.serve_slice(l.row.model_id.clone(), as_of, predictions, names);
+    }
     l
 }

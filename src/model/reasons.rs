@@ -5,6 +5,8 @@
 //! A numeric input at its training mean (or missing, hence imputed to it)
 //! contributes 0; a category contributes its coefficient when the user has it.
 
+use std::fmt::Write as _;
+
 use ndarray::Array2;
 
 use crate::model::Model;
@@ -33,14 +35,41 @@ impl Reason {
     /// The reason in words a retention team reads, e.g. "active days in the
     /// last 7 days: 0 (usual 4.2)".
     pub fn words(&self) -> String {
-        let label = label(&self.input);
-        match (&self.category, self.value) {
-            (Some(category), _) => format!("{label}: {category}"),
-            (None, Some(v)) => match self.usual {
-                Some(u) => format!("{label}: {} (usual {})", number(v), number(u)),
-                None => format!("{label}: {}", number(v)),
-            },
-            (None, None) => format!("{label}: unknown"),
+        Words {
+            label: &label(&self.input),
+            category: self.category.as_deref(),
+            value: self.value,
+            usual: self.usual,
+        }
+        .to_string()
+    }
+}
+
+/// A reason in words, written where it is displayed (the API writes it
+/// straight into its answer, with no string of its own).
+#[derive(Debug, Clone, Copy)]
+pub struct Words<'a> {
+    /// The input in plain words (`label`).
+    pub label: &'a str,
+    pub category: Option<&'a str>,
+    pub value: Option<f64>,
+    pub usual: Option<f64>,
+}
+
+impl std::fmt::Display for Words<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label)?;
+        f.write_str(": ")?;
+        match (self.category, self.value) {
+            (Some(category), _) => f.write_str(category),
+            (None, Some(v)) => {
+                Number(v).fmt(f)?;
+                match self.usual {
+                    Some(u) => write!(f, " (usual {})", Number(u)),
+                    None => Ok(()),
+                }
+            }
+            (None, None) => f.write_str("unknown"),
         }
     }
 }
@@ -218,14 +247,60 @@ fn window_label(base: &str) -> Option<&'static str> {
 
 /// A value as a person reads it: whole numbers whole, others to two
 /// decimals at most (three significant digits below 1).
-fn number(v: f64) -> String {
-    if v == v.trunc() && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else if v.abs() >= 1.0 {
-        let s = format!("{v:.2}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        format!("{v:.3}").trim_end_matches('0').to_string()
+pub struct Number(pub f64);
+
+impl std::fmt::Display for Number {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = self.0;
+        if v.is_nan() || v.abs() >= 1e15 {
+            // Too large to read anyway, infinite, or not a number.
+            return write!(f, "{v}");
+        }
+        if v == v.trunc() {
+            return f.write_str(itoa::Buffer::new().format(v as i64));
+        }
+        // Formatted on the stack, then written without its trailing zeros.
+        let mut buffer = Stack::default();
+        if v.abs() >= 1.0 {
+            write!(buffer, "{v:.2}")?;
+            f.write_str(buffer.as_str().trim_end_matches('0').trim_end_matches('.'))
+        } else {
+            write!(buffer, "{v:.3}")?;
+            f.write_str(buffer.as_str().trim_end_matches('0').trim_end_matches('.'))
+        }
+    }
+}
+
+/// A small text buffer on the stack (a number's digits); writing more than
+/// it holds is a formatting error.
+struct Stack {
+    bytes: [u8; 40],
+    len: usize,
+}
+
+impl Default for Stack {
+    fn default() -> Stack {
+        Stack {
+            bytes: [0; 40],
+            len: 0,
+        }
+    }
+}
+
+impl Stack {
+    fn as_str(&self) -> &str {
+        // Only whole `&str`s are ever written in.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Write for Stack {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let slot = self.bytes.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        slot.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
     }
 }
 
@@ -339,10 +414,22 @@ mod tests {
         );
         assert_eq!(label("marketing_source"), "marketing source");
         assert_eq!(label("something_new"), "something new");
+        let number = |v: f64| Number(v).to_string();
         assert_eq!(number(4.0), "4");
         assert_eq!(number(4.25), "4.25");
         assert_eq!(number(12.345), "12.35");
         assert_eq!(number(0.05678), "0.057");
         assert_eq!(number(-1.5), "-1.5");
+        assert_eq!(number(0.0004), "0");
+        assert_eq!(number(-123456789012.345), "-123456789012.35");
+        assert_eq!(number(2.5e20), "250000000000000000000");
+        assert_eq!(number(f64::INFINITY), "inf");
+        let words = Words {
+            label: "logins",
+            category: None,
+            value: Some(0.5),
+            usual: Some(3.25),
+        };
+        assert_eq!(words.to_string(), "logins: 0.5 (usual 3.25)");
     }
 }

@@ -71,6 +71,11 @@ impl Names {
     pub fn get(&self, i: u16) -> &str {
         self.names.get(usize::from(i)).map_or("", String::as_str)
     }
+
+    /// The names in the order of their indices.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.names.iter().map(String::as_str)
+    }
 }
 
 /// When `model_id` last scored.

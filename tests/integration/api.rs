@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::NaiveDate;
-use churn::api::state::{Names, Reload, UserRisk, loaded_from};
+use churn::api::state::{Loaded, Names, Reload, UserRisk, loaded_from};
 use churn::api::{AppState, app};
 use churn::model::Model;
 use churn::model::preprocess::Term;
@@ -63,6 +63,13 @@ fn term(
 
 /// A model by hand: risk = σ(0.5 + 0.3 (a - 1) / 2 - 0.2 b + 0.7 [plan = paid]).
 fn hand_state() -> Arc<AppState> {
+    let state = AppState::new(std::path::Path::new("/nonexistent/churn.duckdb"));
+    state.install(hand_loaded());
+    state
+}
+
+/// The hand-made model and one-user slice of `hand_state`.
+fn hand_loaded() -> Loaded {
     let model = Model {
         model_id: "logreg-hand".into(),
         terms: vec![
@@ -115,11 +122,7 @@ fn hand_state() -> Arc<AppState> {
             ],
         },
     )]);
-    let state = AppState::new(std::path::Path::new("/nonexistent/churn.duckdb"));
-    let mut loaded = loaded_from(row, model, Some(day), predictions);
-    loaded.reason_names = names;
-    state.install(loaded);
-    state
+    loaded_from(row, model, Some(day), predictions, &names)
 }
 
 fn sigmoid(z: f64) -> f64 {
@@ -544,18 +547,11 @@ fn call_with(
 
 /// The hand state with a bearer token.
 fn token_state() -> Arc<AppState> {
-    let hand = hand_state();
-    let loaded = hand.model().unwrap();
     let state = AppState::with_token(
         std::path::Path::new("/nonexistent/churn.duckdb"),
         Some("s3cret".into()),
     );
-    let mut copy = loaded_from(
-        loaded.row.clone(),
-        loaded.model.clone(),
-        loaded.predictions_as_of,
-        loaded.predictions.clone(),
-    );
+    let mut copy = hand_loaded();
     copy.drift = None;
     state.install(copy);
     state
@@ -646,7 +642,13 @@ fn values_that_give_no_finite_risk_are_refused() {
         t.scale = 1e-300;
     }
     let s = AppState::new(std::path::Path::new("/nonexistent/churn.duckdb"));
-    s.install(loaded_from(loaded.row.clone(), model, None, HashMap::new()));
+    s.install(loaded_from(
+        loaded.row.clone(),
+        model,
+        None,
+        HashMap::new(),
+        &Names::default(),
+    ));
     let body = json!({"user_id": "u", "features": {"a": 1e10, "b": 1e10}}).to_string();
     let (status, v, text) = call(&s, "POST", "/predict", Some(body));
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
