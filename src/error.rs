@@ -80,11 +80,15 @@ pub enum Error {
     #[error("fitting the model: {0}")]
     Fit(#[from] FitError),
 
+    /// The model's data could not be split, measured or profiled.
+    #[error("{0}")]
+    Model(#[from] ModelError),
+
     /// DuckDB ran out of memory: the message names the settings to change.
     #[error("{0}")]
     OutOfMemory(String),
 
-    /// A failure that fits no other kind (model fitting, metrics, ...).
+    /// A failure that fits no other kind.
     #[error("{0}")]
     Other(String),
 }
@@ -183,4 +187,45 @@ pub enum FitError {
     NotPositiveDefinite(usize),
     #[error("L-BFGS: {0}")]
     Solver(String),
+}
+
+/// Why the model's rows could not be split by date, measured, or binned for
+/// drift (`src/model/`): each names what to change.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ModelError {
+    #[error(
+        "the training set spans {dates} as-of date(s); a time split needs at least two: generate or ingest \
+         more days"
+    )]
+    TooFewDates { dates: usize },
+    #[error(
+        "no as-of date is left for training: the test period starts on day {test_starts} of {dates} and the \
+         purge gap is {purge_days} days (labels.horizon_days + labels.inactive_days); use more days of data \
+         or a smaller train.test_fraction"
+    )]
+    NoTrainDates {
+        test_starts: usize,
+        dates: usize,
+        purge_days: u32,
+    },
+    #[error("{labels} labels but {scores} scores")]
+    Lengths { labels: usize, scores: usize },
+    #[error("the test set is empty: no metric can be computed")]
+    EmptyTestSet,
+    #[error("a score is not finite")]
+    NonFiniteScore,
+    #[error(
+        "the test set holds one class only ({positives} positive of {total}): PR-AUC and ROC-AUC are \
+         undefined; use more days of data or a larger test_fraction"
+    )]
+    OneClassTest { positives: usize, total: usize },
+    #[error("drift: the reference rows lack column {0}")]
+    ReferenceColumn(String),
+    #[error("drift: {0} is not a categorical input")]
+    NotCategorical(String),
+    #[error(
+        "the stored reference profile is inconsistent (inputs count different rows: {0}); delete its rows \
+         from model_reference_bins and run drift again to rebuild it"
+    )]
+    InconsistentProfile(String),
 }

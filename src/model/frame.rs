@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use ndarray::Array2;
 
 use crate::config::Population;
-use crate::error::{Error, Result};
+use crate::error::{ModelError, Result};
 
 /// Categorical inputs, one-hot encoded.
 pub const CATEGORICAL: [&str; 3] = ["plan", "country", "marketing_source"];
@@ -301,11 +301,10 @@ impl Split {
             .into_iter()
             .collect();
         if distinct.len() < 2 {
-            return Err(Error::Other(format!(
-                "the training set spans {} as-of date(s); a time split needs at least two: \
-                 generate or ingest more days",
-                distinct.len()
-            )));
+            return Err(ModelError::TooFewDates {
+                dates: distinct.len(),
+            }
+            .into());
         }
         let n_test = ((distinct.len() as f64 * test_fraction).ceil() as usize).clamp(1, distinct.len() - 1);
         let test_from = distinct[distinct.len() - n_test];
@@ -321,13 +320,12 @@ impl Split {
             .filter(|&d| d <= last_train && d >= first_train)
             .collect();
         let (Some(&train_from), Some(&train_to)) = (train.first(), train.last()) else {
-            return Err(Error::Other(format!(
-                "no as-of date is left for training: the test period starts on day {} of {} and the \
-                 purge gap is {purge_days} days (labels.horizon_days + labels.inactive_days); use more days \
-                 of data or a smaller train.test_fraction",
-                distinct.len() - n_test + 1,
-                distinct.len()
-            )));
+            return Err(ModelError::NoTrainDates {
+                test_starts: distinct.len() - n_test + 1,
+                dates: distinct.len(),
+                purge_days,
+            }
+            .into());
         };
         Ok(Split {
             train_from,
@@ -356,6 +354,29 @@ pub fn day_to_date(day: i32) -> chrono::NaiveDate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_split_without_train_dates_says_what_to_change() {
+        use crate::error::{Error, ModelError};
+        match Split::by_date(&[5, 5], 0.5, 0, 0) {
+            Err(Error::Model(ModelError::TooFewDates { dates: 1 })) => {}
+            other => panic!("{other:?}"),
+        }
+        // Three dates, the last one for testing and a purge of two: none
+        // left to train on.
+        match Split::by_date(&[1, 2, 3], 0.2, 2, 0) {
+            Err(Error::Model(
+                e @ ModelError::NoTrainDates {
+                    test_starts: 3,
+                    dates: 3,
+                    purge_days: 2,
+                },
+            )) => {
+                assert!(e.to_string().contains("smaller train.test_fraction"), "{e}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn permute_rows_moves_every_row_to_its_place() {

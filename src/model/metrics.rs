@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{ModelError, Result};
 
 /// Every metric of docs/design.md §3.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,15 +94,17 @@ pub struct CalibrationBin {
 
 fn check(y: &[f64], p: &[f64]) -> Result<usize> {
     if y.len() != p.len() {
-        return Err(Error::Other(format!("{} labels but {} scores", y.len(), p.len())));
+        return Err(ModelError::Lengths {
+            labels: y.len(),
+            scores: p.len(),
+        }
+        .into());
     }
     if y.is_empty() {
-        return Err(Error::Other(
-            "the test set is empty: no metric can be computed".into(),
-        ));
+        return Err(ModelError::EmptyTestSet.into());
     }
     if p.iter().any(|v| !v.is_finite()) {
-        return Err(Error::Other("a score is not finite".into()));
+        return Err(ModelError::NonFiniteScore.into());
     }
     let pos = y.iter().filter(|&&v| v == 1.0).count();
     check_classes(pos, y.len())?;
@@ -113,15 +115,10 @@ fn check(y: &[f64], p: &[f64]) -> Result<usize> {
 /// none), which leaves PR-AUC and ROC-AUC undefined.
 pub fn check_classes(positives: usize, total: usize) -> Result<()> {
     if total == 0 {
-        return Err(Error::Other(
-            "the test set is empty: no metric can be computed".into(),
-        ));
+        return Err(ModelError::EmptyTestSet.into());
     }
     if positives == 0 || positives == total {
-        return Err(Error::Other(format!(
-            "the test set holds one class only ({positives} positive of {total}): PR-AUC and ROC-AUC are \
-             undefined; use more days of data or a larger test_fraction"
-        )));
+        return Err(ModelError::OneClassTest { positives, total }.into());
     }
     Ok(())
 }
@@ -395,6 +392,38 @@ pub fn evaluate(y: &[f64], p: &[f64]) -> Result<Metrics> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Data the metrics cannot measure is refused with a typed error that
+    /// says what to change.
+    #[test]
+    fn unmeasurable_test_sets_are_named() {
+        use crate::error::{Error, ModelError};
+        let kind = |r: Result<f64>| match r {
+            Err(Error::Model(e)) => e,
+            other => panic!("expected a ModelError, got {other:?}"),
+        };
+        assert_eq!(
+            kind(average_precision(&[1.0, 0.0], &[0.5])),
+            ModelError::Lengths { labels: 2, scores: 1 }
+        );
+        assert_eq!(kind(roc_auc(&[], &[])), ModelError::EmptyTestSet);
+        assert_eq!(
+            kind(roc_auc(&[1.0, 0.0], &[f64::NAN, 0.1])),
+            ModelError::NonFiniteScore
+        );
+        let one_class = kind(average_precision(&[0.0, 0.0], &[0.2, 0.1]));
+        assert_eq!(
+            one_class,
+            ModelError::OneClassTest {
+                positives: 0,
+                total: 2
+            }
+        );
+        assert!(
+            one_class.to_string().contains("a larger test_fraction"),
+            "{one_class}"
+        );
+    }
 
     fn xy(points: &[CurvePoint]) -> Vec<(f64, f64)> {
         points.iter().map(|c| (c.x, c.y)).collect()

@@ -6,7 +6,7 @@
 //! the profile is stored in `model_reference_bins` by the store
 //! (`src/store/models.rs`).
 
-use crate::error::{Error, Result};
+use crate::error::{ModelError, Result};
 use crate::model::Model;
 use crate::model::frame::Frame;
 
@@ -120,15 +120,14 @@ pub fn reference_profile(
     for name in model.numeric_features() {
         let j = frame
             .numeric_index(&name)
-            .ok_or_else(|| Error::Other(format!("drift: the reference rows lack column {name}")))?;
+            .ok_or_else(|| ModelError::ReferenceColumn(name.clone()))?;
         let column = frame.numeric.column(j);
         let values: Vec<f64> = rows.iter().map(|&i| column[i]).collect();
         out.extend(numeric_reference(&name, "numeric", &values, n_bins));
     }
     out.extend(numeric_reference(SCORE_FEATURE, "score", scores, n_bins));
     for name in model.categorical_features() {
-        let k = Frame::categorical_index(&name)
-            .ok_or_else(|| Error::Other(format!("drift: {name} is not a categorical input")))?;
+        let k = Frame::categorical_index(&name).ok_or_else(|| ModelError::NotCategorical(name.clone()))?;
         out.extend(categorical_reference(
             &name,
             rows.iter().map(|&i| frame.category(k, i)),
@@ -146,10 +145,7 @@ pub fn reference_rows(bins: &[ReferenceBin]) -> Result<i64> {
     let mut totals = per_feature.values().copied();
     let first = totals.next().unwrap_or(0);
     if totals.any(|n| n != first) {
-        return Err(Error::Other(format!(
-            "the stored reference profile is inconsistent (inputs count different rows: {per_feature:?}); \
-             delete its rows from model_reference_bins and run drift again to rebuild it"
-        )));
+        return Err(ModelError::InconsistentProfile(format!("{per_feature:?}")).into());
     }
     Ok(first)
 }
