@@ -142,7 +142,7 @@ impl RiskAnswers {
             }
             out.extend_from_slice(br#","contribution":"#);
             number(&mut out, r.contribution);
-            // The words of `reasons::Words`: "label: category", "label:
+            // The words of `Reason::words`: "label: category", "label:
             // value (usual u)" or "label: unknown".
             out.extend_from_slice(br#","reason":""#);
             out.extend_from_slice(self.label(r.input).as_bytes());

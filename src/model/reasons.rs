@@ -35,41 +35,14 @@ impl Reason {
     /// The reason in words a retention team reads, e.g. "active days in the
     /// last 7 days: 0 (usual 4.2)".
     pub fn words(&self) -> String {
-        Words {
-            label: &label(&self.input),
-            category: self.category.as_deref(),
-            value: self.value,
-            usual: self.usual,
-        }
-        .to_string()
-    }
-}
-
-/// A reason in words, written where it is displayed (the API writes it
-/// straight into its answer, with no string of its own).
-#[derive(Debug, Clone, Copy)]
-pub struct Words<'a> {
-    /// The input in plain words (`label`).
-    pub label: &'a str,
-    pub category: Option<&'a str>,
-    pub value: Option<f64>,
-    pub usual: Option<f64>,
-}
-
-impl std::fmt::Display for Words<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.label)?;
-        f.write_str(": ")?;
-        match (self.category, self.value) {
-            (Some(category), _) => f.write_str(category),
-            (None, Some(v)) => {
-                Number(v).fmt(f)?;
-                match self.usual {
-                    Some(u) => write!(f, " (usual {})", Number(u)),
-                    None => Ok(()),
-                }
-            }
-            (None, None) => f.write_str("unknown"),
+        let label = label(&self.input);
+        match (&self.category, self.value) {
+            (Some(category), _) => format!("{label}: {category}"),
+            (None, Some(v)) => match self.usual {
+                Some(u) => format!("{label}: {} (usual {})", Number(v), Number(u)),
+                None => format!("{label}: {}", Number(v)),
+            },
+            (None, None) => format!("{label}: unknown"),
         }
     }
 }
@@ -424,12 +397,5 @@ mod tests {
         assert_eq!(number(-123456789012.345), "-123456789012.35");
         assert_eq!(number(2.5e20), "250000000000000000000");
         assert_eq!(number(f64::INFINITY), "inf");
-        let words = Words {
-            label: "logins",
-            category: None,
-            value: Some(0.5),
-            usual: Some(3.25),
-        };
-        assert_eq!(words.to_string(), "logins: 0.5 (usual 3.25)");
     }
 }
