@@ -34,52 +34,172 @@
    window is every joined row). #}
 {% macro in_window(x, w) %}{% if not incremental %}{{ x }}{% elif w < longest %}case when span.activity_date > targets.as_of_date - {{ w }} then span.{{ x }} end{% else %}span.{{ x }}{% endif %}{% endmacro %}
 {% macro frame(w) %}{% if not incremental %} over w{{ w }}{% endif %}{% endmacro %}
+{# The window columns: name, daily column, the scale of the decimal it is
+   summed as (none: an integer sum), and whether it is a mean of the days
+   with a value. #}
+{% set sums = [
+    ["active_days", "is_active_day", none, false],
+    ["events", "total_events", none, false],
+    ["logins", "logins_count", none, false],
+    ["enroll", "enroll_count", none, false],
+    ["watch_minutes", "watch_minutes_sum", 6, false],
+    ["quiz_attempts", "quiz_attempts_count", none, false],
+    ["payment_success", "payment_success_count", none, false],
+    ["payment_failed", "payment_failed_count", none, false],
+    ["support_ticket", "support_ticket_count", none, false],
+    ["quiz_avg_score", "quiz_avg_score", 9, true],
+    ["payment_amount", "payment_amount_sum", 6, false],
+] %}
+{% macro exact(column, scale) %}{{ column }}{% if scale is not none %}::decimal(18, {{ scale }}){% endif %}{% endmacro %}
 {# The sums over one window, either way. #}
 {% macro window_sums(w) %}
-        (sum({{ in_window("is_active_day", w) }}){{ frame(w) }})::integer as active_days_{{ w }}d,
-        (sum({{ in_window("total_events", w) }}){{ frame(w) }})::integer as events_{{ w }}d,
-        (sum({{ in_window("logins_count", w) }}){{ frame(w) }})::integer as logins_{{ w }}d,
-        (sum({{ in_window("enroll_count", w) }}){{ frame(w) }})::integer as enroll_{{ w }}d,
-        (sum({{ in_window("watch_minutes_sum::decimal(18, 6)", w) }}){{ frame(w) }})::double as watch_minutes_{{ w }}d,
-        (sum({{ in_window("quiz_attempts_count", w) }}){{ frame(w) }})::integer as quiz_attempts_{{ w }}d,
-        (sum({{ in_window("payment_success_count", w) }}){{ frame(w) }})::integer as payment_success_{{ w }}d,
-        (sum({{ in_window("payment_failed_count", w) }}){{ frame(w) }})::integer as payment_failed_{{ w }}d,
-        (sum({{ in_window("support_ticket_count", w) }}){{ frame(w) }})::integer as support_ticket_{{ w }}d,
-        (sum({{ in_window("quiz_avg_score::decimal(18, 9)", w) }}){{ frame(w) }})::double
-            / count({{ in_window("quiz_avg_score", w) }}){{ frame(w) }} as quiz_avg_score_{{ w }}d,
-        (sum({{ in_window("payment_amount_sum::decimal(18, 6)", w) }}){{ frame(w) }})::double as payment_amount_{{ w }}d,
+{% for name, column, scale, mean in sums %}
+{% if mean %}
+        (sum({{ in_window(exact(column, scale), w) }}){{ frame(w) }})::double
+            / count({{ in_window(column, w) }}){{ frame(w) }} as {{ name }}_{{ w }}d,
+{% elif scale is not none %}
+        (sum({{ in_window(exact(column, scale), w) }}){{ frame(w) }})::double as {{ name }}_{{ w }}d,
+{% else %}
+        (sum({{ in_window(column, w) }}){{ frame(w) }})::integer as {{ name }}_{{ w }}d,
+{% endif %}
+{% endfor %}
 {% endmacro %}
 with
 
 {% if incremental %}
-span as (
-    -- The rows the windows of the new as-of days read.
+{% set slide = last_date is defined and last_date %}
+{% set slide_day = last_date if slide else from_date %}
+{# Two ways to the window sums of the new as-of days.
+   Slid: a user whose one new as-of day is the data's last day (`last_date`),
+   the day after their stored row: each sum is the stored row's, plus the new
+   day, minus the day that leaves the window (4 rows a user, not the
+   window's 30). The stored doubles of the decimal sums are read back as the
+   decimals they were cast from (exact below 1e9: a double carries 15
+   significant digits, the sums 15 at most there; a larger sum takes the
+   other way), so the result is the same decimal, cast the same way. A mean
+   cannot be slid without its count, so the quiz mean reads the window's days
+   with a quiz score.
+   Joined: any other user (a late event, a new user, a comeback) sums the
+   rows of each window joined to each new as-of day. #}
+news as (
+    -- The rows of the new as-of days.
     select
-        user_daily.*,
-        affected.from_date
+        user_daily.*
     from user_daily
-    inner join _affected as affected on affected.user_id = user_daily.user_id
-    where user_daily.activity_date >= affected.from_date - {{ longest - 1 }}
-        -- the earliest from_date, so the scan skips older days before the join
-        and user_daily.activity_date >= date '{{ from_date }}' - {{ longest - 1 }}
+    inner join _affected as affected
+        on affected.user_id = user_daily.user_id
+        and user_daily.activity_date >= affected.from_date
+    -- the earliest from_date, so the scan skips older days before the join
+    where user_daily.activity_date >= date '{{ from_date }}'
+),
+
+slid as (
+    -- The users whose window sums slide from their stored row of the day before.
+    select stored.*
+    from user_features_daily as stored
+    inner join _affected as affected
+        on affected.user_id = stored.user_id
+        and affected.from_date = stored.as_of_date + 1
+{% if slide %}
+    where affected.from_date = date '{{ last_date }}'
+        and stored.as_of_date = date '{{ last_date }}' - 1
+{% else %}
+    where false
+{% endif %}
+{% for w in windows %}
+{% for name, column, scale, mean in sums if scale is not none and not mean %}
+        and abs({{ name }}_{{ w }}d) < 1e9
+{% endfor %}
+{% endfor %}
+),
+
+moved as (
+    -- Per slid user and window: the new day's value less the leaving day's.
+    select
+        user_daily.user_id,
+{% for w in windows %}
+{% for name, column, scale, mean in sums if not mean %}
+        sum(case
+            when user_daily.activity_date = date '{{ slide_day }}' then user_daily.{{ exact(column, scale) }}
+            when user_daily.activity_date = date '{{ slide_day }}' - {{ w }} then -user_daily.{{ exact(column, scale) }}
+        end) as {{ name }}_{{ w }}d,
+{% endfor %}
+{% endfor %}
+    from user_daily
+    semi join slid on slid.user_id = user_daily.user_id
+    where user_daily.activity_date in ({% for w in [0] + windows %}date '{{ slide_day }}' - {{ w }}{% if not loop.last %}, {% endif %}{% endfor %})
+    group by user_daily.user_id
+),
+
+means as (
+    -- Per slid user: the means over the window's days with a value (there
+    -- is one mean column).
+{% for name, column, scale, mean in sums if mean %}
+    select
+        user_daily.user_id,
+{% for w in windows %}
+        (sum(case when user_daily.activity_date > date '{{ slide_day }}' - {{ w }} then user_daily.{{ exact(column, scale) }} end))::double
+            / count(case when user_daily.activity_date > date '{{ slide_day }}' - {{ w }} then user_daily.{{ column }} end)
+            as {{ name }}_{{ w }}d,
+{% endfor %}
+    from user_daily
+    semi join slid on slid.user_id = user_daily.user_id
+    where user_daily.activity_date > date '{{ slide_day }}' - {{ longest }}
+        and user_daily.{{ column }} is not null
+    group by user_daily.user_id
+{% endfor %}
+),
+
+slid_windows as (
+    select
+        slid.user_id,
+        slid.as_of_date + 1 as as_of_date,
+{% for w in windows %}
+{% for name, column, scale, mean in sums %}
+{% if mean %}
+        means.{{ name }}_{{ w }}d,
+{% elif scale is not none %}
+        (slid.{{ name }}_{{ w }}d::decimal(18, {{ scale }}) + moved.{{ name }}_{{ w }}d)::decimal(38, {{ scale }})::double
+            as {{ name }}_{{ w }}d,
+{% else %}
+        (slid.{{ name }}_{{ w }}d + moved.{{ name }}_{{ w }}d)::integer as {{ name }}_{{ w }}d,
+{% endif %}
+{% endfor %}
+{% endfor %}
+    from slid
+    inner join moved on moved.user_id = slid.user_id
+    left join means on means.user_id = slid.user_id
 ),
 
 targets as (
+    -- The other new as-of days, whose windows are summed from their rows.
     select
-        user_id,
-        activity_date as as_of_date
-    from span
-    where activity_date >= from_date
+        news.user_id,
+        news.activity_date as as_of_date
+    from news
+    anti join slid on slid.user_id = news.user_id and slid.as_of_date + 1 = news.activity_date
+),
+
+span as (
+    -- The rows those windows read.
+    select
+        user_daily.*
+    from user_daily
+    inner join _affected as affected on affected.user_id = user_daily.user_id
+    where user_daily.activity_date >= affected.from_date - {{ longest - 1 }}
+        and user_daily.activity_date >= date '{{ from_date }}' - {{ longest - 1 }}
+        and user_daily.user_id in (select user_id from targets)
 ),
 
 windowed as (
+    select * from slid_windows
+    union all by name
     select
         targets.user_id,
         targets.as_of_date,
 {% for w in windows %}
 {{ window_sums(w) }}
 {% endfor %}
-        count(*) as window_rows
     from targets
     inner join span
         on span.user_id = targets.user_id
@@ -139,7 +259,7 @@ rolling as (
         (coalesce(prior.lifetime_events, 0) + sum(span.total_events) over history)::integer as lifetime_events,
         (coalesce(prior.observed_days, 0) + count(*) over history)::integer as observed_days
     -- the new as-of days only: the days before from_date are in prior
-    from (select * from span where activity_date >= from_date) as span
+    from news as span
     inner join windowed
         on windowed.user_id = span.user_id
         and windowed.as_of_date = span.activity_date

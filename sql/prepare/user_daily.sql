@@ -20,6 +20,10 @@
 {% if quarantine %}
 -- Events of a load that validate refused (load_checks) are left out.
 {% endif %}
+-- Rows are written in date order (within each batch of users): the days a
+-- day's work reads, the last few, then sit in a few row groups of the file
+-- and a scan for them skips the rest (in user order every row group held
+-- every day).
 -- Sums of decimals are exact (watch minutes and amounts to 1e-6, quiz
 -- scores to 1e-9), so a day comes out the same bits whichever rows are
 -- added in whichever order.
@@ -180,4 +184,4 @@ final as (
 )
 
 select * from final
-order by user_id, activity_date
+order by activity_date, user_id

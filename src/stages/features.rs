@@ -58,7 +58,9 @@ pub fn maintain(conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
         conn,
         ctx,
         &derived,
-        incremental::no_dates,
+        // The data's last day: the users whose one new day it is slide
+        // their windows from their stored row (the template's `slid`).
+        |conn| Ok((None, incremental::read(conn, "user_daily")?.and_then(|wm| wm.last_date))),
         run,
     )
 }

@@ -340,11 +340,6 @@ impl Maintained {
     }
 }
 
-/// The dates a day's work of a template needs: none.
-pub fn no_dates(_: &Connection) -> Result<(Option<NaiveDate>, Option<NaiveDate>)> {
-    Ok((None, None))
-}
-
 /// A derived table's stage work as its outcome: `maintain`, with `full`
 /// (the stage's whole build, whose outcome is kept when it ran) for a
 /// rebuild.

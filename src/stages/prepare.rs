@@ -4,7 +4,7 @@
 //! cut by their events: DuckDB's memory for the daily aggregate, the join
 //! and the sort then follows the batch, not the whole file (at 100,000
 //! users, 4.9 GB in one statement). The table comes out the same, row for
-//! row and in the same order.
+//! row; each batch is written in date order.
 
 use chrono::NaiveDate;
 use duckdb::{Connection, OptionalExt};
@@ -221,6 +221,25 @@ fn plan_loads(conn: &Connection, ctx: &SqlContext, wm: &Watermark, ledger: &Ledg
             "new events on {first}, before the data's first day {wm_first}"
         )), None));
     }
+    // Where each user's grid ends: the last day for the users with a row
+    // on it (read from that day's rows alone), else their last row (a user
+    // back after leaving, looked up alone: at 100,000 users 0.03 s where one
+    // lookup of every user with new events took 0.9 s).
+    conn.execute(
+        "create or replace temp table _grid_end as \
+         select user_id, activity_date as end_date from user_daily \
+         where activity_date = ?::date and user_id in (select user_id from _new_events)",
+        [wm_last],
+    )
+    .and_then(|_| {
+        conn.execute_batch(
+            "insert into _grid_end \
+             select user_id, max(activity_date) from user_daily \
+             where user_id in (select user_id from _new_events anti join _grid_end using (user_id)) \
+             group by user_id",
+        )
+    })
+    .context(|| "prepare: reading where the users' rows end".into())?;
     // A user's rows change from their first new event on, or from the end
     // of their grid when it had stopped before it (a user back after
     // leaving: the days between are filled), or from its start when they
@@ -229,16 +248,12 @@ fn plan_loads(conn: &Connection, ctx: &SqlContext, wm: &Watermark, ledger: &Ledg
         "insert into _changes \
          with new_days as ( \
              select user_id, min(event_time)::date as first_new from _new_events group by user_id \
-         ), \
-         grid_end as ( \
-             select user_id, max(activity_date) as end_date from user_daily \
-             where user_id in (select user_id from new_days) group by user_id \
          ) \
          select new_days.user_id, \
              least(new_days.first_new, coalesce(grid_end.end_date + 1, greatest(users.signup_date, ?::date))) \
                  as from_date \
          from new_days \
-         left join grid_end on grid_end.user_id = new_days.user_id \
+         left join _grid_end as grid_end on grid_end.user_id = new_days.user_id \
          left join users on users.user_id = new_days.user_id \
          where least(new_days.first_new, coalesce(grid_end.end_date + 1, greatest(users.signup_date, ?::date))) \
              <= ?::date",

@@ -8,6 +8,8 @@ use std::time::Duration;
 use chrono::{Duration as Days, NaiveDate};
 use churn::config::Config;
 use churn::error::Error;
+use churn::sql::{self, SqlContext};
+use churn::stages::batches::BatchContext;
 use churn::stages::ingest::{Ingest, IngestMode, Source};
 use churn::stages::{Ctx, Stage, run_def, run_stage};
 use churn::store::{Access, Store};
@@ -297,6 +299,79 @@ fn several_days_late_events_new_users_and_a_refused_load_equal_a_rebuild() {
             (Load::NewDays(2), false),
         ],
     );
+}
+
+/// The two ways to a new day's windows (sql/features/user_features_daily.sql):
+/// sliding each sum from the user's stored row of the day before, and
+/// summing the window's rows, give the same rows; and most users of a new
+/// day slide.
+#[test]
+fn a_new_day_slides_its_windows_to_the_sums_of_their_rows() {
+    let sb = Sandbox::new();
+    let config = small_config(40, 70);
+    let store = sb.store();
+    let c = ctx(&config, "run-slide-base".into(), false);
+    for stage in [Stage::Generate].into_iter().chain(JOB) {
+        run_stage(&store, &c, stage).unwrap();
+    }
+    let mut world = World::read(&store);
+    let mut rng = StdRng::seed_from_u64(7);
+    let (users, events) = world.files(&mut rng, Load::NewDays(1));
+    let source = Source::Files {
+        users: sb.write("u.csv", &users),
+        events: sb.write("e.csv", &events),
+        mode: IngestMode::Append,
+    };
+    let c = ctx(&config, "run-slide-day".into(), false);
+    run_def(&store, &c, &Ingest { source: Some(source) }).unwrap();
+    for stage in [Stage::Validate, Stage::Prepare] {
+        run_stage(&store, &c, stage).unwrap();
+    }
+    let last = world.last_day;
+    // The rows the features stage rebuilds after a new day: every user's from it on.
+    exec(
+        &store,
+        &format!(
+            "create or replace temp table _affected as select user_id, date '{last}' as from_date from users"
+        ),
+    );
+    let base = SqlContext::new(&config);
+    let render = |last_date: Option<NaiveDate>| {
+        sql::render_with(
+            "features/user_features_daily.sql",
+            &BatchContext {
+                base: &base,
+                batched: false,
+                first_date: None,
+                last_date,
+                incremental: true,
+                from_date: Some(last),
+            },
+        )
+        .unwrap()
+    };
+    let slid = render(Some(last));
+    let joined = render(None);
+    let count = |sql: &str| -> i64 { rows(&store, sql)[0][0].parse().unwrap() };
+    let final_select = "select * from final";
+    assert!(slid.trim_end().ends_with(final_select));
+    let slid_users = count(&slid.replace(final_select, "select count(*) from slid"));
+    let joined_slid = count(&joined.replace(final_select, "select count(*) from slid"));
+    let day_rows = count(&format!(
+        "select count(*) from user_daily where activity_date = date '{last}'"
+    ));
+    assert_eq!(joined_slid, 0, "without last_date every window is joined");
+    assert!(
+        slid_users * 10 >= day_rows * 8,
+        "{slid_users} of the day's {day_rows} users slide"
+    );
+    let n = count(&format!("select count(*) from ({slid})"));
+    assert_eq!(n, day_rows);
+    let differ = count(&format!(
+        "select (select count(*) from (({slid}) except all ({joined}))) \
+         + (select count(*) from (({joined}) except all ({slid})))"
+    ));
+    assert_eq!(differ, 0, "the slid rows differ from the summed ones");
 }
 
 /// Random sequences of every kind of load, some followed by the job and

@@ -280,27 +280,42 @@ fn prepare_without_data_names_the_stage_to_run() {
 
 /// In batches of users (two here: u1..u2 and u3..u4, cut by the events
 /// before them; u2 and u4 have no events) the table comes out row for row
-/// and in the same physical order as from the one statement.
+/// as from the one statement, each batch in date order (the one statement
+/// is one batch: its rows are all in date order).
 #[test]
-fn prepare_in_batches_builds_the_same_rows_in_the_same_order() {
+fn prepare_in_batches_builds_the_same_rows_each_batch_in_date_order() {
     let sb = Sandbox::new();
     let store = sb.store();
     exec(&store, FIXTURE);
     let config = Config::default();
     let sql_ctx = churn::sql::SqlContext::new(&config);
-    let in_order = "select * exclude (rowid), rowid from (select rowid, * from user_daily) order by rowid";
+    let in_order = "select * from user_daily order by user_id, activity_date";
+    // The rows as written, and as each batch sorts them by (day, user).
+    let written =
+        "select user_id, activity_date::varchar from (select rowid, * from user_daily) order by rowid";
+    let batch_sorted = "select user_id, activity_date::varchar from user_daily \
+                        order by user_id > 'u2', activity_date, user_id";
     let whole = prepare::run_in_batches(&store.conn, &sql_ctx, 1_000).unwrap();
     assert_eq!(whole.params["batches"], 1);
     let expected = rows(&store, in_order);
+    assert_eq!(
+        rows(&store, written),
+        rows(
+            &store,
+            "select user_id, activity_date::varchar from user_daily order by activity_date, user_id"
+        )
+    );
     let batched = prepare::run_in_batches(&store.conn, &sql_ctx, 3).unwrap();
     assert_eq!(batched.params["batches"], 2);
     assert_eq!(batched.rows_out, 10);
     assert_eq!(rows(&store, in_order), expected);
+    assert_eq!(rows(&store, written), rows(&store, batch_sorted));
     // One event per batch: every user with events starts a batch of its own,
     // a user without events joins the batch before it.
     let single = prepare::run_in_batches(&store.conn, &sql_ctx, 1).unwrap();
     assert_eq!(single.params["batches"], 2, "{:?}", single.params);
     assert_eq!(rows(&store, in_order), expected);
+    assert_eq!(rows(&store, written), rows(&store, batch_sorted));
 }
 
 /// One ingested event dated 2100 would give every user a row for every day
