@@ -315,8 +315,32 @@ pub struct PromoteConfig {
     pub min_improvement: f64,
     /// PR-AUC gain a candidate needs over the best single input.
     pub min_lift_over_baseline: f64,
+    /// Which figure of that gain must reach `min_lift_over_baseline`.
+    pub lift: LiftGate,
     /// Largest expected calibration error a candidate may have.
     pub max_ece: f64,
+}
+
+/// The figure of the lift over the best single input that the promotion
+/// gate reads (`promote.lift`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LiftGate {
+    /// The lower end of its 95% bootstrap interval: a model whose lift
+    /// could be no lift at all is not served.
+    #[default]
+    LowerBound,
+    /// The lift measured on the test rows.
+    Point,
+}
+
+impl LiftGate {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LiftGate::LowerBound => "lower_bound",
+            LiftGate::Point => "point",
+        }
+    }
 }
 
 impl Default for PromoteConfig {
@@ -324,6 +348,7 @@ impl Default for PromoteConfig {
         PromoteConfig {
             min_improvement: 0.0,
             min_lift_over_baseline: 0.01,
+            lift: LiftGate::LowerBound,
             max_ece: 0.05,
         }
     }
@@ -488,6 +513,7 @@ pub(crate) mod tests {
             (c.promote.min_lift_over_baseline, c.promote.max_ece),
             (0.01, 0.05)
         );
+        assert_eq!(c.promote.lift, LiftGate::LowerBound);
         assert_eq!(c.monitor.max_pr_auc_drop, 0.05);
         assert_eq!(c.serve.addr, "127.0.0.1:8000");
     }

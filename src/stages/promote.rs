@@ -7,7 +7,7 @@
 
 use duckdb::Connection;
 
-use crate::config::Config;
+use crate::config::{Config, LiftGate};
 use crate::error::{Error, Result};
 use crate::model::frame::Rows;
 use crate::model::metrics::average_precision;
@@ -74,8 +74,9 @@ pub fn run(conn: &Connection, config: &Config) -> Result<Outcome> {
 
 /// The gate every candidate must pass, the first model included: its
 /// PR-AUC beats the best single input's by `promote.min_lift_over_baseline`
-/// and its ECE is at most `promote.max_ece`. Ok with the figures, or Err
-/// with the reason.
+/// (read at the lower end of the lift's 95% interval, or at the lift
+/// itself with `promote.lift = "point"`) and its ECE is at most
+/// `promote.max_ece`. Ok with the figures, or Err with the reason.
 pub fn gate(config: &Config, candidate: &ModelRow) -> std::result::Result<String, String> {
     let q = &candidate.quality;
     let (Some(baseline), Some(feature), Some(ece)) = (q.baseline_pr_auc, &q.baseline_feature, q.ece) else {
@@ -94,16 +95,30 @@ pub fn gate(config: &Config, candidate: &ModelRow) -> std::result::Result<String
         "PR-AUC {:.4} vs the best single input {feature} {baseline:.4}: lift {lift:.4}{interval}",
         candidate.pr_auc
     );
+    // The figure the gate reads, and its name in the decision.
+    let (gated, read) = match (config.promote.lift, q.lift_low) {
+        (LiftGate::LowerBound, Some(low)) => (low, "the interval's lower end"),
+        (LiftGate::LowerBound, None) => (lift, "the lift (no interval was recorded)"),
+        (LiftGate::Point, _) => (lift, "the lift"),
+    };
+    let setting = format!(
+        "promote.min_lift_over_baseline, read at promote.lift = \"{}\"",
+        config.promote.lift.as_str()
+    );
     let max_ece = config.promote.max_ece;
     let calibration = format!(
         "ECE {ece:.4}, mean risk {:.4} vs observed {:.4}",
         q.mean_risk.unwrap_or(f64::NAN),
         candidate.pos_rate_test
     );
-    if lift < need {
+    if gated < need {
+        let could_be_none = if config.promote.lift == LiftGate::LowerBound && lift >= need {
+            "its lift may be chance: on other rows it could rank no better than one input alone"
+        } else {
+            "the model does not rank better than one input alone"
+        };
         return Err(format!(
-            "{ranking} < {need} (promote.min_lift_over_baseline): the model does not rank better than one \
-             input alone; {calibration}"
+            "{ranking}; {read} {gated:.4} < {need} ({setting}): {could_be_none}; {calibration}"
         ));
     }
     if ece > max_ece {
@@ -112,7 +127,7 @@ pub fn gate(config: &Config, candidate: &ModelRow) -> std::result::Result<String
              probabilities to act on"
         ));
     }
-    Ok(format!("{ranking} >= {need}; {calibration} <= {max_ece}"))
+    Ok(format!("{ranking}; {read} {gated:.4} >= {need}; {calibration} <= {max_ece}"))
 }
 
 /// Decides on `candidate` by the gate and against the production model,
@@ -169,7 +184,8 @@ pub fn decide(conn: &Connection, config: &Config, candidate: &ModelRow) -> Resul
         Error::ModelRejected(format!(
             "{summary}. No model is served. Next: look at `churn models show {}` and the report, then \
              improve the data or the features (more days or users, other features.windows) and run \
-             `churn run --from training-set --to promote`; or lower promote.min_lift_over_baseline / raise \
+             `churn run --from training-set --to promote`; or lower promote.min_lift_over_baseline, set \
+             promote.lift = \"point\" (the measured lift, not its interval's lower end) or raise \
              promote.max_ece if you accept such a model",
             candidate.model_id
         ))
@@ -186,6 +202,7 @@ pub fn decide(conn: &Connection, config: &Config, candidate: &ModelRow) -> Resul
             "ece": candidate.quality.ece,
             "min_improvement": config.promote.min_improvement,
             "min_lift_over_baseline": config.promote.min_lift_over_baseline,
+            "lift_gate": config.promote.lift.as_str(),
             "max_ece": config.promote.max_ece,
         }),
         failure,
@@ -213,5 +230,76 @@ impl StageDef for Promote {
 
     fn run(&self, conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
         run(conn, ctx.config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::models::Quality;
+    use crate::store::status::ModelStatus;
+
+    /// A candidate of PR-AUC 0.156 against a best input of 0.117 (lift
+    /// 0.039), its lift's interval `low` to 0.058, ECE 0.008.
+    fn candidate(low: f64) -> ModelRow {
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 6, 1).unwrap();
+        ModelRow {
+            model_id: "logreg-test".into(),
+            algorithm: "logreg".into(),
+            role: "churn".into(),
+            status: ModelStatus::Candidate,
+            created_at: day.and_hms_opt(0, 0, 0).unwrap(),
+            train_from: day,
+            train_to: day,
+            test_from: day,
+            test_to: day,
+            n_train: 1000,
+            n_test: 1000,
+            pos_rate_train: 0.06,
+            pos_rate_test: 0.06,
+            pr_auc: 0.156,
+            roc_auc: 0.7,
+            log_loss: 0.2,
+            brier: 0.05,
+            metrics_json: "{}".into(),
+            params_json: "{}".into(),
+            quality: Quality {
+                mean_risk: Some(0.06),
+                ece: Some(0.008),
+                baseline_feature: Some("silence_ratio".into()),
+                baseline_pr_auc: Some(0.117),
+                lift_low: Some(low),
+                lift_high: Some(0.058),
+                ..Quality::default()
+            },
+        }
+    }
+
+    #[test]
+    fn the_gate_reads_the_lifts_lower_bound_unless_told_the_point() {
+        let mut config = Config::default();
+        // The interval clears 0.01: promoted, and the decision says what it read.
+        let passed = gate(&config, &candidate(0.023)).unwrap();
+        assert!(passed.contains("the interval's lower end 0.0230 >= 0.01"), "{passed}");
+        // The lift (0.039) clears it but its interval reaches below: refused,
+        // naming the setting and the way out.
+        let refused = gate(&config, &candidate(-0.007)).unwrap_err();
+        assert!(
+            refused.contains("the interval's lower end -0.0070 < 0.01")
+                && refused.contains("promote.lift = \"lower_bound\"")
+                && refused.contains("may be chance"),
+            "{refused}"
+        );
+        // Told the point estimate, the same candidate passes on its lift.
+        config.promote.lift = LiftGate::Point;
+        let passed = gate(&config, &candidate(-0.007)).unwrap();
+        assert!(passed.contains("the lift 0.0390 >= 0.01"), "{passed}");
+        // And a lift below the bar is refused either way.
+        config.promote.min_lift_over_baseline = 0.05;
+        let refused = gate(&config, &candidate(0.023)).unwrap_err();
+        assert!(
+            refused.contains("the lift 0.0390 < 0.05") && refused.contains("does not rank better"),
+            "{refused}"
+        );
     }
 }
