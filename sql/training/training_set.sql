@@ -30,7 +30,17 @@ features as (
 ),
 
 labels as (
+{% if incremental %}
+    -- the same rows of labels_daily (the join's small side: at 1,000,000
+    -- users the whole table made it spill gigabytes to disk)
+    select labels_daily.*
+    from labels_daily
+    inner join _affected as affected on affected.user_id = labels_daily.user_id
+    where labels_daily.as_of_date >= affected.from_date
+        and labels_daily.as_of_date >= date '{{ from_date }}'
+{% else %}
     select * from labels_daily
+{% endif %}
 {% if batched is defined and batched %}
     where user_id between $1 and $2
 {% endif %}
