@@ -47,6 +47,7 @@ macro_rules! templates {
 pub const TEMPLATES: &[(&str, &str)] = templates![
     "dialect/duckdb.sql",
     "dialect/spark.sql",
+    "macros/incremental.sql",
     "schema/users.sql",
     "schema/events.sql",
     "schema/synthetic_truth.sql",
@@ -330,10 +331,11 @@ mod tests {
     #[test]
     fn every_template_renders_with_the_default_config() {
         let ctx = SqlContext::new(&Config::default());
-        for (name, _) in TEMPLATES
-            .iter()
-            .filter(|(n, _)| !["drift/", "dialect/", "read/"].iter().any(|p| n.starts_with(p)))
-        {
+        for (name, _) in TEMPLATES.iter().filter(|(n, _)| {
+            !["drift/", "dialect/", "macros/", "read/"]
+                .iter()
+                .any(|p| n.starts_with(p))
+        }) {
             let sql = render(name, &ctx).unwrap();
             assert!(!sql.trim().is_empty(), "{name} renders empty");
         }

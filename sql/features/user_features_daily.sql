@@ -22,6 +22,7 @@
 -- from_date. Sums of decimals and of integers are exact, so both ways give
 -- the same bits.
 {% import "dialect/" ~ dialect ~ ".sql" as d %}
+{% import "macros/incremental.sql" as changed %}
 {% set daily_columns = ["signup_date", "plan", "is_paid", "country", "marketing_source"] + daily_numeric %}
 {# daily_numeric and window_numeric come from the context (src/sql.rs), the one
    list of the numeric columns that scoring reads too. #}
@@ -83,14 +84,7 @@ with
    rows of each window joined to each new as-of day. #}
 news as (
     -- The rows of the new as-of days.
-    select
-        user_daily.*
-    from user_daily
-    inner join _affected as affected
-        on affected.user_id = user_daily.user_id
-        and user_daily.activity_date >= affected.from_date
-    -- the earliest from_date, so the scan skips older days before the join
-    where user_daily.activity_date >= date '{{ from_date }}'
+{{ changed.rows("user_daily", "activity_date", from_date) }}
 ),
 
 slid as (
@@ -182,12 +176,7 @@ targets as (
 
 span as (
     -- The rows those windows read.
-    select
-        user_daily.*
-    from user_daily
-    inner join _affected as affected on affected.user_id = user_daily.user_id
-    where user_daily.activity_date >= affected.from_date - {{ longest - 1 }}
-        and user_daily.activity_date >= date '{{ from_date }}' - {{ longest - 1 }}
+{{ changed.rows("user_daily", "activity_date", from_date, longest - 1) }}
         and user_daily.user_id in (select user_id from targets)
 ),
 

@@ -13,15 +13,12 @@
 -- of the users in the temp table _affected (user_id, from_date) from their
 -- from_date on (the look-ahead reads forward only), last_date given.
 {% set incremental = incremental is defined and incremental %}
+{% import "macros/incremental.sql" as changed %}
 with
 
 user_daily as (
 {% if incremental %}
-    select user_daily.*
-    from user_daily
-    inner join _affected as affected on affected.user_id = user_daily.user_id
-    where user_daily.activity_date >= affected.from_date
-        and user_daily.activity_date >= date '{{ from_date }}'
+{{ changed.rows("user_daily", "activity_date", from_date) }}
 {% else %}
     select * from user_daily
 {% endif %}

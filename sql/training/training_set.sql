@@ -12,15 +12,12 @@
 -- of the users in the temp table _affected (user_id, from_date) from their
 -- from_date on, first_date given.
 {% set incremental = incremental is defined and incremental %}
+{% import "macros/incremental.sql" as changed %}
 with
 
 features as (
 {% if incremental %}
-    select user_features_daily.*
-    from user_features_daily
-    inner join _affected as affected on affected.user_id = user_features_daily.user_id
-    where user_features_daily.as_of_date >= affected.from_date
-        and user_features_daily.as_of_date >= date '{{ from_date }}'
+{{ changed.rows("user_features_daily", "as_of_date", from_date) }}
 {% else %}
     select * from user_features_daily
 {% endif %}
@@ -33,11 +30,7 @@ labels as (
 {% if incremental %}
     -- the same rows of labels_daily (the join's small side: at 1,000,000
     -- users the whole table made it spill gigabytes to disk)
-    select labels_daily.*
-    from labels_daily
-    inner join _affected as affected on affected.user_id = labels_daily.user_id
-    where labels_daily.as_of_date >= affected.from_date
-        and labels_daily.as_of_date >= date '{{ from_date }}'
+{{ changed.rows("labels_daily", "as_of_date", from_date) }}
 {% else %}
     select * from labels_daily
 {% endif %}
