@@ -12,6 +12,7 @@ pub mod console;
 pub mod error;
 pub mod format;
 pub mod model;
+pub mod oracle;
 pub mod report;
 pub mod signals;
 pub mod simulation;

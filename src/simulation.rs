@@ -404,7 +404,6 @@ impl World {
         out: &mut impl FnMut(u32, &Event),
     ) {
         let e = user.engagement;
-        let base_active = 0.15 + 0.8 * e;
         let billing_day = self.date(user.signup_day).day();
         let mut events: Vec<Event> = Vec::new();
         for day in days {
@@ -420,7 +419,7 @@ impl World {
             let date = self.date(d);
             events.clear();
 
-            if user.paid && date.day() == billing_day.min(days_in_month(date)) {
+            if user.paid && bills_on(billing_day, date) {
                 let success = rng.random::<f64>() < 0.93;
                 let amount = clipped_normal(rng, 499.0, 80.0, 199.0, 999.0);
                 events.push(Event {
@@ -436,15 +435,7 @@ impl World {
                 });
             }
 
-            let decay_days = match scenario.pre_churn_decay_days {
-                Some(days) if drifted => days,
-                _ => self.cfg.pre_churn_decay_days,
-            };
-            let mut p_active = base_active * activity_factor(d, user.churn_day, decay_days);
-            if drifted {
-                p_active = (p_active * scenario.activity_multiplier).min(1.0);
-            }
-            if rng.random::<f64>() < p_active {
+            if rng.random::<f64>() < self.sessions(scenario, e, day).probability(user.churn_day) {
                 let sessions = rng.random_range(1..=3);
                 for _ in 0..sessions {
                     // A session starts before 23:00 and its events follow within the hour.
@@ -483,7 +474,7 @@ impl World {
                 }
             }
 
-            if rng.random::<f64>() < 0.005 {
+            if rng.random::<f64>() < SUPPORT_TICKET_RATE {
                 events.push(Event::bare(
                     rng.random_range(0..SECONDS_PER_DAY),
                     Kind::SupportTicket,
@@ -494,6 +485,90 @@ impl World {
             for ev in &events {
                 out(day, ev);
             }
+        }
+    }
+}
+
+/// The probability of a support ticket on any day a user is present.
+pub const SUPPORT_TICKET_RATE: f64 = 0.005;
+
+/// Whether a paid user whose billing day of the month is `billing_day` (the
+/// day of the month they signed up) pays on `date`: that day, or the
+/// month's last day when the month is shorter.
+pub fn bills_on(billing_day: u32, date: NaiveDate) -> bool {
+    date.day() == billing_day.min(days_in_month(date))
+}
+
+/// What decides a user's sessions on one day, apart from the churn day:
+/// 0.15 + 0.8e, faded over `decay_days` before the churn day, times the
+/// drift scenario's multiplier from its start day on (at most 1).
+#[derive(Debug, Clone, Copy)]
+pub struct Sessions {
+    day: i64,
+    base: f64,
+    decay_days: u32,
+    multiplier: Option<f64>,
+}
+
+impl Sessions {
+    /// The probability of a session on the day (a day before the churn day)
+    /// when the churn day is `churn_day`.
+    pub fn probability(&self, churn_day: Option<i64>) -> f64 {
+        let p = self.base * activity_factor(self.day, churn_day, self.decay_days);
+        match self.multiplier {
+            Some(m) => (p * m).min(1.0),
+            None => p,
+        }
+    }
+}
+
+/// What decides whether a user has an event of any kind on one day (an
+/// active day of `user_daily`), apart from the churn day.
+#[derive(Debug, Clone, Copy)]
+pub struct ActiveDay {
+    signed_up: bool,
+    /// A paid user's billing day: a payment, successful or not.
+    billed: bool,
+    sessions: Sessions,
+}
+
+impl ActiveDay {
+    /// P(an event on the day | churn day `churn_day`): 0 before the signup
+    /// and from the churn day on, 1 on a billing day, else a session or a
+    /// support ticket.
+    pub fn probability(&self, churn_day: Option<i64>) -> f64 {
+        if !self.signed_up || churn_day.is_some_and(|c| self.sessions.day >= c) {
+            0.0
+        } else if self.billed {
+            1.0
+        } else {
+            1.0 - (1.0 - self.sessions.probability(churn_day)) * (1.0 - SUPPORT_TICKET_RATE)
+        }
+    }
+}
+
+impl World {
+    /// The rule of a user's sessions on `day`.
+    pub fn sessions(&self, scenario: &DriftScenario, engagement: f64, day: u32) -> Sessions {
+        let drifted = scenario.applies(day);
+        Sessions {
+            day: i64::from(day),
+            base: 0.15 + 0.8 * engagement,
+            decay_days: match scenario.pre_churn_decay_days {
+                Some(days) if drifted => days,
+                _ => self.cfg.pre_churn_decay_days,
+            },
+            multiplier: drifted.then_some(scenario.activity_multiplier),
+        }
+    }
+
+    /// The rule of `user`'s activity on `day`.
+    pub fn active_day(&self, scenario: &DriftScenario, user: &User, day: u32) -> ActiveDay {
+        let d = i64::from(day);
+        ActiveDay {
+            signed_up: d >= user.signup_day,
+            billed: user.paid && bills_on(self.date(user.signup_day).day(), self.date(d)),
+            sessions: self.sessions(scenario, user.engagement, day),
         }
     }
 }

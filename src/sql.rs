@@ -95,6 +95,7 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "read/performance_window_latest.sql",
     "read/simulation_decay_days.sql",
     "read/label_truth.sql",
+    "read/oracle_rows.sql",
     "read/promotions.sql",
     "read/slice_latest.sql",
     "read/risk_list.sql",

@@ -6,7 +6,10 @@
 -- brier_constant and log_loss_constant of predicting the test rate for every
 -- row; baseline_feature and baseline_pr_auc, the best single input used alone
 -- as a ranker; *_low / *_high the user-clustered bootstrap 95% intervals, lift
--- being pr_auc - baseline_pr_auc.
+-- being pr_auc - baseline_pr_auc. On generated data, oracle_pr_auc is the
+-- Bayes oracle's PR-AUC on the same test rows (the best possible, src/oracle.rs)
+-- and gap_closed = (pr_auc - baseline_pr_auc) / (oracle_pr_auc - baseline_pr_auc),
+-- the share of the way from the best single input to the best possible.
 create table if not exists models (
     model_id varchar not null,
     algorithm varchar not null,
@@ -40,6 +43,8 @@ create table if not exists models (
     roc_auc_high double,
     lift_low double,
     lift_high double,
+    oracle_pr_auc double,
+    gap_closed double,
 );
 
 -- Files made before these columns existed get them (NULL for old models).
@@ -56,6 +61,8 @@ alter table models add column if not exists roc_auc_low double;
 alter table models add column if not exists roc_auc_high double;
 alter table models add column if not exists lift_low double;
 alter table models add column if not exists lift_high double;
+alter table models add column if not exists oracle_pr_auc double;
+alter table models add column if not exists gap_closed double;
 
 -- model_terms: one row per (model_id, term); the intercept is a term.
 -- risk = 1 / (1 + exp(-(intercept + sum of coefficient * z))), where

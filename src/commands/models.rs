@@ -279,6 +279,25 @@ fn show_text(store: &Store, m: &models::ModelRow) -> Result<String> {
             ),
         );
     }
+    match (q.oracle_pr_auc, q.gap_closed) {
+        (Some(oracle), Some(share)) => line(
+            "",
+            format!(
+                "best possible (the Bayes oracle on the same rows): PR-AUC {oracle:.4}; the model closes {:.0}% \
+                 of the gap between the best single input and the best possible",
+                100.0 * share
+            ),
+        ),
+        (Some(oracle), None) => line(
+            "",
+            format!("best possible (the Bayes oracle on the same rows): PR-AUC {oracle:.4}"),
+        ),
+        _ => {
+            if let Some(reason) = oracle_unknown(&m.metrics_json) {
+                line("", format!("best possible: not known ({reason})"));
+            }
+        }
+    }
     if let (Some(mean), Some(ece)) = (q.mean_risk, q.ece) {
         line(
             "",
@@ -388,4 +407,10 @@ fn unknown(model_id: &str) -> Error {
     Error::MissingInput(format!(
         "no model {model_id}: `churn models list` shows the models there are"
     ))
+}
+
+/// Why a model's card has no oracle, as train recorded it.
+fn oracle_unknown(metrics_json: &str) -> Option<String> {
+    let json: serde_json::Value = serde_json::from_str(metrics_json).ok()?;
+    json["oracle"]["unknown"]["reason"].as_str().map(str::to_string)
 }

@@ -246,6 +246,13 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
         _ => None,
     };
     done("bootstrapped the intervals");
+    // The best possible on the same rows, on generated data.
+    let ceiling = crate::store::truth::ceiling(conn, config, day_to_date(split.test_from), day_to_date(split.test_to), test.len())?;
+    let gap_closed = match (&best, ceiling.pr_auc()) {
+        (Some(b), Some(oracle)) => crate::store::truth::gap_closed(metrics.pr_auc, b.pr_auc, oracle),
+        _ => None,
+    };
+    done("measured the Bayes oracle on the test rows");
     let row = ModelRow {
         model_id: model.model_id.clone(),
         algorithm: "logistic_regression".to_string(),
@@ -270,6 +277,7 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
             let mut json = serde_json::to_value(&metrics).unwrap_or_default();
             json["baselines"] = serde_json::json!(baselines.iter().take(10).collect::<Vec<_>>());
             json["intervals"] = serde_json::json!(intervals);
+            json["oracle"] = serde_json::json!(ceiling);
             json.to_string()
         },
         params_json: serde_json::json!({
@@ -313,6 +321,8 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
             roc_auc_high: intervals.as_ref().map(|i| i.roc_auc.high),
             lift_low: intervals.as_ref().map(|i| i.pr_auc_lift.low),
             lift_high: intervals.as_ref().map(|i| i.pr_auc_lift.high),
+            oracle_pr_auc: ceiling.pr_auc(),
+            gap_closed,
         },
     };
     Ok(Trained {

@@ -215,6 +215,12 @@ pub fn column(table: &str, name: &str) -> Option<String> {
         (_, "roc_auc_high") => "Upper end of that interval.",
         (_, "lift_low") => "Lower end of the 95% interval of PR-AUC minus the baseline's.",
         (_, "lift_high") => "Upper end of that interval.",
+        (_, "oracle_pr_auc") => {
+            "Generated data: the Bayes oracle's PR-AUC on the same test rows, the best possible (NULL: ingested data)."
+        }
+        (_, "gap_closed") => {
+            "(pr_auc - baseline_pr_auc) / (oracle_pr_auc - baseline_pr_auc): the share of the way to the best possible."
+        }
         ("model_terms", "term") => "(intercept), a numeric input, or input=category.",
         ("model_terms", "feature") | ("model_reference_bins", "feature") => {
             "The input (NULL: the intercept)."

@@ -14,6 +14,7 @@ pub mod predictions;
 pub mod quote;
 pub mod scored;
 pub mod status;
+pub mod truth;
 
 /// The DuckDB version this binary links; its file format is the one to open
 /// the database with.

@@ -63,6 +63,10 @@ pub struct Quality {
     /// Of PR-AUC minus the baseline's PR-AUC.
     pub lift_low: Option<f64>,
     pub lift_high: Option<f64>,
+    /// On generated data: the Bayes oracle's PR-AUC on the same test rows,
+    /// and the share of the way from the baseline to it that the model goes.
+    pub oracle_pr_auc: Option<f64>,
+    pub gap_closed: Option<f64>,
 }
 
 impl ModelRow {
@@ -84,7 +88,7 @@ pub fn insert(conn: &Connection, m: &ModelRow, terms: &[Term]) -> Result<()> {
         &format!(
             "insert into models ({}) values ({})",
             MODEL_COLUMNS.replace("::varchar", ""),
-            vec!["?"; 32].join(", ")
+            vec!["?"; 34].join(", ")
         ),
         params![
             m.model_id,
@@ -118,7 +122,9 @@ pub fn insert(conn: &Connection, m: &ModelRow, terms: &[Term]) -> Result<()> {
             q.roc_auc_low,
             q.roc_auc_high,
             q.lift_low,
-            q.lift_high
+            q.lift_high,
+            q.oracle_pr_auc,
+            q.gap_closed
         ],
     )
     .context(|| format!("registering model {}", m.model_id))?;
@@ -146,7 +152,7 @@ const MODEL_COLUMNS: &str = "model_id, algorithm, role, status, created_at, trai
      test_to, n_train, n_test, pos_rate_train, pos_rate_test, pr_auc, roc_auc, log_loss, brier, \
      metrics_json::varchar, params_json::varchar, class_weight, mean_risk, ece, brier_constant, \
      log_loss_constant, baseline_feature, baseline_pr_auc, pr_auc_low, pr_auc_high, roc_auc_low, \
-     roc_auc_high, lift_low, lift_high";
+     roc_auc_high, lift_low, lift_high, oracle_pr_auc, gap_closed";
 
 fn model_row(r: &duckdb::Row<'_>) -> duckdb::Result<ModelRow> {
     Ok(ModelRow {
@@ -183,6 +189,8 @@ fn model_row(r: &duckdb::Row<'_>) -> duckdb::Result<ModelRow> {
             roc_auc_high: r.get(29)?,
             lift_low: r.get(30)?,
             lift_high: r.get(31)?,
+            oracle_pr_auc: r.get(32)?,
+            gap_closed: r.get(33)?,
         },
     })
 }

@@ -694,6 +694,23 @@ fn train_stores_calibration_baselines_and_intervals() {
         .collect();
     let ap = churn::model::metrics::average_precision(&frame.label, &scores).unwrap();
     assert!((ap - v(6)).abs() < 1e-12, "{feature}: {ap} vs stored {}", v(6));
+    // On generated data, the Bayes oracle on the same rows: above the model
+    // and the baseline, its share of the gap as defined, and calibrated.
+    let o = rows(
+        &store,
+        "select oracle_pr_auc, gap_closed, (metrics_json->'oracle'->'measured'->>'mean_risk')::double,
+                (metrics_json->'oracle'->'measured'->>'rows')::bigint, n_test
+         from production_model",
+    );
+    let (oracle, share, mean_oracle) = (
+        o[0][0].parse::<f64>().unwrap(),
+        o[0][1].parse::<f64>().unwrap(),
+        o[0][2].parse::<f64>().unwrap(),
+    );
+    assert!(oracle > v(0) && oracle > v(6), "oracle {oracle}, model {}, baseline {}", v(0), v(6));
+    assert!((share - (v(0) - v(6)) / (oracle - v(6))).abs() < 1e-12);
+    assert_eq!(o[0][3], o[0][4], "the oracle reads every test row");
+    assert!((mean_oracle - r).abs() < 0.25 * r, "oracle mean {mean_oracle} vs observed {r}");
     let _ = config;
 }
 

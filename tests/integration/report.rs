@@ -77,6 +77,9 @@ fn fixture(sb: &Sandbox) {
             roc_auc_high: Some(0.94),
             lift_low: Some(-0.061),
             lift_high: Some(-0.02),
+            // (0.8123 - 0.8523) / (0.9523 - 0.8523)
+            oracle_pr_auc: Some(0.9523),
+            gap_closed: Some(-0.4),
         },
         params_json: r#"{"horizon_days": 30, "inactive_days": 30}"#.into(),
         ..row("logreg-prod", "production", 0.8123, json.clone())
@@ -241,6 +244,17 @@ fn the_report_shows_the_stored_figures() {
         ["days_since_last_activity (higher = riskier)"]
     );
     assert_eq!(field("lift"), ["-0.0400 (-0.061–-0.020)"]);
+    // Against the best possible: the oracle's PR-AUC and the share of the gap.
+    assert_eq!(field("oracle_pr_auc"), ["0.9523"]);
+    assert_eq!(field("gap_closed"), ["-40%"]);
+    // A model without an oracle says why.
+    assert!(
+        texts(&doc, "#challenger-ceiling td")
+            .iter()
+            .any(|t| t.starts_with("Best possible not known")),
+        "{:?}",
+        texts(&doc, "#challenger-ceiling td")
+    );
     // Warnings: the base rate moved 1.5% -> 12.2%, and one input alone ranks better.
     let warnings = texts(&doc, "#production .warning");
     assert_eq!(warnings.len(), 2, "{warnings:?}");

@@ -107,6 +107,8 @@ pub struct ModelCard {
     pub intervals: Option<Intervals>,
     /// PR-AUC minus the best single input's.
     pub lift: Option<f64>,
+    /// Why the card has no Bayes oracle (ingested data), as train recorded it.
+    pub ceiling_unknown: Option<String>,
     /// What a reader must know before trusting the model.
     pub warnings: Vec<String>,
     /// The reliability chart's axis scale (the largest mean risk or rate).
@@ -128,6 +130,8 @@ struct Extras {
     baselines: Vec<Baseline>,
     #[serde(default)]
     intervals: Option<Intervals>,
+    #[serde(default)]
+    oracle: Option<crate::store::truth::Ceiling>,
 }
 
 #[derive(Debug, Serialize)]

@@ -1,0 +1,38 @@
+-- The test rows of training_set with what the Bayes oracle reads
+-- (src/oracle.rs): the user's hidden state (synthetic_truth), plan and
+-- signup date (users), and active_mask, whose bit k is set when the user
+-- had an active day on as_of_date - k (k < $3, the days a churn day can fade).
+-- $1, $2: the first and last as-of dates of the test window.
+with
+
+test as (
+    select user_id, as_of_date, churn_label
+    from training_set
+    where as_of_date between $1::date and $2::date
+),
+
+active as (
+    select user_id, activity_date
+    from user_daily
+    where is_active_day = 1
+        and activity_date between $1::date - $3::integer and $2::date
+        and user_id in (select user_id from test)
+)
+
+select
+    test.user_id,
+    test.as_of_date,
+    test.churn_label,
+    users.signup_date,
+    users.is_paid,
+    truth.engagement,
+    truth.daily_hazard,
+    truth.churn_date,
+    coalesce(bit_or(1::bigint << (test.as_of_date - active.activity_date)::integer), 0) as active_mask
+from test
+inner join synthetic_truth as truth on truth.user_id = test.user_id
+inner join users on users.user_id = test.user_id
+left join active
+    on active.user_id = test.user_id
+    and active.activity_date between test.as_of_date - ($3::integer - 1) and test.as_of_date
+group by all

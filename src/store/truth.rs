@@ -1,0 +1,194 @@
+//! The generator's hidden truth, read back: the Bayes oracle (`src/oracle.rs`)
+//! on a model's test rows, the ceiling its card measures against.
+
+use chrono::NaiveDate;
+use duckdb::Connection;
+
+use crate::config::{Config, DriftScenario, GenerateConfig};
+use crate::error::{Context, Result};
+use crate::model::metrics;
+use crate::oracle::{LookAhead, Oracle};
+use crate::simulation::{User, World};
+use crate::store::query;
+
+/// The oracle's figures on a model's test rows, or why there are none.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ceiling {
+    Measured {
+        pr_auc: f64,
+        roc_auc: f64,
+        /// The oracle's mean probability, beside the test rows' churn rate.
+        mean_risk: f64,
+        rows: usize,
+    },
+    /// Ingested data, or a world the oracle cannot replay.
+    Unknown { reason: String },
+}
+
+impl Ceiling {
+    pub fn pr_auc(&self) -> Option<f64> {
+        match self {
+            Ceiling::Measured { pr_auc, .. } => Some(*pr_auc),
+            Ceiling::Unknown { .. } => None,
+        }
+    }
+
+    pub fn roc_auc(&self) -> Option<f64> {
+        match self {
+            Ceiling::Measured { roc_auc, .. } => Some(*roc_auc),
+            Ceiling::Unknown { .. } => None,
+        }
+    }
+}
+
+/// The share of the way from the best single input's PR-AUC to the
+/// oracle's that a model's PR-AUC goes (1: as good as the best possible;
+/// negative: worse than the single input).
+pub fn gap_closed(model: f64, baseline: f64, ceiling: f64) -> Option<f64> {
+    (ceiling > baseline).then(|| (model - baseline) / (ceiling - baseline))
+}
+
+/// The world the file's data was generated in: its first generate's
+/// config, when every later append ran with the same drift scenario.
+fn world_config(conn: &Connection) -> Result<std::result::Result<GenerateConfig, String>> {
+    let rows: Vec<(String, String, String)> = conn
+        .prepare(
+            "select mode, config_json::varchar, drift_json::varchar from simulation order by generated_at",
+        )
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect()
+        })
+        .context(|| "reading the simulation's config".into())?;
+    let Some((_, config, _)) = rows.iter().find(|(mode, _, _)| mode == "generate") else {
+        return Ok(Err(
+            "the data was not generated (ingested data has no hidden truth)".into(),
+        ));
+    };
+    let cfg: GenerateConfig = match serde_json::from_str(config) {
+        Ok(cfg) => cfg,
+        Err(e) => return Ok(Err(format!("the stored simulation config is unreadable ({e})"))),
+    };
+    if cfg.drift.switches_churn_driver() {
+        return Ok(Err(
+            "the drift scenario switches the churn driver, which redraws hazards the oracle does not replay"
+                .into(),
+        ));
+    }
+    for (_, _, drift) in &rows {
+        let scenario: std::result::Result<DriftScenario, _> = serde_json::from_str(drift);
+        if scenario.as_ref().ok() != Some(&cfg.drift) {
+            return Ok(Err(
+                "an append ran with another drift scenario than the generate; the oracle replays one".into(),
+            ));
+        }
+    }
+    Ok(Ok(cfg))
+}
+
+/// The oracle's PR-AUC and ROC-AUC on the test rows of `training_set`
+/// (as-of dates `test_from` to `test_to`, `n_test` rows).
+pub fn ceiling(
+    conn: &Connection,
+    config: &Config,
+    test_from: NaiveDate,
+    test_to: NaiveDate,
+    n_test: usize,
+) -> Result<Ceiling> {
+    let has_truth: bool = conn
+        .query_row(
+            "select count(*) > 0 from information_schema.tables \
+             where table_name = 'simulation' and table_schema = 'main'",
+            [],
+            |r| r.get(0),
+        )
+        .context(|| "looking for the simulation table".into())?;
+    if !has_truth {
+        return Ok(Ceiling::Unknown {
+            reason: "the file has no simulation: ingested data has no hidden truth".into(),
+        });
+    }
+    let cfg = match world_config(conn)? {
+        Ok(cfg) => cfg,
+        Err(reason) => return Ok(Ceiling::Unknown { reason }),
+    };
+    let world = World::new(&cfg);
+    let oracle = Oracle {
+        world: &world,
+        scenario: &cfg.drift,
+        look_ahead: LookAhead {
+            horizon_days: config.labels.horizon_days,
+            inactive_days: config.labels.inactive_days,
+        },
+    };
+    let fade = oracle.fade_days();
+    if fade > 62 {
+        return Ok(Ceiling::Unknown {
+            reason: format!("a fade of {fade} days is longer than the oracle's 62-day activity mask"),
+        });
+    }
+    type Row = (f64, i64, NaiveDate, bool, f64, f64, Option<NaiveDate>, i64);
+    let mut stmt = conn
+        .prepare(query("oracle_rows"))
+        .context(|| "reading the test rows' hidden truth".into())?;
+    let rows: Vec<Row> = stmt
+        .query_map(duckdb::params![test_from, test_to, fade.max(1)], |r| {
+            let as_of: NaiveDate = r.get(1)?;
+            Ok((
+                r.get::<_, i32>(2).map(f64::from)?,
+                (as_of - cfg.start_date).num_days(),
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+            ))
+        })
+        .and_then(|rows| rows.collect())
+        .context(|| "reading the test rows' hidden truth".into())?;
+    if rows.len() != n_test {
+        return Ok(Ceiling::Unknown {
+            reason: format!(
+                "{} of the {n_test} test rows have a user with a hidden truth (data ingested beside the \
+                 generated)",
+                rows.len()
+            ),
+        });
+    }
+    let probability = |&(_, as_of, signup, paid, engagement, hazard, churn, mask): &Row| {
+        let user = User {
+            index: 0,
+            user_id: String::new(),
+            signup_day: (signup - cfg.start_date).num_days(),
+            paid,
+            country: "",
+            source: "",
+            engagement,
+            daily_hazard: hazard,
+            churn_day: churn.map(|c| (c - cfg.start_date).num_days()),
+        };
+        oracle.label_probability(&user, as_of, |t| {
+            let k = as_of - t;
+            (0..64).contains(&k) && mask & (1i64 << k) != 0
+        })
+    };
+    // Two threads: a million users' test rows take a minute on one.
+    let half = rows.len() / 2;
+    let (first, second) = rows.split_at(half);
+    let (mut p, rest) = std::thread::scope(|scope| {
+        let other = scope.spawn(|| second.iter().map(probability).collect::<Vec<f64>>());
+        let mine: Vec<f64> = first.iter().map(probability).collect();
+        (mine, other.join().expect("the oracle's thread does not panic"))
+    });
+    p.extend(rest);
+    let labels: Vec<f64> = rows.iter().map(|r| r.0).collect();
+    let m = metrics::evaluate(&labels, &p)?;
+    Ok(Ceiling::Measured {
+        pr_auc: m.pr_auc,
+        roc_auc: m.roc_auc,
+        mean_risk: m.mean_predicted,
+        rows: rows.len(),
+    })
+}
