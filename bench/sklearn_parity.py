@@ -4,7 +4,8 @@ Usage: bench/sklearn_parity.sh [DB]   (makes its own venv with duckdb, numpy, sc
 
 Reads from the DuckDB file: training_set, the production model's split
 (train_from..train_to, test_from..test_to) and its terms. Builds the design
-matrix from the terms (center/scale for numerics, one column per category),
+matrix from the terms (center/scale for numerics, after ln(1 + x) for a
+log1p term; one column per category),
 fits scikit-learn's LogisticRegression (same C, the model's
 class_weight: None by default, or "balanced", whose intercept churn then
 shifts by the training log-odds, `prior_offset`) on the train rows with
@@ -38,7 +39,7 @@ if model is None:
 model_id, train_from, train_to, test_from, test_to, our_pr, our_roc, params = model
 params = json.loads(params)
 terms = con.execute(
-    "select term, feature, category, center, scale, coefficient from model_terms where model_id = ?",
+    "select term, feature, category, center, scale, coefficient, transform from model_terms where model_id = ?",
     [model_id],
 ).fetchall()
 intercept = [t for t in terms if t[1] is None][0][5]
@@ -47,9 +48,12 @@ inputs = [t for t in terms if t[1] is not None]
 
 def design(where):
     cols = []
-    for term, feature, category, center, scale, _ in inputs:
+    for term, feature, category, center, scale, _, transform in inputs:
         if category is None:
-            cols.append(f'(coalesce("{feature}"::double, {center!r}) - {center!r}) / {scale!r}')
+            x = f'"{feature}"::double'
+            if transform == "log1p":
+                x = f"ln(1 + greatest({x}, 0))"
+            cols.append(f"(coalesce({x}, {center!r}) - {center!r}) / {scale!r}")
         else:
             cols.append(f"({feature} is not distinct from '{category}')::double")
     sql = f"select churn_label::double, {', '.join(cols)} from training_set where {where}"

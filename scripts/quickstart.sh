@@ -42,6 +42,9 @@ for line in "${lines[@]}"; do
     "make run")
       make run >"$work/out" 2>&1 || fail "make run failed"
       grep -q "OK=11 WARN=0 FAIL=0 ERROR=0 SKIP=0 TOTAL=11" "$work/out" || fail "make run's summary is not OK=11 ... TOTAL=11"
+      # The README's model figures are this default run's.
+      bash bench/readme-figures.sh --check data/churn.duckdb >"$work/out" 2>&1 \
+        || fail "README.md's figures are not the default run's: bash bench/readme-figures.sh --write"
       ;;
     "make test")
       echo "  (left to CI, which runs the test suite itself)" >&2

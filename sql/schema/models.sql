@@ -66,7 +66,8 @@ alter table models add column if not exists gap_closed double;
 
 -- model_terms: one row per (model_id, term); the intercept is a term.
 -- risk = 1 / (1 + exp(-(intercept + sum of coefficient * z))), where
--- numeric z = (coalesce(x, center) - center) / scale, categorical z = (x = category).
+-- numeric z = (t(x) - center) / scale (NULL x: z = 0), t(x) = x, or
+-- ln(1 + greatest(x, 0)) when transform = 'log1p'; categorical z = (x = category).
 create table if not exists model_terms (
     model_id varchar not null,
     term varchar not null,
@@ -75,7 +76,9 @@ create table if not exists model_terms (
     center double not null,
     scale double not null,
     coefficient double not null,
+    transform varchar,
 );
+alter table model_terms add column if not exists transform varchar;
 
 -- model_promotions: one row per promotion decision (promoted, kept, manual).
 create table if not exists model_promotions (

@@ -3,7 +3,8 @@
 -- (population "{{ population }}"). The same numbers as `churn run --stage score`.
 -- Each numeric feature column, then each category, becomes a (user_id,
 -- feature, value) row (a NULL value gives no row: it is imputed, z = 0).
---   numeric term:     z = (coalesce(x, center) - center) / scale  (NULL: imputed, z = 0)
+--   numeric term:     z = (t(x) - center) / scale  (NULL: imputed, z = 0), where t(x) = x,
+--                     or ln(1 + greatest(x, 0)) for a log1p term (transform = 'log1p')
 --   categorical term: z = 1 when x = category, else 0
 --   churn_risk = 1 / (1 + exp(-(intercept + sum(coefficient * z))))
 with
@@ -46,7 +47,12 @@ categorical_values as (
 contributions as (
     select
         numeric_values.user_id,
-        terms.coefficient * (numeric_values.value - terms.center) / terms.scale as contribution
+        terms.coefficient * (
+            case
+                when terms.transform = 'log1p' then ln(1 + greatest(numeric_values.value, 0))
+                else numeric_values.value
+            end - terms.center
+        ) / terms.scale as contribution
     from numeric_values
     inner join terms
         on terms.feature = numeric_values.feature

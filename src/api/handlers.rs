@@ -149,6 +149,10 @@ pub struct TermRow {
     pub center: f64,
     pub scale: f64,
     pub coefficient: f64,
+    /// What a numeric term reads of its input: absent for the value
+    /// itself, "log1p" for ln(1 + x).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -260,15 +264,9 @@ fn parse_instance(m: &Loaded, value: &Value, at: &str, problems: &mut Vec<Proble
     }
     // Every standardized input must be finite, or the risk is not a number.
     for input in &m.inputs {
-        if let crate::api::state::Input::Numeric {
-            j,
-            center,
-            scale,
-            coefficient,
-        } = input
-        {
+        if let crate::api::state::Input::Numeric { j, term } = input {
             let x = numeric[*j];
-            if x.is_finite() && !((x - center) / scale * coefficient).is_finite() {
+            if x.is_finite() && !(term.z(x) * term.coefficient).is_finite() {
                 problems.push(problem(
                     format!("{at}features.{}", m.numeric[*j]),
                     "too large: the risk would not be a finite number",
@@ -559,6 +557,7 @@ pub async fn model(
                 center: t.center,
                 scale: t.scale,
                 coefficient: t.coefficient,
+                transform: t.transform.stored().map(str::to_string),
             })
             .collect(),
         predictions_as_of: m.predictions_as_of.map(|d| d.to_string()),

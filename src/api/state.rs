@@ -16,6 +16,7 @@ use crate::api::metrics::{Gauges, Metrics};
 use crate::error::{Context, Result};
 use crate::model::Model;
 use crate::model::frame::CATEGORICAL;
+use crate::model::preprocess::Term;
 use crate::store::drift::DriftRun;
 use crate::store::models::{self, ModelRow};
 use crate::store::{self, Access, Store, predictions};
@@ -34,14 +35,9 @@ pub use crate::store::predictions::{Names, UserRisk};
 /// looked up per request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
-    /// coefficient × (x − center) / scale of numeric slot `j`; a missing x
-    /// is the center (adds 0).
-    Numeric {
-        j: usize,
-        center: f64,
-        scale: f64,
-        coefficient: f64,
-    },
+    /// coefficient × `term.z(x)` of numeric slot `j` (`Term::z`, the one
+    /// definition of a numeric term: a missing x adds 0).
+    Numeric { j: usize, term: Term },
     /// `coefficient` when categorical slot `k` holds `category`.
     Category {
         k: usize,
@@ -116,19 +112,7 @@ impl Loaded {
         let mut margin = self.intercept;
         for input in &self.inputs {
             margin += match input {
-                Input::Numeric {
-                    j,
-                    center,
-                    scale,
-                    coefficient,
-                } => {
-                    let x = numeric[*j];
-                    if x.is_nan() {
-                        0.0
-                    } else {
-                        (x - center) / scale * coefficient
-                    }
-                }
+                Input::Numeric { j, term } => term.z(numeric[*j]) * term.coefficient,
                 Input::Category {
                     k,
                     category,
@@ -167,9 +151,7 @@ impl Loaded {
             .filter_map(|t| match (slots.get(t.feature.as_deref()?)?, &t.category) {
                 (Slot::Numeric(j), None) => Some(Input::Numeric {
                     j: *j,
-                    center: t.center,
-                    scale: t.scale,
-                    coefficient: t.coefficient,
+                    term: t.clone(),
                 }),
                 (Slot::Categorical(k), Some(category)) => Some(Input::Category {
                     k: *k,

@@ -298,6 +298,39 @@ fn show_text(store: &Store, m: &models::ModelRow) -> Result<String> {
             }
         }
     }
+    if let Ok(json) = serde_json::from_str::<serde_json::Value>(&m.metrics_json) {
+        let segments: Vec<crate::model::metrics::Segment> =
+            serde_json::from_value(json["segments"].clone()).unwrap_or_default();
+        if !segments.is_empty() {
+            let text: Vec<String> = segments
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{} {} ({} rows, {:.1}% churn)",
+                        s.name,
+                        s.pr_auc.map_or("-".to_string(), |v| format!("{v:.3}")),
+                        thousands(s.rows as i64),
+                        100.0 * s.base_rate
+                    )
+                })
+                .collect();
+            line("", format!("PR-AUC within: {}", text.join("; ")));
+        }
+        if let Ok(left) =
+            serde_json::from_value::<crate::store::truth::AlreadyLeft>(json["already_left"].clone())
+        {
+            line(
+                "",
+                format!(
+                    "already left by the as-of day (synthetic_truth): {:.1}% of the top 10%, {:.1}% of the top 1%, \
+                     {:.1}% of the positives",
+                    100.0 * left.top_decile,
+                    100.0 * left.top_percent,
+                    100.0 * left.positives
+                ),
+            );
+        }
+    }
     if let (Some(mean), Some(ece)) = (q.mean_risk, q.ece) {
         line(
             "",

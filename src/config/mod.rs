@@ -254,6 +254,10 @@ pub struct TrainConfig {
     pub as_of_every_days: u32,
     /// The most training rows a fit holds when `as_of_every_days` is 0.
     pub max_rows: u64,
+    /// Beside each count or amount, a log1p term (ln(1 + x)), fitted on the
+    /// training rows and stored with the model (bench/transforms.sh
+    /// measures what it earns on a user-grouped validation split).
+    pub log1p: bool,
 }
 
 /// The seed of the per-user offsets of `train.as_of_every_days`.
@@ -303,6 +307,7 @@ impl Default for TrainConfig {
             window_days: 0,
             as_of_every_days: 0,
             max_rows: 8_000_000,
+            log1p: true,
         }
     }
 }

@@ -232,6 +232,39 @@ pub fn average_precision(y: &[f64], p: &[f64]) -> Result<f64> {
     Ok(ap)
 }
 
+/// The ranking within one segment of the test rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Segment {
+    pub name: String,
+    pub rows: usize,
+    pub positives: usize,
+    /// None when the segment holds one class only (or no row).
+    pub pr_auc: Option<f64>,
+    /// The segment's churn rate: the PR-AUC of ranking it at random.
+    pub base_rate: f64,
+}
+
+/// The PR-AUC of the rows `keep` selects, ranked by `p` among themselves.
+pub fn segment(name: &str, y: &[f64], p: &[f64], keep: impl Fn(usize) -> bool) -> Segment {
+    let (ys, ps): (Vec<f64>, Vec<f64>) = (0..y.len()).filter(|&i| keep(i)).map(|i| (y[i], p[i])).unzip();
+    let positives = ys.iter().filter(|&&v| v == 1.0).count();
+    Segment {
+        name: name.to_string(),
+        rows: ys.len(),
+        positives,
+        pr_auc: average_precision(&ys, &ps).ok(),
+        base_rate: positives as f64 / ys.len().max(1) as f64,
+    }
+}
+
+/// The share of the `fraction` highest-scored rows (at least one) for which
+/// `flag` holds; ties at the cut are broken by row order.
+pub fn top_share(p: &[f64], flag: &[bool], fraction: f64) -> f64 {
+    let n = ((p.len() as f64 * fraction).ceil() as usize).clamp(1, p.len().max(1));
+    let order = by_score_desc(p);
+    order.iter().take(n).filter(|&&i| flag[i]).count() as f64 / n as f64
+}
+
 /// ROC-AUC as the Mann–Whitney statistic with tied scores given their
 /// average rank (equal to scikit-learn's trapezoidal `roc_auc_score`).
 pub fn roc_auc(y: &[f64], p: &[f64]) -> Result<f64> {
@@ -392,6 +425,26 @@ pub fn evaluate(y: &[f64], p: &[f64]) -> Result<Metrics> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_segment_is_ranked_among_itself_and_the_top_share_counts_the_cut() {
+        // Rows 0..6, scores falling; the segment keeps the even rows:
+        // labels 1, 0, 1 at scores .9, .7, .5 → AP = (1 + 2/3) / 2.
+        let y = [1.0, 1.0, 0.0, 0.0, 1.0, 0.0];
+        let p = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4];
+        let s = segment("even", &y, &p, |i| i % 2 == 0);
+        assert_eq!((s.rows, s.positives), (3, 2));
+        assert!((s.pr_auc.unwrap() - (1.0 + 2.0 / 3.0) / 2.0).abs() < 1e-15);
+        assert!((s.base_rate - 2.0 / 3.0).abs() < 1e-15);
+        // One class only: no PR-AUC, still counted.
+        let none = segment("odd negatives", &y, &p, |i| i == 3 || i == 5);
+        assert_eq!((none.rows, none.positives, none.pr_auc), (2, 0, None));
+        // The top half (3 rows) holds rows 0, 1, 2: two of them flagged.
+        let flag = [true, false, true, true, true, true];
+        assert!((top_share(&p, &flag, 0.5) - 2.0 / 3.0).abs() < 1e-15);
+        // At least one row: the top 1% of six rows is row 0.
+        assert_eq!(top_share(&p, &flag, 0.01), 1.0);
+    }
 
     /// Data the metrics cannot measure is refused with a typed error that
     /// says what to change.

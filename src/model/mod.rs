@@ -31,13 +31,22 @@ impl Model {
             .sum()
     }
 
-    /// The numeric features the model reads.
+    /// The numeric features the model reads, each once (a column with a
+    /// log1p term beside its own is one input), in term order.
     pub fn numeric_features(&self) -> Vec<String> {
-        self.terms
+        let mut out: Vec<String> = Vec::new();
+        for t in self
+            .terms
             .iter()
             .filter(|t| !t.is_intercept() && !t.is_categorical())
-            .filter_map(|t| t.feature.clone())
-            .collect()
+        {
+            if let Some(f) = &t.feature
+                && !out.contains(f)
+            {
+                out.push(f.clone());
+            }
+        }
+        out
     }
 
     /// The categorical inputs the model one-hot encodes, in CATEGORICAL order.

@@ -2,8 +2,10 @@
 //! the intercept plus one contribution per input term, coefficient ×
 //! standardised value (`preprocess::design`), so the inputs that raise a
 //! user's risk most are the terms with the largest positive contributions.
-//! A numeric input at its training mean (or missing, hence imputed to it)
-//! contributes 0; a category contributes its coefficient when the user has it.
+//! A numeric input with a log1p term beside its own is one input: its
+//! contribution is the sum of its terms'. A missing numeric input (imputed)
+//! contributes 0, and one at its training mean about 0; a category
+//! contributes its coefficient when the user has it.
 
 use std::fmt::Write as _;
 
@@ -27,7 +29,8 @@ pub struct Reason {
     pub category: Option<String>,
     /// A numeric input's training mean: the value that contributes nothing.
     pub usual: Option<f64>,
-    /// coefficient × standardised value: this input's share of the margin.
+    /// coefficient × standardised value, summed over the input's terms:
+    /// this input's share of the margin.
     pub contribution: f64,
 }
 
@@ -75,7 +78,8 @@ fn contributions_of(model: &Model, mut x: Array2<f64>) -> Array2<f64> {
 /// before it is written).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Ranked {
-    /// Index into the model's input terms (the terms without the intercept).
+    /// Index into the model's input terms (the terms without the intercept):
+    /// the input's own term (a numeric column's identity term).
     pub term: usize,
     /// The row's value of a numeric input (NaN: missing, or a category).
     pub value: f64,
@@ -100,25 +104,56 @@ pub fn ranked_from(
     mut each: impl FnMut(usize, &[Ranked]),
 ) {
     let terms: Vec<_> = model.terms.iter().filter(|t| !t.is_intercept()).collect();
-    let columns: Vec<Option<usize>> = terms
+    // The inputs, in the order of their first term: a numeric column's
+    // terms (its own and its log1p) are one input, a one-hot term is one.
+    let mut input_of: Vec<usize> = Vec::with_capacity(terms.len());
+    let mut inputs: Vec<usize> = Vec::new();
+    for (j, t) in terms.iter().enumerate() {
+        let first = (t.category.is_none())
+            .then(|| {
+                inputs
+                    .iter()
+                    .position(|&r| terms[r].category.is_none() && terms[r].feature == t.feature)
+            })
+            .flatten();
+        input_of.push(first.unwrap_or_else(|| {
+            inputs.push(j);
+            inputs.len() - 1
+        }));
+    }
+    // An input's representative term: its column's own (identity) term,
+    // whose center is the column's training mean.
+    for (slot, r) in inputs.iter_mut().enumerate() {
+        if let Some(own) = (0..terms.len()).find(|&j| {
+            input_of[j] == slot && terms[j].transform == crate::model::preprocess::Transform::Identity
+        }) {
+            *r = own;
+        }
+    }
+    let columns: Vec<Option<usize>> = inputs
         .iter()
-        .map(|t| match (&t.category, &t.feature) {
+        .map(|&j| match (&terms[j].category, &terms[j].feature) {
             (None, Some(f)) => frame.numeric_index(f),
             _ => None,
         })
         .collect();
     let c = contributions_of(model, x);
-    let mut order: Vec<usize> = Vec::with_capacity(terms.len());
+    let mut sums = vec![0.0f64; inputs.len()];
+    let mut order: Vec<usize> = Vec::with_capacity(inputs.len());
     let mut out: Vec<Ranked> = Vec::with_capacity(top);
     for (k, (&i, contribution)) in rows.iter().zip(c.rows()).enumerate() {
+        sums.iter_mut().for_each(|s| *s = 0.0);
+        for (j, &v) in contribution.iter().enumerate() {
+            sums[input_of[j]] += v;
+        }
         order.clear();
-        order.extend((0..terms.len()).filter(|&j| contribution[j] > 0.0));
-        order.sort_by(|&a, &b| contribution[b].total_cmp(&contribution[a]).then(a.cmp(&b)));
+        order.extend((0..inputs.len()).filter(|&s| sums[s] > 0.0));
+        order.sort_by(|&a, &b| sums[b].total_cmp(&sums[a]).then(a.cmp(&b)));
         out.clear();
-        out.extend(order.iter().take(top).map(|&j| Ranked {
-            term: j,
-            value: columns[j].map_or(f64::NAN, |col| frame.numeric[[i, col]]),
-            contribution: contribution[j],
+        out.extend(order.iter().take(top).map(|&s| Ranked {
+            term: inputs[s],
+            value: columns[s].map_or(f64::NAN, |col| frame.numeric[[i, col]]),
+            contribution: sums[s],
         }));
         each(k, &out);
     }
@@ -293,6 +328,7 @@ mod tests {
             center,
             scale,
             coefficient,
+            transform: Default::default(),
         }
     }
 
@@ -307,6 +343,7 @@ mod tests {
                     center: 0.0,
                     scale: 1.0,
                     coefficient: -2.5,
+                    transform: Default::default(),
                 },
                 term("active_days_7d", None, 4.2, 2.0, -0.8),
                 term("days_since_last_activity", None, 3.0, 4.0, 0.6),
@@ -327,6 +364,41 @@ mod tests {
             vec![active, silence, ratio],
             [Some(plan.into()), None, None],
         )
+    }
+
+    #[test]
+    fn a_column_with_a_log1p_term_is_one_reason_with_both_contributions() {
+        let mut m = model();
+        // log1p(days_since_last_activity): center 1, scale 0.5, coefficient 0.9.
+        m.terms.insert(
+            2,
+            Term {
+                term: "log1p(days_since_last_activity)".into(),
+                transform: crate::model::preprocess::Transform::Log1p,
+                ..term("days_since_last_activity", None, 1.0, 0.5, 0.9)
+            },
+        );
+        let f = frame(0.0, 11.0, 3.0, "free");
+        let reasons = top_reasons(&m, &f, &[0], TOP);
+        let silence = reasons[0]
+            .iter()
+            .find(|r| r.input == "days_since_last_activity")
+            .expect("a reason");
+        // 0.6 (11 − 3) / 4 + 0.9 (ln 12 − 1) / 0.5, its usual the column's mean.
+        let expected = 0.6 * (11.0 - 3.0) / 4.0 + 0.9 * (12.0f64.ln() - 1.0) / 0.5;
+        assert!((silence.contribution - expected).abs() < 1e-12, "{silence:?}");
+        assert_eq!((silence.value, silence.usual), (Some(11.0), Some(3.0)));
+        assert_eq!(
+            reasons[0]
+                .iter()
+                .filter(|r| r.input == "days_since_last_activity")
+                .count(),
+            1
+        );
+        assert_eq!(
+            m.numeric_features(),
+            ["active_days_7d", "days_since_last_activity", "silence_ratio"]
+        );
     }
 
     #[test]

@@ -143,7 +143,7 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
     done(&format!("read {} train rows of training_set", frame.len()));
     let train_rows: Vec<usize> = (0..frame.len()).collect();
 
-    let pre = Preprocessor::fit(&frame, &train_rows);
+    let pre = Preprocessor::fit(&frame, &train_rows, config.train.log1p);
     if !pre.dropped.is_empty() {
         tracing::info!(columns = ?pre.dropped, "dropped numeric columns with zero variance on the training rows");
     }
@@ -185,6 +185,7 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
         center: 0.0,
         scale: 1.0,
         coefficient: fit.intercept + prior_offset,
+        transform: Default::default(),
     }];
     terms.extend(pre.terms.iter().zip(fit.coefficients.iter()).map(|(t, &b)| Term {
         coefficient: b,
@@ -253,6 +254,24 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
         _ => None,
     };
     done("measured the Bayes oracle on the test rows");
+    // Who is on the list: the ranking within the recently active and the
+    // lapsing, and on generated data the share who had already left.
+    let segments = if numeric.iter().any(|c| c == "days_since_last_activity") {
+        let silence = column_of(conn, "training_set", &test_rows, "days_since_last_activity", &test)?;
+        vec![
+            metrics::segment("active in the last 2 days", &test.label, test_scores, |i| silence[i] <= 1.0),
+            metrics::segment("quiet for 3 to 7 days", &test.label, test_scores, |i| {
+                (3.0..=7.0).contains(&silence[i])
+            }),
+        ]
+    } else {
+        Vec::new()
+    };
+    let already_left = match ceiling {
+        crate::store::truth::Ceiling::Measured { .. } => Some(crate::store::truth::already_left(conn, &test)?),
+        crate::store::truth::Ceiling::Unknown { .. } => None,
+    };
+    done("measured the segments");
     let row = ModelRow {
         model_id: model.model_id.clone(),
         algorithm: "logistic_regression".to_string(),
@@ -278,6 +297,8 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
             json["baselines"] = serde_json::json!(baselines.iter().take(10).collect::<Vec<_>>());
             json["intervals"] = serde_json::json!(intervals);
             json["oracle"] = serde_json::json!(ceiling);
+            json["segments"] = serde_json::json!(segments);
+            json["already_left"] = serde_json::json!(already_left);
             json.to_string()
         },
         params_json: serde_json::json!({
@@ -290,6 +311,7 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
             "test_fraction": config.train.test_fraction,
             "purge_days": purge,
             "window_days": config.train.window_days,
+            "log1p": config.train.log1p,
             "as_of_every_days": every,
             "sample_seed": SAMPLE_SEED,
             "train_rows_available": available,

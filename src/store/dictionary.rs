@@ -221,7 +221,7 @@ pub fn column(table: &str, name: &str) -> Option<String> {
         (_, "gap_closed") => {
             "(pr_auc - baseline_pr_auc) / (oracle_pr_auc - baseline_pr_auc): the share of the way to the best possible."
         }
-        ("model_terms", "term") => "(intercept), a numeric input, or input=category.",
+        ("model_terms", "term") => "(intercept), a numeric input, log1p(input), or input=category.",
         ("model_terms", "feature") | ("model_reference_bins", "feature") => {
             "The input (NULL: the intercept)."
         }
@@ -229,6 +229,7 @@ pub fn column(table: &str, name: &str) -> Option<String> {
         ("model_terms", "center") => "Training mean (NULL inputs take it).",
         ("model_terms", "scale") => "Training standard deviation.",
         ("model_terms", "coefficient") => "Coefficient on the standardized input.",
+        ("model_terms", "transform") => "What a numeric term reads: NULL the value, log1p ln(1 + x).",
         ("model_promotions", "promoted_at") => "When the decision was made.",
         ("model_promotions", "previous_model_id") => "Production before the decision.",
         ("model_promotions", "decision") => "promoted, kept, rejected or manual.",

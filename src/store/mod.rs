@@ -308,7 +308,8 @@ mod tests {
         store
             .conn
             .execute_batch(
-                "create table training_set (user_id varchar, as_of_date date, churn_label integer)",
+                "create table training_set (user_id varchar, as_of_date date, churn_label integer); \
+                 create table user_daily (user_id varchar, activity_date date, is_active_day integer)",
             )
             .unwrap();
         let mut n = 0;

@@ -8,7 +8,7 @@ use rand::Rng;
 
 use crate::error::{Context, Error, Result};
 use crate::model::Model;
-use crate::model::preprocess::Term;
+use crate::model::preprocess::{Term, Transform};
 use crate::model::profile::ReferenceBin;
 use crate::store::status::ModelStatus;
 
@@ -139,7 +139,8 @@ pub fn insert(conn: &Connection, m: &ModelRow, terms: &[Term]) -> Result<()> {
             t.category,
             t.center,
             t.scale,
-            t.coefficient
+            t.coefficient,
+            t.transform.stored()
         ])
         .context(|| format!("storing the terms of {}", m.model_id))?;
     }
@@ -258,23 +259,40 @@ pub fn load(conn: &Connection, model_id: &str) -> Result<Model> {
     let terms: Vec<Term> = conn
         // The intercept, then the order Preprocessor::fit gives the inputs.
         .prepare(
-            "select term, feature, category, center, scale, coefficient from model_terms \
+            "select term, feature, category, center, scale, coefficient, transform from model_terms \
              where model_id = ? order by feature is not null, category is not null, term",
         )
         .and_then(|mut s| {
             s.query_map([model_id], |r| {
-                Ok(Term {
-                    term: r.get(0)?,
-                    feature: r.get(1)?,
-                    category: r.get(2)?,
-                    center: r.get(3)?,
-                    scale: r.get(4)?,
-                    coefficient: r.get(5)?,
-                })
+                Ok((
+                    Term {
+                        term: r.get(0)?,
+                        feature: r.get(1)?,
+                        category: r.get(2)?,
+                        center: r.get(3)?,
+                        scale: r.get(4)?,
+                        coefficient: r.get(5)?,
+                        transform: Transform::Identity,
+                    },
+                    r.get::<_, Option<String>>(6)?,
+                ))
             })?
-            .collect()
+            .collect::<duckdb::Result<Vec<(Term, Option<String>)>>>()
         })
-        .context(|| format!("reading the terms of {model_id}"))?;
+        .context(|| format!("reading the terms of {model_id}"))?
+        .into_iter()
+        .map(
+            |(term, transform): (Term, Option<String>)| match Transform::from_stored(transform.as_deref()) {
+                Some(transform) => Ok(Term { transform, ..term }),
+                None => Err(Error::BadInput(format!(
+                    "model {model_id}: term {} has the transform {:?}, which this build does not know: \
+                 upgrade churn, or promote a model this build trained",
+                    term.term,
+                    transform.unwrap_or_default()
+                ))),
+            },
+        )
+        .collect::<Result<Vec<Term>>>()?;
     if terms.is_empty() {
         return Err(Error::MissingInput(format!(
             "model {model_id} has no terms in model_terms: `churn models list` shows the models there are"

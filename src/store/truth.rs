@@ -49,6 +49,43 @@ pub fn gap_closed(model: f64, baseline: f64, ceiling: f64) -> Option<f64> {
     (ceiling > baseline).then(|| (model - baseline) / (ceiling - baseline))
 }
 
+/// Each generated user's churn date (days since 1970-01-01), for the users
+/// who have left.
+pub fn churn_days(conn: &Connection) -> Result<std::collections::HashMap<String, i32>> {
+    conn.prepare(
+        "select user_id, (churn_date - date '1970-01-01')::integer from synthetic_truth where churn_date is not null",
+    )
+    .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+    .context(|| "reading the users' churn dates".into())
+}
+
+/// Of the top 10% and top 1% of the test rows by risk, and of the
+/// positives, the share whose user had already left by the as-of day.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AlreadyLeft {
+    pub top_decile: f64,
+    pub top_percent: f64,
+    pub positives: f64,
+}
+
+pub fn already_left(conn: &Connection, test: &crate::store::scored::Scored) -> Result<AlreadyLeft> {
+    let churned = churn_days(conn)?;
+    let gone: Vec<bool> = (0..test.len())
+        .map(|i| {
+            churned
+                .get(test.user_name(i))
+                .is_some_and(|&c| c <= test.as_of[i])
+        })
+        .collect();
+    let scores = &test.scores[0];
+    let positives: Vec<usize> = (0..test.len()).filter(|&i| test.label[i] == 1.0).collect();
+    Ok(AlreadyLeft {
+        top_decile: metrics::top_share(scores, &gone, 0.1),
+        top_percent: metrics::top_share(scores, &gone, 0.01),
+        positives: positives.iter().filter(|&&i| gone[i]).count() as f64 / positives.len().max(1) as f64,
+    })
+}
+
 /// The world the file's data was generated in: its first generate's
 /// config, when every later append ran with the same drift scenario.
 fn world_config(conn: &Connection) -> Result<std::result::Result<GenerateConfig, String>> {

@@ -58,6 +58,7 @@ fn term(
         center,
         scale,
         coefficient,
+        transform: Default::default(),
     }
 }
 

@@ -707,10 +707,18 @@ fn train_stores_calibration_baselines_and_intervals() {
         o[0][1].parse::<f64>().unwrap(),
         o[0][2].parse::<f64>().unwrap(),
     );
-    assert!(oracle > v(0) && oracle > v(6), "oracle {oracle}, model {}, baseline {}", v(0), v(6));
+    assert!(
+        oracle > v(0) && oracle > v(6),
+        "oracle {oracle}, model {}, baseline {}",
+        v(0),
+        v(6)
+    );
     assert!((share - (v(0) - v(6)) / (oracle - v(6))).abs() < 1e-12);
     assert_eq!(o[0][3], o[0][4], "the oracle reads every test row");
-    assert!((mean_oracle - r).abs() < 0.25 * r, "oracle mean {mean_oracle} vs observed {r}");
+    assert!(
+        (mean_oracle - r).abs() < 0.25 * r,
+        "oracle mean {mean_oracle} vs observed {r}"
+    );
     let _ = config;
 }
 

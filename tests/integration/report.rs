@@ -17,6 +17,7 @@ fn term(name: &str, feature: Option<&str>, category: Option<&str>, coefficient: 
         center: 0.0,
         scale: 1.0,
         coefficient,
+        transform: Default::default(),
     }
 }
 

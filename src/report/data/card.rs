@@ -154,6 +154,8 @@ pub(super) fn card(row: ModelRow, model: &Model) -> ModelCard {
         inactive_days: params["inactive_days"].as_i64(),
         warnings: warnings(&row),
         lift: row.lift_over_baseline(),
+        segments: extras.segments,
+        already_left: extras.already_left,
         ceiling_unknown: match extras.oracle {
             Some(crate::store::truth::Ceiling::Unknown { reason }) => Some(reason),
             _ => None,

@@ -109,6 +109,10 @@ pub struct ModelCard {
     pub lift: Option<f64>,
     /// Why the card has no Bayes oracle (ingested data), as train recorded it.
     pub ceiling_unknown: Option<String>,
+    /// PR-AUC within the recently active and the lapsing test rows.
+    pub segments: Vec<crate::model::metrics::Segment>,
+    /// Generated data: the share of the top of the list already gone.
+    pub already_left: Option<crate::store::truth::AlreadyLeft>,
     /// What a reader must know before trusting the model.
     pub warnings: Vec<String>,
     /// The reliability chart's axis scale (the largest mean risk or rate).
@@ -132,6 +136,10 @@ struct Extras {
     intervals: Option<Intervals>,
     #[serde(default)]
     oracle: Option<crate::store::truth::Ceiling>,
+    #[serde(default)]
+    segments: Vec<crate::model::metrics::Segment>,
+    #[serde(default)]
+    already_left: Option<crate::store::truth::AlreadyLeft>,
 }
 
 #[derive(Debug, Serialize)]
