@@ -10,6 +10,7 @@ use crate::common::{Sandbox, rows, stderr, stdout};
 /// months need windows of months, and free items (a zero amount) are a
 /// warning, not an error.
 pub const PURCHASE_LOG_TOML: &str = "[features]\nwindows = [7, 14, 30, 90, 180]\n\n\
+    [train]\nlog1p = false\n\n\
     [validate]\nseverity.events_payment_amount_positive = \"warn\"\n";
 
 #[test]
