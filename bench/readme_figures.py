@@ -76,6 +76,11 @@ window = con.execute(
        order by evaluated_at desc limit 1""",
     [m["model_id"]],
 ).fetchone()
+drift = con.execute(
+    """select r.feature, r.psi from drift_results r
+       where r.run_id = (select run_id from drift_runs order by checked_at desc limit 1)
+       order by r.psi desc limit 1"""
+).fetchone()
 con.close()
 
 
@@ -145,6 +150,9 @@ if days and days[0] and window:
     blocks["daily"] = (f"one day of 2,000 users has about {days[1]:.0f} positives and its PR-AUC swings between "
                        f"{n(days[2], 2)} and {n(days[3], 2)} over the {days[0]} test days, while the 30-day pool "
                        f"is at {n(window[0])}, against the test PR-AUC {n(m['pr_auc'])}")
+
+if drift:
+    blocks["drift"] = f"largest PSI {drift[1]:.3f}, `{drift[0]}`"
 
 readme = open(readme_path, encoding="utf-8").read()
 written = readme
