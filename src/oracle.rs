@@ -156,50 +156,50 @@ mod tests {
         })
     }
 
-    #[test]
-    fn a_user_who_has_left_churns_and_one_who_never_leaves_is_told_the_look_aheads_odds() {
-        let w = world(10, 42);
+    /// The oracle of a small default world, and its first user.
+    fn first_user(seed: u64, check: impl FnOnce(&Oracle<'_>, User)) {
+        let w = world(10, seed);
         let scenario = DriftScenario::default();
         let oracle = Oracle {
             world: &w,
             scenario: &scenario,
             look_ahead: LOOK_AHEAD,
         };
-        let mut user = w.initial_population().remove(0);
-        user.churn_day = Some(50);
-        assert_eq!(oracle.label_probability(&user, 50, |_| false), 1.0);
-        assert_eq!(oracle.label_probability(&user, 80, |_| true), 1.0);
-        // h = 0: no churn, and a free user is inactive on each look-ahead
-        // day with probability (1 − s)(1 − 0.005), s = 0.15 + 0.8e.
-        user.daily_hazard = 0.0;
-        user.churn_day = None;
-        user.paid = false;
-        let s = 0.15 + 0.8 * user.engagement;
-        let expected = ((1.0 - s) * (1.0 - 0.005f64)).powi(30);
-        let got = oracle.label_probability(&user, 100, |_| true);
-        assert!((got - expected).abs() < 1e-15, "{got} vs {expected}");
-        // A paid user is billed every month: a payment falls in any 30 days.
-        user.paid = true;
-        assert_eq!(oracle.label_probability(&user, 100, |_| true), 0.0);
+        check(&oracle, w.initial_population().remove(0));
+    }
+
+    #[test]
+    fn a_user_who_has_left_churns_and_one_who_never_leaves_is_told_the_look_aheads_odds() {
+        first_user(42, |oracle, mut user| {
+            user.churn_day = Some(50);
+            assert_eq!(oracle.label_probability(&user, 50, |_| false), 1.0);
+            assert_eq!(oracle.label_probability(&user, 80, |_| true), 1.0);
+            // h = 0: no churn, and a free user is inactive on each look-ahead
+            // day with probability (1 − s)(1 − 0.005), s = 0.15 + 0.8e.
+            user.daily_hazard = 0.0;
+            user.churn_day = None;
+            user.paid = false;
+            let s = 0.15 + 0.8 * user.engagement;
+            let expected = ((1.0 - s) * (1.0 - 0.005f64)).powi(30);
+            let got = oracle.label_probability(&user, 100, |_| true);
+            assert!((got - expected).abs() < 1e-15, "{got} vs {expected}");
+            // A paid user is billed every month: a payment falls in any 30 days.
+            user.paid = true;
+            assert_eq!(oracle.label_probability(&user, 100, |_| true), 0.0);
+        });
     }
 
     #[test]
     fn quiet_days_before_the_as_of_day_raise_the_risk() {
-        let w = world(10, 7);
-        let scenario = DriftScenario::default();
-        let oracle = Oracle {
-            world: &w,
-            scenario: &scenario,
-            look_ahead: LOOK_AHEAD,
-        };
-        let mut user = w.initial_population().remove(0);
-        user.paid = false;
-        user.churn_day = Some(10_000);
-        let busy = oracle.label_probability(&user, 120, |_| true);
-        let fading = oracle.label_probability(&user, 120, |t| t < 110);
-        let silent = oracle.label_probability(&user, 120, |_| false);
-        assert!(busy < fading && fading < silent, "{busy} {fading} {silent}");
-        assert!(silent < 1.0 && busy > 0.0);
+        first_user(7, |oracle, mut user| {
+            user.paid = false;
+            user.churn_day = Some(10_000);
+            let busy = oracle.label_probability(&user, 120, |_| true);
+            let fading = oracle.label_probability(&user, 120, |t| t < 110);
+            let silent = oracle.label_probability(&user, 120, |_| false);
+            assert!(busy < fading && fading < silent, "{busy} {fading} {silent}");
+            assert!(silent < 1.0 && busy > 0.0);
+        });
     }
 
     /// The oracle is the label's conditional probability: on users the
