@@ -20,6 +20,7 @@ use crate::store::frames::{as_of_days, load_sampled, numeric_features};
 use crate::store::models::{self, ModelRow, Quality};
 use crate::store::scored::{column_of, score_rows};
 use crate::store::status::ModelStatus;
+use crate::store::truth;
 
 /// A fitted, evaluated candidate before it is stored.
 pub struct Trained {
@@ -248,9 +249,10 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
     };
     done("bootstrapped the intervals");
     // The best possible on the same rows, on generated data.
-    let ceiling = crate::store::truth::ceiling(conn, config, day_to_date(split.test_from), day_to_date(split.test_to), test.len())?;
+    let (test_from, test_to) = (day_to_date(split.test_from), day_to_date(split.test_to));
+    let ceiling = truth::ceiling(conn, config, test_from, test_to, test.len())?;
     let gap_closed = match (&best, ceiling.pr_auc()) {
-        (Some(b), Some(oracle)) => crate::store::truth::gap_closed(metrics.pr_auc, b.pr_auc, oracle),
+        (Some(b), Some(oracle)) => truth::gap_closed(metrics.pr_auc, b.pr_auc, oracle),
         _ => None,
     };
     done("measured the Bayes oracle on the test rows");
@@ -268,8 +270,8 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
         Vec::new()
     };
     let already_left = match ceiling {
-        crate::store::truth::Ceiling::Measured { .. } => Some(crate::store::truth::already_left(conn, &test)?),
-        crate::store::truth::Ceiling::Unknown { .. } => None,
+        truth::Ceiling::Measured { .. } => Some(truth::already_left(conn, &test)?),
+        truth::Ceiling::Unknown { .. } => None,
     };
     done("measured the segments");
     let row = ModelRow {
