@@ -37,10 +37,9 @@ pub struct LookAhead {
     pub inactive_days: u32,
 }
 
-/// One day the oracle reads: its number, the simulator's rule of it, and
-/// its probability of an event when no churn day fades it.
+/// One day the oracle reads: the simulator's rule of it, and its
+/// probability of an event when no churn day fades it.
 struct Day {
-    t: i64,
     rule: Option<ActiveDay>,
     unfaded: f64,
 }
@@ -76,43 +75,57 @@ impl Oracle<'_> {
             i64::from(self.look_ahead.inactive_days),
         );
         let fade = self.fade_days();
-        // Each day: its number, its rule, and its probability when no churn
-        // day fades it. Only the days of (c − fade, c) depend on the churn
-        // day c.
+        // Each day: its rule, and its probability when no churn day fades
+        // it. Only the days of [c − fade, c) depend on the churn day c.
         let day = |t: i64| {
             let rule = u32::try_from(t)
                 .ok()
                 .map(|t| self.world.active_day(self.scenario, user, t));
             Day {
-                t,
                 unfaded: rule.map_or(0.0, |r| r.probability(None)),
                 rule,
             }
         };
-        let p_active = |d: &Day, c: Option<i64>| match (c, &d.rule) {
-            (Some(c), _) if d.t >= c => 0.0,
-            (Some(c), Some(rule)) if d.t + fade >= c => rule.probability(Some(c)),
-            _ => d.unfaded,
-        };
         let first_seen = (as_of - fade + 1).max(user.signup_day).max(0);
         let observed: Vec<(Day, bool)> = (first_seen..=as_of).map(|t| (day(t), active(t))).collect();
-        let ahead: Vec<Day> = ((as_of + horizon + 1)..=(as_of + horizon + inactive))
-            .map(day)
-            .collect();
-        let likelihood = |c: Option<i64>| -> f64 {
-            observed
-                .iter()
-                .map(|(d, a)| {
-                    let p = p_active(d, c);
-                    if *a { p } else { 1.0 - p }
-                })
-                .product()
+        let first_ahead = as_of + horizon + 1;
+        let ahead: Vec<Day> = (first_ahead..=(as_of + horizon + inactive)).map(day).collect();
+        // A day's factor in the likelihood and in P(label = 1), given its
+        // probability of an event.
+        let seen = |p: f64, a: bool| if a { p } else { 1.0 - p };
+        // Products of the unfaded factors, prefix by prefix: a churn day c
+        // fades only the days from c − fade on, so each c multiplies the
+        // unfaded prefix by at most `fade` faded factors (the days from c on
+        // have no event: a factor 1 in P(label = 1), and none is observed).
+        let prefix = |factors: &mut dyn Iterator<Item = f64>| {
+            let mut out = vec![1.0];
+            for f in factors {
+                out.push(out[out.len() - 1] * f);
+            }
+            out
         };
-        let label_given = |c: Option<i64>| -> f64 { ahead.iter().map(|d| 1.0 - p_active(d, c)).product() };
+        let observed_prefix = prefix(&mut observed.iter().map(|(d, a)| seen(d.unfaded, *a)));
+        let ahead_prefix = prefix(&mut ahead.iter().map(|d| 1.0 - d.unfaded));
+        let faded = |d: &Day, c: i64| d.rule.map_or(0.0, |r| r.probability(Some(c)));
+        // How many of `n` days from `first` lie before day `t`.
+        let before = |first: i64, n: usize, t: i64| (t - first).clamp(0, n as i64) as usize;
+        let likelihood = |c: i64| -> f64 {
+            let k = before(first_seen, observed.len(), c - fade);
+            observed[k..]
+                .iter()
+                .fold(observed_prefix[k], |acc, (d, a)| acc * seen(faded(d, c), *a))
+        };
+        let label_given = |c: i64| -> f64 {
+            let end = before(first_ahead, ahead.len(), c);
+            let k = before(first_ahead, end, c - fade);
+            ahead[k..end]
+                .iter()
+                .fold(ahead_prefix[k], |acc, d| acc * (1.0 - faded(d, c)))
+        };
         let h = user.daily_hazard;
         // No churn ahead (h = 0), or the unfaded tail: C beyond every day
         // the fade could reach.
-        let (tail_likelihood, tail_label) = (likelihood(None), label_given(None));
+        let (tail_likelihood, tail_label) = (observed_prefix[observed.len()], ahead_prefix[ahead.len()]);
         if h <= 0.0 {
             return tail_label;
         }
@@ -120,7 +133,7 @@ impl Oracle<'_> {
         let (mut numerator, mut denominator) = (0.0, 0.0);
         let mut prior = h; // P(g) for g = 1
         for g in 1..=last_g {
-            let c = Some(as_of + g);
+            let c = as_of + g;
             let w = prior * likelihood(c);
             numerator += w * label_given(c);
             denominator += w;
@@ -200,6 +213,63 @@ mod tests {
             assert!(busy < fading && fading < silent, "{busy} {fading} {silent}");
             assert!(silent < 1.0 && busy > 0.0);
         });
+    }
+
+    /// The oracle's sums, written out directly: every churn day of the
+    /// first 200, every day's probability from the simulator's rule, and
+    /// the geometric tail after them.
+    fn direct(oracle: &Oracle<'_>, user: &User, as_of: i64, active: impl Fn(i64) -> bool) -> f64 {
+        if user.churn_day.is_some_and(|c| c <= as_of) {
+            return 1.0;
+        }
+        let p = |t: i64, c: Option<i64>| {
+            oracle
+                .world
+                .active_day(oracle.scenario, user, t as u32)
+                .probability(c)
+        };
+        let observed = (as_of - 40).max(user.signup_day).max(0)..=as_of;
+        let likelihood = |c: Option<i64>| -> f64 {
+            observed
+                .clone()
+                .map(|t| if active(t) { p(t, c) } else { 1.0 - p(t, c) })
+                .product()
+        };
+        let label = |c: Option<i64>| -> f64 { (as_of + 31..=as_of + 60).map(|t| 1.0 - p(t, c)).product() };
+        let h = user.daily_hazard;
+        let (mut num, mut den) = (0.0, 0.0);
+        for g in 1..=200 {
+            let w = h * (1.0 - h).powi(g as i32 - 1) * likelihood(Some(as_of + g));
+            num += w * label(Some(as_of + g));
+            den += w;
+        }
+        let tail = (1.0 - h).powi(200) * likelihood(None);
+        (num + tail * label(None)) / (den + tail)
+    }
+
+    #[test]
+    fn the_prefix_products_give_the_direct_sums() {
+        let w = world(50, 3);
+        let scenario = DriftScenario::default();
+        let oracle = Oracle {
+            world: &w,
+            scenario: &scenario,
+            look_ahead: LOOK_AHEAD,
+        };
+        let mut checked = 0;
+        for user in w.initial_population() {
+            let mut active = [false; 200];
+            w.simulate_user(&scenario, &user, 0..200, &mut |day, _| {
+                active[day as usize] = true
+            });
+            for as_of in [5i64, 30, 100] {
+                let fast = oracle.label_probability(&user, as_of, |t| active[t as usize]);
+                let slow = direct(&oracle, &user, as_of, |t| active[t as usize]);
+                assert!((fast - slow).abs() < 1e-12, "{}: {fast} vs {slow}", user.user_id);
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 150);
     }
 
     /// The oracle is the label's conditional probability: on users the
