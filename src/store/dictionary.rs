@@ -331,40 +331,68 @@ fn window_feature(name: &str) -> Option<String> {
 
 /// Comments every table, view and column of the main schema that the
 /// dictionary describes; returns the columns it has no words for.
+///
+/// Only comments that differ from the stored ones are written: a comment
+/// is a catalog change, and each stage's commit would otherwise rewrite the
+/// catalog of every table (about 0.3 s a stage on a 100,000-user file).
 pub fn comment_all(conn: &Connection) -> Result<Vec<String>> {
-    let objects: Vec<(String, bool)> = conn
+    let (sql, missing) = pending_comments(conn)?;
+    if !sql.is_empty() {
+        conn.execute_batch(&sql)
+            .context(|| "data dictionary: writing the comments".into())?;
+    }
+    Ok(missing)
+}
+
+/// The `comment on` statements that would bring the stored comments to
+/// the dictionary's words, and the columns it has no words for.
+fn pending_comments(conn: &Connection) -> Result<(String, Vec<String>)> {
+    // (table, column or NULL for the table itself, is a view, stored comment).
+    let objects: Vec<(String, Option<String>, bool, Option<String>)> = conn
         .prepare(
-            "select table_name, false from duckdb_tables() where schema_name = 'main' and not temporary \
-             union all select view_name, true from duckdb_views() where schema_name = 'main' and not internal \
-             and not temporary",
+            "select table_name, null, false, comment from duckdb_tables() \
+               where schema_name = 'main' and not temporary \
+             union all select view_name, null, true, comment from duckdb_views() \
+               where schema_name = 'main' and not internal and not temporary \
+             union all select table_name, column_name, false, comment from duckdb_columns() \
+               where schema_name = 'main' and table_name in ( \
+                 select table_name from duckdb_tables() where schema_name = 'main' and not temporary \
+                 union all select view_name from duckdb_views() \
+                   where schema_name = 'main' and not internal and not temporary)",
         )
-        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect()
+        })
         .context(|| "data dictionary: listing tables".into())?;
     let mut sql = String::new();
     let mut missing = Vec::new();
-    for (name, is_view) in &objects {
-        let Some(text) = table(name) else {
+    for (name, col, is_view, stored) in &objects {
+        let Some(table_text) = table(name) else {
             continue;
         };
-        let kind = if *is_view { "view" } else { "table" };
-        sql.push_str(&format!("comment on {kind} \"{name}\" is {};\n", quoted(text)));
-        let columns: Vec<String> = conn
-            .prepare("select column_name from duckdb_columns() where schema_name = 'main' and table_name = ?")
-            .and_then(|mut s| s.query_map([name], |r| r.get(0))?.collect())
-            .context(|| format!("data dictionary: listing the columns of {name}"))?;
-        for c in columns {
-            match column(name, &c) {
-                Some(text) => sql.push_str(&format!(
+        let stored = stored.as_deref().unwrap_or("");
+        match col {
+            None => {
+                if stored != table_text {
+                    let kind = if *is_view { "view" } else { "table" };
+                    sql.push_str(&format!(
+                        "comment on {kind} \"{name}\" is {};\n",
+                        quoted(table_text)
+                    ));
+                }
+            }
+            Some(c) => match column(name, c) {
+                Some(text) if stored != text => sql.push_str(&format!(
                     "comment on column \"{name}\".\"{c}\" is {};\n",
                     quoted(&text)
                 )),
+                Some(_) => {}
                 None => missing.push(format!("{name}.{c}")),
-            }
+            },
         }
     }
-    conn.execute_batch(&sql)
-        .context(|| "data dictionary: writing the comments".into())?;
-    Ok(missing)
+    Ok((sql, missing))
 }
 
 #[cfg(test)]
@@ -383,5 +411,39 @@ mod tests {
                 .contains("30 days")
         );
         assert!(column("user_features_daily", "colour_7d").is_none());
+    }
+
+    #[test]
+    fn comments_are_written_once_and_restored_when_changed() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "create table pipeline_runs (run_id varchar, stage varchar, colour varchar); \
+             create view production_model as select 1 as model_id",
+        )
+        .unwrap();
+        let (first, missing) = pending_comments(&conn).unwrap();
+        assert!(first.contains("comment on table \"pipeline_runs\""), "{first}");
+        assert!(
+            first.contains("comment on column \"pipeline_runs\".\"stage\""),
+            "{first}"
+        );
+        assert!(first.contains("comment on view \"production_model\""), "{first}");
+        assert!(
+            missing.contains(&"pipeline_runs.colour".to_string()),
+            "{missing:?}"
+        );
+        assert_eq!(comment_all(&conn).unwrap(), missing);
+        // Everything is as the dictionary says: nothing to write.
+        assert_eq!(pending_comments(&conn).unwrap().0, "");
+        conn.execute_batch("comment on column pipeline_runs.stage is 'changed by hand'")
+            .unwrap();
+        let (again, _) = pending_comments(&conn).unwrap();
+        assert_eq!(
+            again,
+            format!(
+                "comment on column \"pipeline_runs\".\"stage\" is {};\n",
+                quoted(&column("pipeline_runs", "stage").unwrap())
+            )
+        );
     }
 }
