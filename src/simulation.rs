@@ -251,7 +251,8 @@ impl World {
         }
     }
 
-    fn hazard(&self, engagement: f64, paid: bool) -> f64 {
+    /// The daily churn hazard of a user type, before any drift scenario.
+    pub fn daily_hazard(&self, engagement: f64, paid: bool) -> f64 {
         hazard(self.hazard_scale, engagement, paid)
     }
 
@@ -264,18 +265,18 @@ impl World {
     /// tenure ∝ (1 − h)^a, remaining life Geometric(h).
     fn draw_present(&self, index: u32) -> User {
         let rng = &mut user_rng(self.cfg.seed, index);
-        let h_min = self.hazard(1.0, true).max(f64::MIN_POSITIVE);
+        let h_min = self.daily_hazard(1.0, true).max(f64::MIN_POSITIVE);
         let (engagement, paid) = loop {
             let e = draw_engagement(rng);
             let paid = rng.random::<f64>() < self.cfg.paid_ratio;
-            let h = self.hazard(e, paid);
+            let h = self.daily_hazard(e, paid);
             if h <= 0.0 || rng.random::<f64>() < h_min / h {
                 break (e, paid);
             }
         };
         let country = COUNTRIES[rng.random_range(0..COUNTRIES.len())];
         let source = SOURCES[rng.random_range(0..SOURCES.len())];
-        let h = self.hazard(engagement, paid);
+        let h = self.daily_hazard(engagement, paid);
         let tenure = if h > 0.0 {
             geometric_failures(rng, h)
         } else {
@@ -299,8 +300,8 @@ impl World {
     /// The hazard of a user under `driver`.
     fn driven_hazard(&self, engagement: f64, paid: bool, driver: ChurnDriver) -> f64 {
         match driver {
-            ChurnDriver::Disengagement => self.hazard(engagement, paid),
-            ChurnDriver::Engagement => self.hazard(1.0 - engagement, paid),
+            ChurnDriver::Disengagement => self.daily_hazard(engagement, paid),
+            ChurnDriver::Engagement => self.daily_hazard(1.0 - engagement, paid),
         }
     }
 
@@ -532,7 +533,28 @@ pub struct ActiveDay {
     sessions: Sessions,
 }
 
+/// A day's probability of a session before any fade or drift: 0.15 + 0.8e.
+pub fn session_base(engagement: f64) -> f64 {
+    0.15 + 0.8 * engagement
+}
+
 impl ActiveDay {
+    /// A paid user's billing day: an event is certain before the churn day.
+    pub fn billed(&self) -> bool {
+        self.billed
+    }
+
+    /// The same day's rule for a user of another engagement.
+    pub fn with_engagement(self, engagement: f64) -> ActiveDay {
+        ActiveDay {
+            sessions: Sessions {
+                base: session_base(engagement),
+                ..self.sessions
+            },
+            ..self
+        }
+    }
+
     /// P(an event on the day | churn day `churn_day`): 0 before the signup
     /// and from the churn day on, 1 on a billing day, else a session or a
     /// support ticket.
@@ -553,7 +575,7 @@ impl World {
         let drifted = scenario.applies(day);
         Sessions {
             day: i64::from(day),
-            base: 0.15 + 0.8 * engagement,
+            base: session_base(engagement),
             decay_days: match scenario.pre_churn_decay_days {
                 Some(days) if drifted => days,
                 _ => self.cfg.pre_churn_decay_days,

@@ -298,6 +298,34 @@ fn show_text(store: &Store, m: &models::ModelRow) -> Result<String> {
             }
         }
     }
+    let share = |ceiling: f64| {
+        q.baseline_pr_auc
+            .and_then(|base| crate::store::truth::gap_closed(m.pr_auc, base, ceiling))
+            .map_or(String::new(), |s| {
+                format!("; the model closes {:.0}% of that gap", 100.0 * s)
+            })
+    };
+    let (unseen, events) = oracle_variants(&m.metrics_json);
+    if let Some(u) = unseen {
+        line(
+            "",
+            format!(
+                "the oracle not told who has already left: PR-AUC {:.4}{}",
+                u.pr_auc,
+                share(u.pr_auc)
+            ),
+        );
+    }
+    if let Some(e) = events {
+        line(
+            "",
+            format!(
+                "best possible from events alone (told neither who left nor engagement): PR-AUC {:.4}{}",
+                e.pr_auc,
+                share(e.pr_auc)
+            ),
+        );
+    }
     if let Ok(json) = serde_json::from_str::<serde_json::Value>(&m.metrics_json) {
         let segments: Vec<crate::model::metrics::Segment> =
             serde_json::from_value(json["segments"].clone()).unwrap_or_default();
@@ -443,6 +471,19 @@ fn unknown(model_id: &str) -> Error {
 }
 
 /// Why a model's card has no oracle, as train recorded it.
+/// The oracle not told who has already left, and the one that reads events
+/// alone, as train recorded them.
+fn oracle_variants(
+    metrics_json: &str,
+) -> (
+    Option<crate::store::truth::OracleVariant>,
+    Option<crate::store::truth::OracleVariant>,
+) {
+    let json: serde_json::Value = serde_json::from_str(metrics_json).unwrap_or_default();
+    let read = |key: &str| serde_json::from_value(json["oracle"]["measured"][key].clone()).ok();
+    (read("unseen_churn"), read("from_events"))
+}
+
 fn oracle_unknown(metrics_json: &str) -> Option<String> {
     let json: serde_json::Value = serde_json::from_str(metrics_json).ok()?;
     json["oracle"]["unknown"]["reason"].as_str().map(str::to_string)

@@ -4,10 +4,10 @@
 use chrono::NaiveDate;
 use duckdb::Connection;
 
-use crate::config::{Config, DriftScenario, GenerateConfig};
+use crate::config::{Config, DriftScenario, GenerateConfig, Population};
 use crate::error::{Context, Result};
 use crate::model::metrics;
-use crate::oracle::{LookAhead, Oracle};
+use crate::oracle::{History, LookAhead, Oracle};
 use crate::simulation::{User, World};
 use crate::store::query;
 
@@ -21,12 +21,52 @@ pub enum Ceiling {
         /// The oracle's mean probability, beside the test rows' churn rate.
         mean_risk: f64,
         rows: usize,
+        /// The oracle not told whether a user has already left (an events-only
+        /// model's tighter ceiling), when the population makes it exact.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unseen_churn: Option<OracleVariant>,
+        /// The oracle told neither who has left nor engagement: the ceiling
+        /// of a model that sees events only.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from_events: Option<OracleVariant>,
     },
     /// Ingested data, or a world the oracle cannot replay.
     Unknown { reason: String },
 }
 
+/// The figures of `Oracle::label_probability_unseen_churn` (or
+/// `label_probability_from_events`) on the test rows: the churn day may be
+/// any of the `back_days` up to the as-of day.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OracleVariant {
+    pub pr_auc: f64,
+    pub roc_auc: f64,
+    pub mean_risk: f64,
+    pub back_days: u32,
+}
+
 impl Ceiling {
+    /// The PR-AUC of the oracle not told who has already left.
+    pub fn unseen_pr_auc(&self) -> Option<f64> {
+        match self {
+            Ceiling::Measured {
+                unseen_churn: Some(u),
+                ..
+            } => Some(u.pr_auc),
+            _ => None,
+        }
+    }
+
+    /// The PR-AUC of the oracle that reads events only.
+    pub fn events_pr_auc(&self) -> Option<f64> {
+        match self {
+            Ceiling::Measured {
+                from_events: Some(u), ..
+            } => Some(u.pr_auc),
+            _ => None,
+        }
+    }
+
     pub fn pr_auc(&self) -> Option<f64> {
         match self {
             Ceiling::Measured { pr_auc, .. } => Some(*pr_auc),
@@ -124,6 +164,9 @@ fn world_config(conn: &Connection) -> Result<std::result::Result<GenerateConfig,
     Ok(Ok(cfg))
 }
 
+/// The most test rows the events-only oracle is measured on.
+pub const EVENTS_ORACLE_ROWS: usize = 1_000_000;
+
 /// The oracle's PR-AUC and ROC-AUC on the test rows of `training_set`
 /// (as-of dates `test_from` to `test_to`, `n_test` rows).
 pub fn ceiling(
@@ -165,12 +208,21 @@ pub fn ceiling(
             reason: format!("a fade of {fade} days is longer than the oracle's 62-day activity mask"),
         });
     }
-    type Row = (f64, i64, NaiveDate, bool, f64, f64, Option<NaiveDate>, i64);
+    // Not told who has left, the oracle weighs each churn day of the last
+    // `recent_days`: exact on the active population, whose rows all have an
+    // active day there (an earlier churn day is then impossible).
+    let back = (config.labels.population == Population::Active
+        && i64::from(config.labels.recent_days) + fade <= 63)
+        .then_some(i64::from(config.labels.recent_days));
+    // The mask's days end where the history's counted days begin: the
+    // first day of the oracle's window (`Oracle::window_start`).
+    let mask_days = (fade + back.unwrap_or(0)).max(1);
+    type Row = (f64, i64, NaiveDate, bool, f64, f64, Option<NaiveDate>, i64, i64);
     let mut stmt = conn
         .prepare(query("oracle_rows"))
         .context(|| "reading the test rows' hidden truth".into())?;
     let rows: Vec<Row> = stmt
-        .query_map(duckdb::params![test_from, test_to, fade.max(1)], |r| {
+        .query_map(duckdb::params![test_from, test_to, mask_days], |r| {
             let as_of: NaiveDate = r.get(1)?;
             Ok((
                 r.get::<_, i32>(2).map(f64::from)?,
@@ -181,6 +233,7 @@ pub fn ceiling(
                 r.get(6)?,
                 r.get(7)?,
                 r.get(8)?,
+                r.get(9)?,
             ))
         })
         .and_then(|rows| rows.collect())
@@ -194,7 +247,12 @@ pub fn ceiling(
             ),
         });
     }
-    let probability = |&(_, as_of, signup, paid, engagement, hazard, churn, mask): &Row| {
+    // Integrating over engagement costs about 45 µs a row: measured on up
+    // to EVENTS_ORACLE_ROWS test rows (20,000 users' test window).
+    let with_events = rows.len() <= EVENTS_ORACLE_ROWS;
+    // Each row's probabilities: told who left, not told, and from events
+    // alone (NaN when not measured).
+    let probability = |&(_, as_of, signup, paid, engagement, hazard, churn, mask, before): &Row| -> [f64; 3] {
         let user = User {
             index: 0,
             user_id: String::new(),
@@ -206,26 +264,66 @@ pub fn ceiling(
             daily_hazard: hazard,
             churn_day: churn.map(|c| (c - cfg.start_date).num_days()),
         };
-        oracle.label_probability(&user, as_of, |t| {
+        let active = |t: i64| {
             let k = as_of - t;
             (0..64).contains(&k) && mask & (1i64 << k) != 0
-        })
+        };
+        let told = oracle.label_probability(&user, as_of, active);
+        let Some(back) = back else {
+            return [told, f64::NAN, f64::NAN];
+        };
+        if !with_events {
+            return [
+                told,
+                oracle.label_probability_unseen_churn(&user, as_of, back, active),
+                f64::NAN,
+            ];
+        }
+        let unseen = oracle.label_probability_unseen_churn(&user, as_of, back, active);
+        let history = History::from_counts(
+            &world,
+            &cfg.drift,
+            &user,
+            oracle.window_start(as_of, back),
+            u32::try_from(before).unwrap_or(0),
+        );
+        let events = oracle
+            .label_probability_from_events(&user, as_of, back, history, active)
+            .unwrap_or(f64::NAN);
+        [told, unseen, events]
     };
     // Two threads: a million users' test rows take a minute on one.
     let half = rows.len() / 2;
     let (first, second) = rows.split_at(half);
     let (mut p, rest) = std::thread::scope(|scope| {
-        let other = scope.spawn(|| second.iter().map(probability).collect::<Vec<f64>>());
-        let mine: Vec<f64> = first.iter().map(probability).collect();
+        let other = scope.spawn(|| second.iter().map(probability).collect::<Vec<[f64; 3]>>());
+        let mine: Vec<[f64; 3]> = first.iter().map(probability).collect();
         (mine, other.join().expect("the oracle's thread does not panic"))
     });
     p.extend(rest);
     let labels: Vec<f64> = rows.iter().map(|r| r.0).collect();
-    let m = metrics::evaluate(&labels, &p)?;
+    let column = |k: usize| p.iter().map(|r| r[k]).collect::<Vec<f64>>();
+    let m = metrics::evaluate(&labels, &column(0))?;
+    let variant = |k: usize| -> Result<Option<OracleVariant>> {
+        let probabilities = column(k);
+        let (Some(back), false) = (back, probabilities.iter().any(|p| p.is_nan())) else {
+            return Ok(None);
+        };
+        let u = metrics::evaluate(&labels, &probabilities)?;
+        Ok(Some(OracleVariant {
+            pr_auc: u.pr_auc,
+            roc_auc: u.roc_auc,
+            mean_risk: u.mean_predicted,
+            back_days: back as u32,
+        }))
+    };
+    let (unseen_churn, from_events) = (variant(1)?, variant(2)?);
     Ok(Ceiling::Measured {
         pr_auc: m.pr_auc,
         roc_auc: m.roc_auc,
         mean_risk: m.mean_predicted,
         rows: rows.len(),
+        unseen_churn,
+        from_events,
     })
 }

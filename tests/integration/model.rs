@@ -719,6 +719,25 @@ fn train_stores_calibration_baselines_and_intervals() {
         (mean_oracle - r).abs() < 0.25 * r,
         "oracle mean {mean_oracle} vs observed {r}"
     );
+    // The oracles told less (not who has left; nor engagement): between the
+    // baseline and the oracle told everything, and calibrated too.
+    let told_less = rows(
+        &store,
+        "select (metrics_json->'oracle'->'measured'->'unseen_churn'->>'pr_auc')::double,
+                (metrics_json->'oracle'->'measured'->'unseen_churn'->>'mean_risk')::double,
+                (metrics_json->'oracle'->'measured'->'from_events'->>'pr_auc')::double,
+                (metrics_json->'oracle'->'measured'->'from_events'->>'mean_risk')::double
+         from production_model",
+    );
+    let t = |k: usize| told_less[0][k].parse::<f64>().unwrap();
+    for (pr_auc, mean) in [(t(0), t(1)), (t(2), t(3))] {
+        assert!(
+            pr_auc < oracle && pr_auc > v(6),
+            "{pr_auc} vs oracle {oracle}, baseline {}",
+            v(6)
+        );
+        assert!((mean - r).abs() < 0.25 * r, "mean {mean} vs observed {r}");
+    }
     let _ = config;
 }
 

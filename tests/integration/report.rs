@@ -83,7 +83,17 @@ fn fixture(sb: &Sandbox) {
             gap_closed: Some(-0.4),
         },
         params_json: r#"{"horizon_days": 30, "inactive_days": 30}"#.into(),
-        ..row("logreg-prod", "production", 0.8123, json.clone())
+        ..row("logreg-prod", "production", 0.8123, {
+            // The oracle's figures as train records them, with the two
+            // oracles told less.
+            let mut with_oracle: serde_json::Value = serde_json::from_str(&json).unwrap();
+            with_oracle["oracle"] = serde_json::json!({"measured": {
+                "pr_auc": 0.9523, "roc_auc": 0.97, "mean_risk": 0.12, "rows": 2000,
+                "unseen_churn": {"pr_auc": 0.9123, "roc_auc": 0.95, "mean_risk": 0.12, "back_days": 7},
+                "from_events": {"pr_auc": 0.9023, "roc_auc": 0.94, "mean_risk": 0.12, "back_days": 7},
+            }});
+            with_oracle.to_string()
+        })
     };
     models::insert(&store.conn, &production, &terms).unwrap();
     models::insert(
@@ -248,6 +258,12 @@ fn the_report_shows_the_stored_figures() {
     // Against the best possible: the oracle's PR-AUC and the share of the gap.
     assert_eq!(field("oracle_pr_auc"), ["0.9523"]);
     assert_eq!(field("gap_closed"), ["-40%"]);
+    // The oracles told less: not who has left, and neither that nor engagement.
+    assert_eq!(field("oracle_unseen_pr_auc"), ["0.9123"]);
+    // (0.8123 - 0.8523) / (0.9123 - 0.8523), (0.8123 - 0.8523) / (0.9023 - 0.8523)
+    assert_eq!(field("unseen_gap_closed"), ["-67%"]);
+    assert_eq!(field("oracle_events_pr_auc"), ["0.9023"]);
+    assert_eq!(field("events_gap_closed"), ["-80%"]);
     // A model without an oracle says why.
     assert!(
         texts(&doc, "#challenger-ceiling td")

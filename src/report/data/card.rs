@@ -156,6 +156,26 @@ pub(super) fn card(row: ModelRow, model: &Model) -> ModelCard {
         lift: row.lift_over_baseline(),
         segments: extras.segments,
         already_left: extras.already_left,
+        unseen_gap_closed: match (&extras.oracle, row.quality.baseline_pr_auc) {
+            (Some(ceiling), Some(base)) => ceiling
+                .unseen_pr_auc()
+                .and_then(|u| crate::store::truth::gap_closed(row.pr_auc, base, u)),
+            _ => None,
+        },
+        unseen_churn: match &extras.oracle {
+            Some(crate::store::truth::Ceiling::Measured { unseen_churn, .. }) => unseen_churn.clone(),
+            _ => None,
+        },
+        events_gap_closed: match (&extras.oracle, row.quality.baseline_pr_auc) {
+            (Some(ceiling), Some(base)) => ceiling
+                .events_pr_auc()
+                .and_then(|u| crate::store::truth::gap_closed(row.pr_auc, base, u)),
+            _ => None,
+        },
+        from_events: match &extras.oracle {
+            Some(crate::store::truth::Ceiling::Measured { from_events, .. }) => from_events.clone(),
+            _ => None,
+        },
         ceiling_unknown: match extras.oracle {
             Some(crate::store::truth::Ceiling::Unknown { reason }) => Some(reason),
             _ => None,

@@ -109,6 +109,14 @@ pub struct ModelCard {
     pub lift: Option<f64>,
     /// Why the card has no Bayes oracle (ingested data), as train recorded it.
     pub ceiling_unknown: Option<String>,
+    /// The oracle not told who has already left, and the share of the gap
+    /// from the best single input to it that the model closes.
+    pub unseen_churn: Option<crate::store::truth::OracleVariant>,
+    pub unseen_gap_closed: Option<f64>,
+    /// The oracle told neither who has left nor engagement (events alone),
+    /// and the share of the gap to it.
+    pub from_events: Option<crate::store::truth::OracleVariant>,
+    pub events_gap_closed: Option<f64>,
     /// PR-AUC within the recently active and the lapsing test rows.
     pub segments: Vec<crate::model::metrics::Segment>,
     /// Generated data: the share of the top of the list already gone.
