@@ -2,8 +2,9 @@
 -- (src/oracle.rs): the user's hidden state (synthetic_truth), plan and
 -- signup date (users), active_mask, whose bit k is set when the user had an
 -- active day on as_of_date - k (k < $3: the days a churn day can fade, and
--- the recent days the oracle not told who has left weighs as churn days),
--- and active_before, the user's active days before those $3 days.
+-- the recent days the oracles not told who has left weigh as churn days),
+-- and active_before, the user's active days before those $3 days (with
+-- `history`; else 0: only the oracle that integrates engagement reads it).
 -- $1, $2: the first and last as-of dates of the test window.
 with
 
@@ -14,13 +15,10 @@ test as (
 ),
 
 active as (
-    select
-        user_id,
-        activity_date,
-        count(*) over (partition by user_id order by activity_date) as active_so_far
+    select user_id, activity_date
     from user_daily
     where is_active_day = 1
-        and activity_date <= $2::date
+        and activity_date between $1::date - $3::integer and $2::date
         and user_id in (select user_id from test)
 ),
 
@@ -35,14 +33,34 @@ masks as (
         and active.activity_date between test.as_of_date - ($3::integer - 1) and test.as_of_date
     group by all
 ),
+{%- if history %}
+
+-- Each active day with the user's count of active days up to it; the
+-- latest before the window gives the count before it.
+history as (
+    select
+        user_id,
+        activity_date,
+        count(*) over (partition by user_id order by activity_date) as active_so_far
+    from user_daily
+    where is_active_day = 1
+        and activity_date <= $2::date
+        and user_id in (select user_id from test)
+),
 
 before as (
-    select test.user_id, test.as_of_date, coalesce(active.active_so_far, 0) as active_before
+    select test.user_id, test.as_of_date, coalesce(history.active_so_far, 0) as active_before
     from test
-    asof left join active
-        on active.user_id = test.user_id
-        and active.activity_date < test.as_of_date - ($3::integer - 1)
+    asof left join history
+        on history.user_id = test.user_id
+        and history.activity_date < test.as_of_date - ($3::integer - 1)
 )
+{%- else %}
+
+before as (
+    select user_id, as_of_date, 0::bigint as active_before from test
+)
+{%- endif %}
 
 select
     test.user_id,

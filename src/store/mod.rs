@@ -344,6 +344,14 @@ mod tests {
         ]});
         let history = render_query("history_latest", &tables).unwrap();
         store.conn.prepare(&history).unwrap();
+        // The oracle's rows, with and without the active days before the window.
+        for history in [false, true] {
+            let rows = render_query("oracle_rows", &serde_json::json!({ "history": history })).unwrap();
+            store
+                .conn
+                .prepare(&rows)
+                .unwrap_or_else(|e| panic!("oracle_rows (history {history}): {e}"));
+        }
     }
 
     #[test]
