@@ -127,6 +127,15 @@ lines = [
     f"| lift over it | **{n(m['pr_auc'] - m['baseline_pr_auc'])}** | {n(m['lift_low'], 3)} – {n(m['lift_high'], 3)} |",
     f"| best possible (the Bayes oracle), PR-AUC | {n(m['oracle_pr_auc'])} | |",
     f"| share of the gap from the best input to the best possible | **{m['gap_closed'] * 100:.0f}%** | |",
+]
+oracle = (m["metrics"].get("oracle") or {}).get("measured") or {}
+for key, what in [("unseen_churn", "the oracle not told who has already left"),
+                  ("from_events", "best possible from events alone (told neither who left nor engagement)")]:
+    v = oracle.get(key)
+    if v:
+        share = (m["pr_auc"] - m["baseline_pr_auc"]) / (v["pr_auc"] - m["baseline_pr_auc"])
+        lines.append(f"| {what}, PR-AUC; share of the gap to it | {n(v['pr_auc'])}; **{share * 100:.0f}%** | |")
+lines += [
     f"| ECE | {n(m['ece'])} | |",
     f"| mean risk vs observed rate | {n(m['mean_risk'])} vs {n(m['pos_rate_test'])} ({relative:+.1f}%) | |",
     f"| Brier vs constant | {n(m['brier'])} vs {n(m['brier_constant'])} | |",
