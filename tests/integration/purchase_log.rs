@@ -211,16 +211,21 @@ fn the_cdnow_sample_ranks_at_least_as_well_as_bg_nbd() {
     let store = sb.store();
     let figures = rows(
         &store,
-        "select (select count(*) from users), (select count(*) from events), n_test, roc_auc, pr_auc \
-         from models",
+        "select (select count(*) from users), (select count(*) from events), n_test, roc_auc, pr_auc, \
+         ece, mean_risk, pos_rate_test from models",
     );
-    let [users, events, test_rows, roc, pr] = &figures[0][..] else {
+    let [users, events, test_rows, roc, pr, ece, mean_risk, observed] = &figures[0][..] else {
         panic!("{figures:?}")
     };
     let (roc, pr): (f64, f64) = (roc.parse().unwrap(), pr.parse().unwrap());
+    let f = |v: &String| v.parse::<f64>().map_or(v.clone(), |x| format!("{x:.4}"));
     println!(
         "CDNOW sample: {users} customers, {events} purchases; {test_rows} test rows: \
-         ROC-AUC {roc:.4} (BG/NBD {BGNBD_ROC_AUC}), PR-AUC {pr:.4} (BG/NBD {BGNBD_PR_AUC})"
+         ROC-AUC {roc:.4} (BG/NBD {BGNBD_ROC_AUC}), PR-AUC {pr:.4} (BG/NBD {BGNBD_PR_AUC}); \
+         ECE {}, mean risk {} vs observed {}",
+        f(ece),
+        f(mean_risk),
+        f(observed)
     );
     assert_eq!((users.as_str(), events.as_str()), ("2357", "6919"));
     assert!(
