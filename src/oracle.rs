@@ -596,6 +596,39 @@ mod tests {
         assert!(unseen > 50, "{unseen} rows with an active day in the last 7");
     }
 
+    /// Asserts that `p` is calibrated against `labels`: the mean within 3
+    /// standard errors of the rate, and in each of `bands` with over 100
+    /// rows the observed rate within 3 standard errors of the band's mean
+    /// probability (and 0.01, for the model-free error of a finite band).
+    /// Returns how many bands had over 100 rows.
+    fn calibrated(p: &[f64], labels: &[f64], bands: &[(f64, f64)], what: &str) -> usize {
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let (rate, n) = (mean(labels), labels.len() as f64);
+        let se = (rate * (1.0 - rate) / n).sqrt();
+        assert!(
+            (rate - mean(p)).abs() < 3.0 * se,
+            "{what}: observed {rate}, mean {}",
+            mean(p)
+        );
+        let mut counted = 0;
+        for &(lo, hi) in bands {
+            let band: Vec<usize> = (0..labels.len()).filter(|&i| p[i] >= lo && p[i] < hi).collect();
+            if band.len() <= 100 {
+                continue;
+            }
+            counted += 1;
+            let observed = band.iter().map(|&i| labels[i]).sum::<f64>() / band.len() as f64;
+            let expected = band.iter().map(|&i| p[i]).sum::<f64>() / band.len() as f64;
+            let se = (expected * (1.0 - expected) / band.len() as f64).sqrt();
+            assert!(
+                (observed - expected).abs() < 3.0 * se + 0.01,
+                "{what}, band {lo}-{hi}: observed {observed:.4}, predicted {expected:.4} over {} rows",
+                band.len()
+            );
+        }
+        counted
+    }
+
     /// The oracle is the label's conditional probability: on users the
     /// simulator itself plays out, every band of oracle probabilities
     /// churns at the band's mean probability, and no coarser predictor
@@ -649,75 +682,25 @@ mod tests {
         assert!(n > 20_000.0, "{n} rows");
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
         let rate = mean(&labels);
-        // Bands of probability: observed rate within 3 standard errors of
-        // the band's mean probability (and 0.01, for the model-free error
-        // of a finite band). Returns the bands with over 100 rows.
-        let calibrated = |p: &[f64], what: &str| -> usize {
-            let se = (rate * (1.0 - rate) / n).sqrt();
-            assert!(
-                (rate - mean(p)).abs() < 3.0 * se,
-                "{what}: observed {rate}, mean {}",
-                mean(p)
-            );
-            let mut bands = 0;
-            for (lo, hi) in [
-                (0.0, 0.02),
-                (0.02, 0.05),
-                (0.05, 0.1),
-                (0.1, 0.3),
-                (0.3, 0.9),
-                (0.9, 1.01),
-            ] {
-                let band: Vec<usize> = (0..labels.len()).filter(|&i| p[i] >= lo && p[i] < hi).collect();
-                if band.len() <= 100 {
-                    continue;
-                }
-                bands += 1;
-                let observed = band.iter().map(|&i| labels[i]).sum::<f64>() / band.len() as f64;
-                let expected = band.iter().map(|&i| p[i]).sum::<f64>() / band.len() as f64;
-                let se = (expected * (1.0 - expected) / band.len() as f64).sqrt();
-                assert!(
-                    (observed - expected).abs() < 3.0 * se + 0.01,
-                    "{what}, band {lo}-{hi}: observed {observed:.4}, predicted {expected:.4} over {} rows",
-                    band.len()
-                );
-            }
-            bands
-        };
-        assert_eq!(calibrated(&oracle_p, "the oracle"), 6);
-        assert!(calibrated(&unseen_p, "the oracle not told who left") >= 5);
+        const SIX: [(f64, f64); 6] = [
+            (0.0, 0.02),
+            (0.02, 0.05),
+            (0.05, 0.1),
+            (0.1, 0.3),
+            (0.3, 0.9),
+            (0.9, 1.01),
+        ];
+        assert_eq!(calibrated(&oracle_p, &labels, &SIX, "the oracle"), 6);
+        assert!(calibrated(&unseen_p, &labels, &SIX, "the oracle not told who left") >= 5);
         // Not told who has left, it is a probability still, and its Brier
         // score lies between the told oracle's and the hazard's.
         assert!(unseen_p.iter().all(|&p| (0.0..=1.0).contains(&p)));
-        // Told neither, on its rows: calibrated in bands too, and better
-        // than the constant.
+        // Told neither, on its rows (an eighth): calibrated in bands too,
+        // and better than the constant.
         let m = events_labels.len() as f64;
         let events_rate = mean(&events_labels);
-        let se = (events_rate * (1.0 - events_rate) / m).sqrt();
-        assert!(
-            (events_rate - mean(&events_p)).abs() < 3.0 * se,
-            "from events: observed {events_rate}, mean {}",
-            mean(&events_p)
-        );
-        let mut bands = 0;
-        for (lo, hi) in [(0.0, 0.03), (0.03, 0.08), (0.08, 0.3), (0.3, 1.01)] {
-            let band: Vec<usize> = (0..events_p.len())
-                .filter(|&i| events_p[i] >= lo && events_p[i] < hi)
-                .collect();
-            if band.len() <= 100 {
-                continue;
-            }
-            bands += 1;
-            let observed = band.iter().map(|&i| events_labels[i]).sum::<f64>() / band.len() as f64;
-            let expected = band.iter().map(|&i| events_p[i]).sum::<f64>() / band.len() as f64;
-            let se = (expected * (1.0 - expected) / band.len() as f64).sqrt();
-            assert!(
-                (observed - expected).abs() < 3.0 * se + 0.01,
-                "from events, band {lo}-{hi}: observed {observed:.4}, predicted {expected:.4} over {} rows",
-                band.len()
-            );
-        }
-        assert!(bands >= 3, "{bands} bands of over 100 rows");
+        let bands = [(0.0, 0.03), (0.03, 0.08), (0.08, 0.3), (0.3, 1.01)];
+        assert!(calibrated(&events_p, &events_labels, &bands, "the oracle told neither") >= 3);
         let brier = |p: &[f64]| p.iter().zip(&labels).map(|(p, y)| (p - y).powi(2)).sum::<f64>() / n;
         let scale = rate / mean(&hazard_p);
         let rescaled: Vec<f64> = hazard_p.iter().map(|p| (p * scale).min(1.0)).collect();

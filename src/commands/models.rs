@@ -305,7 +305,8 @@ fn show_text(store: &Store, m: &models::ModelRow) -> Result<String> {
                 format!("; the model closes {:.0}% of that gap", 100.0 * s)
             })
     };
-    let (unseen, events) = oracle_variants(&m.metrics_json);
+    let ceiling = ceiling(&m.metrics_json);
+    let (unseen, events) = ceiling.as_ref().map_or((None, None), |c| c.told_less());
     if let Some(u) = unseen {
         line(
             "",
@@ -471,20 +472,16 @@ fn unknown(model_id: &str) -> Error {
 }
 
 /// Why a model's card has no oracle, as train recorded it.
-/// The oracle not told who has already left, and the one that reads events
-/// alone, as train recorded them.
-fn oracle_variants(
-    metrics_json: &str,
-) -> (
-    Option<crate::store::truth::OracleVariant>,
-    Option<crate::store::truth::OracleVariant>,
-) {
-    let json: serde_json::Value = serde_json::from_str(metrics_json).unwrap_or_default();
-    let read = |key: &str| serde_json::from_value(json["oracle"]["measured"][key].clone()).ok();
-    (read("unseen_churn"), read("from_events"))
+/// The oracle's figures as train recorded them (none for a model trained
+/// before they were kept).
+fn ceiling(metrics_json: &str) -> Option<crate::store::truth::Ceiling> {
+    let json: serde_json::Value = serde_json::from_str(metrics_json).ok()?;
+    serde_json::from_value(json["oracle"].clone()).ok()
 }
 
 fn oracle_unknown(metrics_json: &str) -> Option<String> {
-    let json: serde_json::Value = serde_json::from_str(metrics_json).ok()?;
-    json["oracle"]["unknown"]["reason"].as_str().map(str::to_string)
+    match ceiling(metrics_json)? {
+        crate::store::truth::Ceiling::Unknown { reason } => Some(reason),
+        crate::store::truth::Ceiling::Measured { .. } => None,
+    }
 }

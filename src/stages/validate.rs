@@ -99,9 +99,11 @@ pub fn check_all(
                  description,
              }| {
                 let check = sql::render(template, ctx)?;
+                let started = std::time::Instant::now();
                 let violations: i64 = conn
                     .query_row(&format!("select count(*) from (\n{check}\n)"), [], |r| r.get(0))
                     .context(|| format!("validate: running check sql/{template}"))?;
+                tracing::debug!(check = %name, violations, seconds = started.elapsed().as_secs_f64(), "checked");
                 // A passing check has nothing to sample: skip the second pass
                 // (at 100,000 users the event-key check's hash aggregate over
                 // every event dominates this stage).

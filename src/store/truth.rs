@@ -46,24 +46,15 @@ pub struct OracleVariant {
 }
 
 impl Ceiling {
-    /// The PR-AUC of the oracle not told who has already left.
-    pub fn unseen_pr_auc(&self) -> Option<f64> {
+    /// The oracles told less: not who has left, and events alone.
+    pub fn told_less(&self) -> (Option<&OracleVariant>, Option<&OracleVariant>) {
         match self {
             Ceiling::Measured {
-                unseen_churn: Some(u),
+                unseen_churn,
+                from_events,
                 ..
-            } => Some(u.pr_auc),
-            _ => None,
-        }
-    }
-
-    /// The PR-AUC of the oracle that reads events only.
-    pub fn events_pr_auc(&self) -> Option<f64> {
-        match self {
-            Ceiling::Measured {
-                from_events: Some(u), ..
-            } => Some(u.pr_auc),
-            _ => None,
+            } => (unseen_churn.as_ref(), from_events.as_ref()),
+            Ceiling::Unknown { .. } => (None, None),
         }
     }
 

@@ -149,6 +149,18 @@ pub(super) fn card(row: ModelRow, model: &Model) -> ModelCard {
             None => Default::default(),
         };
     let params: serde_json::Value = serde_json::from_str(&row.params_json).unwrap_or_default();
+    // The oracles told less, and the share of the gap to each.
+    let (unseen, events) = match &extras.oracle {
+        Some(ceiling) => {
+            let (u, e) = ceiling.told_less();
+            (u.cloned(), e.cloned())
+        }
+        None => (None, None),
+    };
+    let share = |v: Option<&crate::store::truth::OracleVariant>| {
+        let base = row.quality.baseline_pr_auc?;
+        crate::store::truth::gap_closed(row.pr_auc, base, v?.pr_auc)
+    };
     ModelCard {
         horizon_days: params["horizon_days"].as_i64(),
         inactive_days: params["inactive_days"].as_i64(),
@@ -156,26 +168,10 @@ pub(super) fn card(row: ModelRow, model: &Model) -> ModelCard {
         lift: row.lift_over_baseline(),
         segments: extras.segments,
         already_left: extras.already_left,
-        unseen_gap_closed: match (&extras.oracle, row.quality.baseline_pr_auc) {
-            (Some(ceiling), Some(base)) => ceiling
-                .unseen_pr_auc()
-                .and_then(|u| crate::store::truth::gap_closed(row.pr_auc, base, u)),
-            _ => None,
-        },
-        unseen_churn: match &extras.oracle {
-            Some(crate::store::truth::Ceiling::Measured { unseen_churn, .. }) => unseen_churn.clone(),
-            _ => None,
-        },
-        events_gap_closed: match (&extras.oracle, row.quality.baseline_pr_auc) {
-            (Some(ceiling), Some(base)) => ceiling
-                .events_pr_auc()
-                .and_then(|u| crate::store::truth::gap_closed(row.pr_auc, base, u)),
-            _ => None,
-        },
-        from_events: match &extras.oracle {
-            Some(crate::store::truth::Ceiling::Measured { from_events, .. }) => from_events.clone(),
-            _ => None,
-        },
+        unseen_gap_closed: share(unseen.as_ref()),
+        events_gap_closed: share(events.as_ref()),
+        unseen_churn: unseen,
+        from_events: events,
         ceiling_unknown: match extras.oracle {
             Some(crate::store::truth::Ceiling::Unknown { reason }) => Some(reason),
             _ => None,
