@@ -11,6 +11,13 @@ from its terms in `model_terms` (computed here with numpy, independently of
 the Rust scorer). Both rankings are scored against `churn_label`: ROC-AUC
 and PR-AUC (average precision) side by side.
 
+Then BG/NBD's P(alive) given the history up to d, as #30 asks of a
+candidate input for purchase logs: first alone, as a ranker of the test rows
+(risk = 1 - P(alive)); then beside the production model's own inputs, in a
+logistic regression of the same C fitted by scikit-learn on the training
+window: on a user-grouped validation split of it (a fifth of its users,
+by a hash of the user id), and refitted on the whole window, on the test rows.
+
 Usage: python bench/bgnbd.py DB   (bench/bgnbd.sh makes the venv)
 """
 
@@ -19,6 +26,7 @@ import sys
 import duckdb
 import numpy as np
 from lifetimes import BetaGeoFitter
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 
@@ -54,11 +62,13 @@ def main(db: str) -> None:
     bgf = BetaGeoFitter(penalizer_coef=0.001)
     bgf.fit(calib["frequency"], calib["recency"], calib["age"])
 
-    # The model's test rows, with each user's history up to its as-of day.
-    rows = con.execute(
-        f"""
+    # Rows of training_set from `lo` to `hi`, with each user's history up to
+    # its as-of day.
+    def with_history(lo, hi):
+        return con.execute(
+            f"""
         with test as (
-            select * from training_set where as_of_date between date '{test_from}' and date '{test_to}'
+            select * from training_set where as_of_date between date '{lo}' and date '{hi}'
         ),
         history as (
             select test.user_id, test.as_of_date,
@@ -72,7 +82,9 @@ def main(db: str) -> None:
         from test join history using (user_id, as_of_date)
         order by user_id, as_of_date
         """
-    ).fetchdf()
+        ).fetchdf()
+
+    rows = with_history(test_from, test_to)
     n_test = con.execute(
         f"select count(*) from training_set where as_of_date between date '{test_from}' and date '{test_to}'"
     ).fetchone()[0]
@@ -83,22 +95,28 @@ def main(db: str) -> None:
     )
     bgnbd_risk = -np.asarray(expected)
 
-    # The production model's risk from its terms.
+    # The production model's risk from its terms, and its design matrix
+    # (each term's column, the intercept left out).
     terms = con.execute(
         "select term, feature, category, center, scale, coefficient from model_terms where model_id = ?",
         [model_id],
     ).fetchall()
-    margin = np.zeros(len(rows))
-    for term, feature, category, center, scale, coefficient in terms:
-        if feature is None:
-            margin += coefficient
-        elif category is None:
-            x = rows[feature].to_numpy(dtype=float, na_value=np.nan)
-            z = (np.where(np.isnan(x), center, x) - center) / scale
-            margin += coefficient * z
-        else:
-            margin += coefficient * (rows[feature].to_numpy() == category)
-    model_risk = 1.0 / (1.0 + np.exp(-margin))
+
+    def design(frame):
+        columns = []
+        for term, feature, category, center, scale, coefficient in terms:
+            if feature is None:
+                continue
+            if category is None:
+                x = frame[feature].to_numpy(dtype=float, na_value=np.nan)
+                columns.append((np.where(np.isnan(x), center, x) - center) / scale)
+            else:
+                columns.append((frame[feature].to_numpy() == category).astype(float))
+        return np.column_stack(columns)
+
+    intercept = sum(c for _, f, _, _, _, c in terms if f is None)
+    coefficients = np.array([c for _, f, _, _, _, c in terms if f is not None])
+    model_risk = 1.0 / (1.0 + np.exp(-(intercept + design(rows) @ coefficients)))
 
     print(f"test rows of {model_id}: {len(rows):,} ({test_from} to {test_to}), base rate {label.mean():.4f}")
     print(f"BG/NBD fitted on {len(calib['frequency']):,} users' purchases up to {train_to}: {bgf.params_.to_dict()}")
@@ -106,6 +124,58 @@ def main(db: str) -> None:
     for name, score in [("churn model", model_risk), (f"BG/NBD (expected purchases, {horizon} d)", bgnbd_risk)]:
         print(f"{name:<32} {roc_auc_score(label, score):>8.4f} {average_precision_score(label, score):>8.4f}")
     print(f"(the registry's test figures of {model_id}: ROC-AUC {roc_auc:.4f}, PR-AUC {pr_auc:.4f})")
+
+    # P(alive) alone, then beside the model's inputs.
+    def p_alive(frame):
+        return np.asarray(bgf.conditional_probability_alive(
+            frame["frequency"].to_numpy(), frame["recency"].to_numpy(), frame["age"].to_numpy()))
+
+    alive = p_alive(rows)
+    print(f"{'BG/NBD P(alive) alone':<32} {roc_auc_score(label, 1 - alive):>8.4f} "
+          f"{average_precision_score(label, 1 - alive):>8.4f}")
+    train_from, c = con.execute(
+        "select train_from, (params_json->>'c')::double from models where model_id = ?", [model_id]
+    ).fetchone()
+    train = with_history(train_from, train_to)
+    y = train["churn_label"].to_numpy()
+    alive_train = p_alive(train)
+    mu, sd = alive_train.mean(), alive_train.std()
+
+    def inputs(frame, alive_values, with_alive):
+        x = design(frame)
+        return np.column_stack([x, (alive_values - mu) / sd]) if with_alive else x
+
+    held = np.array([hash_user(u) % 5 == 0 for u in train["user_id"]])
+    print(f"{'inputs (logistic regression, C ' + str(c) + ')':<40} {'val ROC':>8} {'val PR':>8} "
+          f"{'test ROC':>8} {'test PR':>8} {'test ECE':>8}")
+    for name, with_alive in [("the model's inputs", False), ("the model's inputs + P(alive)", True)]:
+        fit = LogisticRegression(C=c or 1.0, max_iter=5000)
+        fit.fit(inputs(train[~held], alive_train[~held], with_alive), y[~held])
+        v = fit.predict_proba(inputs(train[held], alive_train[held], with_alive))[:, 1]
+        whole = LogisticRegression(C=c or 1.0, max_iter=5000)
+        whole.fit(inputs(train, alive_train, with_alive), y)
+        t = whole.predict_proba(inputs(rows, alive, with_alive))[:, 1]
+        print(f"{name:<40} {roc_auc_score(y[held], v):>8.4f} {average_precision_score(y[held], v):>8.4f} "
+              f"{roc_auc_score(label, t):>8.4f} {average_precision_score(label, t):>8.4f} {ece(label, t):>8.4f}")
+    print(f"(validation: {held.sum():,} rows of {len(set(train['user_id'][held])):,} users of the training window "
+          f"{train_from} to {train_to}; test: the model's test rows)")
+
+
+def hash_user(user_id: str) -> int:
+    """A stable hash of a user id (Python's own is salted per process)."""
+    h = 2166136261
+    for b in user_id.encode():
+        h = ((h ^ b) * 16777619) % 2**32
+    return h
+
+
+def ece(label, p, bins=10):
+    """Expected calibration error over equal-count bins."""
+    order = np.argsort(p, kind="stable")
+    total = 0.0
+    for part in np.array_split(order, bins):
+        total += len(part) * abs(label[part].mean() - p[part].mean())
+    return total / len(p)
 
 
 if __name__ == "__main__":

@@ -294,7 +294,7 @@ fn show_text(store: &Store, m: &models::ModelRow) -> Result<String> {
         ),
         _ => {
             if let Some(reason) = oracle_unknown(&m.metrics_json) {
-                line("", format!("best possible: not known ({reason})"));
+                line("", format!("best possible: not known: {reason}"));
             }
         }
     }
