@@ -228,6 +228,15 @@ fn the_cdnow_sample_ranks_at_least_as_well_as_bg_nbd() {
         f(observed)
     );
     assert_eq!((users.as_str(), events.as_str()), ("2357", "6919"));
+    // A log has no hidden truth: no oracle, and the registry says why.
+    drop(store);
+    let show = sb.churn(&["--config", &config, "models", "show", "challenger"]);
+    assert!(show.status.success(), "{}", stderr(&show));
+    let text = String::from_utf8_lossy(&show.stdout);
+    assert!(
+        text.contains("best possible: not known: the data was not generated"),
+        "{text}"
+    );
     assert!(
         roc >= BGNBD_ROC_AUC,
         "ROC-AUC {roc} below BG/NBD's {BGNBD_ROC_AUC}"
