@@ -110,7 +110,7 @@ if [ -n "$cgroup" ]; then echo "(jobs run under a ${BENCH_MEMORY_MAX} memory lim
 timed --db "$db" -q run --stage labels --stage training-set >/dev/null
 echo "weekly job (labels, training-set) after $days days: $(secs) s, peak $(gb) GB: $("$python" "$work/stages.py" "$db" labels training-set)"
 if [ "${BENCH_FULL:-1}" = 0 ]; then
-  echo "($(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD), $(nproc) cores)"
+  bench_stamp
   exit 0
 fi
 timed --db "$work/full.duckdb" -q run --full "${job[@]:1}" >/dev/null
@@ -119,4 +119,4 @@ timed --db "$work/full.duckdb" -q run --full --stage labels --stage training-set
 echo "the weekly job with --full: $(secs) s, peak $(gb) GB: $("$python" "$work/stages.py" "$work/full.duckdb" labels training-set)"
 echo "day by day vs rebuilt:"
 "$python" "$work/equal.py" "$db" "$work/full.duckdb"
-echo "($(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD), $(nproc) cores)"
+bench_stamp

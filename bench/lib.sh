@@ -23,3 +23,12 @@ bench_python() {
   fi
   echo "$venv/bin/python"
 }
+
+# The line that dates a figure: the day, the checkout's commit and the
+# cores; with $BENCH_BIN, which build ran (another build than the
+# checkout's, perhaps).
+bench_stamp() {
+  local build=""
+  [ -n "${BENCH_BIN:-}" ] && build=", build $BENCH_BIN"
+  echo "($(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD)$build, $(nproc) cores)"
+}
