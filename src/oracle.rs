@@ -27,7 +27,7 @@
 //! switch is then scored with the new hazard.
 
 use crate::config::DriftScenario;
-use crate::simulation::{ActiveDay, User, World};
+use crate::simulation::{ActiveDay, User, World, event_probability};
 
 /// The label's look-ahead: churn_label = 1 when no active day falls in
 /// (d + horizon_days, d + horizon_days + inactive_days].
@@ -272,9 +272,7 @@ impl Oracle<'_> {
         // An engagement's log weight from its prior and the history.
         let log_weight = |e: f64| {
             let h = self.world.daily_hazard(e, user.paid);
-            let p = 1.0
-                - (1.0 - self.world.sessions(self.scenario, e, day).probability(None))
-                    * (1.0 - crate::simulation::SUPPORT_TICKET_RATE);
+            let p = event_probability(self.world.sessions(self.scenario, e, day).probability(None));
             e.ln() + 1.5 * (1.0 - e).ln() + tenure * (1.0 - h).ln() + k * p.ln() + (n - k) * (1.0 - p).ln()
         };
         // Where the weight is within e^-20 of its top, from a fine scan;
@@ -354,27 +352,6 @@ impl History {
             days: days.saturating_sub(billed),
             active: active_days.saturating_sub(billed),
         }
-    }
-
-    /// The history of `user` before day `first`, from `active(t)`.
-    pub fn of(
-        world: &World,
-        scenario: &DriftScenario,
-        user: &User,
-        first: i64,
-        active: impl Fn(i64) -> bool,
-    ) -> History {
-        let mut h = History::default();
-        for t in user.signup_day.max(0)..first {
-            let billed = world
-                .active_day(scenario, user, u32::try_from(t).unwrap_or(u32::MAX))
-                .billed();
-            if !billed {
-                h.days += 1;
-                h.active += u32::from(active(t));
-            }
-        }
-        h
     }
 }
 
@@ -502,6 +479,28 @@ mod tests {
         });
     }
 
+    /// The history of `user` before day `first`, read day by day from
+    /// `active(t)`: the reference `History::from_counts` is checked against.
+    fn history_by_day(
+        world: &World,
+        scenario: &DriftScenario,
+        user: &User,
+        first: i64,
+        active: impl Fn(i64) -> bool,
+    ) -> History {
+        let mut h = History::default();
+        for t in user.signup_day.max(0)..first {
+            let billed = world
+                .active_day(scenario, user, u32::try_from(t).unwrap_or(u32::MAX))
+                .billed();
+            if !billed {
+                h.days += 1;
+                h.active += u32::from(active(t));
+            }
+        }
+        h
+    }
+
     /// The oracle's sums, written out directly: every churn day of the
     /// first 200, every day's probability from the simulator's rule, and
     /// the geometric tail after them.
@@ -584,7 +583,7 @@ mod tests {
                 if user.churn_day.is_some_and(|c| c <= first) {
                     continue;
                 }
-                let by_day = History::of(&w, &scenario, &user, first, |t| active[t as usize]);
+                let by_day = history_by_day(&w, &scenario, &user, first, |t| active[t as usize]);
                 let active_days = (user.signup_day.max(0)..first)
                     .filter(|&t| active[t as usize])
                     .count();
@@ -669,7 +668,8 @@ mod tests {
                         .push(oracle.label_probability_unseen_churn(&user, as_of, 7, |t| active[t as usize]));
                     if labels.len() % 8 == 0 {
                         let seen = |t: i64| active[t as usize];
-                        let history = History::of(&w, &scenario, &user, oracle.window_start(as_of, 7), seen);
+                        let history =
+                            history_by_day(&w, &scenario, &user, oracle.window_start(as_of, 7), seen);
                         let p = oracle.label_probability_from_events(&user, as_of, 7, history, seen);
                         events_p.push(p.expect("a world without drift"));
                         events_labels.push(labels[labels.len() - 1]);

@@ -533,6 +533,12 @@ pub struct ActiveDay {
     sessions: Sessions,
 }
 
+/// P(an event on a day that is not a billing day), given its probability
+/// of a session: a session or a support ticket.
+pub fn event_probability(session: f64) -> f64 {
+    1.0 - (1.0 - session) * (1.0 - SUPPORT_TICKET_RATE)
+}
+
 /// A day's probability of a session before any fade or drift: 0.15 + 0.8e.
 pub fn session_base(engagement: f64) -> f64 {
     0.15 + 0.8 * engagement
@@ -564,7 +570,7 @@ impl ActiveDay {
         } else if self.billed {
             1.0
         } else {
-            1.0 - (1.0 - self.sessions.probability(churn_day)) * (1.0 - SUPPORT_TICKET_RATE)
+            event_probability(self.sessions.probability(churn_day))
         }
     }
 }
