@@ -39,7 +39,8 @@ if model is None:
 model_id, train_from, train_to, test_from, test_to, our_pr, our_roc, params = model
 params = json.loads(params)
 terms = con.execute(
-    "select term, feature, category, center, scale, coefficient, transform from model_terms where model_id = ?",
+    "select term, feature, category, center, scale, coefficient, transform, by_feature from model_terms "
+    "where model_id = ?",
     [model_id],
 ).fetchall()
 intercept = [t for t in terms if t[1] is None][0][5]
@@ -48,11 +49,15 @@ inputs = [t for t in terms if t[1] is not None]
 
 def design(where):
     cols = []
-    for term, feature, category, center, scale, _, transform in inputs:
+    for term, feature, category, center, scale, _, transform, by in inputs:
         if category is None:
             x = f'"{feature}"::double'
             if transform == "log1p":
                 x = f"ln(1 + greatest({x}, 0))"
+            elif transform is not None and transform.startswith("bit:"):
+                x = f"floor(greatest({x}, 0) / {2 ** int(transform[4:])}) % 2"
+            if by is not None:
+                x = f'{x} * "{by}"::double'
             cols.append(f"(coalesce({x}, {center!r}) - {center!r}) / {scale!r}")
         else:
             cols.append(f"({feature} is not distinct from '{category}')::double")

@@ -20,6 +20,9 @@ PR-AUC), the same for every candidate, so compare them with each other:
                 the evidence that the user has already left
   interactions  recency × frequency, tenure × activity
   bins          deciles of six inputs, one-hot (edges from the fit rows)
+  days          each of the last 21 days active or not (active_day_bits),
+                and each times the lifetime activity rate (churn's
+                `train.day_bits` terms)
 
 Each later candidate is measured on top of log1p when log1p is kept.
 LightGBM on the plain inputs (early stopping on the validation users) is the
@@ -49,6 +52,7 @@ model_id, train_from, train_to, test_from, test_to, c = row
 NOT_INPUTS = {
     "user_id", "as_of_date", "signup_date", "is_paid", "future_active_days", "churn_label",
     "lifetime_active_days", "lifetime_events", "observed_days", "recently_active",
+    "active_day_bits",  # read only by the "days" candidate, bit by bit
 }
 CATEGORICAL = ["plan", "country", "marketing_source"]
 columns = con.execute("select column_name, column_type from (describe training_set)").fetchall()
@@ -107,6 +111,12 @@ def derived(df, group):
     elif group == "interactions":
         out["recency_x_frequency"] = np.log1p(silence) * rate
         out["tenure_x_activity"] = np.log1p(df.days_since_signup.astype(float)) * rate
+    elif group == "days":
+        bits = df.active_day_bits.astype("int64")
+        for i in range(21):
+            day = ((bits >> i) & 1).astype(float)
+            out[f"bit{i:02}"] = day
+            out[f"bit{i:02}*rate"] = day * rate
     elif group == "bins":
         for n, e in EDGES.items():
             x = df[n].astype(float)
@@ -136,7 +146,7 @@ print(f"| candidate | inputs added | validation PR-AUC | lift | kept |")
 print(f"|---|---:|---:|---:|---|")
 print(f"| plain inputs | 0 | {base:.4f} | | |")
 kept = []
-for group in ["log1p", "trend", "deficit", "silence", "interactions", "bins"]:
+for group in ["log1p", "trend", "deficit", "silence", "interactions", "bins", "days"]:
     groups = kept + [group]
     score, _ = fit_and_rank(groups, fit_rows, validation)
     reference, _ = fit_and_rank(kept, fit_rows, validation) if kept else (base, None)

@@ -142,6 +142,8 @@ pub struct SqlContext {
     /// builds its column lists from these, so there is one definition.
     pub daily_numeric: &'static [&'static str],
     pub window_numeric: &'static [&'static str],
+    /// The days `active_day_bits` keeps one by one (`ACTIVE_DAY_BITS`).
+    pub bits_days: u32,
     /// validate: the rows under check: `events` and `users`, or the temp
     /// tables of the loads not checked yet (docs/design.md §9).
     pub checked_events: &'static str,
@@ -198,6 +200,16 @@ const HISTORY_NUMERIC: [&str; 6] = [
     "silence_ratio",
 ];
 
+/// The days of `user_features_daily.active_day_bits`: bit i is the user's
+/// activity i days before the as-of day. 21 days: in the screen of
+/// bench/transforms.py, the indicators of 7, 14 and 21 days (each also times
+/// the lifetime activity rate) raised the validation PR-AUC by 0.0031, 0.0040
+/// and 0.0051 at 20,000 users.
+pub const ACTIVE_DAY_BITS: u32 = 21;
+
+/// The column that holds them.
+pub const ACTIVE_DAY_BITS_COLUMN: &str = "active_day_bits";
+
 /// The numeric columns `sql/features/user_features_daily.sql` writes, in its
 /// order (a test holds them to the table the stage builds).
 fn numeric_columns(windows: &[u32], fail_rate_window: u32) -> Vec<String> {
@@ -208,6 +220,7 @@ fn numeric_columns(windows: &[u32], fail_rate_window: u32) -> Vec<String> {
     out.push(format!("payment_fail_rate_{fail_rate_window}d"));
     out.push("days_since_last_activity".to_string());
     out.extend(HISTORY_NUMERIC.iter().map(|c| c.to_string()));
+    out.push(ACTIVE_DAY_BITS_COLUMN.to_string());
     out
 }
 
@@ -226,6 +239,7 @@ impl SqlContext {
             numeric_columns: numeric_columns(&windows, fail_rate_window),
             daily_numeric: &DAILY_NUMERIC,
             window_numeric: &WINDOW_NUMERIC,
+            bits_days: ACTIVE_DAY_BITS,
             windows,
             fail_rate_window,
             horizon_days: config.labels.horizon_days,

@@ -10,6 +10,10 @@
 -- silence_ratio = days since the last active day / that mean gap. The
 -- lifetime counts grow with the length of the data, so they are not model
 -- inputs (the rate, the gap and the ratio are).
+-- active_day_bits: the user's last {{ bits_days }} days one by one, bit i (the value 2^i)
+-- set when the user was active i days before the as-of day (bit 0: the as-of
+-- day; days before the user's first row are 0). The windows above count the
+-- active days; this keeps which ones, the shape of a fade.
 -- recently_active: an active day in the {{ recent_days }} days ending on the as-of day;
 -- the one definition of the "active" population that training and scoring use.
 -- Large inputs are built a batch of users at a time (`batched`): the users
@@ -29,11 +33,15 @@
 {% set window_columns = window_numeric %}
 {% set incremental = incremental is defined and incremental %}
 {% set longest = windows | last %}
+{# The rows the incremental join reads back: the longest window, or the
+   day-by-day bits when they reach further. #}
+{% set reach = [longest, bits_days] | max %}
 {# One window's aggregate of column x: a window function over the dense rows,
    or, when incremental, an aggregate of the joined rows of the window's days
    (a case, not a filter clause: a third faster at 100,000 users; the longest
    window is every joined row). #}
-{% macro in_window(x, w) %}{% if not incremental %}{{ x }}{% elif w < longest %}case when span.activity_date > targets.as_of_date - {{ w }} then span.{{ x }} end{% else %}span.{{ x }}{% endif %}{% endmacro %}
+{% macro in_window(x, w) %}{% if not incremental %}{{ x }}{% elif w < reach %}case when span.activity_date > targets.as_of_date - {{ w }} then span.{{ x }} end{% else %}span.{{ x }}{% endif %}{% endmacro %}
+{% macro epoch_day(day) %}{{ d.days_between("date '1970-01-01'", day) }}{% endmacro %}
 {% macro frame(w) %}{% if not incremental %} over w{{ w }}{% endif %}{% endmacro %}
 {# The window columns: name, daily column, the scale of the decimal it is
    summed as (none: an integer sum), and whether it is a mean of the days
@@ -119,6 +127,7 @@ moved as (
         end) as {{ name }}_{{ w }}d,
 {% endfor %}
 {% endfor %}
+        sum(case when user_daily.activity_date = date '{{ slide_day }}' then user_daily.is_active_day end) as active_today,
     from user_daily
     semi join slid on slid.user_id = user_daily.user_id
     where user_daily.activity_date in ({% for w in [0] + windows %}date '{{ slide_day }}' - {{ w }}{% if not loop.last %}, {% endif %}{% endfor %})
@@ -160,6 +169,8 @@ slid_windows as (
 {% endif %}
 {% endfor %}
 {% endfor %}
+        -- the bits move a day older, the oldest leaves, the new day is bit 0
+        ((slid.active_day_bits * 2) % {{ 2 ** bits_days }} + moved.active_today)::integer as active_day_bits,
     from slid
     inner join moved on moved.user_id = slid.user_id
     left join means on means.user_id = slid.user_id
@@ -176,7 +187,7 @@ targets as (
 
 span as (
     -- The rows those windows read.
-{{ changed.rows("user_daily", "activity_date", from_date, longest - 1) }}
+{{ changed.rows("user_daily", "activity_date", from_date, reach - 1) }}
         and user_daily.user_id in (select user_id from targets)
 ),
 
@@ -189,10 +200,14 @@ windowed as (
 {% for w in windows %}
 {{ window_sums(w) }}
 {% endfor %}
+        sum(case
+            when span.activity_date > targets.as_of_date - {{ bits_days }}
+            then span.is_active_day * power(2, targets.as_of_date - span.activity_date)
+        end)::integer as active_day_bits,
     from targets
     inner join span
         on span.user_id = targets.user_id
-        and span.activity_date between targets.as_of_date - {{ longest - 1 }} and targets.as_of_date
+        and span.activity_date between targets.as_of_date - {{ reach - 1 }} and targets.as_of_date
     group by targets.user_id, targets.as_of_date
 ),
 
@@ -236,6 +251,7 @@ rolling as (
         windowed.{{ c }}_{{ w }}d,
 {% endfor %}
 {% endfor %}
+        windowed.active_day_bits,
         coalesce(
             max(case when span.is_active_day = 1 then span.activity_date end) over history,
             prior.last_active_date
@@ -274,6 +290,10 @@ rolling as (
 {% for w in windows %}
 {{ window_sums(w) }}
 {% endfor %}
+        -- The day-by-day bits, rotated: day t is bit (-t mod {{ bits_days }}), t counted
+        -- from 1970-01-01, so the {{ bits_days }} days of a frame hold {{ bits_days }} different
+        -- bits; final turns them to the as-of day's order.
+        sum(is_active_day * power(2, ({{ bits_days }} - {{ epoch_day("activity_date") }} % {{ bits_days }}) % {{ bits_days }})) over bits as rotated_bits,
         max(case when is_active_day = 1 then activity_date end) over history as last_active_date,
         min(case when is_active_day = 1 then activity_date end) over history as first_active_date,
         (sum(is_active_day) over history)::integer as lifetime_active_days,
@@ -284,6 +304,7 @@ rolling as (
 {% for w in windows %}
         w{{ w }} as (partition by user_id order by activity_date rows between {{ w - 1 }} preceding and current row),
 {% endfor %}
+        bits as (partition by user_id order by activity_date rows between {{ bits_days - 1 }} preceding and current row),
         history as (partition by user_id order by activity_date rows between unbounded preceding and current row)
 ),
 {% endif %}
@@ -319,6 +340,17 @@ final as (
             then {{ d.days_between("last_active_date", "as_of_date") }}
                 * (lifetime_active_days - 1) / {{ d.days_between("first_active_date", "last_active_date") }}
         end as silence_ratio,
+{% if incremental %}
+        active_day_bits,
+{% else %}
+        -- rotated left by k = the as-of day mod {{ bits_days }}: bit (i - k) mod {{ bits_days }}
+        -- moves to bit i (exact in doubles: below 2^{{ 2 * bits_days }})
+        cast(
+            (rotated_bits * power(2, {{ epoch_day("as_of_date") }} % {{ bits_days }})) % {{ 2 ** bits_days }}
+            + floor(rotated_bits / power(2, {{ bits_days }} - {{ epoch_day("as_of_date") }} % {{ bits_days }}))
+            as integer
+        ) as active_day_bits,
+{% endif %}
         coalesce(last_active_date > as_of_date - {{ recent_days }}, false) as recently_active
     from rolling
 )

@@ -67,7 +67,10 @@ alter table models add column if not exists gap_closed double;
 -- model_terms: one row per (model_id, term); the intercept is a term.
 -- risk = 1 / (1 + exp(-(intercept + sum of coefficient * z))), where
 -- numeric z = (t(x) - center) / scale (NULL x: z = 0), t(x) = x, or
--- ln(1 + greatest(x, 0)) when transform = 'log1p'; categorical z = (x = category).
+-- ln(1 + greatest(x, 0)) when transform = 'log1p', floor(greatest(x, 0) / 2^i) % 2
+-- when transform = 'bit:i' (bit i of active_day_bits), times the value of the
+-- column by_feature when it is not NULL (NULL x or by value: z = 0);
+-- categorical z = (x = category).
 create table if not exists model_terms (
     model_id varchar not null,
     term varchar not null,
@@ -77,8 +80,10 @@ create table if not exists model_terms (
     scale double not null,
     coefficient double not null,
     transform varchar,
+    by_feature varchar,
 );
 alter table model_terms add column if not exists transform varchar;
+alter table model_terms add column if not exists by_feature varchar;
 
 -- model_promotions: one row per promotion decision (promoted, kept, manual).
 create table if not exists model_promotions (

@@ -3,8 +3,10 @@
 -- (population "{{ population }}"). The same numbers as `churn run --stage score`.
 -- Each numeric feature column, then each category, becomes a (user_id,
 -- feature, value) row (a NULL value gives no row: it is imputed, z = 0).
---   numeric term:     z = (t(x) - center) / scale  (NULL: imputed, z = 0), where t(x) = x,
---                     or ln(1 + greatest(x, 0)) for a log1p term (transform = 'log1p')
+--   numeric term:     z = (t(x) * y - center) / scale  (NULL: imputed, z = 0), where t(x) = x,
+--                     ln(1 + greatest(x, 0)) for a log1p term (transform = 'log1p'), or
+--                     floor(greatest(x, 0) / 2^i) % 2 for a day term (transform = 'bit:i');
+--                     y = 1, or the value of by_feature when the term has one (NULL: z = 0)
 --   categorical term: z = 1 when x = category, else 0
 --   churn_risk = 1 / (1 + exp(-(intercept + sum(coefficient * z))))
 with
@@ -50,13 +52,20 @@ contributions as (
         terms.coefficient * (
             case
                 when terms.transform = 'log1p' then ln(1 + greatest(numeric_values.value, 0))
+                when terms.transform like 'bit:%'
+                then floor(greatest(numeric_values.value, 0) / power(2, cast(substr(terms.transform, 5) as integer))) % 2
                 else numeric_values.value
-            end - terms.center
+            end * coalesce(by_values.value, 1) - terms.center
         ) / terms.scale as contribution
     from numeric_values
     inner join terms
         on terms.feature = numeric_values.feature
         and terms.category is null
+    left join numeric_values as by_values
+        on by_values.user_id = numeric_values.user_id
+        and by_values.feature = terms.by_feature
+    -- a NULL by value is imputed: no contribution
+    where terms.by_feature is null or by_values.value is not null
     union all
     select
         categorical_values.user_id,

@@ -21,6 +21,10 @@ use crate::api::input::{
 };
 use crate::api::state::{AppState, Loaded, Readiness, Slot};
 use crate::model::frame::{CATEGORICAL, Frame};
+use crate::model::preprocess::Transform;
+
+/// The largest value of `active_day_bits`: every one of its days active.
+pub const DAY_BITS_MAX: f64 = ((1u64 << crate::sql::ACTIVE_DAY_BITS) - 1) as f64;
 
 fn not_ready(state: &AppState) -> ApiError {
     ApiError::new(
@@ -150,9 +154,12 @@ pub struct TermRow {
     pub scale: f64,
     pub coefficient: f64,
     /// What a numeric term reads of its input: absent for the value
-    /// itself, "log1p" for ln(1 + x).
+    /// itself, "log1p" for ln(1 + x), "bit:i" for bit i of a whole number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transform: Option<String>,
+    /// The input the term's value is multiplied by, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -264,9 +271,24 @@ fn parse_instance(m: &Loaded, value: &Value, at: &str, problems: &mut Vec<Proble
     }
     // Every standardized input must be finite, or the risk is not a number.
     for input in &m.inputs {
-        if let crate::api::state::Input::Numeric { j, term } = input {
+        if let crate::api::state::Input::Numeric { j, by, term } = input {
             let x = numeric[*j];
-            if x.is_finite() && !(term.z(x) * term.coefficient).is_finite() {
+            let whole_bits = (0.0..=DAY_BITS_MAX).contains(&x) && x.fract() == 0.0;
+            if matches!(term.transform, Transform::Bit(_)) && x.is_finite() && !whole_bits {
+                let field = format!("{at}features.{}", m.numeric[*j]);
+                if !problems.iter().any(|p| p.field == field) {
+                    problems.push(problem(
+                        field,
+                        format!(
+                            "expected a whole number from 0 to {DAY_BITS_MAX}: bit i set when the user was \
+                             active i days before the as-of day"
+                        ),
+                    ));
+                }
+                continue;
+            }
+            let y = by.map_or(1.0, |b| numeric[b]);
+            if x.is_finite() && y.is_finite() && !(term.z_by(x, y) * term.coefficient).is_finite() {
                 problems.push(problem(
                     format!("{at}features.{}", m.numeric[*j]),
                     "too large: the risk would not be a finite number",
@@ -557,7 +579,8 @@ pub async fn model(
                 center: t.center,
                 scale: t.scale,
                 coefficient: t.coefficient,
-                transform: t.transform.stored().map(str::to_string),
+                transform: t.transform.stored(),
+                by: t.by.clone(),
             })
             .collect(),
         predictions_as_of: m.predictions_as_of.map(|d| d.to_string()),

@@ -127,13 +127,20 @@ pub async fn openapi(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     if let Some(m) = state.model() {
         let mut properties = serde_json::Map::new();
-        for name in &m.numeric {
+        for (j, name) in m.numeric.iter().enumerate() {
+            let day_bits = m.inputs.iter().any(|i| {
+                matches!(i, state::Input::Numeric { j: slot, term, .. }
+                    if *slot == j && matches!(term.transform, crate::model::preprocess::Transform::Bit(_)))
+            });
+            let number = if day_bits {
+                serde_json::json!({"type": "integer", "minimum": 0, "maximum": handlers::DAY_BITS_MAX,
+                    "description": "bit i (the value 2^i) set when the user was active i days before the as-of day"})
+            } else {
+                serde_json::json!({"type": "number", "minimum": -input::MAX_ABS_VALUE, "maximum": input::MAX_ABS_VALUE})
+            };
             properties.insert(
                 name.clone(),
-                serde_json::json!({"oneOf": [
-                    {"type": "number", "minimum": -input::MAX_ABS_VALUE, "maximum": input::MAX_ABS_VALUE},
-                    {"type": "null"}
-                ]}),
+                serde_json::json!({"oneOf": [number, {"type": "null"}]}),
             );
         }
         for name in &m.categorical {

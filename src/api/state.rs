@@ -35,9 +35,10 @@ pub use crate::store::predictions::{Names, UserRisk};
 /// looked up per request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
-    /// coefficient × `term.z(x)` of numeric slot `j` (`Term::z`, the one
-    /// definition of a numeric term: a missing x adds 0).
-    Numeric { j: usize, term: Term },
+    /// coefficient × `term.z_by(x, y)` of numeric slot `j` and slot `by`
+    /// (None: y = 1) (`Term::z_by`, the one definition of a numeric term: a
+    /// missing x or y adds 0).
+    Numeric { j: usize, by: Option<usize>, term: Term },
     /// `coefficient` when categorical slot `k` holds `category`.
     Category {
         k: usize,
@@ -112,7 +113,9 @@ impl Loaded {
         let mut margin = self.intercept;
         for input in &self.inputs {
             margin += match input {
-                Input::Numeric { j, term } => term.z(numeric[*j]) * term.coefficient,
+                Input::Numeric { j, by, term } => {
+                    term.z_by(numeric[*j], by.map_or(1.0, |b| numeric[b])) * term.coefficient
+                }
                 Input::Category {
                     k,
                     category,
@@ -151,6 +154,12 @@ impl Loaded {
             .filter_map(|t| match (slots.get(t.feature.as_deref()?)?, &t.category) {
                 (Slot::Numeric(j), None) => Some(Input::Numeric {
                     j: *j,
+                    by: match t.by.as_deref().map(|b| slots.get(b)) {
+                        None => None,
+                        Some(Some(Slot::Numeric(b))) => Some(*b),
+                        // numeric_features lists every by column
+                        Some(_) => return None,
+                    },
                     term: t.clone(),
                 }),
                 (Slot::Categorical(k), Some(category)) => Some(Input::Category {

@@ -258,6 +258,10 @@ pub struct TrainConfig {
     /// training rows and stored with the model (bench/transforms.sh
     /// measures what it earns on a user-grouped validation split).
     pub log1p: bool,
+    /// The day terms of `active_day_bits`: whether the user was active on
+    /// each of the last 21 days, and each of those times the lifetime
+    /// activity rate (bench/transforms.sh's "days" candidate measures them).
+    pub day_bits: bool,
 }
 
 /// The seed of the per-user offsets of `train.as_of_every_days`.
@@ -308,6 +312,7 @@ impl Default for TrainConfig {
             as_of_every_days: 0,
             max_rows: 8_000_000,
             log1p: true,
+            day_bits: true,
         }
     }
 }

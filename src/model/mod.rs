@@ -40,10 +40,10 @@ impl Model {
             .iter()
             .filter(|t| !t.is_intercept() && !t.is_categorical())
         {
-            if let Some(f) = &t.feature
-                && !out.contains(f)
-            {
-                out.push(f.clone());
+            for f in t.feature.iter().chain(&t.by) {
+                if !out.contains(f) {
+                    out.push(f.clone());
+                }
             }
         }
         out

@@ -8,6 +8,13 @@
 //!                   non-negative on the training rows that exceeds 1),
 //!                   which sees that a tenth login matters less than a
 //!                   first. A log1p term sits beside the column's own.
+//! day term:       z = (bit_i(x) − center) / scale on `active_day_bits`
+//!                   (bit i: active i days before the as-of day), and
+//!                   z = (bit_i(x) · y − center) / scale for the same bit
+//!                   times `by`, the lifetime activity rate: which recent
+//!                   days were quiet, weighed by how often the user is
+//!                   usually active (a NULL x or y reads z = 0). The bits
+//!                   column has no term of its own value.
 //! categorical term: z = 1 when the value equals `category`, else 0 (an
 //!                   unknown or NULL category is all zeros).
 //! The intercept is a term of its own, z = 1.
@@ -18,6 +25,10 @@ use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use crate::model::frame::{CATEGORICAL, Frame};
+use crate::sql::{ACTIVE_DAY_BITS, ACTIVE_DAY_BITS_COLUMN};
+
+/// What the day terms' bits are multiplied by.
+pub const DAY_RATE: &str = "lifetime_activity_rate";
 
 pub const INTERCEPT: &str = "(intercept)";
 
@@ -30,14 +41,17 @@ pub enum Transform {
     Identity,
     /// ln(1 + max(x, 0)).
     Log1p,
+    /// Bit i of max(x, 0) read as a whole number: 0 or 1.
+    Bit(u8),
 }
 
 impl Transform {
     /// The name stored in `model_terms.transform` (NULL: identity).
-    pub fn stored(self) -> Option<&'static str> {
+    pub fn stored(self) -> Option<String> {
         match self {
             Transform::Identity => None,
-            Transform::Log1p => Some("log1p"),
+            Transform::Log1p => Some("log1p".into()),
+            Transform::Bit(i) => Some(format!("bit:{i}")),
         }
     }
 
@@ -47,7 +61,11 @@ impl Transform {
         match name {
             None | Some("identity") => Some(Transform::Identity),
             Some("log1p") => Some(Transform::Log1p),
-            Some(_) => None,
+            Some(other) => other
+                .strip_prefix("bit:")
+                .and_then(|i| i.parse::<u8>().ok())
+                .filter(|&i| i < 53)
+                .map(Transform::Bit),
         }
     }
 
@@ -57,6 +75,8 @@ impl Transform {
             // ln(1 + x), as SQL writes it (`sql/scoring/score.sql`): the same
             // bits in DuckDB, not ln_1p's.
             Transform::Log1p => (1.0 + x.max(0.0)).ln(),
+            // floor(x / 2^i) mod 2, as SQL writes it.
+            Transform::Bit(i) => ((x.max(0.0) as u64 >> i) & 1) as f64,
         }
     }
 
@@ -65,6 +85,7 @@ impl Transform {
         match self {
             Transform::Identity => feature.to_string(),
             Transform::Log1p => format!("log1p({feature})"),
+            Transform::Bit(i) => format!("bit{i:02}({feature})"),
         }
     }
 }
@@ -81,6 +102,10 @@ pub struct Term {
     /// What a numeric term reads of its column (identity for the others).
     #[serde(default)]
     pub transform: Transform,
+    /// A second numeric column the transformed value is multiplied by (a
+    /// day term times the activity rate), or None.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 impl Term {
@@ -90,10 +115,16 @@ impl Term {
     /// and batch scoring, and the API's margin (`sql/scoring/score.sql`
     /// writes the same in SQL).
     pub fn z(&self, x: f64) -> f64 {
-        if x.is_nan() {
+        self.z_by(x, 1.0)
+    }
+
+    /// z of a term with a `by` column, whose value is `y` (NaN: missing,
+    /// z = 0); for a term without one, `z(x)`.
+    pub fn z_by(&self, x: f64, y: f64) -> f64 {
+        if x.is_nan() || y.is_nan() {
             0.0
         } else {
-            (self.transform.apply(x) - self.center) / self.scale
+            (self.transform.apply(x) * y - self.center) / self.scale
         }
     }
 
@@ -119,8 +150,10 @@ pub struct Preprocessor {
 impl Preprocessor {
     /// Fits every input term on `rows`: each numeric column's own term and,
     /// with `log1p`, a log1p term for each count or amount (a column
-    /// non-negative on these rows whose largest value exceeds 1).
-    pub fn fit(frame: &Frame, rows: &[usize], log1p: bool) -> Preprocessor {
+    /// non-negative on these rows whose largest value exceeds 1); with
+    /// `day_bits`, the day terms of `active_day_bits` (each bit, and each
+    /// bit times the activity rate).
+    pub fn fit(frame: &Frame, rows: &[usize], log1p: bool, day_bits: bool) -> Preprocessor {
         let mut terms = Vec::new();
         let mut dropped = Vec::new();
         // Two passes over the rows (the frame is row-major), each column's
@@ -162,9 +195,13 @@ impl Preprocessor {
                 scale: std,
                 coefficient: 0.0,
                 transform,
+                by: None,
             })
         };
         for (j, name) in frame.numeric_names.iter().enumerate() {
+            if name == ACTIVE_DAY_BITS_COLUMN {
+                continue;
+            }
             if count[j] == 0 {
                 dropped.push(name.clone());
                 continue;
@@ -178,6 +215,40 @@ impl Preprocessor {
                 terms.extend(numeric_term(name, Transform::Log1p, log_mean[j], log_ss[j]));
             }
         }
+        if day_bits && let Some(bits) = frame.numeric_index(ACTIVE_DAY_BITS_COLUMN) {
+            let rate = frame.numeric_index(DAY_RATE);
+            for i in 0..ACTIVE_DAY_BITS as u8 {
+                let transform = Transform::Bit(i);
+                let value = |r: usize, by: Option<usize>| {
+                    let x = frame.numeric[[r, bits]];
+                    let y = by.map_or(1.0, |c| frame.numeric[[r, c]]);
+                    (!x.is_nan() && !y.is_nan()).then(|| transform.apply(x) * y)
+                };
+                for by in std::iter::once(None).chain(rate.map(Some)) {
+                    let (n, sum) = rows
+                        .iter()
+                        .filter_map(|&r| value(r, by))
+                        .fold((0usize, 0.0f64), |(n, s), v| (n + 1, s + v));
+                    if n == 0 {
+                        continue;
+                    }
+                    let mean = sum / n as f64;
+                    let ss: f64 = rows
+                        .iter()
+                        .filter_map(|&r| value(r, by))
+                        .map(|v| (v - mean).powi(2))
+                        .sum();
+                    if let Some(mut term) = numeric_term(ACTIVE_DAY_BITS_COLUMN, transform, mean, ss) {
+                        if let Some(c) = by {
+                            let by = &frame.numeric_names[c];
+                            term.term = format!("{}*{by}", term.term);
+                            term.by = Some(by.clone());
+                        }
+                        terms.push(term);
+                    }
+                }
+            }
+        }
         for (k, feature) in CATEGORICAL.iter().enumerate() {
             let seen: BTreeSet<&str> = rows.iter().filter_map(|&i| frame.category(k, i)).collect();
             for category in seen {
@@ -189,6 +260,7 @@ impl Preprocessor {
                     scale: 1.0,
                     coefficient: 0.0,
                     transform: Transform::Identity,
+                    by: None,
                 });
             }
         }
@@ -202,8 +274,12 @@ impl Preprocessor {
 
 /// Where one design column reads its value.
 enum Source<'a> {
-    /// `term.z` of numeric column `j`.
-    Numeric { j: usize, term: &'a Term },
+    /// `term.z_by` of numeric column `j` and its `by` column (None: 1).
+    Numeric {
+        j: usize,
+        by: Option<usize>,
+        term: &'a Term,
+    },
     /// 1 when categorical column `k` holds `code` (None: a category no row
     /// of the frame has, always 0).
     OneHot { k: usize, code: Option<u16> },
@@ -231,9 +307,17 @@ pub fn design(terms: &[Term], frame: &Frame, rows: &[usize]) -> Array2<f64> {
                     },
                     None => Source::Absent,
                 },
-                None => match frame.numeric_index(feature) {
-                    Some(j) => Source::Numeric { j, term },
-                    None => Source::Absent,
+                None => match (frame.numeric_index(feature), &term.by) {
+                    (Some(j), None) => Source::Numeric { j, by: None, term },
+                    (Some(j), Some(by)) => match frame.numeric_index(by) {
+                        Some(by) => Source::Numeric {
+                            j,
+                            by: Some(by),
+                            term,
+                        },
+                        None => Source::Absent,
+                    },
+                    (None, _) => Source::Absent,
                 },
             }
         })
@@ -247,7 +331,7 @@ pub fn design(terms: &[Term], frame: &Frame, rows: &[usize]) -> Array2<f64> {
             let numeric = frame.numeric.row(i);
             for (cell, source) in out.iter_mut().zip(&sources) {
                 *cell = match *source {
-                    Source::Numeric { j, term } => term.z(numeric[j]),
+                    Source::Numeric { j, by, term } => term.z_by(numeric[j], by.map_or(1.0, |c| numeric[c])),
                     Source::OneHot { k, code } => f64::from(u8::from(Some(frame.categorical[k][i]) == code)),
                     Source::Absent => 0.0,
                 };
@@ -298,7 +382,7 @@ mod tests {
     fn a_count_gets_a_log1p_term_fitted_on_the_training_rows() {
         let f = frame();
         let rows = [0, 1, 2, 3];
-        let pre = Preprocessor::fit(&f, &rows, true);
+        let pre = Preprocessor::fit(&f, &rows, true, true);
         let names: Vec<&str> = pre.terms.iter().map(|t| t.term.as_str()).collect();
         // Only the count: the rate never exceeds 1, delta goes below 0.
         assert_eq!(names, ["delta", "log1p(logins_7d)", "logins_7d", "rate"]);
@@ -319,16 +403,79 @@ mod tests {
         let x = design(&pre.terms, &f, &rows);
         assert!((x[[2, 1]] - log.z(3.0)).abs() < 1e-15 && x[[3, 1]] == 0.0);
         // Without log1p, the columns' own terms alone.
-        let plain = Preprocessor::fit(&f, &rows, false);
+        let plain = Preprocessor::fit(&f, &rows, false, false);
         let names: Vec<&str> = plain.terms.iter().map(|t| t.term.as_str()).collect();
         assert_eq!(names, ["delta", "logins_7d", "rate"]);
     }
 
+    /// Bits 0 and 2 of the day bits, over four rows (one NULL rate).
+    #[test]
+    fn the_day_bits_become_a_term_per_day_and_per_day_times_the_rate() {
+        let nan = f64::NAN;
+        let f = Frame {
+            user: vec![0, 1, 2, 3],
+            users: vec!["a".into(), "b".into(), "c".into(), "d".into()],
+            as_of: vec![0; 4],
+            numeric_names: vec![ACTIVE_DAY_BITS_COLUMN.into(), DAY_RATE.into()],
+            // 0b101, 0b001, 0b100, 0b000
+            numeric: ndarray::array![[5.0, 0.5], [1.0, 0.25], [4.0, nan], [0.0, 1.0]],
+            categorical: vec![vec![0; 4]; CATEGORICAL.len()],
+            levels: vec![Vec::new(); CATEGORICAL.len()],
+            label: vec![0.0, 1.0, 0.0, 1.0],
+        };
+        let rows = [0, 1, 2, 3];
+        let pre = Preprocessor::fit(&f, &rows, false, true);
+        let names: Vec<&str> = pre.terms.iter().map(|t| t.term.as_str()).collect();
+        // No term of the bits' own value; bit 1 and bits 3 to 20 are 0 on
+        // every row (std 0), so only bits 0 and 2 stay.
+        assert_eq!(
+            names,
+            [
+                "bit00(active_day_bits)",
+                "bit00(active_day_bits)*lifetime_activity_rate",
+                "bit02(active_day_bits)",
+                "bit02(active_day_bits)*lifetime_activity_rate",
+                "lifetime_activity_rate",
+            ]
+        );
+        // bit 0: 1, 1, 0, 0 -> mean 0.5, std 0.5
+        let bit0 = &pre.terms[0];
+        assert_eq!(
+            (bit0.transform, bit0.center, bit0.scale),
+            (Transform::Bit(0), 0.5, 0.5)
+        );
+        // bit 0 times the rate: 0.5, 0.25, (NULL rate: imputed), 0 -> mean
+        // 0.25 over the three present, squares over all four rows
+        let by = &pre.terms[1];
+        assert_eq!(by.by.as_deref(), Some(DAY_RATE));
+        let std = ((0.25f64.powi(2) + 0.0 + 0.25f64.powi(2)) / 4.0).sqrt();
+        assert!((by.center - 0.25).abs() < 1e-15 && (by.scale - std).abs() < 1e-15);
+        // The design matrix: the bit, the bit times the rate, a NULL rate at 0.
+        let x = design(&pre.terms, &f, &rows);
+        assert_eq!(x[[0, 0]], 1.0);
+        assert_eq!(x[[2, 0]], -1.0);
+        assert!((x[[0, 1]] - (0.5 - 0.25) / std).abs() < 1e-15);
+        assert_eq!(x[[2, 1]], 0.0);
+        assert!((x[[2, 2]] - (1.0 - 0.5) / 0.5).abs() < 1e-15);
+        assert_eq!(by.z_by(5.0, 0.5), x[[0, 1]]);
+        // Off, the bits are not read at all.
+        let off = Preprocessor::fit(&f, &rows, false, false);
+        let names: Vec<&str> = off.terms.iter().map(|t| t.term.as_str()).collect();
+        assert_eq!(names, ["lifetime_activity_rate"]);
+    }
+
     #[test]
     fn stored_transform_names_read_back() {
-        for t in [Transform::Identity, Transform::Log1p] {
-            assert_eq!(Transform::from_stored(t.stored()), Some(t));
+        for t in [
+            Transform::Identity,
+            Transform::Log1p,
+            Transform::Bit(0),
+            Transform::Bit(20),
+        ] {
+            assert_eq!(Transform::from_stored(t.stored().as_deref()), Some(t));
         }
-        assert_eq!(Transform::from_stored(Some("spline")), None);
+        for unknown in ["spline", "bit:", "bit:x", "bit:64"] {
+            assert_eq!(Transform::from_stored(Some(unknown)), None);
+        }
     }
 }

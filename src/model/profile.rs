@@ -9,6 +9,7 @@
 use crate::error::{ModelError, Result};
 use crate::model::Model;
 use crate::model::frame::Frame;
+use crate::sql::ACTIVE_DAY_BITS_COLUMN;
 
 /// The name the model's score goes by in the drift tables.
 pub const SCORE_FEATURE: &str = "churn_risk";
@@ -122,7 +123,14 @@ pub fn reference_profile(
             .numeric_index(&name)
             .ok_or_else(|| ModelError::ReferenceColumn(name.clone()))?;
         let column = frame.numeric.column(j);
-        let values: Vec<f64> = rows.iter().map(|&i| column[i]).collect();
+        let mut values: Vec<f64> = rows.iter().map(|&i| column[i]).collect();
+        if name == ACTIVE_DAY_BITS_COLUMN {
+            // Its count of active days (sql/drift/binned.sql reads the same):
+            // the mask's value turns with the weekday of each bit.
+            for v in values.iter_mut().filter(|v| !v.is_nan()) {
+                *v = f64::from((v.max(0.0) as u64).count_ones());
+            }
+        }
         out.extend(numeric_reference(&name, "numeric", &values, n_bins));
     }
     out.extend(numeric_reference(SCORE_FEATURE, "score", scores, n_bins));

@@ -13,7 +13,8 @@ use ndarray::Array2;
 
 use crate::model::Model;
 use crate::model::frame::Frame;
-use crate::model::preprocess::design;
+use crate::model::preprocess::{Transform, design};
+use crate::sql::{ACTIVE_DAY_BITS, ACTIVE_DAY_BITS_COLUMN};
 
 /// The reasons kept per scored user.
 pub const TOP: usize = 3;
@@ -39,6 +40,11 @@ impl Reason {
     /// last 7 days: 0 (usual 4.2)".
     pub fn words(&self) -> String {
         let label = label(&self.input);
+        if self.input == ACTIVE_DAY_BITS_COLUMN
+            && let Some(v) = self.value
+        {
+            return day_bits_words(v);
+        }
         match (&self.category, self.value) {
             (Some(category), _) => format!("{label}: {category}"),
             (None, Some(v)) => match self.usual {
@@ -180,9 +186,28 @@ pub fn reason(model: &Model, r: &Ranked) -> Reason {
             input,
             value: Some(r.value).filter(|v| !v.is_nan()),
             category: None,
-            usual: Some(term.center),
+            // a day term's center is a share of days, not a usual value
+            usual: (!matches!(term.transform, Transform::Bit(_))).then_some(term.center),
             contribution: r.contribution,
         },
+    }
+}
+
+/// `active_day_bits` in words: how many of its days were active, and how
+/// many of the latest were quiet, e.g. "active on 4 of the last 21 days,
+/// quiet for the last 6".
+fn day_bits_words(v: f64) -> String {
+    let bits = (v.max(0.0) as u64) & ((1 << ACTIVE_DAY_BITS) - 1);
+    let quiet = bits.trailing_zeros().min(ACTIVE_DAY_BITS);
+    let active = format!(
+        "active on {} of the last {ACTIVE_DAY_BITS} days",
+        bits.count_ones()
+    );
+    match quiet {
+        0 => format!("{active}, today too"),
+        q if q == ACTIVE_DAY_BITS => active,
+        1 => format!("{active}, not today"),
+        q => format!("{active}, quiet for the last {q}"),
     }
 }
 
@@ -329,6 +354,7 @@ mod tests {
             scale,
             coefficient,
             transform: Default::default(),
+            by: None,
         }
     }
 
@@ -344,6 +370,7 @@ mod tests {
                     scale: 1.0,
                     coefficient: -2.5,
                     transform: Default::default(),
+                    by: None,
                 },
                 term("active_days_7d", None, 4.2, 2.0, -0.8),
                 term("days_since_last_activity", None, 3.0, 4.0, 0.6),
@@ -469,5 +496,34 @@ mod tests {
         assert_eq!(number(-123456789012.345), "-123456789012.35");
         assert_eq!(number(2.5e20), "250000000000000000000");
         assert_eq!(number(f64::INFINITY), "inf");
+    }
+
+    #[test]
+    fn the_day_bits_read_as_days() {
+        let words = |v: f64| {
+            Reason {
+                input: ACTIVE_DAY_BITS_COLUMN.into(),
+                value: Some(v),
+                category: None,
+                usual: None,
+                contribution: 1.0,
+            }
+            .words()
+        };
+        // days 0, 1 and 5 before the as-of day
+        assert_eq!(
+            words(0b100011 as f64),
+            "active on 3 of the last 21 days, today too"
+        );
+        assert_eq!(
+            words(0b100010 as f64),
+            "active on 2 of the last 21 days, not today"
+        );
+        // days 6 and 20: the last 6 quiet
+        assert_eq!(
+            words(((1 << 20) | (1 << 6)) as f64),
+            "active on 2 of the last 21 days, quiet for the last 6"
+        );
+        assert_eq!(words(0.0), "active on 0 of the last 21 days");
     }
 }

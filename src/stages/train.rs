@@ -144,7 +144,7 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
     done(&format!("read {} train rows of training_set", frame.len()));
     let train_rows: Vec<usize> = (0..frame.len()).collect();
 
-    let pre = Preprocessor::fit(&frame, &train_rows, config.train.log1p);
+    let pre = Preprocessor::fit(&frame, &train_rows, config.train.log1p, config.train.day_bits);
     if !pre.dropped.is_empty() {
         tracing::info!(columns = ?pre.dropped, "dropped numeric columns with zero variance on the training rows");
     }
@@ -187,6 +187,7 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
         scale: 1.0,
         coefficient: fit.intercept + prior_offset,
         transform: Default::default(),
+        by: None,
     }];
     terms.extend(pre.terms.iter().zip(fit.coefficients.iter()).map(|(t, &b)| Term {
         coefficient: b,
@@ -314,6 +315,7 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
             "purge_days": purge,
             "window_days": config.train.window_days,
             "log1p": config.train.log1p,
+            "day_bits": config.train.day_bits,
             "as_of_every_days": every,
             "sample_seed": SAMPLE_SEED,
             "train_rows_available": available,

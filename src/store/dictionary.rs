@@ -175,6 +175,9 @@ pub fn column(table: &str, name: &str) -> Option<String> {
         (_, "silence_ratio") => {
             "days_since_last_activity / mean_active_gap: the silence in the user's own usual gaps (NULL below 2 active days)."
         }
+        (_, "active_day_bits") => {
+            "The last 21 days one by one: bit i (value 2^i) set when the user was active i days before as_of_date."
+        }
         (_, "recently_active") => {
             "An active day in the labels.recent_days days ending on as_of_date (the active population)."
         }
@@ -221,7 +224,9 @@ pub fn column(table: &str, name: &str) -> Option<String> {
         (_, "gap_closed") => {
             "(pr_auc - baseline_pr_auc) / (oracle_pr_auc - baseline_pr_auc): the share of the way to the best possible."
         }
-        ("model_terms", "term") => "(intercept), a numeric input, log1p(input), or input=category.",
+        ("model_terms", "term") => {
+            "(intercept), a numeric input, log1p(input), bitNN(active_day_bits)[*by_feature], or input=category."
+        }
         ("model_terms", "feature") | ("model_reference_bins", "feature") => {
             "The input (NULL: the intercept)."
         }
@@ -229,7 +234,10 @@ pub fn column(table: &str, name: &str) -> Option<String> {
         ("model_terms", "center") => "Training mean (NULL inputs take it).",
         ("model_terms", "scale") => "Training standard deviation.",
         ("model_terms", "coefficient") => "Coefficient on the standardized input.",
-        ("model_terms", "transform") => "What a numeric term reads: NULL the value, log1p ln(1 + x).",
+        ("model_terms", "transform") => {
+            "What a numeric term reads: NULL the value, log1p ln(1 + x), bit:i bit i of x (active_day_bits)."
+        }
+        ("model_terms", "by_feature") => "The column a numeric term's value is multiplied by (NULL: none).",
         ("model_promotions", "promoted_at") => "When the decision was made.",
         ("model_promotions", "previous_model_id") => "Production before the decision.",
         ("model_promotions", "decision") => "promoted, kept, rejected or manual.",

@@ -140,7 +140,8 @@ pub fn insert(conn: &Connection, m: &ModelRow, terms: &[Term]) -> Result<()> {
             t.center,
             t.scale,
             t.coefficient,
-            t.transform.stored()
+            t.transform.stored(),
+            t.by
         ])
         .context(|| format!("storing the terms of {}", m.model_id))?;
     }
@@ -259,7 +260,7 @@ pub fn load(conn: &Connection, model_id: &str) -> Result<Model> {
     let terms: Vec<Term> = conn
         // The intercept, then the order Preprocessor::fit gives the inputs.
         .prepare(
-            "select term, feature, category, center, scale, coefficient, transform from model_terms \
+            "select term, feature, category, center, scale, coefficient, transform, by_feature from model_terms \
              where model_id = ? order by feature is not null, category is not null, term",
         )
         .and_then(|mut s| {
@@ -273,6 +274,7 @@ pub fn load(conn: &Connection, model_id: &str) -> Result<Model> {
                         scale: r.get(4)?,
                         coefficient: r.get(5)?,
                         transform: Transform::Identity,
+                        by: r.get(7)?,
                     },
                     r.get::<_, Option<String>>(6)?,
                 ))

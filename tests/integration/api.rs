@@ -11,7 +11,7 @@ use chrono::NaiveDate;
 use churn::api::state::{Loaded, Names, Reload, UserRisk, loaded_from};
 use churn::api::{AppState, app};
 use churn::model::Model;
-use churn::model::preprocess::Term;
+use churn::model::preprocess::{Term, Transform};
 use churn::stages::{Stage, run_stage};
 use churn::store::models::ModelRow;
 use churn::store::predictions::SliceReason;
@@ -59,6 +59,7 @@ fn term(
         scale,
         coefficient,
         transform: Default::default(),
+        by: None,
     }
 }
 
@@ -1211,4 +1212,89 @@ fn refusals_are_json_and_client_aborts_are_not_413s() {
     assert!(!metrics.contains("status=\"413\""), "{metrics}");
     let _ = stop.send(());
     runtime.block_on(server).unwrap().unwrap();
+}
+
+/// A model with day terms: bit 0 of active_day_bits and bit 1 times the
+/// activity rate r. risk = σ(−1 + 0.4 (bit0 − 0.5) / 0.5 − 0.6 (bit1 · r − 0.2) / 0.1).
+#[test]
+fn day_bits_score_by_their_bits_and_refuse_what_is_not_a_day_mask() {
+    let mut bit0 = term(
+        "bit00(active_day_bits)",
+        Some("active_day_bits"),
+        None,
+        0.5,
+        0.5,
+        0.4,
+    );
+    bit0.transform = Transform::Bit(0);
+    let mut bit1 = term(
+        "bit01(active_day_bits)*lifetime_activity_rate",
+        Some("active_day_bits"),
+        None,
+        0.2,
+        0.1,
+        -0.6,
+    );
+    bit1.transform = Transform::Bit(1);
+    bit1.by = Some("lifetime_activity_rate".into());
+    let mut loaded = hand_loaded();
+    loaded = loaded_from(
+        loaded.row.clone(),
+        Model {
+            model_id: "logreg-hand".into(),
+            terms: vec![
+                term("(intercept)", None, None, 0.0, 1.0, -1.0),
+                bit0,
+                bit1,
+                term(
+                    "lifetime_activity_rate",
+                    Some("lifetime_activity_rate"),
+                    None,
+                    0.3,
+                    0.2,
+                    0.1,
+                ),
+            ],
+        },
+        loaded.predictions_as_of,
+        HashMap::new(),
+        &Names::default(),
+    );
+    let s = AppState::new(std::path::Path::new("/nonexistent/churn.duckdb"));
+    s.install(loaded);
+    let risk = |bits: u32, rate: f64| {
+        let body =
+            json!({"user_id": "u", "features": {"active_day_bits": bits, "lifetime_activity_rate": rate}});
+        let (status, v, _) = call(&s, "POST", "/predict", Some(body.to_string()));
+        assert_eq!(status, StatusCode::OK, "{v}");
+        v["churn_risk"].as_f64().unwrap()
+    };
+    let by_hand = |b0: f64, b1: f64, r: f64| {
+        sigmoid(-1.0 + 0.4 * (b0 - 0.5) / 0.5 - 0.6 * (b1 * r - 0.2) / 0.1 + 0.1 * (r - 0.3) / 0.2)
+    };
+    // 0b10: quiet today, active the day before; 0b101: bit 2 is no term.
+    assert!((risk(0b10, 0.5) - by_hand(0.0, 1.0, 0.5)).abs() < 1e-15);
+    assert!((risk(0b101, 0.25) - by_hand(1.0, 0.0, 0.25)).abs() < 1e-15);
+    // A missing rate: the rate term and the bit-times-rate term are imputed.
+    let body = json!({"user_id": "u", "features": {"active_day_bits": 3}});
+    let (status, v, _) = call(&s, "POST", "/predict", Some(body.to_string()));
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let want = sigmoid(-1.0 + 0.4 * (1.0 - 0.5) / 0.5);
+    assert!((v["churn_risk"].as_f64().unwrap() - want).abs() < 1e-15, "{v}");
+    // Not a mask of 21 days: refused, naming the input.
+    for bad in [json!(-1), json!(2.5), json!(2097152)] {
+        assert_error(
+            &s,
+            "/predict",
+            json!({"user_id": "u", "features": {"active_day_bits": bad}}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &["features.active_day_bits", "whole number from 0 to 2097151"],
+        );
+    }
+    // The OpenAPI document says so too.
+    let (_, doc, _) = call(&s, "GET", "/openapi.json", None);
+    let schema = &doc["components"]["schemas"]["PredictRequest"]["properties"]["features"]["properties"]["active_day_bits"]
+        ["oneOf"][0];
+    assert_eq!(schema["type"], "integer", "{schema}");
+    assert_eq!(schema["maximum"], 2097151.0, "{schema}");
 }

@@ -143,6 +143,43 @@ fn history_features_match_hand_computed_values() {
     assert_eq!(got, expected);
 }
 
+/// The last 21 days one by one, hand-computed: bit i set when the user was
+/// active i days before the as-of day. A is active on days 0, 5, 6, 20, 31,
+/// 32, 36; C (signed up before the data) on day 3; B never.
+#[test]
+fn day_bits_match_hand_computed_values() {
+    let config = Config::default();
+    let (_sb, store) = build(&config, &[Stage::Prepare, Stage::Features]);
+    let got = rows(
+        &store,
+        "select user_id, as_of_date, active_day_bits
+         from user_features_daily
+         where (user_id = 'A' and as_of_date in ('2026-01-07', '2026-01-21', '2026-01-22', '2026-02-06'))
+            or (user_id = 'B' and as_of_date = '2026-01-21')
+            or (user_id = 'C' and as_of_date in ('2026-01-04', '2026-01-24', '2026-01-25'))
+         order by user_id, as_of_date",
+    );
+    let bits = |days: &[u32]| days.iter().map(|d| 1u32 << d).sum::<u32>().to_string();
+    let expected: Vec<Vec<String>> = [
+        // day 6: days 6, 5, 0 are 0, 1, 6 days back
+        ("A", "2026-01-07", bits(&[0, 1, 6])),
+        // day 20: 20, 6, 5, 0 -> 0, 14, 15, 20 back (day 0 the oldest kept)
+        ("A", "2026-01-21", bits(&[0, 14, 15, 20])),
+        // day 21: day 0 is 21 days back, out of the bits
+        ("A", "2026-01-22", bits(&[1, 15, 16])),
+        // day 36: 36, 32, 31, 20
+        ("A", "2026-02-06", bits(&[0, 4, 5, 16])),
+        ("B", "2026-01-21", bits(&[])),
+        ("C", "2026-01-04", bits(&[0])),
+        ("C", "2026-01-24", bits(&[20])),
+        ("C", "2026-01-25", bits(&[])),
+    ]
+    .into_iter()
+    .map(|(u, d, b)| vec![u.to_string(), d.to_string(), b])
+    .collect();
+    assert_eq!(got, expected);
+}
+
 /// `churn run --full`.
 fn full(config: &Config) -> Ctx<'_> {
     Ctx {

@@ -18,6 +18,7 @@ fn term(name: &str, feature: Option<&str>, category: Option<&str>, coefficient: 
         scale: 1.0,
         coefficient,
         transform: Default::default(),
+        by: None,
     }
 }
 

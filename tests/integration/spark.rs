@@ -591,11 +591,11 @@ fn rounded(
 fn duckdb_builds_what_it_built_before_the_dialects() {
     let sb = Sandbox::new();
     // The default settings the fixtures were rendered with, on 300 users,
-    // and a model of the terms their score SQL knows (no log1p terms).
+    // and a model of the terms their score SQL knows (no log1p or day terms).
     let config = sb
         .write(
             "defaults.toml",
-            "[generate]\nusers = 300\n\n[train]\nlog1p = false\n\n[promote]\nmin_lift_over_baseline = -1.0\nmax_ece = 1.0\n",
+            "[generate]\nusers = 300\n\n[train]\nlog1p = false\nday_bits = false\n\n[promote]\nmin_lift_over_baseline = -1.0\nmax_ece = 1.0\n",
         )
         .to_string_lossy()
         .into_owned();
