@@ -112,7 +112,7 @@ def derived(df, group):
         out["recency_x_frequency"] = np.log1p(silence) * rate
         out["tenure_x_activity"] = np.log1p(df.days_since_signup.astype(float)) * rate
     elif group == "days":
-        bits = df.active_day_bits.astype("int64")
+        bits = df.active_day_bits.to_numpy().astype(np.int64)
         for i in range(21):
             day = ((bits >> i) & 1).astype(float)
             out[f"bit{i:02}"] = day

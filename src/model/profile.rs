@@ -47,7 +47,28 @@ pub struct ReferenceBin {
 /// bins of its values (numpy linear quantiles, duplicate edges merged, outer
 /// bins open), each value in the bin with lower < x <= upper, and the NULL
 /// bin when there are NULLs.
+///
+/// `active_day_bits` is binned by its count of active days
+/// (sql/drift/binned.sql reads the same): the mask's value turns with the
+/// weekday each bit falls on, so one day's population would differ from the
+/// training rows' mix of days even when nothing drifts.
 pub fn numeric_reference(feature: &str, kind: &str, values: &[f64], n_bins: u32) -> Vec<ReferenceBin> {
+    let counted: Vec<f64>;
+    let values = if feature == ACTIVE_DAY_BITS_COLUMN {
+        counted = values
+            .iter()
+            .map(|v| {
+                if v.is_nan() {
+                    *v
+                } else {
+                    f64::from((v.max(0.0) as u64).count_ones())
+                }
+            })
+            .collect();
+        &counted
+    } else {
+        values
+    };
     let qs: Vec<f64> = (1..n_bins).map(|k| f64::from(k) / f64::from(n_bins)).collect();
     let bounds = bins_from_edges(&quantiles(values.iter().copied(), &qs));
     let uppers: Vec<f64> = bounds.iter().map(|&(_, upper)| upper).collect();
@@ -123,14 +144,7 @@ pub fn reference_profile(
             .numeric_index(&name)
             .ok_or_else(|| ModelError::ReferenceColumn(name.clone()))?;
         let column = frame.numeric.column(j);
-        let mut values: Vec<f64> = rows.iter().map(|&i| column[i]).collect();
-        if name == ACTIVE_DAY_BITS_COLUMN {
-            // Its count of active days (sql/drift/binned.sql reads the same):
-            // the mask's value turns with the weekday of each bit.
-            for v in values.iter_mut().filter(|v| !v.is_nan()) {
-                *v = f64::from((v.max(0.0) as u64).count_ones());
-            }
-        }
+        let values: Vec<f64> = rows.iter().map(|&i| column[i]).collect();
         out.extend(numeric_reference(&name, "numeric", &values, n_bins));
     }
     out.extend(numeric_reference(SCORE_FEATURE, "score", scores, n_bins));
