@@ -356,3 +356,8 @@ final as (
 )
 
 select * from final
+{% if not incremental %}
+-- In date order (as user_daily is written): a day's work reads the day before
+-- its new day, which then sits in a few row groups instead of all of them.
+order by as_of_date, user_id
+{% endif %}
