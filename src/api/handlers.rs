@@ -21,7 +21,6 @@ use crate::api::input::{
 };
 use crate::api::state::{AppState, Loaded, Readiness, Slot};
 use crate::model::frame::{CATEGORICAL, Frame};
-use crate::model::preprocess::Transform;
 
 /// The largest value of `active_day_bits`: every one of its days active.
 pub const DAY_BITS_MAX: f64 = ((1u64 << crate::sql::ACTIVE_DAY_BITS) - 1) as f64;
@@ -274,7 +273,7 @@ fn parse_instance(m: &Loaded, value: &Value, at: &str, problems: &mut Vec<Proble
         if let crate::api::state::Input::Numeric { j, by, term } = input {
             let x = numeric[*j];
             let whole_bits = (0.0..=DAY_BITS_MAX).contains(&x) && x.fract() == 0.0;
-            if matches!(term.transform, Transform::Bit(_)) && x.is_finite() && !whole_bits {
+            if term.transform.is_bit() && x.is_finite() && !whole_bits {
                 let field = format!("{at}features.{}", m.numeric[*j]);
                 if !problems.iter().any(|p| p.field == field) {
                     problems.push(problem(

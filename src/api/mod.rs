@@ -130,7 +130,7 @@ pub async fn openapi(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         for (j, name) in m.numeric.iter().enumerate() {
             let day_bits = m.inputs.iter().any(|i| {
                 matches!(i, state::Input::Numeric { j: slot, term, .. }
-                    if *slot == j && matches!(term.transform, crate::model::preprocess::Transform::Bit(_)))
+                    if *slot == j && term.transform.is_bit())
             });
             let number = if day_bits {
                 serde_json::json!({"type": "integer", "minimum": 0, "maximum": handlers::DAY_BITS_MAX,

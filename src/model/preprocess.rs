@@ -27,6 +27,12 @@ use serde::{Deserialize, Serialize};
 use crate::model::frame::{CATEGORICAL, Frame};
 use crate::sql::{ACTIVE_DAY_BITS, ACTIVE_DAY_BITS_COLUMN};
 
+/// How many days of `active_day_bits` value `bits` holds active (the
+/// reading drift bins, and reasons say in words).
+pub fn active_days(bits: f64) -> u32 {
+    ((bits.max(0.0) as u64) & ((1 << ACTIVE_DAY_BITS) - 1)).count_ones()
+}
+
 /// What the day terms' bits are multiplied by.
 pub const DAY_RATE: &str = "lifetime_activity_rate";
 
@@ -78,6 +84,11 @@ impl Transform {
             // floor(x / 2^i) mod 2, as SQL writes it.
             Transform::Bit(i) => ((x.max(0.0) as u64 >> i) & 1) as f64,
         }
+    }
+
+    /// Whether this reads one bit of `active_day_bits`.
+    pub fn is_bit(self) -> bool {
+        matches!(self, Transform::Bit(_))
     }
 
     /// The term's name for column `feature`.

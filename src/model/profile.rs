@@ -9,6 +9,7 @@
 use crate::error::{ModelError, Result};
 use crate::model::Model;
 use crate::model::frame::Frame;
+use crate::model::preprocess::active_days;
 use crate::sql::ACTIVE_DAY_BITS_COLUMN;
 
 /// The name the model's score goes by in the drift tables.
@@ -61,7 +62,7 @@ pub fn numeric_reference(feature: &str, kind: &str, values: &[f64], n_bins: u32)
                 if v.is_nan() {
                     *v
                 } else {
-                    f64::from((v.max(0.0) as u64).count_ones())
+                    f64::from(active_days(*v))
                 }
             })
             .collect();

@@ -13,7 +13,7 @@ use ndarray::Array2;
 
 use crate::model::Model;
 use crate::model::frame::Frame;
-use crate::model::preprocess::{Transform, design};
+use crate::model::preprocess::{active_days, design};
 use crate::sql::{ACTIVE_DAY_BITS, ACTIVE_DAY_BITS_COLUMN};
 
 /// The reasons kept per scored user.
@@ -187,7 +187,7 @@ pub fn reason(model: &Model, r: &Ranked) -> Reason {
             value: Some(r.value).filter(|v| !v.is_nan()),
             category: None,
             // a day term's center is a share of days, not a usual value
-            usual: (!matches!(term.transform, Transform::Bit(_))).then_some(term.center),
+            usual: (!term.transform.is_bit()).then_some(term.center),
             contribution: r.contribution,
         },
     }
@@ -199,10 +199,7 @@ pub fn reason(model: &Model, r: &Ranked) -> Reason {
 fn day_bits_words(v: f64) -> String {
     let bits = (v.max(0.0) as u64) & ((1 << ACTIVE_DAY_BITS) - 1);
     let quiet = bits.trailing_zeros().min(ACTIVE_DAY_BITS);
-    let active = format!(
-        "active on {} of the last {ACTIVE_DAY_BITS} days",
-        bits.count_ones()
-    );
+    let active = format!("active on {} of the last {ACTIVE_DAY_BITS} days", active_days(v));
     match quiet {
         0 => format!("{active}, today too"),
         q if q == ACTIVE_DAY_BITS => active,
