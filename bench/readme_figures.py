@@ -5,7 +5,11 @@ Usage: bench/readme-figures.sh [--check | --write] [DB]
 Each figure block of README.md lies between `<!-- figures:NAME -->` and
 `<!-- /figures:NAME -->`; this script writes every block from the file
 (the production model's row, its stored metrics, the evaluate stage's days,
-and a sweep of train.c refitted by the churn binary on a copy of the file).
+a sweep of train.c refitted by the churn binary on a copy of the file, and
+the monitoring loop's transcript: a default run in a temporary directory,
+30 drifted days appended, the daily stages and a retrain, each command's
+output cut to the top of its tables, with the model ids numbered because
+they carry the time of training).
 --check exits 1, with the difference, when README.md's blocks are not what
 the file gives; --write rewrites them. The file must come from the default
 config (`make run`): the script refuses another.
@@ -100,6 +104,74 @@ def c_sweep():
     return out
 
 
+DRIFTED_TOML = """[generate.drift]
+start_day = 240
+activity_multiplier = 0.4
+watch_minutes_multiplier = 0.5
+"""
+LOOP = [
+    (["run", "--drift-report", "base.json"], None),
+    (["generate", "--append-days", "30"], "drifted.toml"),
+    (["run", "--stage", "prepare", "--stage", "features", "--stage", "labels", "--stage", "training-set",
+      "--stage", "score", "--stage", "drift"], None),
+    (["run", "--stage", "retrain"], None),
+]
+
+
+def monitoring_loop():
+    """The README's monitoring loop, run: (transcript lines, the retrain's line)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHURN_")}
+    ids, lines, retrain = {}, [], ""
+
+    def named(text):
+        for model_id in re.findall(r"logreg-\d{8}T\d{6}Z-[0-9a-f]{4}", text):
+            ids.setdefault(model_id, f"<model {len(ids) + 1}>")
+        return re.sub(r"logreg-\d{8}T\d{6}Z-[0-9a-f]{4}", lambda m: ids[m.group(0)], text)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(os.path.join(tmp, "drifted.toml"), "w") as f:
+            f.write(DRIFTED_TOML)
+        for args, config in LOOP:
+            cmd = [churn, "--db", "churn.duckdb", "--log-format", "text"]
+            shown = "churn " + " ".join(args)
+            run_env = env
+            if config:
+                run_env = dict(env, CHURN_CONFIG=config)
+                shown = f"CHURN_CONFIG={config} {shown}"
+            out = subprocess.run(cmd + args, cwd=tmp, env=run_env, capture_output=True, text=True)
+            if out.returncode not in (0, 2):
+                sys.exit(f"readme-figures: `{shown}` failed (exit {out.returncode}):\n{out.stderr}")
+            if lines:
+                lines.append("")
+            lines.append(f"$ {shown}   # exit {out.returncode}")
+            # The log lines of the stages that report a result, without
+            # their time stamps and key-value tails.
+            for log in out.stderr.splitlines():
+                m = re.match(r"\S+Z\s+(INFO (train|promote|generate): (?!starting|reading|fitting|scoring).*?)"
+                             r"( stage=\".*)?$", log)
+                if m:
+                    lines.append(named(m.group(1)))
+            table, kept = None, 0
+            for row in out.stdout.splitlines():
+                if row.startswith(("drift of ", "realised performance of ")):
+                    table, kept = row, 0
+                    lines.append(named(row))
+                elif row.startswith("retrain: "):
+                    retrain = named(row)
+                    lines.append(retrain)
+                elif table and row.strip() and not row.startswith("stage "):
+                    if row.startswith("window"):
+                        lines.append(row)
+                    elif kept < 4:
+                        lines.append(row)
+                        kept += 1
+                        if kept == 4:
+                            lines.append("...")
+                else:
+                    table = None
+    return lines, retrain
+
+
 def n(v, digits=4):
     return f"{v:.{digits}f}"
 
@@ -162,6 +234,14 @@ if days and days[0] and window:
 
 if drift:
     blocks["drift"] = f"largest PSI {drift[1]:.3f}, `{drift[0]}`"
+loop, retrain = monitoring_loop()
+blocks["loop"] = "```\n" + "\n".join(loop) + "\n```"
+m_retrain = re.search(r"(promoted to production|kept out of production): PR-AUC ([\d.]+) vs production <model \d+> ([\d.]+) "
+                      r"on (\S+ \.\. \S+): gain (-?[\d.]+)", retrain)
+if m_retrain:
+    outcome, new_pr, old_pr, days_range, gain = m_retrain.groups()
+    blocks["retrain"] = (f"{'promotes' if outcome.startswith('promoted') else 'keeps out'} the candidate on a gain of "
+                         f"{gain} ({new_pr} against {old_pr} on {days_range})")
 
 readme = open(readme_path, encoding="utf-8").read()
 written = readme
