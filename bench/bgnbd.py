@@ -98,24 +98,35 @@ def main(db: str) -> None:
     # The production model's risk from its terms, and its design matrix
     # (each term's column, the intercept left out).
     terms = con.execute(
-        "select term, feature, category, center, scale, coefficient from model_terms where model_id = ?",
+        "select term, feature, category, center, scale, coefficient, transform, by_feature from model_terms "
+        "where model_id = ?",
         [model_id],
     ).fetchall()
 
     def design(frame):
+        """Each term's z, as docs/design.md §3 defines it: t(x) * by, centred
+        and scaled, a missing value (x or by) at the center (z = 0)."""
         columns = []
-        for term, feature, category, center, scale, coefficient in terms:
+        for term, feature, category, center, scale, coefficient, transform, by in terms:
             if feature is None:
                 continue
             if category is None:
                 x = frame[feature].to_numpy(dtype=float, na_value=np.nan)
+                if transform == "log1p":
+                    x = np.log(1 + np.maximum(x, 0))
+                elif transform is not None and transform.startswith("bit:"):
+                    x = np.floor(np.maximum(x, 0) / 2 ** int(transform[4:])) % 2
+                elif transform is not None:
+                    sys.exit(f"term {term}: transform {transform} is not known to this script")
+                if by is not None:
+                    x = x * frame[by].to_numpy(dtype=float, na_value=np.nan)
                 columns.append((np.where(np.isnan(x), center, x) - center) / scale)
             else:
                 columns.append((frame[feature].to_numpy() == category).astype(float))
         return np.column_stack(columns)
 
-    intercept = sum(c for _, f, _, _, _, c in terms if f is None)
-    coefficients = np.array([c for _, f, _, _, _, c in terms if f is not None])
+    intercept = sum(t[5] for t in terms if t[1] is None)
+    coefficients = np.array([t[5] for t in terms if t[1] is not None])
     model_risk = 1.0 / (1.0 + np.exp(-(intercept + design(rows) @ coefficients)))
 
     print(f"test rows of {model_id}: {len(rows):,} ({test_from} to {test_to}), base rate {label.mean():.4f}")
@@ -160,6 +171,24 @@ def main(db: str) -> None:
     print(f"(validation: {held.sum():,} rows of {len(set(train['user_id'][held])):,} users of the training window "
           f"{train_from} to {train_to}; test: the model's test rows)")
 
+    # How far the base rate moves from month to month: what a model
+    # calibrated on the training window's mean meets in a later month.
+    months = con.execute(
+        f"""
+        select strftime(as_of_date, '%Y-%m') as month,
+               case when as_of_date <= date '{train_to}' then 'train' else 'test' end as part,
+               count(*), avg(churn_label)
+        from training_set
+        where as_of_date between date '{train_from}' and date '{train_to}'
+           or as_of_date between date '{test_from}' and date '{test_to}'
+        group by all order by month
+        """
+    ).fetchall()
+    print("observed rate by month of the as-of day: "
+          + ", ".join(f"{m} {r:.3f} ({part}, {n:,} rows)" for m, part, n, r in months))
+    print(f"mean risk on the test rows: churn model {model_risk.mean():.4f}, observed {label.mean():.4f}; "
+          f"ECE {ece(label, model_risk):.4f}")
+
 
 def hash_user(user_id: str) -> int:
     """A stable hash of a user id (Python's own is salted per process)."""
@@ -170,12 +199,15 @@ def hash_user(user_id: str) -> int:
 
 
 def ece(label, p, bins=10):
-    """Expected calibration error over equal-count bins."""
+    """Expected calibration error over equal-count bins of the sorted risks,
+    bin b holding rows [b·n/bins, (b+1)·n/bins) as the model card's does."""
     order = np.argsort(p, kind="stable")
-    total = 0.0
-    for part in np.array_split(order, bins):
-        total += len(part) * abs(label[part].mean() - p[part].mean())
-    return total / len(p)
+    n, total = len(p), 0.0
+    for b in range(bins):
+        part = order[b * n // bins:(b + 1) * n // bins]
+        if len(part):
+            total += len(part) * abs(label[part].mean() - p[part].mean())
+    return total / n
 
 
 if __name__ == "__main__":
