@@ -249,11 +249,18 @@ pub struct TrainConfig {
     pub window_days: u32,
     /// Fit on one as-of date in this many per user, each user from an
     /// offset of its own (seeded): 1 every date; 0 (default) the smallest
-    /// step that keeps at most `max_rows` training rows. The test metrics
-    /// always use every test row.
+    /// step that keeps at most `max_rows` training rows and at most
+    /// `max_values` values in memory. The test metrics always use every
+    /// test row.
     pub as_of_every_days: u32,
     /// The most training rows a fit holds when `as_of_every_days` is 0.
     pub max_rows: u64,
+    /// The most values the training rows take in memory when
+    /// `as_of_every_days` is 0: rows × (the numeric columns read + the most
+    /// terms the fit can make of them), 8 bytes each. The day terms and the
+    /// log1p terms nearly triple a row's terms, so a row budget alone let
+    /// train at 1,000,000 users reach 13.7 GB (bench/README.md).
+    pub max_values: u64,
     /// Beside each count or amount, a log1p term (ln(1 + x)), fitted on the
     /// training rows and stored with the model (bench/transforms.sh
     /// measures what it earns on a user-grouped validation split).
@@ -268,11 +275,17 @@ pub struct TrainConfig {
 pub const SAMPLE_SEED: u64 = 20_240_601;
 
 impl TrainConfig {
-    /// The sampling step for `available` training rows.
-    pub fn every_days(&self, available: u64) -> u32 {
+    /// The sampling step for `available` training rows of
+    /// `values_per_row` values each (see `max_values`).
+    pub fn every_days(&self, available: u64, values_per_row: u64) -> u32 {
         match self.as_of_every_days {
             0 => available
                 .div_ceil(self.max_rows.max(1))
+                .max(
+                    available
+                        .saturating_mul(values_per_row)
+                        .div_ceil(self.max_values.max(1)),
+                )
                 .max(1)
                 .min(u64::from(u32::MAX)) as u32,
             every => every,
@@ -311,6 +324,7 @@ impl Default for TrainConfig {
             window_days: 0,
             as_of_every_days: 0,
             max_rows: 8_000_000,
+            max_values: 800_000_000,
             log1p: true,
             day_bits: true,
         }
@@ -529,20 +543,38 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn the_sampling_step_keeps_at_most_max_rows() {
+    fn the_sampling_step_keeps_at_most_max_rows_and_max_values() {
         let mut t = TrainConfig::default();
-        // Auto: the smallest step that keeps at most max_rows rows.
-        assert_eq!(t.every_days(0), 1);
-        assert_eq!(t.every_days(8_000_000), 1);
-        assert_eq!(t.every_days(8_000_001), 2);
-        assert_eq!(t.every_days(100_000_000), 13);
+        // Auto: the smallest step that keeps at most max_rows rows (narrow
+        // rows: 10 values each, 80 M at 8 M rows, within max_values).
+        assert_eq!(t.every_days(0, 10), 1);
+        assert_eq!(t.every_days(8_000_000, 10), 1);
+        assert_eq!(t.every_days(8_000_001, 10), 2);
+        assert_eq!(t.every_days(100_000_000, 10), 13);
         assert!(100_000_000u64.div_ceil(13) <= t.max_rows && 100_000_000u64.div_ceil(12) > t.max_rows);
+        // Wide rows: the values decide. The default training window of
+        // 1,000,000 users, 59.0 M rows of 193 values (51 columns, 142 terms
+        // at most), keeps one date in 15: 3.93 M rows, 759 M values; one in
+        // 14 would hold 814 M.
+        assert_eq!(t.every_days(59_014_515, 193), 15);
+        assert!(59_014_515u64.div_ceil(15) * 193 <= t.max_values);
+        assert!(59_014_515u64.div_ceil(14) * 193 > t.max_values);
+        // 20,000 users' 1.18 M rows fit whole; 100,000 users' 5.9 M do not.
+        assert_eq!(t.every_days(1_179_008, 193), 1);
+        assert_eq!(t.every_days(5_900_000, 193), 2);
         // A step given is kept whatever the rows.
         t.as_of_every_days = 7;
-        assert_eq!(t.every_days(10), 7);
+        assert_eq!(t.every_days(10, 193), 7);
         t.as_of_every_days = 1;
-        assert_eq!(t.every_days(100_000_000), 1);
-        let bad = Config::load(None, env(&[("CHURN_TRAIN_MAX_ROWS", "0")]), &Overrides::default());
-        assert!(bad.unwrap_err().to_string().contains("train.max_rows"));
+        assert_eq!(t.every_days(100_000_000, 193), 1);
+        for key in ["MAX_ROWS", "MAX_VALUES"] {
+            let var = format!("CHURN_TRAIN_{key}");
+            let bad = Config::load(None, env(&[(var.as_str(), "0")]), &Overrides::default());
+            let message = bad.unwrap_err().to_string();
+            assert!(
+                message.contains(&format!("train.{}", key.to_lowercase())),
+                "{message}"
+            );
+        }
     }
 }

@@ -84,6 +84,12 @@ impl Config {
                 "must be at least 1 (the most training rows a fit holds)".into(),
             );
         }
+        if t.max_values == 0 {
+            return bad(
+                "train.max_values",
+                "must be at least 1 (the most values the training rows take in memory)".into(),
+            );
+        }
         let pr = &self.promote;
         for (key, v) in [
             ("promote.min_improvement", pr.min_improvement),

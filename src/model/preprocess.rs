@@ -159,6 +159,22 @@ pub struct Preprocessor {
 }
 
 impl Preprocessor {
+    /// The most numeric terms `fit` can make of these columns, known before
+    /// any row is read (train sizes its sample by it, `train.max_values`):
+    /// each column's own term and, with `log1p`, its log term; with
+    /// `day_bits`, two per day of `active_day_bits`, which has no term of
+    /// its own.
+    pub fn most_numeric_terms(numeric: &[String], log1p: bool, day_bits: bool) -> usize {
+        numeric
+            .iter()
+            .map(|name| match name.as_str() {
+                ACTIVE_DAY_BITS_COLUMN if day_bits => 2 * ACTIVE_DAY_BITS as usize,
+                ACTIVE_DAY_BITS_COLUMN => 0,
+                _ => 1 + usize::from(log1p),
+            })
+            .sum()
+    }
+
     /// Fits every input term on `rows`: each numeric column's own term and,
     /// with `log1p`, a log1p term for each count or amount (a column
     /// non-negative on these rows whose largest value exceeds 1); with
@@ -417,6 +433,9 @@ mod tests {
         let plain = Preprocessor::fit(&f, &rows, false, false);
         let names: Vec<&str> = plain.terms.iter().map(|t| t.term.as_str()).collect();
         assert_eq!(names, ["delta", "logins_7d", "rate"]);
+        // The bound known before the rows: a log term for every column.
+        assert_eq!(Preprocessor::most_numeric_terms(&f.numeric_names, true, true), 6);
+        assert_eq!(Preprocessor::most_numeric_terms(&f.numeric_names, false, true), 3);
     }
 
     /// Bits 0 and 2 of the day bits, over four rows (one NULL rate).
@@ -473,6 +492,13 @@ mod tests {
         let off = Preprocessor::fit(&f, &rows, false, false);
         let names: Vec<&str> = off.terms.iter().map(|t| t.term.as_str()).collect();
         assert_eq!(names, ["lifetime_activity_rate"]);
+        // The bound known before the rows: 42 day terms and the rate's own
+        // (its log term too, with log1p); none for the bits when off.
+        let most = |log1p, day_bits| Preprocessor::most_numeric_terms(&f.numeric_names, log1p, day_bits);
+        assert_eq!(
+            (most(false, true), most(true, true), most(false, false)),
+            (43, 44, 1)
+        );
     }
 
     #[test]

@@ -117,7 +117,12 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
     )?;
     let numeric = numeric_features(conn, "training_set")?;
     let available = crate::store::frames::count(conn, "training_set", &split.train())?;
-    let every = config.train.every_days(available);
+    // What a training row takes in memory: its numeric columns in the
+    // frame and its terms in the design matrix.
+    let values_per_row = (numeric.len()
+        + Preprocessor::most_numeric_terms(&numeric, config.train.log1p, config.train.day_bits))
+        as u64;
+    let every = config.train.every_days(available, values_per_row);
     let sample = if every > 1 {
         Sample::EveryDays {
             every,
@@ -317,6 +322,8 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
             "log1p": config.train.log1p,
             "day_bits": config.train.day_bits,
             "as_of_every_days": every,
+            "max_rows": config.train.max_rows,
+            "max_values": config.train.max_values,
             "sample_seed": SAMPLE_SEED,
             "train_rows_available": available,
             "population": config.labels.population.as_str(),
