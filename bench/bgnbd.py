@@ -24,6 +24,7 @@ Usage: python bench/bgnbd.py DB   (bench/bgnbd.sh makes the venv)
 import sys
 
 import duckdb
+import model_terms
 import numpy as np
 from lifetimes import BetaGeoFitter
 from sklearn.linear_model import LogisticRegression
@@ -97,36 +98,16 @@ def main(db: str) -> None:
 
     # The production model's risk from its terms, and its design matrix
     # (each term's column, the intercept left out).
-    terms = con.execute(
-        "select term, feature, category, center, scale, coefficient, transform, by_feature from model_terms "
-        "where model_id = ?",
-        [model_id],
-    ).fetchall()
+    intercept, terms = model_terms.read(con, model_id)
 
     def design(frame):
-        """Each term's z, as docs/design.md §3 defines it: t(x) * by, centred
-        and scaled, a missing value (x or by) at the center (z = 0)."""
-        columns = []
-        for term, feature, category, center, scale, coefficient, transform, by in terms:
-            if feature is None:
-                continue
-            if category is None:
-                x = frame[feature].to_numpy(dtype=float, na_value=np.nan)
-                if transform == "log1p":
-                    x = np.log(1 + np.maximum(x, 0))
-                elif transform is not None and transform.startswith("bit:"):
-                    x = np.floor(np.maximum(x, 0) / 2 ** int(transform[4:])) % 2
-                elif transform is not None:
-                    sys.exit(f"term {term}: transform {transform} is not known to this script")
-                if by is not None:
-                    x = x * frame[by].to_numpy(dtype=float, na_value=np.nan)
-                columns.append((np.where(np.isnan(x), center, x) - center) / scale)
-            else:
-                columns.append((frame[feature].to_numpy() == category).astype(float))
-        return np.column_stack(columns)
+        return model_terms.design(
+            terms,
+            lambda c: frame[c].to_numpy(dtype=float, na_value=np.nan),
+            lambda c: frame[c].to_numpy(dtype=object, na_value=None),
+        )
 
-    intercept = sum(t[5] for t in terms if t[1] is None)
-    coefficients = np.array([t[5] for t in terms if t[1] is not None])
+    coefficients = np.array([t[5] for t in terms])
     model_risk = 1.0 / (1.0 + np.exp(-(intercept + design(rows) @ coefficients)))
 
     print(f"test rows of {model_id}: {len(rows):,} ({test_from} to {test_to}), base rate {label.mean():.4f}")
@@ -198,16 +179,7 @@ def hash_user(user_id: str) -> int:
     return h
 
 
-def ece(label, p, bins=10):
-    """Expected calibration error over equal-count bins of the sorted risks,
-    bin b holding rows [b·n/bins, (b+1)·n/bins) as the model card's does."""
-    order = np.argsort(p, kind="stable")
-    n, total = len(p), 0.0
-    for b in range(bins):
-        part = order[b * n // bins:(b + 1) * n // bins]
-        if len(part):
-            total += len(part) * abs(label[part].mean() - p[part].mean())
-    return total / n
+ece = model_terms.ece
 
 
 if __name__ == "__main__":

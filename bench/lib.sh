@@ -13,6 +13,15 @@ bench_bin() {
   echo "${CARGO_TARGET_DIR:-$PWD/target}/release/churn"
 }
 
+# The churn binary the Python checks call, exported as CHURN_BIN: as given,
+# else `churn` on PATH, else the release build.
+export_churn_bin() {
+  if [ -z "${CHURN_BIN:-}" ]; then
+    if command -v churn >/dev/null; then CHURN_BIN=$(command -v churn); else CHURN_BIN=$(bench_bin); fi
+  fi
+  export CHURN_BIN
+}
+
 # A Python with the duckdb package of the linked version (1.5.6), in a venv
 # cached under ~/.cache/churn/bench-venv.
 bench_python() {

@@ -7,8 +7,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-if [ -z "${CHURN_BIN:-}" ]; then
-  if command -v churn >/dev/null; then CHURN_BIN=$(command -v churn); else CHURN_BIN=$(bench_bin); fi
-fi
-export CHURN_BIN
+export_churn_bin
 exec "$(bench_python)" bench/readme_figures.py "$@"

@@ -27,6 +27,7 @@ import time
 import duckdb
 import numpy as np
 import sklearn
+import model_terms
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, roc_auc_score
 
@@ -40,39 +41,19 @@ if model is None:
     sys.exit(f"{db} has no production model: run `churn run --to promote` first")
 model_id, train_from, train_to, test_from, test_to, our_pr, our_roc, params = model
 params = json.loads(params)
-terms = con.execute(
-    "select term, feature, category, center, scale, coefficient, transform, by_feature from model_terms "
-    "where model_id = ?",
-    [model_id],
-).fetchall()
-intercept = [t for t in terms if t[1] is None][0][5]
-inputs = [t for t in terms if t[1] is not None]
+intercept, inputs = model_terms.read(con, model_id)
+numeric = sorted({t[1] for t in inputs if t[2] is None} | {t[7] for t in inputs if t[7] is not None})
+categorical = sorted({t[1] for t in inputs if t[2] is not None})
 
 
 def design(where):
-    cols = []
-    for term, feature, category, center, scale, _, transform, by in inputs:
-        if category is None:
-            raw = f'"{feature}"::double'
-            x = raw
-            if transform == "log1p":
-                x = f"ln(1 + greatest({raw}, 0))"
-            elif transform is not None and transform.startswith("bit:"):
-                x = f"floor(greatest({raw}, 0) / {2 ** int(transform[4:])}) % 2"
-            # DuckDB's greatest skips a NULL (greatest(NULL, 0) = 0), so a
-            # missing value is kept missing here, to be imputed (z = 0).
-            x = f"case when {raw} is not null then {x} end"
-            if by is not None:
-                x = f'{x} * "{by}"::double'
-            cols.append(f"(coalesce({x}, {center!r}) - {center!r}) / {scale!r}")
-        else:
-            cols.append(f"({feature} is not distinct from '{category}')::double")
-    sql = f"select churn_label::double, {', '.join(cols)} from training_set where {where}"
-    arr = con.sql(sql).fetchnumpy()
-    names = list(arr.keys())
-    y = np.asarray(arr[names[0]], dtype=float)
-    x = np.column_stack([np.asarray(arr[n], dtype=float) for n in names[1:]])
-    return x, y
+    """The design matrix of the rows `where` keeps, from their raw columns
+    (bench/model_terms.py), and their labels."""
+    select = ", ".join([f'"{c}"::double as "{c}"' for c in numeric] + [f'"{c}"' for c in categorical])
+    arr = con.sql(f"select churn_label::double as churn_label, {select} from training_set where {where}").fetchnumpy()
+    values = lambda c: np.ma.filled(np.ma.asarray(arr[c], dtype=float), np.nan)  # noqa: E731
+    levels = lambda c: np.ma.filled(np.ma.asarray(arr[c], dtype=object), None)  # noqa: E731
+    return model_terms.design(inputs, values, levels), values("churn_label")
 
 
 x_train, y_train = design(f"as_of_date between '{train_from}' and '{train_to}'")
@@ -86,16 +67,7 @@ sk_class_weight = None if class_weight == "none" else "balanced"
 raw_intercept = intercept - params.get("prior_offset", 0.0)
 
 
-def ece(y, p, bins=10):
-    """Expected calibration error over equal-count bins of the sorted scores."""
-    order = np.argsort(p, kind="stable")
-    n = len(p)
-    total = 0.0
-    for b in range(bins):
-        rows = order[b * n // bins:(b + 1) * n // bins]
-        if len(rows):
-            total += len(rows) / n * abs(p[rows].mean() - y[rows].mean())
-    return total
+ece = model_terms.ece
 
 results = {}
 solvers = [
