@@ -7,17 +7,20 @@ restricts `user_daily` to the users up to LAST_USER, and times each variant
 into a temp table, read-only, one after the other, with DuckDB's
 memory_limit at 9 GB:
 
-  template   the statement as the features stage runs it
-  doubles    the decimal casts of the exact sums removed (faster, but not
-             the same bits: the rows that differ are counted)
-  pairs      the eight integer window sums of each window packed two to a
-             BIGINT (a + b * 2^32), one window sum per pair, then unpacked
-  quads      the same four to a HUGEINT (a + b * 2^32 + c * 2^64 + d * 2^96)
+  template   the statement as the features stage runs it: a running sum per
+             column, and each window's sum as the running sum less itself
+             W rows back
+  framed     the earlier form: an aggregate over a frame of W rows per
+             column and window, in one window pass
+  doubles    the decimal casts of the exact sums removed (not the same
+             bits: the rows that differ are counted)
+  bigint     the integer running sums cast to BIGINT (DuckDB sums integers
+             as HUGEINT)
 
 Prints each variant's seconds and the rows in which it differs from the
 template, which runs again at the end (its first run also reads the file
-cold). Packing is exact while each window sum of a count stays below
-2^32; it is measured here, not used.
+cold). The packed window sums measured at commit 6c09743 (two to a BIGINT,
+four to a HUGEINT: exact and slower) belonged to the framed form.
 """
 
 import os
@@ -39,45 +42,55 @@ if "    select * from user_daily\n" not in body:
 body = body.replace("    select * from user_daily\n",
                     f"    select * from user_daily where user_id <= '{last_user}'\n", 1)
 
-COUNTS = {"is_active_day": "active_days", "total_events": "events", "logins_count": "logins",
-          "enroll_count": "enroll", "quiz_attempts_count": "quiz_attempts",
-          "payment_success_count": "payment_success", "payment_failed_count": "payment_failed",
-          "support_ticket_count": "support_ticket"}
-windows = sorted({int(w) for w in re.findall(r"over w(\d+)\)", body)})
+def framed(sql):
+    """The statement with a frame per window (the earlier form): each
+    `running - lag(running, W)` becomes the column's aggregate over a frame
+    of W rows, every other running column its aggregate over the history,
+    in one window pass over user_daily instead of two."""
+    cte = re.search(r"\nrunning as \(\n(.*?)\n\),\n", sql, re.S)
+    defs = dict((name, expr) for expr, name in
+                re.findall(r"^        (.*) over (?:history|dated) as (\w+),?$", cte.group(1), re.M))
+    assert {"running_active_days", "running_bits", "last_active_date", "observed_days"} <= set(defs), defs
+    rolling = sql[sql.index("\nrolling as ("):sql.index("\nfinal as (")]
+    frames = set()
+
+    def frame(m):
+        frames.add(int(m.group(2)))
+        return f"({defs[m.group(1)]} over w{m.group(2)})"
+    out = re.sub(r"\((running_\w+) - coalesce\(lag\(\1, (\d+)\) over dated, 0\)\)", frame, rolling)
+    out = re.sub(r"\b(running_\w+)\b", lambda m: f"({defs[m.group(1)]} over history)", out)
+    out = re.sub(r"^        (last_active_date|first_active_date),$",
+                 lambda m: f"        {defs[m.group(1)]} over history as {m.group(1)},", out, flags=re.M)
+    out = out.replace("observed_days::integer as observed_days",
+                      f"({defs['observed_days']} over dated)::integer as observed_days")
+    out = out.replace("    from running\n", "    from user_daily\n", 1)
+    windows = "".join(f"        w{w} as (partition by user_id order by activity_date rows between {w - 1} preceding"
+                      " and current row),\n" for w in sorted(frames))
+    windows += ("        history as (partition by user_id order by activity_date rows between unbounded preceding"
+                " and current row),\n")
+    out = out.replace("    window\n", "    window\n" + windows, 1)
+    assert "running" not in out, out
+    return sql.replace(cte.group(0), "\n").replace(rolling, out)
 
 
-def packed(sql, per, kind):
-    """The integer window sums packed `per` to a `kind`, unpacked after."""
-    columns = list(COUNTS)
-    groups = [columns[i:i + per] for i in range(0, len(columns), per)]
-    unpack = []
-    for w in windows:
-        sums = []
-        for g, group in enumerate(groups):
-            for c in group:
-                sql, n = re.subn(rf"        \(sum\({c}\) over w{w}\)::integer as {COUNTS[c]}_{w}d,\n", "", sql)
-                assert n == 1, (c, w)
-            terms = " + ".join(f"{c}::{kind} * {2 ** (32 * i)}::{kind}" for i, c in enumerate(group))
-            sums.append(f"        sum({terms}) over w{w} as packed{g}_{w},\n")
-            unpack += [f"((packed{g}_{w} // {2 ** (32 * i)}::{kind}) % 4294967296::{kind})::integer as {COUNTS[c]}_{w}d"
-                       for i, c in enumerate(group)]
-        marker = f"over w{w})::double as payment_amount_{w}d,\n"
-        sql = sql.replace(marker, marker + "".join(sums), 1)
-    sql = sql.replace("rolling as (", "packed_rolling as (", 1)
-    return sql.replace("\nfinal as (", "\nrolling as (select *, " + ", ".join(unpack)
-                       + " from packed_rolling),\n\nfinal as (", 1)
+def bigint(sql):
+    """The integer running sums cast to BIGINT (DuckDB sums integers as HUGEINT)."""
+    return re.sub(r"        sum\((\w+)\) over history as (running_\w+),",
+                  r"        (sum(\1) over history)::bigint as \2,", sql)
 
 
 variants = {
     "template": body,
+    "framed": framed(body),
     "doubles": re.sub(r"::decimal\(18, \d+\)", "", body),
-    "pairs": packed(body, 2, "bigint"),
-    "quads": packed(body, 4, "hugeint"),
+    "bigint": bigint(body),
 }
+
 con = duckdb.connect(db, read_only=True)
 con.execute("set memory_limit = '9GB'")
 users = con.execute("select count(distinct user_id), count(*) from user_daily where user_id <= ?",
                     [last_user]).fetchone()
+windows = sorted({int(w) for w in re.findall(r"lag\(running_active_days, (\d+)\)", body)})
 print(f"{db}: {users[0]:,} users, {users[1]:,} rows of user_daily (user_id <= {last_user}); windows {windows}")
 print("| variant | seconds | rows | rows differing from the template |")
 print("|---|---:|---:|---:|")

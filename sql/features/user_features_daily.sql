@@ -1,7 +1,11 @@
 -- user_features_daily: one row per (user_id, as_of_date) of user_daily.
 -- Every rolling column covers the W days ending on the as-of day (fewer at the
 -- start of a user's history) and reads nothing after it. user_daily is dense
--- per user, so a frame of W rows is a window of W days.
+-- per user, so the W days are the W rows up to the as-of day's: a full build
+-- sums each column once over the user's history (running_*) and takes the
+-- running sum W rows back from it: one window aggregate per column where a
+-- frame per window takes three, and exact for integers and decimals alike
+-- (bench/README.md: the two side by side).
 -- Windows: {{ windows | join(", ") }}; fail rate over {{ fail_rate_window }} days.
 -- The user's whole history up to the as-of day (since the later of signup and
 -- the data's first day: observed_days): lifetime_active_days, lifetime_events,
@@ -36,13 +40,13 @@
 {# The rows the incremental join reads back: the longest window, or the
    day-by-day bits when they reach further. #}
 {% set reach = [longest, bits_days] | max %}
-{# One window's aggregate of column x: a window function over the dense rows,
-   or, when incremental, an aggregate of the joined rows of the window's days
-   (a case, not a filter clause: a third faster at 100,000 users; the longest
-   window is every joined row). #}
-{% macro in_window(x, w) %}{% if not incremental %}{{ x }}{% elif w < reach %}case when span.activity_date > targets.as_of_date - {{ w }} then span.{{ x }} end{% else %}span.{{ x }}{% endif %}{% endmacro %}
+{# Incremental: one window's aggregate of column x over the joined rows of
+   the window's days (a case, not a filter clause: a third faster at 100,000
+   users; the longest window is every joined row). #}
+{% macro in_window(x, w) %}{% if w < reach %}case when span.activity_date > targets.as_of_date - {{ w }} then span.{{ x }} end{% else %}span.{{ x }}{% endif %}{% endmacro %}
 {% macro epoch_day(day) %}{{ d.days_between("date '1970-01-01'", day) }}{% endmacro %}
-{% macro frame(w) %}{% if not incremental %} over w{{ w }}{% endif %}{% endmacro %}
+{# Full build: what a running sum gained over the last w rows. #}
+{% macro last(running, w) %}({{ running }} - coalesce(lag({{ running }}, {{ w }}) over dated, 0)){% endmacro %}
 {# The window columns: name, daily column, the scale of the decimal it is
    summed as (none: an integer sum), and whether it is a mean of the days
    with a value. #}
@@ -63,13 +67,20 @@
 {# The sums over one window, either way. #}
 {% macro window_sums(w) %}
 {% for name, column, scale, mean in sums %}
-{% if mean %}
-        (sum({{ in_window(exact(column, scale), w) }}){{ frame(w) }})::double
-            / count({{ in_window(column, w) }}){{ frame(w) }} as {{ name }}_{{ w }}d,
+{% if not incremental and mean %}
+        case
+            when {{ last("running_" ~ name ~ "_days", w) }} > 0
+            then {{ last("running_" ~ name, w) }}::double / {{ last("running_" ~ name ~ "_days", w) }}
+        end as {{ name }}_{{ w }}d,
+{% elif not incremental %}
+        {{ last("running_" ~ name, w) }}::{{ "integer" if scale is none else "double" }} as {{ name }}_{{ w }}d,
+{% elif mean %}
+        (sum({{ in_window(exact(column, scale), w) }}))::double
+            / count({{ in_window(column, w) }}) as {{ name }}_{{ w }}d,
 {% elif scale is not none %}
-        (sum({{ in_window(exact(column, scale), w) }}){{ frame(w) }})::double as {{ name }}_{{ w }}d,
+        (sum({{ in_window(exact(column, scale), w) }}))::double as {{ name }}_{{ w }}d,
 {% else %}
-        (sum({{ in_window(column, w) }}){{ frame(w) }})::integer as {{ name }}_{{ w }}d,
+        (sum({{ in_window(column, w) }}))::integer as {{ name }}_{{ w }}d,
 {% endif %}
 {% endfor %}
 {% endmacro %}
@@ -280,6 +291,29 @@ user_daily as (
 {% endif %}
 ),
 
+running as (
+    -- Each column summed over the user's history up to the as-of day.
+    select
+        *,
+{% for name, column, scale, mean in sums %}
+        sum({{ exact(column, scale) }}) over history as running_{{ name }},
+{% if mean %}
+        count({{ column }}) over history as running_{{ name }}_days,
+{% endif %}
+{% endfor %}
+        -- The day-by-day bits, rotated: day t is bit (-t mod {{ bits_days }}), t counted
+        -- from 1970-01-01, so the {{ bits_days }} days up to the as-of day hold {{ bits_days }}
+        -- different bits; final turns them to the as-of day's order.
+        sum(is_active_day * power(2, ({{ bits_days }} - {{ epoch_day("activity_date") }} % {{ bits_days }}) % {{ bits_days }})) over history as running_bits,
+        max(case when is_active_day = 1 then activity_date end) over history as last_active_date,
+        min(case when is_active_day = 1 then activity_date end) over history as first_active_date,
+        row_number() over dated as observed_days
+    from user_daily
+    window
+        history as (partition by user_id order by activity_date rows between unbounded preceding and current row),
+        dated as (partition by user_id order by activity_date)
+),
+
 rolling as (
     select
         user_id,
@@ -290,22 +324,15 @@ rolling as (
 {% for w in windows %}
 {{ window_sums(w) }}
 {% endfor %}
-        -- The day-by-day bits, rotated: day t is bit (-t mod {{ bits_days }}), t counted
-        -- from 1970-01-01, so the {{ bits_days }} days of a frame hold {{ bits_days }} different
-        -- bits; final turns them to the as-of day's order.
-        sum(is_active_day * power(2, ({{ bits_days }} - {{ epoch_day("activity_date") }} % {{ bits_days }}) % {{ bits_days }})) over bits as rotated_bits,
-        max(case when is_active_day = 1 then activity_date end) over history as last_active_date,
-        min(case when is_active_day = 1 then activity_date end) over history as first_active_date,
-        (sum(is_active_day) over history)::integer as lifetime_active_days,
-        (sum(total_events) over history)::integer as lifetime_events,
-        (count(*) over history)::integer as observed_days
-    from user_daily
+        {{ last("running_bits", bits_days) }} as rotated_bits,
+        last_active_date,
+        first_active_date,
+        running_active_days::integer as lifetime_active_days,
+        running_events::integer as lifetime_events,
+        observed_days::integer as observed_days
+    from running
     window
-{% for w in windows %}
-        w{{ w }} as (partition by user_id order by activity_date rows between {{ w - 1 }} preceding and current row),
-{% endfor %}
-        bits as (partition by user_id order by activity_date rows between {{ bits_days - 1 }} preceding and current row),
-        history as (partition by user_id order by activity_date rows between unbounded preceding and current row)
+        dated as (partition by user_id order by activity_date)
 ),
 {% endif %}
 
