@@ -67,20 +67,19 @@
 {# The sums over one window, either way. #}
 {% macro window_sums(w) %}
 {% for name, column, scale, mean in sums %}
+{% set type = "integer" if scale is none else "double" %}
 {% if not incremental and mean %}
         case
             when {{ last("running_" ~ name ~ "_days", w) }} > 0
             then {{ last("running_" ~ name, w) }}::double / {{ last("running_" ~ name ~ "_days", w) }}
         end as {{ name }}_{{ w }}d,
 {% elif not incremental %}
-        {{ last("running_" ~ name, w) }}::{{ "integer" if scale is none else "double" }} as {{ name }}_{{ w }}d,
+        {{ last("running_" ~ name, w) }}::{{ type }} as {{ name }}_{{ w }}d,
 {% elif mean %}
         (sum({{ in_window(exact(column, scale), w) }}))::double
             / count({{ in_window(column, w) }}) as {{ name }}_{{ w }}d,
-{% elif scale is not none %}
-        (sum({{ in_window(exact(column, scale), w) }}))::double as {{ name }}_{{ w }}d,
 {% else %}
-        (sum({{ in_window(column, w) }}))::integer as {{ name }}_{{ w }}d,
+        (sum({{ in_window(exact(column, scale), w) }}))::{{ type }} as {{ name }}_{{ w }}d,
 {% endif %}
 {% endfor %}
 {% endmacro %}
