@@ -5,13 +5,18 @@
 -- the recent days the oracles not told who has left weigh as churn days),
 -- and active_before, the user's active days before those $3 days (with
 -- `history`; else 0: only the oracle that integrates engagement reads it).
--- $1, $2: the first and last as-of dates of the test window.
+-- $1, $2: the first and last as-of dates of the test window. With
+-- `sampled`, the rows of the users in the temp table _oracle_users only
+-- (`truth::sample_users`).
 with
 
 test as (
     select user_id, as_of_date, churn_label
     from training_set
     where as_of_date between $1::date and $2::date
+{%- if sampled %}
+        and user_id in (select user_id from _oracle_users)
+{%- endif %}
 ),
 
 active as (

@@ -279,33 +279,41 @@ fn show_text(store: &Store, m: &models::ModelRow) -> Result<String> {
             ),
         );
     }
+    let ceiling = ceiling(&m.metrics_json);
+    let on_rows = match ceiling.as_ref().and_then(|c| c.sample()) {
+        Some(s) => format!(
+            "the Bayes oracle on the rows of a sample of {} test users, where the model has PR-AUC {:.4}{}",
+            crate::format::thousands(s.users as i64),
+            s.model_pr_auc,
+            s.baseline_pr_auc
+                .map_or(String::new(), |b| format!(" and the best single input {b:.4}"))
+        ),
+        None => "the Bayes oracle on the same rows".to_string(),
+    };
     match (q.oracle_pr_auc, q.gap_closed) {
         (Some(oracle), Some(share)) => line(
             "",
             format!(
-                "best possible (the Bayes oracle on the same rows): PR-AUC {oracle:.4}; the model closes {:.0}% \
-                 of the gap between the best single input and the best possible",
+                "best possible ({on_rows}): PR-AUC {oracle:.4}; the model closes {:.0}% of the gap between \
+                 the best single input and the best possible",
                 100.0 * share
             ),
         ),
-        (Some(oracle), None) => line(
-            "",
-            format!("best possible (the Bayes oracle on the same rows): PR-AUC {oracle:.4}"),
-        ),
+        (Some(oracle), None) => line("", format!("best possible ({on_rows}): PR-AUC {oracle:.4}")),
         _ => {
             if let Some(reason) = oracle_unknown(&m.metrics_json) {
                 line("", format!("best possible: not known: {reason}"));
             }
         }
     }
-    let share = |ceiling: f64| {
-        q.baseline_pr_auc
-            .and_then(|base| crate::store::truth::gap_closed(m.pr_auc, base, ceiling))
+    let share = |to: f64| {
+        ceiling
+            .as_ref()
+            .and_then(|c| c.share(m.pr_auc, q.baseline_pr_auc, to))
             .map_or(String::new(), |s| {
                 format!("; the model closes {:.0}% of that gap", 100.0 * s)
             })
     };
-    let ceiling = ceiling(&m.metrics_json);
     let (unseen, events) = ceiling.as_ref().map_or((None, None), |c| c.told_less());
     if let Some(u) = unseen {
         line(

@@ -18,7 +18,7 @@ use crate::model::{baseline, bootstrap};
 use crate::stages::{Ctx, Outcome, StageDef};
 use crate::store::frames::{as_of_days, load_sampled, numeric_features};
 use crate::store::models::{self, ModelRow, Quality};
-use crate::store::scored::{column_of, score_rows};
+use crate::store::scored::{columns_of, score_rows};
 use crate::store::status::ModelStatus;
 use crate::store::truth;
 
@@ -234,38 +234,59 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
     let baselines = tally.finish()?;
     let best = baselines.first().cloned();
     done("ranked the test rows by every single input");
-    let intervals = match &best {
-        Some(b) if config.train.bootstrap > 0 => {
-            // The best input's values again, as it ranks them.
-            let null = tally.null_value(&b.feature).unwrap_or(0.0);
-            let ranking: Vec<f64> = column_of(conn, "training_set", &test_rows, &b.feature, &test)?
-                .into_iter()
-                .map(|v| b.ranking_score(v, null))
-                .collect();
-            bootstrap::user_clustered(
-                &test.user_by_id(),
-                &test.label,
-                test_scores,
-                &ranking,
-                config.train.bootstrap,
-                BOOTSTRAP_SEED,
-            )
-        }
+    // Two columns of the test rows again, in one pass: the best input's
+    // values as it ranks them (for the bootstrap, and for the oracle's
+    // sample of a large test set), and the days since the last activity
+    // (for the segments).
+    const SILENCE: &str = "days_since_last_activity";
+    let ranked = best
+        .as_ref()
+        .filter(|_| config.train.bootstrap > 0 || test.len() > truth::ORACLE_ROWS);
+    let read: Vec<String> = ranked
+        .map(|b| b.feature.clone())
+        .into_iter()
+        .chain(numeric.iter().find(|c| *c == SILENCE).cloned())
+        .collect();
+    let mut columns = if read.is_empty() {
+        Vec::new()
+    } else {
+        columns_of(conn, "training_set", &test_rows, &read, &test)?
+    }
+    .into_iter();
+    let ranking: Option<Vec<f64>> = ranked.map(|b| {
+        let null = tally.null_value(&b.feature).unwrap_or(0.0);
+        let values = columns.next().expect("the best input's column was read");
+        values.into_iter().map(|v| b.ranking_score(v, null)).collect()
+    });
+    let silence: Option<Vec<f64>> = columns.next();
+    let intervals = match &ranking {
+        Some(ranking) if config.train.bootstrap > 0 => bootstrap::user_clustered(
+            &test.user_by_id(),
+            &test.label,
+            test_scores,
+            ranking,
+            config.train.bootstrap,
+            BOOTSTRAP_SEED,
+        ),
         _ => None,
     };
     done("bootstrapped the intervals");
-    // The best possible on the same rows, on generated data.
-    let (test_from, test_to) = (day_to_date(split.test_from), day_to_date(split.test_to));
-    let ceiling = truth::ceiling(conn, config, test_from, test_to, test.len())?;
+    // The best possible on the same rows (or a sample of their users), on
+    // generated data.
+    let test_dates = (day_to_date(split.test_from), day_to_date(split.test_to));
+    let rows = truth::TestRows {
+        scored: &test,
+        baseline: ranking.as_deref(),
+    };
+    let ceiling = truth::ceiling(conn, config, test_dates, &rows)?;
     let gap_closed = match (&best, ceiling.pr_auc()) {
-        (Some(b), Some(oracle)) => truth::gap_closed(metrics.pr_auc, b.pr_auc, oracle),
+        (Some(b), Some(oracle)) => ceiling.share(metrics.pr_auc, Some(b.pr_auc), oracle),
         _ => None,
     };
     done("measured the Bayes oracle on the test rows");
     // Who is on the list: the ranking within the recently active and the
     // lapsing, and on generated data the share who had already left.
-    let segments = if numeric.iter().any(|c| c == "days_since_last_activity") {
-        let silence = column_of(conn, "training_set", &test_rows, "days_since_last_activity", &test)?;
+    let segments = if let Some(silence) = &silence {
         vec![
             metrics::segment("active in the last 2 days", &test.label, test_scores, |i| silence[i] <= 1.0),
             metrics::segment("quiet for 3 to 7 days", &test.label, test_scores, |i| {

@@ -219,10 +219,10 @@ pub fn column(table: &str, name: &str) -> Option<String> {
         (_, "lift_low") => "Lower end of the 95% interval of PR-AUC minus the baseline's.",
         (_, "lift_high") => "Upper end of that interval.",
         (_, "oracle_pr_auc") => {
-            "Generated data: the Bayes oracle's PR-AUC on the same test rows, the best possible (NULL: ingested data)."
+            "Generated data: the Bayes oracle's PR-AUC on the same test rows (above 500,000, a sample of their users), the best possible (NULL: ingested data)."
         }
         (_, "gap_closed") => {
-            "(pr_auc - baseline_pr_auc) / (oracle_pr_auc - baseline_pr_auc): the share of the way to the best possible."
+            "(pr_auc - baseline_pr_auc) / (oracle_pr_auc - baseline_pr_auc), on the oracle's rows: the share of the way to the best possible."
         }
         ("model_terms", "term") => {
             "(intercept), a numeric input, log1p(input), bitNN(active_day_bits)[*by_feature], or input=category."

@@ -344,13 +344,24 @@ mod tests {
         ]});
         let history = render_query("history_latest", &tables).unwrap();
         store.conn.prepare(&history).unwrap();
-        // The oracle's rows, with and without the active days before the window.
+        // The oracle's rows, with and without the active days before the
+        // window, of every test user or of a sample.
+        store
+            .conn
+            .execute_batch("create temp table _oracle_users (user_id varchar)")
+            .unwrap();
         for history in [false, true] {
-            let rows = render_query("oracle_rows", &serde_json::json!({ "history": history })).unwrap();
-            store
-                .conn
-                .prepare(&rows)
-                .unwrap_or_else(|e| panic!("oracle_rows (history {history}): {e}"));
+            for sampled in [false, true] {
+                let rows = render_query(
+                    "oracle_rows",
+                    &serde_json::json!({ "history": history, "sampled": sampled }),
+                )
+                .unwrap();
+                store
+                    .conn
+                    .prepare(&rows)
+                    .unwrap_or_else(|e| panic!("oracle_rows (history {history}, sampled {sampled}): {e}"));
+            }
         }
     }
 

@@ -104,35 +104,43 @@ pub fn score_rows(
     Ok(out)
 }
 
-/// One numeric column of the rows `scored` holds, read again in the same
-/// scan order (checked row by row: the table must not have changed).
-pub fn column_of(
+/// Numeric columns of the rows `scored` holds, read again in one pass in
+/// the same scan order (checked row by row: the table must not have
+/// changed): one vector per feature of `features`.
+pub fn columns_of(
     conn: &Connection,
     table: &str,
     rows: &Rows,
-    feature: &str,
+    features: &[String],
     scored: &Scored,
-) -> Result<Vec<f64>> {
-    let mut values = Vec::with_capacity(scored.len());
-    frames::for_each_chunk(conn, table, rows, &[feature.to_string()], false, |chunk| {
+) -> Result<Vec<Vec<f64>>> {
+    let mut values: Vec<Vec<f64>> = features
+        .iter()
+        .map(|_| Vec::with_capacity(scored.len()))
+        .collect();
+    let mut k = 0;
+    let changed = || {
+        Error::Other(format!(
+            "{table} changed while it was being read; run the stage again"
+        ))
+    };
+    frames::for_each_chunk(conn, table, rows, features, false, |chunk| {
         for i in 0..chunk.len() {
-            let k = values.len();
             if k >= scored.len()
                 || chunk.as_of[i] != scored.as_of[k]
                 || chunk.user_name(i) != scored.user_name(k)
             {
-                return Err(Error::Other(format!(
-                    "{table} changed while it was being read; run the stage again"
-                )));
+                return Err(changed());
             }
-            values.push(chunk.numeric[[i, 0]]);
+            for (j, column) in values.iter_mut().enumerate() {
+                column.push(chunk.numeric[[i, j]]);
+            }
+            k += 1;
         }
         Ok(())
     })?;
-    if values.len() != scored.len() {
-        return Err(Error::Other(format!(
-            "{table} changed while it was being read; run the stage again"
-        )));
+    if k != scored.len() {
+        return Err(changed());
     }
     Ok(values)
 }

@@ -29,6 +29,10 @@ pub enum Ceiling {
         /// of a model that sees events only.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         from_events: Option<OracleVariant>,
+        /// When the test set is larger than `ORACLE_ROWS`: the users the
+        /// oracles read, and the model and the best input on their rows.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sample: Option<OracleSample>,
     },
     /// Ingested data, or a world the oracle cannot replay.
     Unknown { reason: String },
@@ -45,7 +49,40 @@ pub struct OracleVariant {
     pub back_days: u32,
 }
 
+/// A sample of the test users, all rows of each (about `ORACLE_ROWS`
+/// rows): the oracles' rows when the test set is larger. The shares of the
+/// gap are taken on these rows, the model's and the best input's PR-AUC
+/// measured on them too.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OracleSample {
+    pub users: usize,
+    pub test_rows: usize,
+    pub model_pr_auc: f64,
+    pub baseline_pr_auc: Option<f64>,
+}
+
 impl Ceiling {
+    /// The share of the gap between the best single input and `ceiling`
+    /// (one of this ceiling's PR-AUCs) that the model goes, on the rows
+    /// the oracles read: the model's and the input's figures on every test
+    /// row (`model`, `baseline`), or on the sample's rows when they read
+    /// a sample.
+    pub fn share(&self, model: f64, baseline: Option<f64>, ceiling: f64) -> Option<f64> {
+        let (model, baseline) = match self {
+            Ceiling::Measured { sample: Some(s), .. } => (s.model_pr_auc, s.baseline_pr_auc),
+            _ => (model, baseline),
+        };
+        gap_closed(model, baseline?, ceiling)
+    }
+
+    /// The sample the oracles read, when they read one.
+    pub fn sample(&self) -> Option<&OracleSample> {
+        match self {
+            Ceiling::Measured { sample, .. } => sample.as_ref(),
+            Ceiling::Unknown { .. } => None,
+        }
+    }
+
     /// The oracles told less: not who has left, and events alone.
     pub fn told_less(&self) -> (Option<&OracleVariant>, Option<&OracleVariant>) {
         match self {
@@ -101,12 +138,10 @@ pub struct AlreadyLeft {
 
 pub fn already_left(conn: &Connection, test: &crate::store::scored::Scored) -> Result<AlreadyLeft> {
     let churned = churn_days(conn)?;
+    // Each user's churn day once, then each row by its user's code.
+    let churn_day: Vec<Option<i32>> = test.users.iter().map(|u| churned.get(u).copied()).collect();
     let gone: Vec<bool> = (0..test.len())
-        .map(|i| {
-            churned
-                .get(test.user_name(i))
-                .is_some_and(|&c| c <= test.as_of[i])
-        })
+        .map(|i| churn_day[test.user[i] as usize].is_some_and(|c| c <= test.as_of[i]))
         .collect();
     let scores = &test.scores[0];
     let positives: Vec<usize> = (0..test.len()).filter(|&i| test.label[i] == 1.0).collect();
@@ -155,18 +190,70 @@ fn world_config(conn: &Connection) -> Result<std::result::Result<GenerateConfig,
     Ok(Ok(cfg))
 }
 
-/// The most test rows the oracles told less are measured on (20,000
-/// users' test window has 604,178).
-pub const EVENTS_ORACLE_ROWS: usize = 1_000_000;
+/// The most test rows the oracles are measured on: a larger test set is
+/// sampled by user (`sample_users`). The oracles told less cost about
+/// 45 µs a row; 500,000 rows (2,000 users' test window has 61,426, 20,000
+/// users' 604,178) keep train's oracle step at 100,000 users as long as
+/// the oracle told everything took on every row, and at 1,000,000 users
+/// (30.5 M test rows) a tenth of it.
+pub const ORACLE_ROWS: usize = 500_000;
+
+/// Which of the test users the oracles read: all of them when the test set
+/// has at most `max_rows` rows, else each with probability `max_rows` /
+/// rows, drawn by a hash of the user id (the same users on every run and
+/// for every model of the same data). `users` are the ids, `user` each
+/// row's index into them.
+pub fn sample_users(users: &[String], user: &[u32], max_rows: usize) -> Option<Vec<bool>> {
+    if user.len() <= max_rows {
+        return None;
+    }
+    let share = max_rows as f64 / user.len() as f64;
+    Some(users.iter().map(|id| unit_hash(id) < share).collect())
+}
+
+/// A user id's place in [0, 1): FNV-1a over its bytes, then a 64-bit
+/// finaliser (splitmix64's) so that ids differing in their last
+/// characters spread over the whole range.
+fn unit_hash(id: &str) -> f64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 31;
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The test rows a model was measured on: its scores and labels, and the
+/// best single input's ranking of the same rows (for the shares of the gap
+/// on a sample).
+pub struct TestRows<'a> {
+    pub scored: &'a crate::store::scored::Scored,
+    pub baseline: Option<&'a [f64]>,
+}
 
 /// The oracle's PR-AUC and ROC-AUC on the test rows of `training_set`
-/// (as-of dates `test_from` to `test_to`, `n_test` rows).
+/// (as-of dates `test_dates`, first and last), or on a sample of their users
+/// when there are more than `ORACLE_ROWS`.
 pub fn ceiling(
     conn: &Connection,
     config: &Config,
-    test_from: NaiveDate,
-    test_to: NaiveDate,
-    n_test: usize,
+    test_dates: (NaiveDate, NaiveDate),
+    test: &TestRows<'_>,
+) -> Result<Ceiling> {
+    ceiling_at_most(conn, config, test_dates, test, ORACLE_ROWS)
+}
+
+/// `ceiling`, sampling the test users when there are more than `max_rows`
+/// test rows.
+pub fn ceiling_at_most(
+    conn: &Connection,
+    config: &Config,
+    (test_from, test_to): (NaiveDate, NaiveDate),
+    test: &TestRows<'_>,
+    max_rows: usize,
 ) -> Result<Ceiling> {
     // The schema always has `simulation`; ingested data leaves it without
     // a generate row, which `world_config` names.
@@ -192,12 +279,32 @@ pub fn ceiling(
     // Not told who has left, the oracle weighs each churn day of the last
     // `recent_days`: exact on the active population, whose rows all have an
     // active day there (an earlier churn day is then impossible).
-    // The oracles told less cost a joint sum or eight a row (about 45 µs
-    // together): measured on up to EVENTS_ORACLE_ROWS test rows.
     let back = (config.labels.population == Population::Active
-        && i64::from(config.labels.recent_days) + fade <= 63
-        && n_test <= EVENTS_ORACLE_ROWS)
+        && i64::from(config.labels.recent_days) + fade <= 63)
         .then_some(i64::from(config.labels.recent_days));
+    // The oracles told less cost a joint sum or eight a row (about 45 µs
+    // together): a test set of more than ORACLE_ROWS is sampled by user.
+    let scored = test.scored;
+    let sample = sample_users(&scored.users, &scored.user, max_rows);
+    let kept = |i: usize| sample.as_ref().is_none_or(|s| s[scored.user[i] as usize]);
+    let n_rows = (0..scored.len()).filter(|&i| kept(i)).count();
+    if let Some(s) = &sample {
+        conn.execute_batch("create or replace temp table _oracle_users (user_id varchar)")
+            .context(|| "sampling the test users for the oracle".into())?;
+        let mut app = conn
+            .appender("_oracle_users")
+            .context(|| "sampling the test users for the oracle".into())?;
+        app.append_rows(
+            scored
+                .users
+                .iter()
+                .zip(s)
+                .filter(|&(_, &k)| k)
+                .map(|(id, _)| [id]),
+        )
+        .and_then(|()| app.flush())
+        .context(|| "sampling the test users for the oracle".into())?;
+    }
     // The mask's days end where the history's counted days begin: the
     // first day of the oracle's window (`Oracle::window_start`).
     let mask_days = (fade + back.unwrap_or(0)).max(1);
@@ -205,7 +312,7 @@ pub fn ceiling(
     let mut stmt = conn
         .prepare(&render_query(
             "oracle_rows",
-            &serde_json::json!({"history": back.is_some()}),
+            &serde_json::json!({"history": back.is_some(), "sampled": sample.is_some()}),
         )?)
         .context(|| "reading the test rows' hidden truth".into())?;
     let rows: Vec<Row> = stmt
@@ -225,10 +332,14 @@ pub fn ceiling(
         })
         .and_then(|rows| rows.collect())
         .context(|| "reading the test rows' hidden truth".into())?;
-    if rows.len() != n_test {
+    if sample.is_some() {
+        conn.execute_batch("drop table _oracle_users")
+            .context(|| "sampling the test users for the oracle".into())?;
+    }
+    if rows.len() != n_rows {
         return Ok(Ceiling::Unknown {
             reason: format!(
-                "{} of the {n_test} test rows have a user with a hidden truth (data ingested beside the \
+                "{} of the {n_rows} test rows have a user with a hidden truth (data ingested beside the \
                  generated)",
                 rows.len()
             ),
@@ -295,6 +406,24 @@ pub fn ceiling(
         }))
     };
     let (unseen_churn, from_events) = (variant(1)?, variant(2)?);
+    // On a sample, the model and the best input on the same rows.
+    let sample = match &sample {
+        Some(s) => {
+            let rows: Vec<usize> = (0..scored.len()).filter(|&i| kept(i)).collect();
+            let on = |v: &[f64]| rows.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+            let labels = on(&scored.label);
+            Some(OracleSample {
+                users: s.iter().filter(|&&k| k).count(),
+                test_rows: scored.len(),
+                model_pr_auc: metrics::evaluate(&labels, &on(&scored.scores[0]))?.pr_auc,
+                baseline_pr_auc: match test.baseline {
+                    Some(ranking) => Some(metrics::evaluate(&labels, &on(ranking))?.pr_auc),
+                    None => None,
+                },
+            })
+        }
+        None => None,
+    };
     Ok(Ceiling::Measured {
         pr_auc: m.pr_auc,
         roc_auc: m.roc_auc,
@@ -302,5 +431,44 @@ pub fn ceiling(
         rows: rows.len(),
         unseen_churn,
         from_events,
+        sample,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_test_set_within_the_bound_is_not_sampled() {
+        let users: Vec<String> = (0..10).map(|i| format!("u{i:06}")).collect();
+        let user: Vec<u32> = (0..100).map(|i| i % 10).collect();
+        assert_eq!(sample_users(&users, &user, 100), None);
+        assert!(sample_users(&users, &user, 99).is_some());
+    }
+
+    /// Whole users, about max_rows rows, and the same users every time,
+    /// from ids that differ in their last characters only.
+    #[test]
+    fn a_sample_keeps_whole_users_about_the_bound_and_the_same_ones() {
+        let users: Vec<String> = (1..=20_000).map(|i| format!("u{i:06}")).collect();
+        // User k has 1 + k % 7 rows: 79,997 rows in all.
+        let user: Vec<u32> = (0..users.len() as u32)
+            .flat_map(|k| std::iter::repeat_n(k, 1 + k as usize % 7))
+            .collect();
+        let kept = sample_users(&users, &user, 24_000).unwrap();
+        assert_eq!(kept.len(), users.len());
+        let rows = user.iter().filter(|&&u| kept[u as usize]).count();
+        let share = rows as f64 / user.len() as f64;
+        assert!((share - 0.3).abs() < 0.015, "{rows} of {} rows", user.len());
+        // Consecutive ids are spread: each thousand keeps about 30%.
+        for block in kept.chunks(1_000) {
+            let n = block.iter().filter(|&&k| k).count();
+            assert!((230..370).contains(&n), "{n} of 1,000");
+        }
+        assert_eq!(sample_users(&users, &user, 24_000).unwrap(), kept);
+        // A smaller bound keeps a subset of the larger one's users.
+        let fewer = sample_users(&users, &user, 12_000).unwrap();
+        assert!(fewer.iter().zip(&kept).all(|(&f, &k)| !f || k));
+    }
 }

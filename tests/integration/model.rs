@@ -121,7 +121,7 @@ fn the_pipeline_leaves_a_production_model_and_every_user_scored_by_their_own_row
 fn chunked_passes_agree_with_the_whole_frame() {
     use churn::model::baseline::{Tally, single_inputs};
     use churn::store::frames::CHUNK_ROWS;
-    use churn::store::scored::{column_of, score_rows};
+    use churn::store::scored::{columns_of, score_rows};
     use std::collections::HashMap;
 
     let (_sb, store, _config) = scored();
@@ -169,14 +169,18 @@ fn chunked_passes_agree_with_the_whole_frame() {
     .unwrap();
     assert!(chunks >= 3, "{chunks} chunks");
     assert_eq!(scored.len(), n);
-    let column = column_of(&store.conn, "wide", &rows, &numeric[0], &scored).unwrap();
+    let read = [numeric[0].clone(), numeric[numeric.len() - 1].clone()];
+    let columns = columns_of(&store.conn, "wide", &rows, &read, &scored).unwrap();
     let j = frame.numeric_index(&numeric[0]).unwrap();
+    let last = frame.numeric_index(&numeric[numeric.len() - 1]).unwrap();
     for k in 0..scored.len() {
         let i = by_key[&(scored.user_name(k), scored.as_of[k])];
         assert_eq!(scored.label[k], frame.label[i]);
         assert!((scored.scores[0][k] - whole[i]).abs() < 1e-12, "row {k}");
-        let (a, b) = (column[k], frame.numeric[[i, j]]);
-        assert!(a == b || (a.is_nan() && b.is_nan()), "row {k}: {a} vs {b}");
+        for (column, j) in [(&columns[0], j), (&columns[1], last)] {
+            let (a, b) = (column[k], frame.numeric[[i, j]]);
+            assert!(a == b || (a.is_nan() && b.is_nan()), "row {k}: {a} vs {b}");
+        }
     }
     // The streamed single-input PR-AUCs are those of the whole frame.
     let streamed = tally.finish().unwrap();
@@ -738,7 +742,71 @@ fn train_stores_calibration_baselines_and_intervals() {
         );
         assert!((mean - r).abs() < 0.25 * r, "mean {mean} vs observed {r}");
     }
-    let _ = config;
+    // A test set larger than the oracles' bound: a sample of its users, all
+    // rows of each, and the shares taken on those rows with the model and
+    // the best input measured there. Within the bound: every row, the
+    // figures train stored.
+    let id = rows(&store, "select model_id from production_model")[0][0].clone();
+    let model = churn::store::models::load(&store.conn, &id).unwrap();
+    let scored = churn::store::scored::Scored {
+        users: frame.users.clone(),
+        user: frame.user.clone(),
+        as_of: frame.as_of.clone(),
+        label: frame.label.clone(),
+        scores: vec![model.predict(&frame, &all)],
+    };
+    let test_rows = churn::store::truth::TestRows {
+        scored: &scored,
+        baseline: Some(&scores),
+    };
+    let dates = (m[0][18].parse().unwrap(), m[0][19].parse().unwrap());
+    let at_most =
+        |n: usize| churn::store::truth::ceiling_at_most(&store.conn, &config, dates, &test_rows, n).unwrap();
+    let whole = at_most(frame.len());
+    assert!(whole.sample().is_none());
+    assert!((whole.pr_auc().unwrap() - oracle).abs() < 1e-12);
+    let half = at_most(frame.len() / 2);
+    // The same users and figures every time (the mean risks are summed in
+    // the order the rows come, which moves their last bits).
+    let again = at_most(frame.len() / 2);
+    let figures = |c: &churn::store::truth::Ceiling| {
+        let (u, e) = c.told_less();
+        (
+            c.sample().cloned(),
+            c.pr_auc(),
+            c.roc_auc(),
+            u.map(|v| v.pr_auc),
+            e.map(|v| v.pr_auc),
+        )
+    };
+    assert_eq!(figures(&half), figures(&again));
+    let sample = half.sample().unwrap().clone();
+    let kept = churn::store::truth::sample_users(&frame.users, &frame.user, frame.len() / 2).unwrap();
+    let on: Vec<usize> = all
+        .iter()
+        .copied()
+        .filter(|&i| kept[frame.user[i] as usize])
+        .collect();
+    let pick = |v: &[f64]| on.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+    let ap = |v: &[f64]| churn::model::metrics::average_precision(&pick(&frame.label), &pick(v)).unwrap();
+    assert_eq!(sample.test_rows, frame.len());
+    assert_eq!(sample.users, kept.iter().filter(|&&k| k).count());
+    assert!(sample.users < frame.users.len() && on.len() < frame.len() * 3 / 4 && on.len() > frame.len() / 4);
+    assert!((sample.model_pr_auc - ap(&scored.scores[0])).abs() < 1e-12);
+    assert!((sample.baseline_pr_auc.unwrap() - ap(&scores)).abs() < 1e-12);
+    let sampled_oracle = half.pr_auc().unwrap();
+    let expected = (sample.model_pr_auc - sample.baseline_pr_auc.unwrap())
+        / (sampled_oracle - sample.baseline_pr_auc.unwrap());
+    assert!((half.share(v(0), Some(v(6)), sampled_oracle).unwrap() - expected).abs() < 1e-12);
+    match &half {
+        churn::store::truth::Ceiling::Measured {
+            rows: n, from_events, ..
+        } => {
+            assert_eq!(*n, on.len());
+            assert!(from_events.is_some(), "the oracles told less read the sample too");
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 /// "balanced" class weights are prior-corrected: the scores stay

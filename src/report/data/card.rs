@@ -158,8 +158,10 @@ pub(super) fn card(row: ModelRow, model: &Model) -> ModelCard {
         None => (None, None),
     };
     let share = |v: Option<&crate::store::truth::OracleVariant>| {
-        let base = row.quality.baseline_pr_auc?;
-        crate::store::truth::gap_closed(row.pr_auc, base, v?.pr_auc)
+        extras
+            .oracle
+            .as_ref()?
+            .share(row.pr_auc, row.quality.baseline_pr_auc, v?.pr_auc)
     };
     ModelCard {
         horizon_days: params["horizon_days"].as_i64(),
@@ -172,6 +174,7 @@ pub(super) fn card(row: ModelRow, model: &Model) -> ModelCard {
         events_gap_closed: share(events.as_ref()),
         unseen_churn: unseen,
         from_events: events,
+        oracle_sample: extras.oracle.as_ref().and_then(|c| c.sample().cloned()),
         ceiling_unknown: match extras.oracle {
             Some(crate::store::truth::Ceiling::Unknown { reason }) => Some(reason),
             _ => None,

@@ -117,6 +117,9 @@ pub struct ModelCard {
     /// and the share of the gap to it.
     pub from_events: Option<crate::store::truth::OracleVariant>,
     pub events_gap_closed: Option<f64>,
+    /// The sample of test users the oracles read, when the test set was
+    /// larger than `truth::ORACLE_ROWS`.
+    pub oracle_sample: Option<crate::store::truth::OracleSample>,
     /// PR-AUC within the recently active and the lapsing test rows.
     pub segments: Vec<crate::model::metrics::Segment>,
     /// Generated data: the share of the top of the list already gone.
