@@ -1,7 +1,8 @@
 -- training_set: one row per labelled (user_id, as_of_date) of the population
 -- "{{ population }}": {% if population == "active" %}rows with recently_active, users with an active day in the
--- {{ recent_days }} days ending on the as-of day (the customers a retention team can
--- still save; the rule is user_features_daily's recently_active){% else %}every labelled row{% endif %}.
+-- {{ recent_days }} days ending on the as-of day (recently active, which is not still
+-- reachable: some have already left; the rule is user_features_daily's
+-- recently_active, docs/data.md){% else %}every labelled row{% endif %}.
 -- As-of dates before the first date + {{ warmup_days }} days are a warm-up, left out:
 -- their {{ warmup_days + 1 }}-day windows are cut short by the start of the data.
 -- Columns: every feature, then future_active_days and churn_label.
