@@ -286,8 +286,11 @@ pub fn ceiling_at_most(
     // together): a test set of more than ORACLE_ROWS is sampled by user.
     let scored = test.scored;
     let sample = sample_users(&scored.users, &scored.user, max_rows);
-    let kept = |i: usize| sample.as_ref().is_none_or(|s| s[scored.user[i] as usize]);
-    let n_rows = (0..scored.len()).filter(|&i| kept(i)).count();
+    // The test rows the oracles read: every one, or the sampled users'.
+    let kept: Vec<usize> = (0..scored.len())
+        .filter(|&i| sample.as_ref().is_none_or(|s| s[scored.user[i] as usize]))
+        .collect();
+    let n_rows = kept.len();
     if let Some(s) = &sample {
         conn.execute_batch("create or replace temp table _oracle_users (user_id varchar)")
             .context(|| "sampling the test users for the oracle".into())?;
@@ -409,15 +412,14 @@ pub fn ceiling_at_most(
     // On a sample, the model and the best input on the same rows.
     let sample = match &sample {
         Some(s) => {
-            let rows: Vec<usize> = (0..scored.len()).filter(|&i| kept(i)).collect();
-            let on = |v: &[f64]| rows.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+            let on = |v: &[f64]| kept.iter().map(|&i| v[i]).collect::<Vec<f64>>();
             let labels = on(&scored.label);
             Some(OracleSample {
                 users: s.iter().filter(|&&k| k).count(),
                 test_rows: scored.len(),
-                model_pr_auc: metrics::evaluate(&labels, &on(&scored.scores[0]))?.pr_auc,
+                model_pr_auc: metrics::average_precision(&labels, &on(&scored.scores[0]))?,
                 baseline_pr_auc: match test.baseline {
-                    Some(ranking) => Some(metrics::evaluate(&labels, &on(ranking))?.pr_auc),
+                    Some(ranking) => Some(metrics::average_precision(&labels, &on(ranking))?),
                     None => None,
                 },
             })
