@@ -11,6 +11,8 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::model::metrics::by_score_desc;
+
 /// A 95% interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Interval {
@@ -43,15 +45,14 @@ struct Ranking {
 
 impl Ranking {
     fn new(scores: &[f64], cluster: &[u32], y: &[f64]) -> Ranking {
-        let mut order: Vec<u32> = (0..scores.len() as u32).collect();
-        order.sort_by(|&a, &b| scores[b as usize].total_cmp(&scores[a as usize]));
+        let order = by_score_desc(scores);
         let n = order.len();
         let ends = (0..n)
-            .map(|k| k + 1 == n || scores[order[k] as usize] != scores[order[k + 1] as usize])
+            .map(|k| k + 1 == n || scores[order[k]] != scores[order[k + 1]])
             .collect();
         Ranking {
-            cluster: order.iter().map(|&i| cluster[i as usize]).collect(),
-            y: order.iter().map(|&i| y[i as usize]).collect(),
+            cluster: order.iter().map(|&i| cluster[i]).collect(),
+            y: order.iter().map(|&i| y[i]).collect(),
             ends,
         }
     }

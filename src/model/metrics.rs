@@ -123,18 +123,45 @@ pub fn check_classes(positives: usize, total: usize) -> Result<()> {
     Ok(())
 }
 
-/// Indices sorted by score, highest first (stable: ties keep input order).
-fn by_score_desc(p: &[f64]) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..p.len()).collect();
-    idx.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
-    idx
+/// Indices sorted by score, highest first, ties in row order: the order of
+/// a stable sort by `f64::total_cmp`.
+///
+/// Sorted as (key, row) pairs, the key the score's bits in total order, on
+/// every core: an index sort that looked each score up as it compared ran
+/// several times over the 30 million test rows of 1,000,000 users.
+pub fn by_score_desc(p: &[f64]) -> Vec<usize> {
+    use rayon::prelude::*;
+    // f64::total_cmp's key, negated (!k reverses the order of an i64).
+    let key = |s: f64| {
+        let bits = s.to_bits() as i64;
+        !(bits ^ (((bits >> 63) as u64) >> 1) as i64)
+    };
+    let mut keyed: Vec<(i64, usize)> = p.iter().enumerate().map(|(i, &s)| (key(s), i)).collect();
+    keyed.par_sort_unstable();
+    keyed.into_iter().map(|(_, i)| i).collect()
+}
+
+/// `order` (by score, highest first, ties in row order) turned to lowest
+/// first, ties still in row order: what a stable ascending sort gives.
+fn ascending(p: &[f64], order: &[usize]) -> Vec<usize> {
+    let mut out = Vec::with_capacity(order.len());
+    let mut end = order.len();
+    while end > 0 {
+        let mut start = end - 1;
+        // equal bits: total_cmp's ties (-0.0 and 0.0 are two scores to it)
+        while start > 0 && p[order[start - 1]].to_bits() == p[order[end - 1]].to_bits() {
+            start -= 1;
+        }
+        out.extend_from_slice(&order[start..end]);
+        end = start;
+    }
+    out
 }
 
 /// The PR and ROC curves at every distinct threshold, highest first:
 /// (recall, precision) and (fpr, tpr), the ROC curve starting at (0, 0).
-fn curves(y: &[f64], p: &[f64], positives: usize) -> (Vec<CurvePoint>, Vec<CurvePoint>) {
+fn curves(y: &[f64], p: &[f64], order: &[usize], positives: usize) -> (Vec<CurvePoint>, Vec<CurvePoint>) {
     let negatives = y.len() - positives;
-    let order = by_score_desc(p);
     let (mut tp, mut fp) = (0usize, 0usize);
     let mut pr = Vec::new();
     let mut roc = vec![CurvePoint {
@@ -180,9 +207,8 @@ fn thin(points: Vec<CurvePoint>) -> Vec<CurvePoint> {
 
 /// Rows by score, highest first, cut at ceil(d·n/10) for d = 1..9 (the
 /// first cut is the top 10% of `top10_precision`); empty groups are left out.
-fn deciles(y: &[f64], p: &[f64], base_rate: f64) -> Vec<Decile> {
+fn deciles(y: &[f64], p: &[f64], order: &[usize], base_rate: f64) -> Vec<Decile> {
     let n = y.len();
-    let order = by_score_desc(p);
     let cut = |d: usize| (d * n).div_ceil(10);
     (1..=10)
         .filter_map(|d| {
@@ -208,8 +234,13 @@ fn deciles(y: &[f64], p: &[f64], base_rate: f64) -> Vec<Decile> {
 /// Average precision: Σₖ (Rₖ − Rₖ₋₁)·Pₖ over the distinct score thresholds,
 /// highest first (scikit-learn's `average_precision_score`).
 pub fn average_precision(y: &[f64], p: &[f64]) -> Result<f64> {
-    let pos = check(y, p)? as f64;
-    let order = by_score_desc(p);
+    check(y, p)?;
+    Ok(average_precision_in(y, p, &by_score_desc(p)))
+}
+
+/// `average_precision` with the rows already in `by_score_desc` order.
+fn average_precision_in(y: &[f64], p: &[f64], order: &[usize]) -> f64 {
+    let pos = y.iter().filter(|&&v| v == 1.0).count() as f64;
     let (mut tp, mut fp) = (0.0, 0.0);
     let mut prev_recall = 0.0;
     let mut ap = 0.0;
@@ -229,7 +260,7 @@ pub fn average_precision(y: &[f64], p: &[f64]) -> Result<f64> {
         ap += (recall - prev_recall) * precision;
         prev_recall = recall;
     }
-    Ok(ap)
+    ap
 }
 
 /// The ranking within one segment of the test rows.
@@ -268,10 +299,14 @@ pub fn top_share(p: &[f64], flag: &[bool], fraction: f64) -> f64 {
 /// ROC-AUC as the Mann–Whitney statistic with tied scores given their
 /// average rank (equal to scikit-learn's trapezoidal `roc_auc_score`).
 pub fn roc_auc(y: &[f64], p: &[f64]) -> Result<f64> {
-    let pos = check(y, p)? as f64;
+    check(y, p)?;
+    Ok(roc_auc_in(y, p, &ascending(p, &by_score_desc(p))))
+}
+
+/// `roc_auc` with the rows in ascending order of score.
+fn roc_auc_in(y: &[f64], p: &[f64], idx: &[usize]) -> f64 {
+    let pos = y.iter().filter(|&&v| v == 1.0).count() as f64;
     let neg = y.len() as f64 - pos;
-    let mut idx: Vec<usize> = (0..p.len()).collect();
-    idx.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
     let mut rank_sum_pos = 0.0;
     let mut i = 0;
     while i < idx.len() {
@@ -283,7 +318,7 @@ pub fn roc_auc(y: &[f64], p: &[f64]) -> Result<f64> {
         rank_sum_pos += idx[i..j].iter().filter(|&&k| y[k] == 1.0).count() as f64 * avg_rank;
         i = j;
     }
-    Ok((rank_sum_pos - pos * (pos + 1.0) / 2.0) / (pos * neg))
+    (rank_sum_pos - pos * (pos + 1.0) / 2.0) / (pos * neg)
 }
 
 /// Mean log loss with scores clipped to [ε, 1 − ε], ε = f64::EPSILON.
@@ -305,9 +340,12 @@ pub fn log_loss(y: &[f64], p: &[f64]) -> f64 {
 /// ⌊(b+1)·n/bins⌋ − 1; ECE = Σ (n_b / n)·|mean score_b − observed rate_b|.
 /// Returns the ECE and the groups (lower/upper: their score range).
 pub fn expected_calibration_error(y: &[f64], p: &[f64], bins: usize) -> (f64, Vec<CalibrationBin>) {
+    calibration_error_in(y, p, &ascending(p, &by_score_desc(p)), bins)
+}
+
+/// `expected_calibration_error` with the rows in ascending order of score.
+fn calibration_error_in(y: &[f64], p: &[f64], order: &[usize], bins: usize) -> (f64, Vec<CalibrationBin>) {
     let n = y.len();
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
     let mut ece = 0.0;
     let mut groups = Vec::with_capacity(bins);
     for b in 0..bins {
@@ -368,8 +406,11 @@ pub fn evaluate(y: &[f64], p: &[f64]) -> Result<Metrics> {
         2.0 * precision * recall / (precision + recall)
     };
     let base_rate = positives as f64 / n as f64;
+    // One sort serves every figure that ranks the rows.
+    let order = by_score_desc(p);
+    let rising = ascending(p, &order);
     let k = n.div_ceil(10);
-    let top_hits = by_score_desc(p)[..k].iter().filter(|&&i| y[i] == 1.0).count();
+    let top_hits = order[..k].iter().filter(|&&i| y[i] == 1.0).count();
     let top10_precision = top_hits as f64 / k as f64;
     let calibration = (0..10)
         .map(|b| {
@@ -393,15 +434,15 @@ pub fn evaluate(y: &[f64], p: &[f64]) -> Result<Metrics> {
             }
         })
         .collect();
-    let (pr_curve, roc_curve) = curves(y, p, positives);
-    let (ece, reliability) = expected_calibration_error(y, p, 10);
+    let (pr_curve, roc_curve) = curves(y, p, &order, positives);
+    let (ece, reliability) = calibration_error_in(y, p, &rising, 10);
     let (brier_constant, log_loss_constant) = constant_scores(y, base_rate);
     Ok(Metrics {
         n,
         positives,
         base_rate,
-        pr_auc: average_precision(y, p)?,
-        roc_auc: roc_auc(y, p)?,
+        pr_auc: average_precision_in(y, p, &order),
+        roc_auc: roc_auc_in(y, p, &rising),
         log_loss: log_loss(y, p),
         brier: brier(y, p),
         mean_predicted: p.iter().sum::<f64>() / n as f64,
@@ -418,13 +459,28 @@ pub fn evaluate(y: &[f64], p: &[f64]) -> Result<Metrics> {
         calibration,
         pr_curve,
         roc_curve,
-        deciles: deciles(y, p, base_rate),
+        deciles: deciles(y, p, &order, base_rate),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_keyed_orders_are_a_stable_sorts_orders() {
+        // Ties (0.5 three times, 0.0 and -0.0, which total_cmp tells apart),
+        // negative scores and a spread of values, in scrambled row order.
+        let mut p = vec![0.5, -0.0, 0.25, 0.5, 0.0, -1.5, 0.5, 0.0, -0.0, 2.0, 0.25, -1.5];
+        p.extend((0..500).map(|i| ((i * 7919) % 97) as f64 / 13.0 - 3.0));
+        let mut stable: Vec<usize> = (0..p.len()).collect();
+        stable.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
+        let order = by_score_desc(&p);
+        assert_eq!(order, stable);
+        let mut rising: Vec<usize> = (0..p.len()).collect();
+        rising.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+        assert_eq!(ascending(&p, &order), rising);
+    }
 
     #[test]
     fn a_segment_is_ranked_among_itself_and_the_top_share_counts_the_cut() {

@@ -228,8 +228,9 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
         },
     )?;
     let test_scores = &test.scores[0];
+    done(&format!("scored the {} test rows", test.len()));
     let metrics = metrics::evaluate(&test.label, test_scores)?;
-    done(&format!("evaluated on the {} test rows", test.len()));
+    done("measured the test metrics");
     // The same test rows ranked by every single numeric input, both ways.
     let baselines = tally.finish()?;
     let best = baselines.first().cloned();
