@@ -57,56 +57,49 @@ impl Ranking {
         }
     }
 
-    /// Weighted average precision, a row weighing `times[its user]`:
-    /// Σ (Rₖ − Rₖ₋₁)·Pₖ over the distinct thresholds, tp and fp summed by
-    /// weight.
-    fn average_precision(&self, times: &[u32]) -> Option<f64> {
+    /// Weighted average precision and ROC-AUC, a row weighing
+    /// `times[its user]`, in one pass after the positives' total: average
+    /// precision Σ (Rₖ − Rₖ₋₁)·Pₖ over the distinct thresholds, tp and fp
+    /// summed by weight; ROC-AUC the weight of (positive, negative) pairs
+    /// ranked correctly, ties counting half, over all pairs' weight. None
+    /// when the resample has no positive (or, for ROC-AUC, no negative).
+    fn metrics(&self, times: &[u32]) -> (Option<f64>, Option<f64>) {
         let total: f64 = self
             .cluster
             .iter()
             .zip(&self.y)
             .map(|(&c, &y)| f64::from(times[c as usize]) * y)
             .sum();
-        if total <= 0.0 {
-            return None;
-        }
         let (mut tp, mut fp, mut ap, mut prev_recall) = (0.0, 0.0, 0.0, 0.0);
+        // Walking from the highest score, each negative loses to every
+        // positive above it and ties with the positives of its own group.
+        // (Weights are whole numbers: these sums are exact.)
+        let (mut pos_above, mut pairs) = (0.0, 0.0);
+        let (mut group_pos, mut group_neg) = (0.0, 0.0);
         for ((&c, &y), &end) in self.cluster.iter().zip(&self.y).zip(&self.ends) {
             let w = f64::from(times[c as usize]);
             tp += w * y;
             fp += w * (1.0 - y);
-            if end && tp + fp > 0.0 {
-                let recall = tp / total;
-                ap += (recall - prev_recall) * tp / (tp + fp);
-                prev_recall = recall;
-            }
-        }
-        Some(ap)
-    }
-
-    /// Weighted ROC-AUC: the weight of (positive, negative) pairs ranked
-    /// correctly, ties counting half, over all pairs' weight.
-    fn roc_auc(&self, times: &[u32]) -> Option<f64> {
-        // Walk from the highest score: each negative loses to every positive
-        // above it and ties with the positives of its own group.
-        let (mut pos_above, mut pairs, mut total_neg) = (0.0, 0.0, 0.0);
-        let (mut group_pos, mut group_neg) = (0.0, 0.0);
-        for ((&c, &y), &end) in self.cluster.iter().zip(&self.y).zip(&self.ends) {
-            let w = f64::from(times[c as usize]);
             if y == 1.0 {
                 group_pos += w;
             } else {
                 group_neg += w;
             }
             if end {
+                if tp + fp > 0.0 && total > 0.0 {
+                    let recall = tp / total;
+                    ap += (recall - prev_recall) * tp / (tp + fp);
+                    prev_recall = recall;
+                }
                 pairs += group_neg * (pos_above + 0.5 * group_pos);
                 pos_above += group_pos;
-                total_neg += group_neg;
                 group_pos = 0.0;
                 group_neg = 0.0;
             }
         }
-        (pos_above > 0.0 && total_neg > 0.0).then(|| pairs / (pos_above * total_neg))
+        let ap = (total > 0.0).then_some(ap);
+        let roc = (pos_above > 0.0 && fp > 0.0).then(|| pairs / (pos_above * fp));
+        (ap, roc)
     }
 }
 
@@ -152,10 +145,9 @@ pub fn user_clustered(
             for _ in 0..users {
                 times[rng.random_range(0..users)] += 1;
             }
-            let pr = by_model.average_precision(&times)?;
-            let roc = by_model.roc_auc(&times)?;
-            let base = by_baseline.average_precision(&times)?;
-            Some((pr, roc, base))
+            let (pr, roc) = by_model.metrics(&times);
+            let (base, _) = by_baseline.metrics(&times);
+            Some((pr?, roc?, base?))
         })
         .collect();
     let kept: Vec<(f64, f64, f64)> = draws.into_iter().flatten().collect();
@@ -208,12 +200,12 @@ mod tests {
         let r = Ranking::new(&p, &own, &y);
         let ones = vec![1; y.len()];
         assert_abs_diff_eq!(
-            r.average_precision(&ones).unwrap(),
+            r.metrics(&ones).0.unwrap(),
             average_precision(&y, &p).unwrap(),
             epsilon = 1e-12
         );
         assert_abs_diff_eq!(
-            r.roc_auc(&ones).unwrap(),
+            r.metrics(&ones).1.unwrap(),
             roc_auc(&y, &p).unwrap(),
             epsilon = 1e-12
         );
@@ -233,12 +225,12 @@ mod tests {
         let own: Vec<u32> = (0..y.len() as u32).collect();
         let r = Ranking::new(&p, &own, &y);
         assert_abs_diff_eq!(
-            r.average_precision(&w).unwrap(),
+            r.metrics(&w).0.unwrap(),
             average_precision(&yy, &pp).unwrap(),
             epsilon = 1e-12
         );
         assert_abs_diff_eq!(
-            r.roc_auc(&w).unwrap(),
+            r.metrics(&w).1.unwrap(),
             roc_auc(&yy, &pp).unwrap(),
             epsilon = 1e-12
         );

@@ -159,50 +159,67 @@ fn ascending(p: &[f64], order: &[usize]) -> Vec<usize> {
 }
 
 /// The PR and ROC curves at every distinct threshold, highest first:
-/// (recall, precision) and (fpr, tpr), the ROC curve starting at (0, 0).
+/// (recall, precision) and (fpr, tpr), the ROC curve starting at (0, 0);
+/// each thinned to the points `kept` names. The thresholds are counted first and only
+/// the kept points are made: 30 million test rows have about as many
+/// thresholds, two curves of which took gigabytes before their thinning.
 fn curves(y: &[f64], p: &[f64], order: &[usize], positives: usize) -> (Vec<CurvePoint>, Vec<CurvePoint>) {
     let negatives = y.len() - positives;
-    let (mut tp, mut fp) = (0usize, 0usize);
-    let mut pr = Vec::new();
-    let mut roc = vec![CurvePoint {
-        threshold: None,
-        x: 0.0,
-        y: 0.0,
-    }];
+    let last_of_threshold = |k: usize| order.get(k + 1).is_none_or(|&j| p[j] != p[order[k]]);
+    let thresholds = (0..order.len()).filter(|&k| last_of_threshold(k)).count();
+    // Point t of the PR curve is threshold t; point t of the ROC curve is
+    // threshold t - 1, after the origin.
+    let (pr_keep, roc_keep) = (kept(thresholds), kept(thresholds + 1));
+    let (mut pr_next, mut roc_next) = (pr_keep.iter().peekable(), roc_keep.iter().peekable());
+    let mut pr = Vec::with_capacity(pr_keep.len());
+    let mut roc = Vec::with_capacity(roc_keep.len());
+    if roc_next.next_if_eq(&&0).is_some() {
+        roc.push(CurvePoint {
+            threshold: None,
+            x: 0.0,
+            y: 0.0,
+        });
+    }
+    let (mut tp, mut fp, mut t) = (0usize, 0usize, 0usize);
     for (k, &i) in order.iter().enumerate() {
         if y[i] == 1.0 {
             tp += 1;
         } else {
             fp += 1;
         }
-        let last_of_threshold = order.get(k + 1).is_none_or(|&j| p[j] != p[i]);
-        if last_of_threshold {
-            pr.push(CurvePoint {
-                threshold: Some(p[i]),
-                x: tp as f64 / positives as f64,
-                y: tp as f64 / (tp + fp) as f64,
-            });
-            roc.push(CurvePoint {
-                threshold: Some(p[i]),
-                x: fp as f64 / negatives as f64,
-                y: tp as f64 / positives as f64,
-            });
+        if last_of_threshold(k) {
+            if pr_next.next_if_eq(&&t).is_some() {
+                pr.push(CurvePoint {
+                    threshold: Some(p[i]),
+                    x: tp as f64 / positives as f64,
+                    y: tp as f64 / (tp + fp) as f64,
+                });
+            }
+            if roc_next.next_if_eq(&&(t + 1)).is_some() {
+                roc.push(CurvePoint {
+                    threshold: Some(p[i]),
+                    x: fp as f64 / negatives as f64,
+                    y: tp as f64 / positives as f64,
+                });
+            }
+            t += 1;
         }
     }
-    (thin(pr), thin(roc))
+    (pr, roc)
 }
 
-/// At most CURVE_POINTS points, evenly spaced by index, ends kept.
-fn thin(points: Vec<CurvePoint>) -> Vec<CurvePoint> {
-    if points.len() <= CURVE_POINTS {
-        return points;
+/// Of `len` points, the indices `thin` keeps: all of them up to
+/// CURVE_POINTS, else CURVE_POINTS evenly spaced by index, ends kept.
+fn kept(len: usize) -> Vec<usize> {
+    if len <= CURVE_POINTS {
+        return (0..len).collect();
     }
-    let last = points.len() - 1;
+    let last = len - 1;
     let mut keep: Vec<usize> = (0..CURVE_POINTS)
         .map(|k| (k * last + (CURVE_POINTS - 1) / 2) / (CURVE_POINTS - 1))
         .collect();
     keep.dedup();
-    keep.into_iter().map(|k| points[k].clone()).collect()
+    keep
 }
 
 /// Rows by score, highest first, cut at ceil(d·n/10) for d = 1..9 (the
@@ -412,25 +429,24 @@ pub fn evaluate(y: &[f64], p: &[f64]) -> Result<Metrics> {
     let k = n.div_ceil(10);
     let top_hits = order[..k].iter().filter(|&&i| y[i] == 1.0).count();
     let top10_precision = top_hits as f64 / k as f64;
-    let calibration = (0..10)
-        .map(|b| {
-            let (lower, upper) = (b as f64 / 10.0, (b + 1) as f64 / 10.0);
-            let members: Vec<usize> = (0..n)
-                .filter(|&i| {
-                    let bin = ((p[i] * 10.0).floor() as usize).min(9);
-                    bin == b
-                })
-                .collect();
-            let count = members.len();
-            let mean = |f: &dyn Fn(usize) -> f64| {
-                (count > 0).then(|| members.iter().map(|&i| f(i)).sum::<f64>() / count as f64)
-            };
+    // Fixed-width bins of the score, summed in one pass in row order (the
+    // order a pass per bin summed them in).
+    let mut bins = [(0usize, 0.0f64, 0.0f64); 10];
+    for (&y, &p) in y.iter().zip(p) {
+        let bin = &mut bins[((p * 10.0).floor() as usize).min(9)];
+        *bin = (bin.0 + 1, bin.1 + p, bin.2 + y);
+    }
+    let calibration = bins
+        .iter()
+        .enumerate()
+        .map(|(b, &(count, sum_p, sum_y))| {
+            let mean = |sum: f64| (count > 0).then(|| sum / count as f64);
             CalibrationBin {
-                lower,
-                upper,
+                lower: b as f64 / 10.0,
+                upper: (b + 1) as f64 / 10.0,
                 count,
-                mean_predicted: mean(&|i| p[i]),
-                observed_rate: mean(&|i| y[i]),
+                mean_predicted: mean(sum_p),
+                observed_rate: mean(sum_y),
             }
         })
         .collect();
@@ -466,6 +482,41 @@ pub fn evaluate(y: &[f64], p: &[f64]) -> Result<Metrics> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thinned_curves_are_the_full_curves_points() {
+        // 3,000 rows on 1,000 score levels (ties), so both curves are thinned.
+        let y: Vec<f64> = (0..3000)
+            .map(|i| f64::from(u8::from(i % 7 == 0 || i % 11 == 0)))
+            .collect();
+        let p: Vec<f64> = (0..3000).map(|i| ((i * 37) % 1000) as f64 / 1000.0).collect();
+        let positives = y.iter().filter(|&&v| v == 1.0).count();
+        let order = by_score_desc(&p);
+        // Every point, threshold by threshold, as the definition says.
+        let (mut full_pr, mut full_roc) = (Vec::new(), vec![(None, 0.0, 0.0)]);
+        let (mut tp, mut fp) = (0.0, 0.0);
+        for (k, &i) in order.iter().enumerate() {
+            if y[i] == 1.0 {
+                tp += 1.0;
+            } else {
+                fp += 1.0;
+            }
+            if k + 1 == order.len() || p[order[k + 1]] != p[i] {
+                full_pr.push((Some(p[i]), tp / positives as f64, tp / (tp + fp)));
+                full_roc.push((Some(p[i]), fp / (3000 - positives) as f64, tp / positives as f64));
+            }
+        }
+        assert_eq!(full_pr.len(), 1000);
+        let (pr, roc) = curves(&y, &p, &order, positives);
+        let points = |c: &[CurvePoint]| c.iter().map(|q| (q.threshold, q.x, q.y)).collect::<Vec<_>>();
+        let expected_pr: Vec<_> = kept(full_pr.len()).into_iter().map(|k| full_pr[k]).collect();
+        let expected_roc: Vec<_> = kept(full_roc.len()).into_iter().map(|k| full_roc[k]).collect();
+        assert_eq!(points(&pr), expected_pr);
+        assert_eq!(points(&roc), expected_roc);
+        assert_eq!(pr.len(), CURVE_POINTS);
+        assert_eq!(roc.first().map(|q| q.threshold), Some(None));
+        assert_eq!(roc.last().map(|q| (q.x, q.y)), Some((1.0, 1.0)));
+    }
 
     #[test]
     fn the_keyed_orders_are_a_stable_sorts_orders() {
