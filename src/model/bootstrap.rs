@@ -41,6 +41,9 @@ struct Ranking {
     y: Vec<f64>,
     /// true at the last row of a run of equal scores.
     ends: Vec<bool>,
+    /// Each user's positive rows: a resample's positive weight is read from
+    /// the users, not from every row.
+    positives: Vec<u32>,
 }
 
 impl Ranking {
@@ -50,25 +53,31 @@ impl Ranking {
         let ends = (0..n)
             .map(|k| k + 1 == n || scores[order[k]] != scores[order[k + 1]])
             .collect();
+        let mut positives = vec![0u32; cluster.iter().map(|&c| c as usize + 1).max().unwrap_or(0)];
+        for (&c, &y) in cluster.iter().zip(y) {
+            positives[c as usize] += u32::from(y == 1.0);
+        }
         Ranking {
             cluster: order.iter().map(|&i| cluster[i]).collect(),
             y: order.iter().map(|&i| y[i]).collect(),
             ends,
+            positives,
         }
     }
 
     /// Weighted average precision and ROC-AUC, a row weighing
-    /// `times[its user]`, in one pass after the positives' total: average
+    /// `times[its user]`, in one pass over the rows: average
     /// precision Σ (Rₖ − Rₖ₋₁)·Pₖ over the distinct thresholds, tp and fp
     /// summed by weight; ROC-AUC the weight of (positive, negative) pairs
     /// ranked correctly, ties counting half, over all pairs' weight. None
     /// when the resample has no positive (or, for ROC-AUC, no negative).
     fn metrics(&self, times: &[u32]) -> (Option<f64>, Option<f64>) {
+        // Whole numbers: the same sum, exact, as over the rows.
         let total: f64 = self
-            .cluster
+            .positives
             .iter()
-            .zip(&self.y)
-            .map(|(&c, &y)| f64::from(times[c as usize]) * y)
+            .zip(times)
+            .map(|(&p, &t)| f64::from(p) * f64::from(t))
             .sum();
         let (mut tp, mut fp, mut ap, mut prev_recall) = (0.0, 0.0, 0.0, 0.0);
         // Walking from the highest score, each negative loses to every
