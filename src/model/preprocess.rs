@@ -185,33 +185,50 @@ impl Preprocessor {
         let mut dropped = Vec::new();
         // Two passes over the rows (the frame is row-major), each column's
         // sums taken in row order: no copy of a column's values, and no
-        // strided walk down a column per feature.
+        // strided walk down a column per feature. The columns are split in
+        // two halves, one per thread, each read row by row: every column's
+        // sums are still taken in row order, so the same bits.
         let p = frame.numeric_names.len();
-        let (mut count, mut sum, mut log_sum) = (vec![0usize; p], vec![0.0f64; p], vec![0.0f64; p]);
-        let (mut min, mut max) = (vec![f64::INFINITY; p], vec![f64::NEG_INFINITY; p]);
-        for &i in rows {
-            for (j, &v) in frame.numeric.row(i).iter().enumerate() {
-                if !v.is_nan() {
-                    count[j] += 1;
-                    sum[j] += v;
-                    log_sum[j] += Transform::Log1p.apply(v);
-                    min[j] = min[j].min(v);
-                    max[j] = max[j].max(v);
+        let first = by_column_halves(p, |columns| {
+            let mut out = vec![ColumnSums::default(); columns.len()];
+            for &i in rows {
+                let row = frame.numeric.row(i);
+                for (sums, &v) in out.iter_mut().zip(row.slice(ndarray::s![columns.clone()])) {
+                    if !v.is_nan() {
+                        sums.count += 1;
+                        sums.sum += v;
+                        sums.log_sum += Transform::Log1p.apply(v);
+                        sums.min = sums.min.min(v);
+                        sums.max = sums.max.max(v);
+                    }
                 }
             }
-        }
-        let mean: Vec<f64> = sum.iter().zip(&count).map(|(&s, &n)| s / n as f64).collect();
-        let log_mean: Vec<f64> = log_sum.iter().zip(&count).map(|(&s, &n)| s / n as f64).collect();
+            out
+        });
+        let count: Vec<usize> = first.iter().map(|c| c.count).collect();
+        let (min, max): (Vec<f64>, Vec<f64>) = first.iter().map(|c| (c.min, c.max)).unzip();
+        let mean: Vec<f64> = first.iter().map(|c| c.sum / c.count as f64).collect();
+        let log_mean: Vec<f64> = first.iter().map(|c| c.log_sum / c.count as f64).collect();
         // Imputed rows sit at the mean: they add rows, not deviation.
-        let (mut ss, mut log_ss) = (vec![0.0f64; p], vec![0.0f64; p]);
-        for &i in rows {
-            for (j, &v) in frame.numeric.row(i).iter().enumerate() {
-                if !v.is_nan() {
-                    ss[j] += (v - mean[j]).powi(2);
-                    log_ss[j] += (Transform::Log1p.apply(v) - log_mean[j]).powi(2);
+        let (ss, log_ss): (Vec<f64>, Vec<f64>) = by_column_halves(p, |columns| {
+            let mut out = vec![(0.0f64, 0.0f64); columns.len()];
+            for &i in rows {
+                let row = frame.numeric.row(i);
+                for ((sums, &v), j) in out
+                    .iter_mut()
+                    .zip(row.slice(ndarray::s![columns.clone()]))
+                    .zip(columns.clone())
+                {
+                    if !v.is_nan() {
+                        sums.0 += (v - mean[j]).powi(2);
+                        sums.1 += (Transform::Log1p.apply(v) - log_mean[j]).powi(2);
+                    }
                 }
             }
-        }
+            out
+        })
+        .into_iter()
+        .unzip();
         let numeric_term = |name: &str, transform: Transform, mean: f64, ss: f64| {
             let std = (ss / rows.len() as f64).sqrt();
             (std > 0.0 && std.is_finite()).then(|| Term {
@@ -244,25 +261,30 @@ impl Preprocessor {
         }
         if day_bits && let Some(bits) = frame.numeric_index(ACTIVE_DAY_BITS_COLUMN) {
             let rate = frame.numeric_index(DAY_RATE);
+            // The two columns copied out once: the 42 terms' passes then read
+            // them in order instead of a row of the frame per value.
+            let column = |j: usize| rows.iter().map(|&r| frame.numeric[[r, j]]).collect::<Vec<f64>>();
+            let (bit_values, rate_values) = (column(bits), rate.map(column));
             for i in 0..ACTIVE_DAY_BITS as u8 {
                 let transform = Transform::Bit(i);
-                let value = |r: usize, by: Option<usize>| {
-                    let x = frame.numeric[[r, bits]];
-                    let y = by.map_or(1.0, |c| frame.numeric[[r, c]]);
+                let value = |k: usize, by: Option<usize>| {
+                    let x = bit_values[k];
+                    let y = match (by, &rate_values) {
+                        (Some(_), Some(rates)) => rates[k],
+                        _ => 1.0,
+                    };
                     (!x.is_nan() && !y.is_nan()).then(|| transform.apply(x) * y)
                 };
                 for by in std::iter::once(None).chain(rate.map(Some)) {
-                    let (n, sum) = rows
-                        .iter()
-                        .filter_map(|&r| value(r, by))
+                    let (n, sum) = (0..rows.len())
+                        .filter_map(|k| value(k, by))
                         .fold((0usize, 0.0f64), |(n, s), v| (n + 1, s + v));
                     if n == 0 {
                         continue;
                     }
                     let mean = sum / n as f64;
-                    let ss: f64 = rows
-                        .iter()
-                        .filter_map(|&r| value(r, by))
+                    let ss: f64 = (0..rows.len())
+                        .filter_map(|k| value(k, by))
                         .map(|v| (v - mean).powi(2))
                         .sum();
                     if let Some(mut term) = numeric_term(ACTIVE_DAY_BITS_COLUMN, transform, mean, ss) {
@@ -277,7 +299,17 @@ impl Preprocessor {
             }
         }
         for (k, feature) in CATEGORICAL.iter().enumerate() {
-            let seen: BTreeSet<&str> = rows.iter().filter_map(|&i| frame.category(k, i)).collect();
+            // The codes met, then their names in name order.
+            let mut met = vec![false; frame.levels[k].len() + 1];
+            for &i in rows {
+                met[frame.categorical[k][i] as usize] = true;
+            }
+            let seen: BTreeSet<&str> = frame.levels[k]
+                .iter()
+                .zip(&met[1..])
+                .filter(|(_, met)| **met)
+                .map(|(name, _)| name.as_str())
+                .collect();
             for category in seen {
                 terms.push(Term {
                     term: format!("{feature}={category}"),
@@ -297,6 +329,44 @@ impl Preprocessor {
         terms.sort_by(|a, b| (a.is_categorical(), &a.term).cmp(&(b.is_categorical(), &b.term)));
         Preprocessor { terms, dropped }
     }
+}
+
+/// One column's count, sum, sum of log1p, min and max over the non-NULL
+/// values of the training rows.
+#[derive(Clone)]
+struct ColumnSums {
+    count: usize,
+    sum: f64,
+    log_sum: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Default for ColumnSums {
+    fn default() -> Self {
+        ColumnSums {
+            count: 0,
+            sum: 0.0,
+            log_sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+        }
+    }
+}
+
+/// `f` of the first and of the second half of the columns `0..p`, on two
+/// threads, one value per column in column order.
+fn by_column_halves<T: Send>(p: usize, f: impl Fn(std::ops::Range<usize>) -> Vec<T> + Sync) -> Vec<T> {
+    let half = p / 2;
+    let (mut left, right) = std::thread::scope(|scope| {
+        let right = scope.spawn(|| f(half..p));
+        (
+            f(0..half),
+            right.join().expect("the column sums' thread does not panic"),
+        )
+    });
+    left.extend(right);
+    left
 }
 
 /// Where one design column reads its value.

@@ -139,15 +139,21 @@ pub fn reference_profile(
     scores: &[f64],
     n_bins: u32,
 ) -> Result<Vec<ReferenceBin>> {
-    let mut out = Vec::new();
-    for name in model.numeric_features() {
-        let j = frame
-            .numeric_index(&name)
-            .ok_or_else(|| ModelError::ReferenceColumn(name.clone()))?;
-        let column = frame.numeric.column(j);
-        let values: Vec<f64> = rows.iter().map(|&i| column[i]).collect();
-        out.extend(numeric_reference(&name, "numeric", &values, n_bins));
-    }
+    use rayon::prelude::*;
+    // The inputs binned side by side (each one's bins in input order).
+    let per_input = model
+        .numeric_features()
+        .par_iter()
+        .map(|name| {
+            let j = frame
+                .numeric_index(name)
+                .ok_or_else(|| ModelError::ReferenceColumn(name.clone()))?;
+            let column = frame.numeric.column(j);
+            let values: Vec<f64> = rows.iter().map(|&i| column[i]).collect();
+            Ok(numeric_reference(name, "numeric", &values, n_bins))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut out: Vec<ReferenceBin> = per_input.into_iter().flatten().collect();
     out.extend(numeric_reference(SCORE_FEATURE, "score", scores, n_bins));
     for name in model.categorical_features() {
         let k = Frame::categorical_index(&name).ok_or_else(|| ModelError::NotCategorical(name.clone()))?;
