@@ -160,9 +160,9 @@ fn ascending(p: &[f64], order: &[usize]) -> Vec<usize> {
 
 /// The PR and ROC curves at every distinct threshold, highest first:
 /// (recall, precision) and (fpr, tpr), the ROC curve starting at (0, 0);
-/// each thinned to the points `kept` names. The thresholds are counted first and only
-/// the kept points are made: 30 million test rows have about as many
-/// thresholds, two curves of which took gigabytes before their thinning.
+/// each thinned to the points `kept` names. The thresholds are counted
+/// first and only the kept points are made: 30 million test rows have about
+/// as many thresholds, two curves of which took gigabytes before thinning.
 fn curves(y: &[f64], p: &[f64], order: &[usize], positives: usize) -> (Vec<CurvePoint>, Vec<CurvePoint>) {
     let negatives = y.len() - positives;
     let last_of_threshold = |k: usize| order.get(k + 1).is_none_or(|&j| p[j] != p[order[k]]);
@@ -208,7 +208,7 @@ fn curves(y: &[f64], p: &[f64], order: &[usize], positives: usize) -> (Vec<Curve
     (pr, roc)
 }
 
-/// Of `len` points, the indices `thin` keeps: all of them up to
+/// Of a curve of `len` points, the indices it keeps: all of them up to
 /// CURVE_POINTS, else CURVE_POINTS evenly spaced by index, ends kept.
 fn kept(len: usize) -> Vec<usize> {
     if len <= CURVE_POINTS {
@@ -251,13 +251,14 @@ fn deciles(y: &[f64], p: &[f64], order: &[usize], base_rate: f64) -> Vec<Decile>
 /// Average precision: Σₖ (Rₖ − Rₖ₋₁)·Pₖ over the distinct score thresholds,
 /// highest first (scikit-learn's `average_precision_score`).
 pub fn average_precision(y: &[f64], p: &[f64]) -> Result<f64> {
-    check(y, p)?;
-    Ok(average_precision_in(y, p, &by_score_desc(p)))
+    let positives = check(y, p)?;
+    Ok(average_precision_in(y, p, &by_score_desc(p), positives))
 }
 
-/// `average_precision` with the rows already in `by_score_desc` order.
-fn average_precision_in(y: &[f64], p: &[f64], order: &[usize]) -> f64 {
-    let pos = y.iter().filter(|&&v| v == 1.0).count() as f64;
+/// `average_precision` with the rows already in `by_score_desc` order and
+/// their `positives` counted.
+fn average_precision_in(y: &[f64], p: &[f64], order: &[usize], positives: usize) -> f64 {
+    let pos = positives as f64;
     let (mut tp, mut fp) = (0.0, 0.0);
     let mut prev_recall = 0.0;
     let mut ap = 0.0;
@@ -305,24 +306,31 @@ pub fn segment(name: &str, y: &[f64], p: &[f64], keep: impl Fn(usize) -> bool) -
     }
 }
 
-/// The share of the `fraction` highest-scored rows (at least one) for which
-/// `flag` holds; ties at the cut are broken by row order.
-pub fn top_share(p: &[f64], flag: &[bool], fraction: f64) -> f64 {
-    let n = ((p.len() as f64 * fraction).ceil() as usize).clamp(1, p.len().max(1));
+/// For each of `fractions`, the share of that fraction of the highest-scored
+/// rows (at least one) for which `flag` holds; ties at the cut are broken by
+/// row order. One sort serves every fraction.
+pub fn top_shares(p: &[f64], flag: &[bool], fractions: &[f64]) -> Vec<f64> {
     let order = by_score_desc(p);
-    order.iter().take(n).filter(|&&i| flag[i]).count() as f64 / n as f64
+    fractions
+        .iter()
+        .map(|&fraction| {
+            let n = ((p.len() as f64 * fraction).ceil() as usize).clamp(1, p.len().max(1));
+            order.iter().take(n).filter(|&&i| flag[i]).count() as f64 / n as f64
+        })
+        .collect()
 }
 
 /// ROC-AUC as the Mann–Whitney statistic with tied scores given their
 /// average rank (equal to scikit-learn's trapezoidal `roc_auc_score`).
 pub fn roc_auc(y: &[f64], p: &[f64]) -> Result<f64> {
-    check(y, p)?;
-    Ok(roc_auc_in(y, p, &ascending(p, &by_score_desc(p))))
+    let positives = check(y, p)?;
+    Ok(roc_auc_in(y, p, &ascending(p, &by_score_desc(p)), positives))
 }
 
-/// `roc_auc` with the rows in ascending order of score.
-fn roc_auc_in(y: &[f64], p: &[f64], idx: &[usize]) -> f64 {
-    let pos = y.iter().filter(|&&v| v == 1.0).count() as f64;
+/// `roc_auc` with the rows in ascending order of score and their
+/// `positives` counted.
+fn roc_auc_in(y: &[f64], p: &[f64], idx: &[usize], positives: usize) -> f64 {
+    let pos = positives as f64;
     let neg = y.len() as f64 - pos;
     let mut rank_sum_pos = 0.0;
     let mut i = 0;
@@ -457,8 +465,8 @@ pub fn evaluate(y: &[f64], p: &[f64]) -> Result<Metrics> {
         n,
         positives,
         base_rate,
-        pr_auc: average_precision_in(y, p, &order),
-        roc_auc: roc_auc_in(y, p, &rising),
+        pr_auc: average_precision_in(y, p, &order, positives),
+        roc_auc: roc_auc_in(y, p, &rising, positives),
         log_loss: log_loss(y, p),
         brier: brier(y, p),
         mean_predicted: p.iter().sum::<f64>() / n as f64,
@@ -548,9 +556,10 @@ mod tests {
         assert_eq!((none.rows, none.positives, none.pr_auc), (2, 0, None));
         // The top half (3 rows) holds rows 0, 1, 2: two of them flagged.
         let flag = [true, false, true, true, true, true];
-        assert!((top_share(&p, &flag, 0.5) - 2.0 / 3.0).abs() < 1e-15);
+        let shares = top_shares(&p, &flag, &[0.5, 0.01]);
+        assert!((shares[0] - 2.0 / 3.0).abs() < 1e-15);
         // At least one row: the top 1% of six rows is row 0.
-        assert_eq!(top_share(&p, &flag, 0.01), 1.0);
+        assert_eq!(shares[1], 1.0);
     }
 
     /// Data the metrics cannot measure is refused with a typed error that

@@ -260,7 +260,9 @@ pub fn fit_candidate(conn: &Connection, config: &Config, role: &str) -> Result<T
         values.into_iter().map(|v| b.ranking_score(v, null)).collect()
     });
     let silence: Option<Vec<f64>> = columns.next();
-    done(&format!("read {} of the test rows again", read.join(" and ")));
+    if !read.is_empty() {
+        done(&format!("read {} of the test rows again", read.join(" and ")));
+    }
     let intervals = match &ranking {
         Some(ranking) if config.train.bootstrap > 0 => bootstrap::user_clustered(
             &test.user_by_id(),

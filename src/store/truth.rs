@@ -145,9 +145,10 @@ pub fn already_left(conn: &Connection, test: &crate::store::scored::Scored) -> R
         .collect();
     let scores = &test.scores[0];
     let positives: Vec<usize> = (0..test.len()).filter(|&i| test.label[i] == 1.0).collect();
+    let top = metrics::top_shares(scores, &gone, &[0.1, 0.01]);
     Ok(AlreadyLeft {
-        top_decile: metrics::top_share(scores, &gone, 0.1),
-        top_percent: metrics::top_share(scores, &gone, 0.01),
+        top_decile: top[0],
+        top_percent: top[1],
         positives: positives.iter().filter(|&&i| gone[i]).count() as f64 / positives.len().max(1) as f64,
     })
 }
