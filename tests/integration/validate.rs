@@ -47,6 +47,22 @@ fn clean_data_passes_every_check() {
     assert_eq!(failing_after(""), Vec::<String>::new());
 }
 
+/// Event ids that do not rise in the table's order but are all different
+/// pass: the key check then groups every id instead of one ordered pass.
+#[test]
+fn unique_event_ids_in_any_order_pass() {
+    assert_eq!(
+        failing_after("update events set event_id = 100 where event_id = 1"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        failing_after(
+            "update events set event_id = 100 where event_id = 1; insert into events select * from events where event_id = 100"
+        ),
+        vec!["events_primary_key_unique".to_string()]
+    );
+}
+
 macro_rules! breaks_only {
     ($($test:ident: $check:literal <- $sql:literal;)*) => {
         $(
@@ -66,6 +82,8 @@ breaks_only! {
     unknown_plan: "users_plan_valid" <- "update users set plan = 'gold' where user_id = 'u1'";
     is_paid_inconsistent: "users_plan_valid" <- "update users set is_paid = true where user_id = 'u2'";
     duplicate_event_id: "events_primary_key_unique" <- "insert into events select * from events where event_id = 1";
+    duplicate_event_id_in_rising_order: "events_primary_key_unique" <- "update events set event_id = 7 where event_id = 8";
+    null_event_id: "events_primary_key_unique" <- "update events set event_id = null where event_id = 8";
     event_of_unknown_user: "events_user_exists" <- "insert into events (event_id, user_id, event_time, event_type, course_id, watch_minutes, quiz_score, amount) values (9, 'ghost', '2026-01-02 10:00:00', 'login', null, null, null, null)";
     event_before_signup: "events_time_after_signup" <- "update events set event_time = '2026-01-01 09:00:00' where event_id = 6";
     event_without_time: "events_time_after_signup" <- "update events set event_time = null where event_id = 6";
