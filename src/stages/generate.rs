@@ -69,9 +69,9 @@ impl Chunk {
         self.n_events += 1;
     }
 
-    /// The events as a record batch in `events` column order, ids from
-    /// `first_id`, tagged with `load_id`.
-    fn events_batch(&mut self, first_id: i64, load_id: &str) -> Result<RecordBatch> {
+    /// The events as a record batch in `events` column order (load_id
+    /// left to the column's default, `Tagged`), ids from `first_id`.
+    fn events_batch(&mut self, first_id: i64) -> Result<RecordBatch> {
         let ids = Int64Array::from_iter_values(first_id..first_id + self.n_events as i64);
         let columns: Vec<(&str, ArrayRef)> = vec![
             ("event_id", Arc::new(ids)),
@@ -82,10 +82,6 @@ impl Chunk {
             ("watch_minutes", Arc::new(self.watch_minutes.finish())),
             ("quiz_score", Arc::new(self.quiz_score.finish())),
             ("amount", Arc::new(self.amount.finish())),
-            (
-                "load_id",
-                Arc::new(StringArray::from(vec![load_id; self.n_events])),
-            ),
         ];
         RecordBatch::try_from_iter(columns).map_err(|e| Error::Other(format!("building events batch: {e}")))
     }
@@ -184,6 +180,44 @@ fn users_batches(world: &World, users: &[User], load_id: &str) -> Result<(Record
 /// Simulates `days` of `users` on worker threads and appends their events
 /// in user order, with ids from `first_event_id`, tagged with `load_id`.
 /// Returns the event count.
+/// The columns of `events` that the generator appends: every one but load_id.
+const EVENT_COLUMNS: &[&str] = &[
+    "event_id",
+    "user_id",
+    "event_time",
+    "event_type",
+    "course_id",
+    "watch_minutes",
+    "quiz_score",
+    "amount",
+];
+
+/// `events.load_id` defaulting to this load's id while the generator
+/// appends: the appender leaves the column out and DuckDB fills it with the
+/// one constant, instead of a copy of the same string for every event
+/// (copied, checked as UTF-8, counted into the column's statistics and
+/// dictionary one row at a time by the one appending thread: generate's
+/// bottleneck, bench/README.md). Set and dropped inside the stage's
+/// transaction, so no other writer ever sees the default.
+struct Tagged<'c>(&'c Connection);
+
+impl<'c> Tagged<'c> {
+    fn new(conn: &'c Connection, load_id: &str) -> Result<Tagged<'c>> {
+        conn.execute_batch(&format!(
+            "alter table events alter column load_id set default {}",
+            crate::store::quote::string(load_id)
+        ))
+        .context(|| "generate: tagging the new events with their load".into())?;
+        Ok(Tagged(conn))
+    }
+
+    fn done(self) -> Result<()> {
+        self.0
+            .execute_batch("alter table events alter column load_id drop default")
+            .context(|| "generate: tagging the new events with their load".into())
+    }
+}
+
 fn simulate(
     conn: &Connection,
     world: &World,
@@ -226,15 +260,16 @@ fn simulate(
             });
         }
         drop(tx);
+        let tagged = Tagged::new(conn, load_id)?;
         let mut appender = conn
-            .appender("events")
+            .appender_with_columns("events", EVENT_COLUMNS)
             .context(|| "generate: opening the events appender".into())?;
         let mut pending = BTreeMap::new();
         let mut want = 0;
         for (i, chunk) in rx {
             pending.insert(i, chunk);
             while let Some(mut chunk) = pending.remove(&want) {
-                let batch = chunk.events_batch(first_event_id + n_events, load_id)?;
+                let batch = chunk.events_batch(first_event_id + n_events)?;
                 appender
                     .append_record_batch(batch)
                     .context(|| "generate: appending events".into())?;
@@ -243,7 +278,9 @@ fn simulate(
                 want += 1;
             }
         }
-        appender.flush().context(|| "generate: flushing events".into())
+        appender.flush().context(|| "generate: flushing events".into())?;
+        drop(appender);
+        tagged.done()
     })?;
     progress.finish_and_clear();
     Ok(n_events)

@@ -224,6 +224,22 @@ fn appending_days_continues_the_same_simulation() {
         "true"
     );
     assert_eq!(one(&sa, "select max(event_time)::date from events"), "2026-03-31");
+    // Every event carries its load's id (the column's default while the
+    // generator appends), and the column keeps no default afterwards.
+    assert_eq!(
+        one(
+            &sa,
+            "select count(*) filter (where load_id is null or load_id not like '%:generate') from events"
+        ),
+        "0"
+    );
+    assert_eq!(
+        one(
+            &sa,
+            "select count(*) from duckdb_columns() where table_name = 'events' and column_default is not null"
+        ),
+        "0"
+    );
     assert_eq!(
         one(
             &sa,
