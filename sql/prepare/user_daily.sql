@@ -71,6 +71,31 @@ events as (
 {% endif %}
 ),
 
+daily_events as (
+    -- The days with events, read once: the bounds and each user's last
+    -- active day come from these rows, not from the events again (a second
+    -- read of the events had DuckDB keep a copy of them all).
+    select
+        user_id,
+        activity_date,
+        count(*)::integer as total_events,
+        count(*) filter (where event_type = 'login')::integer as logins_count,
+        count(*) filter (where event_type = 'course_enroll')::integer as enroll_count,
+        coalesce(sum(watch_minutes::decimal(18, 6)) filter (where event_type = 'video_watch'), 0) as watch_minutes_sum,
+        count(*) filter (where event_type = 'quiz_attempt')::integer as quiz_attempts_count,
+        (sum(quiz_score::decimal(18, 9)) filter (where event_type = 'quiz_attempt'))::double
+            / count(quiz_score) filter (where event_type = 'quiz_attempt') as quiz_avg_score,
+        count(*) filter (where event_type = 'payment_success')::integer as payment_success_count,
+        count(*) filter (where event_type = 'payment_failed')::integer as payment_failed_count,
+        count(*) filter (where event_type = 'support_ticket')::integer as support_ticket_count,
+        coalesce(sum(amount::decimal(18, 6)) filter (where event_type = 'payment_success'), 0) as payment_amount_sum
+    from events
+{% if batched is defined and batched %}
+    where user_id between $1 and $2
+{% endif %}
+    group by user_id, activity_date
+),
+
 bounds as (
 {% if given_dates %}
     select
@@ -80,7 +105,7 @@ bounds as (
     select
         min(activity_date) as first_date,
         max(activity_date) as last_date
-    from events
+    from daily_events
 {% endif %}
 ),
 
@@ -94,10 +119,7 @@ last_active as (
         user_id,
         max(activity_date) as last_active_date
     from (
-        select user_id, activity_date from events
-{% if batched is defined and batched %}
-        where user_id between $1 and $2
-{% endif %}
+        select user_id, activity_date from daily_events
 {% if incremental %}
         union all
         select
@@ -135,27 +157,6 @@ grid as (
     from user_span
 ),
 
-daily_events as (
-    select
-        user_id,
-        activity_date,
-        count(*)::integer as total_events,
-        count(*) filter (where event_type = 'login')::integer as logins_count,
-        count(*) filter (where event_type = 'course_enroll')::integer as enroll_count,
-        coalesce(sum(watch_minutes::decimal(18, 6)) filter (where event_type = 'video_watch'), 0) as watch_minutes_sum,
-        count(*) filter (where event_type = 'quiz_attempt')::integer as quiz_attempts_count,
-        (sum(quiz_score::decimal(18, 9)) filter (where event_type = 'quiz_attempt'))::double
-            / count(quiz_score) filter (where event_type = 'quiz_attempt') as quiz_avg_score,
-        count(*) filter (where event_type = 'payment_success')::integer as payment_success_count,
-        count(*) filter (where event_type = 'payment_failed')::integer as payment_failed_count,
-        count(*) filter (where event_type = 'support_ticket')::integer as support_ticket_count,
-        coalesce(sum(amount::decimal(18, 6)) filter (where event_type = 'payment_success'), 0) as payment_amount_sum
-    from events
-{% if batched is defined and batched %}
-    where user_id between $1 and $2
-{% endif %}
-    group by user_id, activity_date
-),
 
 final as (
     select
