@@ -157,7 +157,6 @@ grid as (
     from user_span
 ),
 
-
 final as (
     select
         grid.user_id,

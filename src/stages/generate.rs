@@ -177,21 +177,6 @@ fn users_batches(world: &World, users: &[User], load_id: &str) -> Result<(Record
     }
 }
 
-/// Simulates `days` of `users` on worker threads and appends their events
-/// in user order, with ids from `first_event_id`, tagged with `load_id`.
-/// Returns the event count.
-/// The columns of `events` that the generator appends: every one but load_id.
-const EVENT_COLUMNS: &[&str] = &[
-    "event_id",
-    "user_id",
-    "event_time",
-    "event_type",
-    "course_id",
-    "watch_minutes",
-    "quiz_score",
-    "amount",
-];
-
 /// `events.load_id` defaulting to this load's id while the generator
 /// appends: the appender leaves the column out and DuckDB fills it with the
 /// one constant, instead of a copy of the same string for every event
@@ -211,6 +196,15 @@ impl<'c> Tagged<'c> {
         Ok(Tagged(conn))
     }
 
+    /// An appender of `events` for the columns of `batch` (all but load_id).
+    fn appender(&self, batch: &RecordBatch) -> Result<duckdb::Appender<'c>> {
+        let schema = batch.schema();
+        let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        self.0
+            .appender_with_columns("events", &columns)
+            .context(|| "generate: opening the events appender".into())
+    }
+
     fn done(self) -> Result<()> {
         self.0
             .execute_batch("alter table events alter column load_id drop default")
@@ -218,6 +212,9 @@ impl<'c> Tagged<'c> {
     }
 }
 
+/// Simulates `days` of `users` on worker threads and appends their events
+/// in user order, with ids from `first_event_id`, tagged with `load_id`.
+/// Returns the event count.
 fn simulate(
     conn: &Connection,
     world: &World,
@@ -261,15 +258,18 @@ fn simulate(
         }
         drop(tx);
         let tagged = Tagged::new(conn, load_id)?;
-        let mut appender = conn
-            .appender_with_columns("events", EVENT_COLUMNS)
-            .context(|| "generate: opening the events appender".into())?;
+        // Opened on the first batch, for the columns it holds.
+        let mut appender = None;
         let mut pending = BTreeMap::new();
         let mut want = 0;
         for (i, chunk) in rx {
             pending.insert(i, chunk);
             while let Some(mut chunk) = pending.remove(&want) {
                 let batch = chunk.events_batch(first_event_id + n_events)?;
+                let appender = match &mut appender {
+                    Some(appender) => appender,
+                    None => appender.insert(tagged.appender(&batch)?),
+                };
                 appender
                     .append_record_batch(batch)
                     .context(|| "generate: appending events".into())?;
@@ -278,8 +278,9 @@ fn simulate(
                 want += 1;
             }
         }
-        appender.flush().context(|| "generate: flushing events".into())?;
-        drop(appender);
+        if let Some(mut appender) = appender {
+            appender.flush().context(|| "generate: flushing events".into())?;
+        }
         tagged.done()
     })?;
     progress.finish_and_clear();
