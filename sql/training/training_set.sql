@@ -7,11 +7,15 @@
 -- their {{ warmup_days + 1 }}-day windows are cut short by the start of the data.
 -- Columns: every feature, then future_active_days and churn_label.
 -- Large inputs are built a batch of users at a time (`batched`): the users
--- with user_id between $1 and $2, bound as parameters; the first as-of date
--- then comes from every user (first_date, read once before the batches).
+-- with user_id between $1 and $2, bound as parameters.
+-- The stage reads the first as-of date once (first_date) and compares with
+-- it as a constant: DuckDB then estimates the feature rows the warm-up
+-- leaves, and builds the join's hash table on the narrow labels instead of
+-- the wide feature rows (0.67x the time at 100,000 users, bench/README.md).
+-- Printed alone (`churn sql`), the statement reads it itself (bounds).
 -- A day's work for a day's data (`incremental`, docs/design.md §9): the rows
 -- of the users in the temp table _affected (user_id, from_date) from their
--- from_date on, first_date given.
+-- from_date on.
 {% set incremental = incremental is defined and incremental %}
 {% import "macros/incremental.sql" as changed %}
 with
@@ -40,14 +44,13 @@ labels as (
 {% endif %}
 ),
 
+{% set first_given = first_date is defined and first_date %}
+{% if not first_given %}
 bounds as (
-{% if (batched is defined and batched) or incremental %}
-    select date '{{ first_date }}' as first_date
-{% else %}
     select min(as_of_date) as first_date from user_features_daily
-{% endif %}
 ),
 
+{% endif %}
 final as (
     select
         features.*,
@@ -57,8 +60,12 @@ final as (
     inner join labels
         on labels.user_id = features.user_id
         and labels.as_of_date = features.as_of_date
+{% if first_given %}
+    where features.as_of_date >= date '{{ first_date }}' + {{ warmup_days }}
+{% else %}
     cross join bounds
     where features.as_of_date >= bounds.first_date + {{ warmup_days }}
+{% endif %}
 {% if population == "active" %}
         and features.recently_active
 {% endif %}

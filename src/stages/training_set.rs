@@ -1,6 +1,7 @@
 //! training-set: features joined with labels for the configured population
 //! (sql/training/training_set.sql).
 
+use chrono::NaiveDate;
 use duckdb::Connection;
 
 use crate::config::Config;
@@ -18,12 +19,9 @@ pub fn run(conn: &Connection, ctx: &SqlContext) -> Result<Outcome> {
 /// user_features_daily (tests use tiny ones).
 pub fn run_in_batches(conn: &Connection, ctx: &SqlContext, rows_per_batch: i64) -> Result<Outcome> {
     let plan = batches::plan_by_rows(conn, Stage::TrainingSet, "user_features_daily", rows_per_batch)?;
-    let dates = batches::dates(
-        conn,
-        Stage::TrainingSet,
-        &plan,
-        "select min(as_of_date), max(as_of_date) from user_features_daily",
-    )?;
+    // Given to the template even for one batch: it compares with the date as
+    // a constant (sql/training/training_set.sql says why).
+    let first = first_as_of_date(conn)?;
     let rows = batches::build(
         conn,
         Stage::TrainingSet,
@@ -31,7 +29,7 @@ pub fn run_in_batches(conn: &Connection, ctx: &SqlContext, rows_per_batch: i64) 
         "training/training_set.sql",
         ctx,
         &plan,
-        dates,
+        (first, None),
     )?;
     let (positive_rate, users, first, last): (Option<f64>, i64, Option<String>, Option<String>) = conn
         .query_row(
@@ -76,18 +74,19 @@ pub fn maintain(conn: &Connection, ctx: &Ctx<'_>) -> Result<Outcome> {
         conn,
         ctx,
         &derived,
-        |conn| {
-            let first = conn
-                .query_row("select min(as_of_date) from user_features_daily", [], |r| r.get(0))
-                .context(|| "training-set: reading the first as-of date".into())?;
-            Ok((first, None))
-        },
+        |conn| Ok((first_as_of_date(conn)?, None)),
         run,
     )?;
     if let Some(why) = too_few_to_fit(conn, ctx.config)? {
         tracing::warn!("{why}");
     }
     Ok(out)
+}
+
+/// The first as-of date of user_features_daily: the warm-up counts from it.
+fn first_as_of_date(conn: &Connection) -> Result<Option<NaiveDate>> {
+    conn.query_row("select min(as_of_date) from user_features_daily", [], |r| r.get(0))
+        .context(|| "training-set: reading the first as-of date".into())
 }
 
 /// Days of training as-of dates a model wants at the least, and positive rows.
