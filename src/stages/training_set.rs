@@ -21,7 +21,7 @@ pub fn run_in_batches(conn: &Connection, ctx: &SqlContext, rows_per_batch: i64) 
     let plan = batches::plan_by_rows(conn, Stage::TrainingSet, "user_features_daily", rows_per_batch)?;
     // Given to the template even for one batch: it compares with the date as
     // a constant (sql/training/training_set.sql says why).
-    let first = first_as_of_date(conn)?;
+    let first_date = first_as_of_date(conn)?;
     let rows = batches::build(
         conn,
         Stage::TrainingSet,
@@ -29,7 +29,7 @@ pub fn run_in_batches(conn: &Connection, ctx: &SqlContext, rows_per_batch: i64) 
         "training/training_set.sql",
         ctx,
         &plan,
-        (first, None),
+        (first_date, None),
     )?;
     let (positive_rate, users, first, last): (Option<f64>, i64, Option<String>, Option<String>) = conn
         .query_row(
