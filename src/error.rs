@@ -88,9 +88,35 @@ pub enum Error {
     #[error("{0}")]
     OutOfMemory(String),
 
-    /// A failure that fits no other kind.
+    /// A table changed under a stage that was reading it in several passes
+    /// (another writer, which DuckDB's one-writer lock should prevent).
+    #[error("{table} changed while it was being read; run the stage again")]
+    Changed { table: String },
+
+    /// A table holds rows a stage cannot read: the message names them and
+    /// the stage that rebuilds them.
     #[error("{0}")]
-    Other(String),
+    Corrupt(String),
+
+    /// Building an Arrow batch for DuckDB's appender.
+    #[error("{context}: {source}")]
+    Arrow {
+        context: String,
+        #[source]
+        source: duckdb::arrow::error::ArrowError,
+    },
+
+    /// Reading or writing JSON (a stored config, a manifest, a report).
+    #[error("{context}: {source}")]
+    Json {
+        context: String,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// `churn probe`: the endpoint did not answer as a healthy API does.
+    #[error("probe {url}: {what}")]
+    Probe { url: String, what: String },
 }
 
 impl Error {
@@ -104,7 +130,7 @@ impl Error {
     }
 }
 
-/// Adds "what we were doing" to DuckDB and I/O errors.
+/// Adds "what we were doing" to DuckDB, Arrow, JSON and I/O errors.
 pub trait Context<T> {
     fn context(self, what: impl FnOnce() -> String) -> Result<T>;
 }
@@ -121,6 +147,24 @@ impl<T> Context<T> for std::result::Result<T, duckdb::Error> {
                 ));
             }
             Error::Db { context, source }
+        })
+    }
+}
+
+impl<T> Context<T> for std::result::Result<T, duckdb::arrow::error::ArrowError> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| Error::Arrow {
+            context: what(),
+            source,
+        })
+    }
+}
+
+impl<T> Context<T> for std::result::Result<T, serde_json::Error> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| Error::Json {
+            context: what(),
+            source,
         })
     }
 }

@@ -44,7 +44,10 @@ pub fn parse(url: &str) -> Result<Target> {
 /// answer (or the connection failure) otherwise.
 pub fn run(url: &str, timeout: Duration) -> Result<String> {
     let target = parse(url)?;
-    let failed = |what: String| Error::Other(format!("probe {url}: {what}"));
+    let failed = |what: String| Error::Probe {
+        url: url.to_string(),
+        what,
+    };
     let addr = (target.host.as_str(), target.port)
         .to_socket_addrs()
         .map_err(|e| failed(format!("cannot resolve {}: {e}", target.host)))?

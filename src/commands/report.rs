@@ -6,7 +6,7 @@ use clap::Args;
 
 use crate::commands::{Globals, lock_timeout};
 use crate::config::Overrides;
-use crate::error::Result;
+use crate::error::{Context, Result};
 use crate::store::{Access, Store};
 
 #[derive(Debug, Args)]
@@ -36,8 +36,7 @@ impl ReportArgs {
             }
             println!(
                 "{}",
-                serde_json::to_string(&report)
-                    .map_err(|e| crate::error::Error::Other(format!("report: {e}")))?
+                serde_json::to_string(&report).context(|| "report: writing the JSON".into())?
             );
             return Ok(());
         }

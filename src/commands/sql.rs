@@ -7,7 +7,7 @@ use clap::Args;
 
 use crate::commands::{Globals, lock_timeout};
 use crate::config::{Config, Overrides};
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
 use crate::spark::{self, CONFIGMAP_STAGES, render_spark_sql, spark_configmap};
 use crate::sql::{self, Dialect};
 use crate::stages::{self, Stage};
@@ -76,8 +76,8 @@ impl SqlArgs {
         // The lake's manifest, read once for every stage.
         let manifest = match (&self.lake, self.dialect, self.ignore_manifest) {
             (Some(lake), Dialect::Spark, false) => {
-                let conn = duckdb::Connection::open_in_memory()
-                    .map_err(|e| Error::Other(format!("opening DuckDB in memory: {e}")))?;
+                let conn =
+                    duckdb::Connection::open_in_memory().context(|| "opening DuckDB in memory".into())?;
                 lake::read_manifest(&conn, lake)?
             }
             _ => None,

@@ -380,7 +380,12 @@ pub fn run(conn: &Connection, config: &Config, run_id: &str, json: Option<&Path>
     let worst = features
         .first()
         .cloned()
-        .ok_or_else(|| Error::Other("drift: no feature was measured".into()))?;
+        .ok_or_else(|| {
+            Error::Corrupt(format!(
+                "drift: the reference profile of {} holds no input to measure: train and promote a model again",
+                production.model_id
+            ))
+        })?;
     let count = |v: Verdict| features.iter().filter(|f| f.status == v).count() as i32;
     let (n_warn, n_fail) = (count(Verdict::Warn), count(Verdict::Fail));
     // The run's verdict is its worst input's, as the SQL decided it.

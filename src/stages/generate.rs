@@ -83,7 +83,7 @@ impl Chunk {
             ("quiz_score", Arc::new(self.quiz_score.finish())),
             ("amount", Arc::new(self.amount.finish())),
         ];
-        RecordBatch::try_from_iter(columns).map_err(|e| Error::Other(format!("building events batch: {e}")))
+        RecordBatch::try_from_iter(columns).context(|| "generate: building the events batch".into())
     }
 }
 
@@ -171,10 +171,10 @@ fn users_batches(world: &World, users: &[User], load_id: &str) -> Result<(Record
         ),
         ("load_id", tag),
     ]);
-    match (users_batch, truth_batch) {
-        (Ok(u), Ok(t)) => Ok((u, t)),
-        (Err(e), _) | (_, Err(e)) => Err(Error::Other(format!("building users batch: {e}"))),
-    }
+    Ok((
+        users_batch.context(|| "generate: building the users batch".into())?,
+        truth_batch.context(|| "generate: building the synthetic_truth batch".into())?,
+    ))
 }
 
 /// `events.load_id` defaulting to this load's id while the generator
@@ -438,11 +438,8 @@ fn simulation_state(conn: &Connection) -> Result<(GenerateConfig, u32)> {
         .context(|| "generate: reading the simulation state".into())
         .map(|(c, d)| c.zip(d))?;
     let (config_json, next_day) = row.ok_or_else(not_synthetic)?;
-    let cfg: GenerateConfig = serde_json::from_str(&config_json).map_err(|e| {
-        Error::Other(format!(
-            "generate: the stored simulation config is unreadable ({e}); regenerate with \
-             `churn run --stage generate`"
-        ))
+    let cfg: GenerateConfig = serde_json::from_str(&config_json).context(|| {
+        "generate: the stored simulation config is unreadable; regenerate with `churn run --stage generate`".into()
     })?;
     let (users, truth): (i64, i64) = conn
         .query_row(

@@ -76,8 +76,9 @@ pub fn read(conn: &Connection, table: &str) -> Result<Option<Watermark>> {
     let Some((definition, seq, consumed, loads, events_rows, users_rows, first_date, last_date)) = row else {
         return Ok(None);
     };
-    let consumed: BTreeMap<String, i64> = serde_json::from_str(&consumed)
-        .map_err(|e| Error::Other(format!("watermarks.consumed of {table} is not a map: {e}")))?;
+    let consumed: BTreeMap<String, i64> = serde_json::from_str(&consumed).context(|| {
+        format!("watermarks.consumed of {table} is not a map of loads to rows: rebuild {table} with `--full`")
+    })?;
     let mut wm = Watermark {
         table: table.to_string(),
         definition,

@@ -45,7 +45,7 @@ pub fn compare_on_test_rows(
         |_, _| Ok(()),
     )?;
     if scored.is_empty() {
-        return Err(Error::Other(format!(
+        return Err(Error::MissingInput(format!(
             "training_set has no rows between {} and {} (the test dates of {}): rebuild the training set \
              and train again",
             candidate.test_from, candidate.test_to, candidate.model_id

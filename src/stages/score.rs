@@ -290,7 +290,7 @@ fn score_range(
             ),
             ("load_id", Arc::new(StringArray::from(vec![load_id; m]))),
         ])
-        .map_err(|e| Error::Other(format!("score: building the predictions batch: {e}")))?;
+        .context(|| "score: building the predictions batch".into())?;
         app.append_record_batch(record)
             .context(|| "score: appending predictions".into())?;
     }
@@ -361,7 +361,7 @@ fn append_reasons(
             ),
             ("load_id", Arc::new(StringArray::from(vec![load_id; m]))),
         ])
-        .map_err(|e| Error::Other(format!("score: building the reasons batch: {e}")))?;
+        .context(|| "score: building the reasons batch".into())?;
         app.append_record_batch(record)
             .context(|| "score: appending reasons".into())?;
     }

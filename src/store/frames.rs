@@ -78,7 +78,11 @@ fn append_batch(
     user_codes: &mut HashMap<String, u32>,
     keep: &impl Fn(&str, i32) -> bool,
 ) -> Result<usize> {
-    let bad = |what: &str| Error::Other(format!("reading {table}: unexpected Arrow type for {what}"));
+    let bad = |what: &str| {
+        Error::Corrupt(format!(
+            "reading {table}: {what} has an unexpected type: rebuild {table} with `churn run --full`"
+        ))
+    };
     let p = frame.numeric_names.len();
     let ids = batch
         .column(0)
@@ -123,9 +127,9 @@ fn append_batch(
         }
         let row = frame.len();
         if row >= frame.numeric.nrows() {
-            return Err(Error::Other(format!(
-                "{table} changed while it was being read; run the stage again"
-            )));
+            return Err(Error::Changed {
+                table: table.to_string(),
+            });
         }
         let code = match user_codes.get(id) {
             Some(&c) => c,
@@ -226,13 +230,15 @@ pub fn load_sampled(
         append_batch(&mut frame, batch, table, &mut user_codes, &keep).map(|_| ())
     })?;
     if read != n {
-        return Err(Error::Other(format!(
-            "{table} changed while it was being read; run the stage again"
-        )));
+        return Err(Error::Changed {
+            table: table.to_string(),
+        });
     }
     frame.shrink();
     if with_label && frame.label.iter().any(|v| v.is_nan()) {
-        return Err(Error::Other(format!("{table} has rows without churn_label")));
+        return Err(Error::Corrupt(format!(
+            "{table} has rows without churn_label: rebuild it with `churn run --full --stage training-set`"
+        )));
     }
     frame.sort_by_key();
     Ok(frame)

@@ -114,10 +114,10 @@ pub fn read_manifest(conn: &Connection, lake: &str) -> Result<Option<Manifest>> 
 /// see whole or not at all.
 pub fn write_manifest(conn: &Connection, lake: &str, manifest: &Manifest) -> Result<()> {
     let place = join(lake, MANIFEST);
-    let text = serde_json::to_string(manifest).map_err(|e| Error::Other(format!("manifest: {e}")))?;
+    let text = serde_json::to_string(manifest).context(|| "writing the lake's manifest".into())?;
     if is_url(lake) {
         let tables =
-            serde_json::to_string(&manifest.tables).map_err(|e| Error::Other(format!("manifest: {e}")))?;
+            serde_json::to_string(&manifest.tables).context(|| "writing the lake's manifest".into())?;
         conn.execute_batch(&format!(
             "copy (select {} as format, {} as export_id, {} as written_at, {}::json as tables) to {} (format json)",
             manifest.format,

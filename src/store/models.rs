@@ -384,8 +384,9 @@ pub fn decide(
         )
         .context(|| "checking the production model".into())?;
     if n > 1 {
-        return Err(Error::Other(format!(
-            "{n} production models after promoting {model_id}"
+        return Err(Error::Corrupt(format!(
+            "{n} models would be in production after promoting {model_id}, so the promotion was not made: \
+             `churn models list` shows them; promote the one to serve with `churn models promote`"
         )));
     }
     Ok(())

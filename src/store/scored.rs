@@ -119,10 +119,8 @@ pub fn columns_of(
         .map(|_| Vec::with_capacity(scored.len()))
         .collect();
     let mut k = 0;
-    let changed = || {
-        Error::Other(format!(
-            "{table} changed while it was being read; run the stage again"
-        ))
+    let changed = || Error::Changed {
+        table: table.to_string(),
     };
     frames::for_each_chunk(conn, table, rows, features, false, |chunk| {
         for i in 0..chunk.len() {

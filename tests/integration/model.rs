@@ -190,6 +190,21 @@ fn chunked_passes_agree_with_the_whole_frame() {
         assert_eq!((&a.feature, a.direction), (&b.feature, b.direction));
         assert!((a.pr_auc - b.pr_auc).abs() < 1e-12, "{a:?} vs {b:?}");
     }
+    // A second pass over rows that changed since the first is refused,
+    // naming the table, rather than pairing values with the wrong rows.
+    exec(
+        &store,
+        "delete from wide where as_of_date = (select max(as_of_date) from wide)",
+    );
+    let err = columns_of(&store.conn, "wide", &rows, &read, &scored).unwrap_err();
+    assert!(
+        matches!(&err, churn::error::Error::Changed { table } if table == "wide"),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "wide changed while it was being read; run the stage again"
+    );
 }
 
 #[test]
