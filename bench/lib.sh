@@ -33,6 +33,18 @@ bench_python() {
   echo "$venv/bin/python"
 }
 
+# A Python with duckdb 1.5.6, numpy, pandas, scikit-learn and lightgbm (the
+# model screens: transforms.sh, day-kinds.sh), in bench/.venv-transforms.
+bench_sklearn_python() {
+  local venv
+  venv="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/.venv-transforms"
+  if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install --quiet duckdb==1.5.6 numpy pandas scikit-learn lightgbm >&2
+  fi
+  echo "$venv/bin/python"
+}
+
 # The line that dates a figure: the day, the checkout's commit and the
 # cores; with $BENCH_BIN, which build ran (another build than the
 # checkout's, perhaps).

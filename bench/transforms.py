@@ -37,51 +37,15 @@ import sys
 import duckdb
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score
+
+from screen import Screen
 
 db = sys.argv[1]
 con = duckdb.connect(db, read_only=True)
-row = con.execute(
-    "select model_id, train_from, train_to, test_from, test_to, (params_json->>'c')::double "
-    "from production_model"
-).fetchone()
-if row is None:
-    sys.exit(f"{db} has no production model: run `churn run` first")
-model_id, train_from, train_to, test_from, test_to, c = row
-NOT_INPUTS = {
-    "user_id", "as_of_date", "signup_date", "is_paid", "future_active_days", "churn_label",
-    "lifetime_active_days", "lifetime_events", "observed_days", "recently_active",
-    "active_day_bits",  # read only by the "days" candidate, bit by bit
-}
-CATEGORICAL = ["plan", "country", "marketing_source"]
-columns = con.execute("select column_name, column_type from (describe training_set)").fetchall()
-numeric = [n for n, t in columns if n not in NOT_INPUTS and n not in CATEGORICAL and t != "BOOLEAN"]
-
-
-def rows(first, last):
-    return con.execute(
-        "select * from training_set where as_of_date between ? and ? order by user_id, as_of_date",
-        [first, last],
-    ).df()
-
-
-train, test = rows(train_from, train_to), rows(test_from, test_to)
-users = np.sort(train.user_id.unique())
-validation_users = set(np.random.default_rng(20240601).choice(users, size=len(users) // 5, replace=False))
-is_validation = train.user_id.isin(validation_users).to_numpy()
-fit_rows = train[~is_validation]
-
-
-def plain(df):
-    x = df[numeric].astype(float)
-    for k in CATEGORICAL:
-        for v in sorted(fit_rows[k].dropna().unique()):
-            x = x.assign(**{f"{k}={v}": (df[k] == v).astype(float)})
-    return x
-
-
-LOG1P = [n for n in numeric if fit_rows[n].min() >= 0 and fit_rows[n].max() > 1]
+screen = Screen(con, db)
+train, test, fit_rows, validation = screen.train, screen.test, screen.fit_rows, screen.validation
+plain, LOG1P = screen.plain, screen.log1p
 BINNED = ["days_since_last_activity", "silence_ratio", "lifetime_activity_rate",
           "active_days_7d", "days_since_signup", "active_days_30d"]
 EDGES = {}
@@ -130,17 +94,11 @@ def matrix(df, groups):
 
 
 def fit_and_rank(groups, fit_df, eval_df):
-    x_fit, x_eval = matrix(fit_df, groups), matrix(eval_df, groups)
-    mean, std = x_fit.mean(), x_fit.std(ddof=0).replace(0, 1)
-    z = lambda x: ((x - mean) / std).fillna(0).to_numpy()  # noqa: E731
-    lr = LogisticRegression(C=c, max_iter=2000).fit(z(x_fit), fit_df.churn_label.to_numpy())
-    p = lr.predict_proba(z(x_eval))[:, 1]
-    return average_precision_score(eval_df.churn_label.to_numpy(), p), p.mean()
+    return screen.fit_and_rank(matrix(fit_df, groups), fit_df.churn_label,
+                               matrix(eval_df, groups), eval_df.churn_label)
 
 
-validation = train[is_validation]
-print(f"{db}: model {model_id}; train {len(train)} rows ({len(fit_rows)} fit, {len(validation)} validation "
-      f"of {len(validation_users)} users), test {len(test)} rows")
+print(screen.describe(db))
 base, _ = fit_and_rank([], fit_rows, validation)
 print(f"| candidate | inputs added | validation PR-AUC | lift | kept |")
 print(f"|---|---:|---:|---:|---|")
