@@ -98,6 +98,11 @@ pub enum Error {
     #[error("{0}")]
     Corrupt(String),
 
+    /// churn's own query returned what it cannot: a bug to report, not a
+    /// state of the file to repair.
+    #[error("{0} (a bug in churn: please report it)")]
+    Internal(String),
+
     /// Building an Arrow batch for DuckDB's appender.
     #[error("{context}: {source}")]
     Arrow {

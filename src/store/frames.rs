@@ -78,9 +78,10 @@ fn append_batch(
     user_codes: &mut HashMap<String, u32>,
     keep: &impl Fn(&str, i32) -> bool,
 ) -> Result<usize> {
+    // The select casts every column, so another type is churn's own error.
     let bad = |what: &str| {
-        Error::Corrupt(format!(
-            "reading {table}: {what} has an unexpected type: rebuild {table} with `churn run --full`"
+        Error::Internal(format!(
+            "reading {table}: {what} came back with an unexpected type"
         ))
     };
     let p = frame.numeric_names.len();
