@@ -32,31 +32,31 @@ DAYS = 21
 db = sys.argv[1]
 con = duckdb.connect(db, read_only=True)
 con.execute("set enable_progress_bar = false")
-# The kinds of day, as lists of the last DAYS days (the last element is
-# the as-of day); user_daily is dense, so DAYS rows are DAYS days.
+# The kinds of day as bits, as active_day_bits holds them (bit i: i days
+# before the as-of day): the list of the last DAYS days (user_daily is
+# dense, so DAYS rows are DAYS days) reversed, each day shifted to its bit.
 con.execute(f"""
     create temp table day_kinds as
-    select user_id, activity_date as as_of_date,
-        list((logins_count > 0)::integer) over last_days as login,
-        list((payment_success_count + payment_failed_count > 0)::integer) over last_days as payment
-    from user_daily
-    window last_days as (partition by user_id order by activity_date
-                         rows between {DAYS - 1} preceding and current row)
+    with days as (
+        select user_id, activity_date as as_of_date,
+            list((logins_count > 0)::bigint) over last_days as login,
+            list((payment_success_count + payment_failed_count > 0)::bigint) over last_days as payment
+        from user_daily
+        window last_days as (partition by user_id order by activity_date
+                             rows between {DAYS - 1} preceding and current row)
+    )
+    select user_id, as_of_date,
+        list_sum(list_transform(list_reverse(login), (x, i) -> x << (i - 1))) as login,
+        list_sum(list_transform(list_reverse(payment), (x, i) -> x << (i - 1))) as payment
+    from days
 """)
 screen = Screen(con, db, (", k.login, k.payment", "join day_kinds k using (user_id, as_of_date)"))
 
 
 def indicators(df, kind):
     """A row per row of df, a column per day (0: the as-of day)."""
-    if kind == "active":
-        bits = df.active_day_bits.to_numpy().astype(np.int64)
-        return np.stack([(bits >> i) & 1 for i in range(DAYS)], axis=1).astype(float)
-    out = np.zeros((len(df), DAYS))
-    for r, days in enumerate(df[kind].to_numpy()):
-        days = list(days)
-        for i in range(min(DAYS, len(days))):
-            out[r, i] = days[len(days) - 1 - i]
-    return out
+    bits = df["active_day_bits" if kind == "active" else kind].to_numpy().astype(np.int64)
+    return np.stack([(bits >> i) & 1 for i in range(DAYS)], axis=1).astype(float)
 
 
 def matrix(df, kinds):
