@@ -126,22 +126,31 @@ slid as (
 ),
 
 moved as (
-    -- Per slid user and window: the new day's value less the leaving day's.
+    -- Per slid user and window: the new day's value less the leaving day's,
+    -- the new day's row joined to the rows of the days leaving each window
+    -- (none when the user's history is shorter than the window). NULL only
+    -- when both are NULL, as a sum of the two would be.
     select
-        user_daily.user_id,
+        today.user_id,
 {% for w in windows %}
 {% for name, column, scale, mean in sums if not mean %}
-        sum(case
-            when user_daily.activity_date = date '{{ slide_day }}' then user_daily.{{ exact(column, scale) }}
-            when user_daily.activity_date = date '{{ slide_day }}' - {{ w }} then -user_daily.{{ exact(column, scale) }}
-        end) as {{ name }}_{{ w }}d,
+{% set new_value = "today." ~ exact(column, scale) %}
+{% set old_value = "leaving_" ~ w ~ "." ~ exact(column, scale) %}
+        case
+            when {{ new_value }} is null and {{ old_value }} is null then null
+            else coalesce({{ new_value }}, 0) - coalesce({{ old_value }}, 0)
+        end as {{ name }}_{{ w }}d,
 {% endfor %}
 {% endfor %}
-        sum(case when user_daily.activity_date = date '{{ slide_day }}' then user_daily.is_active_day end) as active_today,
-    from user_daily
-    semi join slid on slid.user_id = user_daily.user_id
-    where user_daily.activity_date in ({% for w in [0] + windows %}date '{{ slide_day }}' - {{ w }}{% if not loop.last %}, {% endif %}{% endfor %})
-    group by user_daily.user_id
+        today.is_active_day as active_today,
+    from user_daily as today
+    semi join slid on slid.user_id = today.user_id
+{% for w in windows %}
+    left join user_daily as leaving_{{ w }}
+        on leaving_{{ w }}.user_id = today.user_id
+        and leaving_{{ w }}.activity_date = date '{{ slide_day }}' - {{ w }}
+{% endfor %}
+    where today.activity_date = date '{{ slide_day }}'
 ),
 
 means as (
