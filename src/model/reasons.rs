@@ -9,7 +9,7 @@
 
 use std::fmt::Write as _;
 
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2};
 
 use crate::model::Model;
 use crate::model::frame::Frame;
@@ -61,23 +61,24 @@ impl Reason {
 /// `model.terms` without the intercept). Each row sums, with the intercept,
 /// to the margin the model scores.
 pub fn contributions(model: &Model, frame: &Frame, rows: &[usize]) -> Array2<f64> {
-    contributions_of(model, design(&model.terms, frame, rows))
-}
-
-/// `contributions` from the design matrix `x` of the model's terms.
-fn contributions_of(model: &Model, mut x: Array2<f64>) -> Array2<f64> {
-    let beta: Vec<f64> = model
-        .terms
-        .iter()
-        .filter(|t| !t.is_intercept())
-        .map(|t| t.coefficient)
-        .collect();
+    let beta = coefficients(model);
+    let mut x = design(&model.terms, frame, rows);
     for mut row in x.rows_mut() {
         for (cell, b) in row.iter_mut().zip(&beta) {
             *cell *= b;
         }
     }
     x
+}
+
+/// The coefficients of the model's input terms (without the intercept).
+fn coefficients(model: &Model) -> Vec<f64> {
+    model
+        .terms
+        .iter()
+        .filter(|t| !t.is_intercept())
+        .map(|t| t.coefficient)
+        .collect()
 }
 
 /// One of a row's top terms, compact (kept for every user of a large slice
@@ -96,7 +97,14 @@ pub struct Ranked {
 /// raise its risk most: positive contributions, largest first (ties in term
 /// order).
 pub fn ranked(model: &Model, frame: &Frame, rows: &[usize], top: usize, each: impl FnMut(usize, &[Ranked])) {
-    ranked_from(model, frame, rows, design(&model.terms, frame, rows), top, each)
+    ranked_from(
+        model,
+        frame,
+        rows,
+        design(&model.terms, frame, rows).view(),
+        top,
+        each,
+    )
 }
 
 /// `ranked`, from `x`, the design matrix of `rows` (one row of `x` each),
@@ -105,7 +113,7 @@ pub fn ranked_from(
     model: &Model,
     frame: &Frame,
     rows: &[usize],
-    x: Array2<f64>,
+    x: ArrayView2<f64>,
     top: usize,
     mut each: impl FnMut(usize, &[Ranked]),
 ) {
@@ -143,14 +151,14 @@ pub fn ranked_from(
             _ => None,
         })
         .collect();
-    let c = contributions_of(model, x);
+    let beta = coefficients(model);
     let mut sums = vec![0.0f64; inputs.len()];
     let mut order: Vec<usize> = Vec::with_capacity(inputs.len());
     let mut out: Vec<Ranked> = Vec::with_capacity(top);
-    for (k, (&i, contribution)) in rows.iter().zip(c.rows()).enumerate() {
+    for (k, (&i, row)) in rows.iter().zip(x.rows()).enumerate() {
         sums.iter_mut().for_each(|s| *s = 0.0);
-        for (j, &v) in contribution.iter().enumerate() {
-            sums[input_of[j]] += v;
+        for ((&v, b), &slot) in row.iter().zip(&beta).zip(&input_of) {
+            sums[slot] += v * b;
         }
         order.clear();
         order.extend((0..inputs.len()).filter(|&s| sums[s] > 0.0));

@@ -81,6 +81,7 @@ fn pick_dates(conn: &Connection, args: &ScoreArgs) -> Result<(NaiveDate, NaiveDa
 
 pub fn run(conn: &Connection, config: &Config, args: &ScoreArgs, load_id: &str) -> Result<Outcome> {
     let _memory = crate::store::leave_memory_to_rust(conn, "score");
+    let started = std::time::Instant::now();
     let production = models::production(conn)?.ok_or_else(|| {
         Error::MissingInput(
             "score needs a production model and there is none: run `churn run --stage train --stage promote`"
@@ -103,6 +104,7 @@ pub fn run(conn: &Connection, config: &Config, args: &ScoreArgs, load_id: &str) 
     }
     let model = models::load(conn, &production.model_id)?;
     let (from, to) = pick_dates(conn, args)?;
+    tracing::debug!(stage = "score", seconds = started.elapsed().as_secs_f64(), "checked and read the production model");
     let mut ranges = vec![(from, to)];
     if args.seed_test_window
         && args.as_of_date.is_none()
@@ -193,6 +195,7 @@ fn score_range(
     (from, to): (NaiveDate, NaiveDate),
     load_id: &str,
 ) -> Result<(usize, usize, f64)> {
+    let started = std::time::Instant::now();
     let rows = Rows::Population {
         from,
         to,
@@ -212,7 +215,14 @@ fn score_range(
         false,
         |chunk, designs| {
             let latest: Vec<usize> = (0..chunk.len()).filter(|&i| chunk.as_of[i] == last).collect();
-            let x = designs[0].select(ndarray::Axis(0), &latest);
+            // A slice of one date is every row of the chunk: its design as it is.
+            let selected;
+            let x = if latest.len() == chunk.len() {
+                designs[0].view()
+            } else {
+                selected = designs[0].select(ndarray::Axis(0), &latest);
+                selected.view()
+            };
             reasons::ranked_from(model, chunk, &latest, x, reasons::TOP, |k, top| {
                 for (r, term) in top.iter().enumerate() {
                     kept.push(((offset + latest[k]) as u32, r as u8 + 1, *term));
@@ -224,6 +234,7 @@ fn score_range(
     )?;
     let risk = &scored.scores[0];
     let n = scored.len();
+    tracing::debug!(stage = "score", seconds = started.elapsed().as_secs_f64(), rows = n, %from, %to, "read and scored the rows");
     // Rank 1 = highest risk within each date; ties broken by user_id.
     let mut order: Vec<u32> = (0..n as u32).collect();
     order.sort_unstable_by(|&a, &b| {
@@ -234,6 +245,7 @@ fn score_range(
             .then_with(|| scored.user_name(a).cmp(scored.user_name(b)))
     });
     let mut slices = 0;
+    let started = std::time::Instant::now();
     for table in ["predictions", "prediction_reasons"] {
         conn.execute(
             &format!("delete from {table} where as_of_date between ? and ? and model_id = ?"),
@@ -296,7 +308,10 @@ fn score_range(
     }
     app.flush().context(|| "score: flushing predictions".into())?;
     drop(app);
+    tracing::debug!(stage = "score", seconds = started.elapsed().as_secs_f64(), rows = n, "replaced the predictions");
+    let started = std::time::Instant::now();
     append_reasons(conn, model, &scored, &kept, load_id)?;
+    tracing::debug!(stage = "score", seconds = started.elapsed().as_secs_f64(), rows = kept.len(), "appended the reasons");
     Ok((n, slices, risk.iter().sum()))
 }
 
