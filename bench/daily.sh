@@ -93,10 +93,11 @@ else
   echo "build: $users users x $history days, the whole pipeline"
   "$bin" --db "$db" -q run >/dev/null
 fi
-# A copy of a 5 GB file leaves gigabytes of dirty pages, which the first
-# fsync after it writes back and counts as its own (at 100,000 users the
-# first append took 2.1-2.3 s without this sync, 0.7-0.8 s with it):
-# written out before anything is timed.
+# A copy of the base file (8 GB at 100,000 users) leaves gigabytes of
+# dirty pages, which the first fsync after it writes back and counts as its
+# own (at 100,000 users the first append took 1.8-2.4 s in five runs
+# without this sync, 0.6-1.0 s in eight with it): written out before
+# anything is timed.
 sync
 echo
 echo "| day | append s | validate s (rows) | prepare s (rows) | features s (rows) | score s (rows) | job s | job peak GB |"
