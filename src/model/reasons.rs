@@ -9,7 +9,7 @@
 
 use std::fmt::Write as _;
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView1, ArrayView2};
 
 use crate::model::Model;
 use crate::model::frame::Frame;
@@ -62,13 +62,21 @@ impl Reason {
 /// to the margin the model scores.
 pub fn contributions(model: &Model, frame: &Frame, rows: &[usize]) -> Array2<f64> {
     let beta = coefficients(model);
-    let mut x = design(&model.terms, frame, rows);
-    for mut row in x.rows_mut() {
-        for (cell, b) in row.iter_mut().zip(&beta) {
-            *cell *= b;
+    let x = design(&model.terms, frame, rows);
+    let mut c = Array2::zeros(x.raw_dim());
+    for (mut out, row) in c.rows_mut().into_iter().zip(x.rows()) {
+        for (cell, v) in out.iter_mut().zip(row_contributions(row, &beta)) {
+            *cell = v;
         }
     }
-    x
+    c
+}
+
+/// One row's contribution of each input term: its value in the design
+/// matrix times its coefficient (what `contributions` holds and `ranked`
+/// sums per input).
+fn row_contributions<'a>(row: ArrayView1<'a, f64>, beta: &'a [f64]) -> impl Iterator<Item = f64> + 'a {
+    row.into_iter().zip(beta).map(|(v, b)| v * b)
 }
 
 /// The coefficients of the model's input terms (without the intercept).
@@ -157,8 +165,8 @@ pub fn ranked_from(
     let mut out: Vec<Ranked> = Vec::with_capacity(top);
     for (k, (&i, row)) in rows.iter().zip(x.rows()).enumerate() {
         sums.iter_mut().for_each(|s| *s = 0.0);
-        for ((&v, b), &slot) in row.iter().zip(&beta).zip(&input_of) {
-            sums[slot] += v * b;
+        for (v, &slot) in row_contributions(row, &beta).zip(&input_of) {
+            sums[slot] += v;
         }
         order.clear();
         order.extend((0..inputs.len()).filter(|&s| sums[s] > 0.0));
